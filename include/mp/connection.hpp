@@ -1,0 +1,155 @@
+// mp/connection.hpp — Pipe, Connection and wait (Python: multiprocessing.connection).
+//
+//     auto [parent, child] = mp::Pipe();
+//     mp::Process p([](mp::Connection c) { c.send(std::string("hi")); }, child);
+//     p.start();
+//     std::string s = parent.recv<std::string>();   // "hi"
+//     p.join();
+//
+// A Connection is a handle to one end of a channel. Each message is a frame
+// (see <mp/serialize.hpp>): send(x) writes one frame, recv<T>() reads one and
+// checks that it holds a T. Messages of any size work (they stream through the
+// kernel buffer). send_bytes/recv_bytes carry raw bytes with no type check.
+//
+// Sharing: create the Pipe before Process::start() and pass the end to the
+// child; copying a Connection gives another handle to the same fd, and the last
+// handle in a process closes it. close() closes it for every handle in this
+// process. Closing the last copy in every process is what makes the peer see EOF.
+//
+// Thread and process safety: one end may be used by one thread at a time, as in
+// Python. Several processes may share one end only if they serialize their
+// sends (or recvs) with an mp::Lock.
+//
+// Errors: recv() on an end whose peer is gone and no data left → mp::EOFError;
+// send() to a closed peer → mp::BrokenPipeError; a frame of another type → 
+// mp::SerializationError (the frame stays, so recv with the right type still
+// works); using a closed handle → mp::OSError (EBADF).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mp/serialize.hpp"
+
+namespace mp {
+
+class Connection {
+public:
+    /// A closed handle (closed() is true); assign a real one from Pipe().
+    Connection() = default;
+
+    /// Adopts an open fd of a connected stream socket (or pipe end). The
+    /// Connection owns it from now on.
+    static Connection from_fd(int fd, bool readable = true, bool writable = true);
+
+    /// Sends one object; blocks while the kernel buffer is full.
+    template <class T>
+    void send(const T& obj);
+
+    /// Receives one object of type T; blocks until one arrives.
+    /// EOFError if the other end is closed; SerializationError if the frame holds another type.
+    template <class T>
+    T recv();
+
+    /// Sends raw bytes as one message (Python's send_bytes).
+    void send_bytes(std::span<const std::byte> buf);
+    void send_bytes(std::string_view text) { send_bytes(std::as_bytes(std::span(text))); }
+
+    /// Receives one message's bytes (a typed frame gives its encoded payload).
+    Bytes recv_bytes();
+
+    /// True if recv() would not block: data is waiting or the peer closed. Never blocks.
+    [[nodiscard]] bool poll() const { return poll_until(detail_clock::now()); }
+    /// Waits up to `timeout` for poll() to become true.
+    template <class Rep, class Period>
+    [[nodiscard]] bool poll(std::chrono::duration<Rep, Period> timeout) const {
+        return poll_until(detail_clock::now() +
+                          std::chrono::ceil<detail_clock::duration>(timeout));
+    }
+
+    /// Closes this end for every handle to it in this process.
+    void close() noexcept;
+    [[nodiscard]] bool closed() const noexcept;
+    /// The underlying fd (OSError if closed).
+    [[nodiscard]] int fileno() const;
+    [[nodiscard]] bool readable() const noexcept;
+    [[nodiscard]] bool writable() const noexcept;
+
+private:
+    using detail_clock = std::chrono::steady_clock;
+    struct State;
+    explicit Connection(std::shared_ptr<State> s) : s_(std::move(s)) {}
+    static int require(const std::shared_ptr<State>& s, bool want_read);
+
+    void send_frame(const FrameHeader& h, std::span<const std::byte> payload);
+    FrameHeader next_header();  // reads (or returns the pending) header; EOFError at clean EOF
+    void read_payload(const FrameHeader& h, std::span<std::byte> out);  // consumes the frame
+    Bytes read_payload(const FrameHeader& h);
+    bool poll_until(detail_clock::time_point deadline) const;
+    static Bytes& scratch();
+
+    std::shared_ptr<State> s_;
+
+    friend std::pair<Connection, Connection> Pipe(bool duplex);
+    friend std::vector<Connection*> wait(std::span<Connection* const>,
+                                         std::optional<std::chrono::steady_clock::duration>);
+};
+
+/// Python's Pipe(duplex=True): two connected ends. With duplex=false the first
+/// end only receives and the second only sends.
+std::pair<Connection, Connection> Pipe(bool duplex = true);
+
+/// Blocks until at least one connection is ready to recv (data or EOF), or the
+/// timeout runs out; returns the ready ones (empty on timeout). Python's
+/// multiprocessing.connection.wait.
+std::vector<Connection*> wait(std::span<Connection* const> conns,
+                              std::optional<std::chrono::steady_clock::duration> timeout = {});
+
+inline std::vector<Connection*> wait(std::initializer_list<Connection*> conns) {
+    return wait(std::span<Connection* const>(conns.begin(), conns.size()));
+}
+template <class Rep, class Period>
+std::vector<Connection*> wait(std::initializer_list<Connection*> conns,
+                              std::chrono::duration<Rep, Period> timeout) {
+    return wait(std::span<Connection* const>(conns.begin(), conns.size()),
+                std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+}
+
+// ---- definitions -------------------------------------------------------------------------
+
+template <class T>
+void Connection::send(const T& obj) {
+    MP_REQUIRE_SERIALIZABLE(T);
+    if constexpr (BytesSerializable<T>) {
+        send_frame(header_for<T>(sizeof(T)), std::as_bytes(std::span(std::addressof(obj), 1)));
+    } else {
+        Bytes& buf = scratch();
+        buf.clear();
+        encode_payload(obj, buf);
+        send_frame(header_for<T>(buf.size()), buf);
+    }
+}
+
+template <class T>
+T Connection::recv() {
+    MP_REQUIRE_SERIALIZABLE(T);
+    FrameHeader h = next_header();
+    expect_type<T>(h);  // on mismatch the header stays pending: nothing is lost
+    if constexpr (BytesSerializable<T>) {
+        alignas(T) std::byte storage[sizeof(T)];
+        read_payload(h, storage);
+        return decode_payload<T>(storage);
+    } else {
+        Bytes payload = read_payload(h);
+        return decode_payload<T>(payload);
+    }
+}
+
+}  // namespace mp

@@ -1,0 +1,27 @@
+// mp/mp.hpp — everything in mp: Python's multiprocessing, in C++20.
+//
+//     #include <mp/mp.hpp>
+//
+//     int square(int x) { return x * x; }
+//
+//     int main() {
+//         mp::Pool pool(4);
+//         auto squares = pool.map(square, std::vector{1, 2, 3, 4});  // {1, 4, 9, 16}
+//     }
+//
+// One header per concept, as in Lib/multiprocessing:
+//   <mp/process.hpp>        Process, current_process, active_children, cpu_count
+//   <mp/connection.hpp>     Pipe, Connection, wait
+//   <mp/queue.hpp>          Queue, SimpleQueue, JoinableQueue
+//   <mp/synchronize.hpp>    Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier
+//   <mp/sharedctypes.hpp>   Value, RawValue, Array, RawArray
+//   <mp/shared_memory.hpp>  SharedMemory
+//   <mp/pool.hpp>           Pool, AsyncResult
+//   <mp/serialize.hpp>      what can cross a process boundary, and how
+//   <mp/errors.hpp>         the exception family under mp::Error
+#pragma once
+
+#include "mp/connection.hpp"
+#include "mp/errors.hpp"
+#include "mp/process.hpp"
+#include "mp/serialize.hpp"

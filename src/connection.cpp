@@ -1,0 +1,203 @@
+#include "mp/connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "system.hpp"
+
+namespace mp {
+
+struct Connection::State {
+    int fd = -1;
+    bool readable = false;
+    bool writable = false;
+    std::optional<FrameHeader> pending;  // a header read but not consumed (type mismatch)
+
+    State() = default;
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    ~State() { detail::close_fd(fd); }
+};
+
+// The fd of an open end that may `want_read` (or write); OSError(EBADF) otherwise.
+int Connection::require(const std::shared_ptr<State>& s, bool want_read) {
+    if (!s || s->fd < 0) throw OSError(EBADF, "Connection: handle is closed");
+    if (want_read && !s->readable) throw OSError(EBADF, "Connection: this end is write-only");
+    if (!want_read && !s->writable) throw OSError(EBADF, "Connection: this end is read-only");
+    return s->fd;
+}
+
+namespace {
+
+// Reads exactly out.size() bytes. Returns the number read before EOF (== size unless EOF).
+std::size_t read_full(int fd, std::span<std::byte> out) {
+    std::size_t got = 0;
+    while (got < out.size()) {
+        ssize_t r = ::read(fd, out.data() + got, out.size() - got);
+        if (r > 0) {
+            got += static_cast<std::size_t>(r);
+        } else if (r == 0) {
+            break;
+        } else if (errno != EINTR) {
+            if (errno == ECONNRESET) break;  // the peer died with unread data: treat as EOF
+            detail::throw_errno("Connection.recv");
+        }
+    }
+    return got;
+}
+
+[[noreturn]] void throw_truncated(std::uint64_t want, std::uint64_t got) {
+    throw SerializationError("truncated frame: the peer closed after " + std::to_string(got) +
+                             " of " + std::to_string(want) + " payload bytes");
+}
+
+}  // namespace
+
+Connection Connection::from_fd(int fd, bool readable, bool writable) {
+    if (fd < 0) throw ValueError("Connection::from_fd: invalid fd " + std::to_string(fd));
+    auto s = std::make_shared<State>();
+    s->fd = fd;
+    s->readable = readable;
+    s->writable = writable;
+    return Connection(std::move(s));
+}
+
+std::pair<Connection, Connection> Pipe(bool duplex) {
+    int fds[2];
+    detail::check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "Pipe: socketpair");
+    if (duplex) return {Connection::from_fd(fds[0]), Connection::from_fd(fds[1])};
+    ::shutdown(fds[0], SHUT_WR);
+    ::shutdown(fds[1], SHUT_RD);
+    return {Connection::from_fd(fds[0], true, false), Connection::from_fd(fds[1], false, true)};
+}
+
+Bytes& Connection::scratch() {
+    thread_local Bytes buf;
+    if (buf.capacity() > (std::size_t{1} << 20)) Bytes().swap(buf);  // don't pin big buffers
+    return buf;
+}
+
+void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> payload) {
+    int fd = require(s_, false);
+    iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
+                    {const_cast<std::byte*>(payload.data()), payload.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = payload.empty() ? 1 : 2;
+    std::size_t left = sizeof h + payload.size();
+    while (left > 0) {
+        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            detail::throw_errno("Connection.send: the other end is closed");
+        }
+        left -= static_cast<std::size_t>(w);
+        auto n = static_cast<std::size_t>(w);
+        while (n > 0 && msg.msg_iovlen > 0) {  // advance past what was written
+            std::size_t step = std::min(n, msg.msg_iov->iov_len);
+            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
+            msg.msg_iov->iov_len -= step;
+            n -= step;
+            if (msg.msg_iov->iov_len == 0) {
+                ++msg.msg_iov;
+                --msg.msg_iovlen;
+            }
+        }
+    }
+}
+
+void Connection::send_bytes(std::span<const std::byte> buf) {
+    send_frame(FrameHeader{FrameHeader::kMagic, FrameKind::raw, 0, buf.size()}, buf);
+}
+
+FrameHeader Connection::next_header() {
+    int fd = require(s_, true);
+    if (s_->pending) return *s_->pending;
+    FrameHeader h;
+    std::size_t got = read_full(fd, std::as_writable_bytes(std::span(&h, 1)));
+    if (got == 0) throw EOFError("Connection.recv: the other end is closed and no data is left");
+    if (got < sizeof h) throw_truncated(sizeof h, got);
+    validate_header(h);
+    s_->pending = h;
+    return h;
+}
+
+void Connection::read_payload(const FrameHeader& h, std::span<std::byte> out) {
+    s_->pending.reset();
+    std::size_t got = read_full(s_->fd, out.first(h.size));
+    if (got < h.size) throw_truncated(h.size, got);
+}
+
+Bytes Connection::read_payload(const FrameHeader& h) {
+    s_->pending.reset();
+    // Grow with the data actually received, so a corrupt length cannot make us
+    // allocate much more than the peer really sent.
+    constexpr std::size_t kFirst = std::size_t{1} << 16;
+    Bytes out(std::min<std::uint64_t>(h.size, kFirst));
+    std::size_t have = 0;
+    while (have < h.size) {
+        if (have == out.size()) out.resize(std::min<std::uint64_t>(h.size, out.size() * 2));
+        std::size_t got = read_full(s_->fd, std::span(out).subspan(have));
+        have += got;
+        if (have < out.size()) throw_truncated(h.size, have);
+    }
+    return out;
+}
+
+Bytes Connection::recv_bytes() {
+    FrameHeader h = next_header();
+    return read_payload(h);
+}
+
+bool Connection::poll_until(detail_clock::time_point deadline) const {
+    int fd = require(s_, true);
+    if (s_->pending) return true;
+    return detail::poll_fd(fd, POLLIN, deadline) != 0;
+}
+
+void Connection::close() noexcept {
+    if (s_ && s_->fd >= 0) {
+        detail::close_fd(s_->fd);
+        s_->fd = -1;
+    }
+}
+
+bool Connection::closed() const noexcept { return !s_ || s_->fd < 0; }
+
+int Connection::fileno() const {
+    if (closed()) throw OSError(EBADF, "Connection.fileno: handle is closed");
+    return s_->fd;
+}
+
+bool Connection::readable() const noexcept { return s_ && s_->readable; }
+bool Connection::writable() const noexcept { return s_ && s_->writable; }
+
+std::vector<Connection*> wait(std::span<Connection* const> conns,
+                              std::optional<std::chrono::steady_clock::duration> timeout) {
+    std::vector<Connection*> ready;
+    std::vector<pollfd> fds;
+    for (Connection* c : conns) {
+        if (c == nullptr) throw ValueError("mp::wait: a null Connection pointer was given");
+        int fd = Connection::require(c->s_, true);
+        if (c->s_->pending) ready.push_back(c);
+        fds.push_back({fd, POLLIN, 0});
+    }
+    if (!ready.empty()) return ready;
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    for (;;) {
+        int r = ::poll(fds.data(), fds.size(), detail::poll_timeout_ms(deadline));
+        if (r < 0 && errno != EINTR) detail::throw_errno("mp::wait: poll");
+        if (r > 0) break;
+        if (r == 0 && deadline && detail::Clock::now() >= *deadline) return ready;
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) ready.push_back(conns[i]);
+    }
+    return ready;
+}
+
+}  // namespace mp

@@ -1,0 +1,110 @@
+#include "mp/serialize.hpp"
+
+#include <cxxabi.h>
+
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+
+namespace mp {
+namespace detail {
+namespace {
+
+struct NameRegistry {
+    std::mutex mutex;
+    std::unordered_map<std::uint64_t, std::string_view> names;
+};
+
+NameRegistry& registry() {
+    static NameRegistry* r = new NameRegistry;  // never destroyed: used from static init and exit
+    return *r;
+}
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+        s.replace(pos, from.size(), to);
+    }
+}
+
+}  // namespace
+
+bool register_type_name(std::uint64_t fingerprint, std::string_view name) noexcept {
+    try {
+        auto& r = registry();
+        std::lock_guard lock(r.mutex);
+        r.names.emplace(fingerprint, name);
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+std::string describe_fingerprint(std::uint64_t fingerprint) {
+    {
+        auto& r = registry();
+        std::lock_guard lock(r.mutex);
+        if (auto it = r.names.find(fingerprint); it != r.names.end()) {
+            return readable_type_name(it->second);
+        }
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "an unknown type (fingerprint %016llx)",
+                  static_cast<unsigned long long>(fingerprint));
+    return buf;
+}
+
+std::string readable_type_name(std::string_view name) {
+    std::string s(name);
+    replace_all(s, "std::__cxx11::", "std::");
+    replace_all(s, "std::basic_string<char>", "std::string");
+    replace_all(s, "std::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+                "std::string");
+    return s;
+}
+
+void InputArchive::loadBinary(void* data, std::size_t size) {
+    if (size > remaining()) {
+        throw SerializationError("truncated frame: " + std::to_string(size) + " more bytes needed, " +
+                                 std::to_string(remaining()) + " left");
+    }
+    if (size != 0) std::memcpy(data, in_.data() + pos_, size);
+    pos_ += size;
+}
+
+void InputArchive::check_length(std::uint64_t n) const {
+    if (n > remaining()) {
+        throw SerializationError("corrupt frame: a sequence announces " + std::to_string(n) +
+                                 " elements but only " + std::to_string(remaining()) +
+                                 " bytes follow");
+    }
+}
+
+}  // namespace detail
+
+void validate_header(const FrameHeader& h) {
+    if (h.magic != FrameHeader::kMagic) {
+        throw SerializationError("corrupt frame: bad magic number (the stream is out of step or "
+                                 "was not written by mp)");
+    }
+    if (h.kind != FrameKind::raw && h.kind != FrameKind::bytes && h.kind != FrameKind::cereal) {
+        throw SerializationError("corrupt frame: unknown encoding " +
+                                 std::to_string(static_cast<std::uint32_t>(h.kind)));
+    }
+    if (h.size > kMaxFrameSize) {
+        throw SerializationError("corrupt frame: length " + std::to_string(h.size) +
+                                 " exceeds the 1 TiB limit");
+    }
+}
+
+FrameHeader read_header(std::span<const std::byte> frame) {
+    if (frame.size() < sizeof(FrameHeader)) {
+        throw SerializationError("truncated frame: " + std::to_string(frame.size()) +
+                                 " bytes, shorter than the 24-byte header");
+    }
+    FrameHeader h;
+    std::memcpy(&h, frame.data(), sizeof h);
+    validate_header(h);
+    return h;
+}
+
+}  // namespace mp

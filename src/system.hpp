@@ -1,0 +1,44 @@
+// Internal: the one place where system calls are checked. Not installed.
+#pragma once
+
+#include <cerrno>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "mp/errors.hpp"
+
+namespace mp::detail {
+
+/// Throws mp::OSError (or BrokenPipeError for EPIPE) naming `what`, keeping errno.
+[[noreturn]] void throw_errno(const std::string& what, int code = errno);
+
+/// Checks the result of a system call that returns -1 on failure.
+template <class R>
+R check(R result, const char* what) {
+    if (result == static_cast<R>(-1)) throw_errno(what);
+    return result;
+}
+
+/// Retries a call interrupted by a signal (EINTR).
+template <class F>
+auto retry_eintr(F&& f) {
+    for (;;) {
+        auto r = f();
+        if (!(r == -1 && errno == EINTR)) return r;
+    }
+}
+
+/// Closes an fd, ignoring EINTR (Linux always releases the fd).
+void close_fd(int fd) noexcept;
+
+using Clock = std::chrono::steady_clock;
+
+/// Milliseconds left until `deadline` for poll(2), rounded up; -1 for "no deadline".
+int poll_timeout_ms(std::optional<Clock::time_point> deadline);
+
+/// Polls one fd for `events` until `deadline`; EINTR resumes with the time left.
+/// Returns the revents, or 0 if the deadline passed.
+short poll_fd(int fd, short events, std::optional<Clock::time_point> deadline);
+
+}  // namespace mp::detail

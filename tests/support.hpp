@@ -1,0 +1,47 @@
+// Test helpers shared by every tests/test_*.cpp.
+//
+// Linking this library also installs a global GoogleTest environment that fails
+// the run if, when all tests are done, this process still has children (alive or
+// zombie) or /dev/shm holds an entry that was not there at the start.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mp::test {
+
+/// Open fds of this process (entries of /proc/self/fd), without the one used to list them.
+std::set<int> open_fds();
+/// The pids of this process's children that still exist (running or zombie).
+std::vector<pid_t> child_pids();
+/// Entries of /dev/shm.
+std::set<std::string> dev_shm_entries();
+
+/// Records fds at construction; check() reports any fd opened since and still open.
+class FdLeakCheck {
+public:
+    FdLeakCheck();
+    /// The fds open now that were not open at construction.
+    [[nodiscard]] std::vector<int> leaked() const;
+
+private:
+    std::set<int> before_;
+};
+
+/// Spins (with short sleeps) until `pred` is true or `timeout` passes; returns pred().
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end) return pred();
+        struct timespec ts{0, 1'000'000};
+        nanosleep(&ts, nullptr);
+    }
+    return true;
+}
+
+}  // namespace mp::test
