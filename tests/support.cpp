@@ -97,3 +97,90 @@ const auto* const kLeakEnvironment = ::testing::AddGlobalTestEnvironment(new Lea
 
 }  // namespace
 }  // namespace mp::test
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+namespace mp::test {
+
+std::string binary(const std::string& relative) {
+#ifdef MP_BINARY_DIR
+    return std::string(MP_BINARY_DIR) + "/" + relative;
+#else
+    return relative;
+#endif
+}
+
+ProgramResult run_program(const std::string& path, const std::vector<std::string>& args,
+                          const std::string& input, std::chrono::seconds timeout) {
+    int in[2], out[2], err[2];
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+        throw std::runtime_error("run_program: pipe failed");
+    }
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(path.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        execv(path.c_str(), argv.data());
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    signal(SIGPIPE, SIG_IGN);
+    ProgramResult r;
+    std::size_t written = 0;
+    if (input.empty()) {
+        close(in[1]);
+        in[1] = -1;
+    }
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool killed = false;
+    int open_outputs = 2;
+    while (open_outputs > 0) {
+        pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            if (!killed) kill(pid, SIGKILL);
+            killed = true;
+            left = 1000;
+        }
+        int n = poll(p, in[1] >= 0 ? 3 : 2, static_cast<int>(left));
+        if (n <= 0) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[4096];
+            ssize_t k = read(p[i].fd, buf, sizeof buf);
+            if (k > 0) {
+                (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(k));
+            } else {
+                close(i == 0 ? out[0] : err[0]);
+                (i == 0 ? out[0] : err[0]) = -1;
+                --open_outputs;
+            }
+        }
+        if (in[1] >= 0 && (p[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t k = write(in[1], input.data() + written, input.size() - written);
+            if (k > 0) written += static_cast<std::size_t>(k);
+            if (k < 0 || written == input.size()) {
+                close(in[1]);
+                in[1] = -1;
+            }
+        }
+    }
+    if (in[1] >= 0) close(in[1]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return r;
+}
+
+}  // namespace mp::test

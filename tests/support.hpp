@@ -45,3 +45,23 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
 }
 
 }  // namespace mp::test
+
+namespace mp::test {
+
+/// What a finished program printed and how it ended.
+struct ProgramResult {
+    int exit_code = -1;  ///< -N if killed by signal N
+    std::string out;     ///< its stdout
+    std::string err;     ///< its stderr
+};
+
+/// Runs `path` with `args`, feeding `input` on stdin; kills it after `timeout`
+/// (then exit_code is -9). For checking what examples and the tour print.
+ProgramResult run_program(const std::string& path, const std::vector<std::string>& args = {},
+                          const std::string& input = "",
+                          std::chrono::seconds timeout = std::chrono::seconds(60));
+
+/// The path of a program built by this project, e.g. binary("examples/01_process").
+std::string binary(const std::string& relative);
+
+}  // namespace mp::test
