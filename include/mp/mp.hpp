@@ -24,4 +24,5 @@
 #include "mp/connection.hpp"
 #include "mp/errors.hpp"
 #include "mp/process.hpp"
+#include "mp/queue.hpp"
 #include "mp/serialize.hpp"
