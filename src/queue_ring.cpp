@@ -165,11 +165,21 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// Whether spins have been paying off in this thread: after a spin that ended in a
+// sleep anyway, the next 2^k - 1 waits skip the spin (k grows with each failure, up
+// to 8); a spin that succeeds resets k. Bounds the CPU spent spinning in vain.
+thread_local unsigned t_spin_fails = 0;
+thread_local unsigned t_spin_skip = 0;
+
 /// Spinning can only help if someone else can run meanwhile: the peer that ends the
-/// wait last ran on another CPU, and there is more than one.
+/// wait last ran on another CPU, there is more than one, and spins have been paying off.
 bool spin_worth_it(const std::atomic<std::int32_t>& peer_cpu) {
     static const int cpus = cpu_count();
     if (cpus < 2) return false;
+    if (t_spin_skip != 0) {
+        --t_spin_skip;
+        return false;
+    }
     int peer = peer_cpu.load(std::memory_order_relaxed);
     int me = ::sched_getcpu();
     return peer >= 0 && me >= 0 && peer != me;
@@ -181,11 +191,18 @@ bool spin_until(Pred ready) {
     auto end = Clock::now() + kSpin;
     for (;;) {
         for (int i = 0; i < 32; ++i) {
-            if (ready()) return true;
+            if (ready()) {
+                t_spin_fails = 0;
+                return true;
+            }
             cpu_relax();
         }
-        if (Clock::now() >= end) return ready();
+        if (Clock::now() >= end) break;
     }
+    if (ready()) return true;
+    t_spin_fails = std::min(t_spin_fails + 1, 8u);
+    t_spin_skip = (1u << t_spin_fails) - 1;
+    return false;
 }
 
 void note_cpu(RingSide& s) noexcept { s.cpu.store(::sched_getcpu(), std::memory_order_relaxed); }
@@ -265,10 +282,13 @@ private:
 
 // ---- sleeping and waking -------------------------------------------------------------------
 
-/// Called after publishing: wakes the other side's sleeper, if there is one.
+/// Called after publishing: wakes the other side's sleeper, if there is one. The
+/// first caller to see the flag clears it, so a sleeper costs one wake-up, not one
+/// per record published before it runs (it sets the flag again if it sleeps again).
 void wake_if_waiting(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiting.load(std::memory_order_relaxed) != 0) {
+    if (waiting.load(std::memory_order_relaxed) != 0 &&
+        waiting.exchange(0, std::memory_order_acq_rel) != 0) {
         seq.fetch_add(1, std::memory_order_release);
         futex_wake_all(seq);
     }
@@ -319,6 +339,31 @@ void gather(std::byte* dst, const std::span<const std::byte> (&parts)[N], std::u
         from = 0;
     }
 }
+
+/// This thread's buffer for reassembling long records: reused, so a stream of large
+/// items does not map and unmap fresh memory for each; released past 16 MiB.
+class Reassembly {
+public:
+    std::byte* reserve(std::size_t n) {
+        if (n > capacity_) {
+            data_.reset();
+            data_ = std::make_unique_for_overwrite<std::byte[]>(n);
+            capacity_ = n;
+        }
+        return data_.get();
+    }
+    void trim() noexcept {
+        if (capacity_ > (std::size_t{16} << 20)) {
+            data_.reset();
+            capacity_ = 0;
+        }
+    }
+
+private:
+    std::unique_ptr<std::byte[]> data_;
+    std::size_t capacity_ = 0;
+};
+thread_local Reassembly t_record;
 
 std::string closed_message(const char* what, const char* op) {
     return std::string("mp::") + what + "::" + op +
@@ -541,7 +586,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
         return more;
     };
 
-    std::unique_ptr<std::byte[]> record;  // a multi-piece record being reassembled
+    std::byte* record = nullptr;  // a multi-piece record being reassembled (in t_record)
     std::uint64_t record_size = 0;
     std::uint64_t have = 0;
 
@@ -563,7 +608,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                             if (!producer_may_continue()) break;
                         }
                         if (t == c.cached) {  // nobody will finish it: drop the start
-                            record.reset();
+                            record = nullptr;
                             continue;
                         }
                     } else if (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu, deadline,
@@ -586,7 +631,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 continue;
             }
             if (ph.flags & kFirst) {
-                record.reset();  // a producer gave up on the record we held: drop it
+                record = nullptr;  // a producer gave up on the record we held: drop it
                 if ((ph.flags & kLast) == 0 && piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (short first piece)");
@@ -612,8 +657,8 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (bad record size)");
                 }
-                record = std::make_unique_for_overwrite<std::byte[]>(record_size);
-                std::memcpy(record.get(), piece.data(), piece.size());
+                record = t_record.reserve(record_size);
+                std::memcpy(record, piece.data(), piece.size());
                 have = piece.size();
                 t = next;
                 publish();
@@ -621,7 +666,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
             }
             // A continuation piece.
             if (!record || have + piece.size() > record_size) {  // an orphan: its consumer died
-                record.reset();
+                record = nullptr;
                 t = next;
                 if (ph.flags & kLast) {
                     commit(true);
@@ -630,7 +675,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 continue;
             }
-            std::memcpy(record.get() + have, piece.data(), piece.size());
+            std::memcpy(record + have, piece.data(), piece.size());
             have += piece.size();
             t = next;
             if (ph.flags & kLast) {
@@ -640,7 +685,8 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": a record ended short of the size it announced");
                 }
-                sink.take(sink.ctx, std::span<const std::byte>(record.get(), record_size));
+                sink.take(sink.ctx, std::span<const std::byte>(record, record_size));
+                t_record.trim();
                 return true;
             }
             publish();

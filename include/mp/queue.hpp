@@ -54,6 +54,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstring>
+#include <string>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -75,7 +77,7 @@ struct QueueOptions {
 };
 
 namespace detail {
-/// The encoding buffer of this thread (reused; released once it grows past 1 MiB).
+/// The encoding buffer of this thread (reused; released once it grows past 16 MiB).
 Bytes& queue_scratch();
 void queue_scratch_trim() noexcept;
 template <class Rep, class Period>
@@ -190,8 +192,12 @@ template <class T>
 void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait) {
     bool ok;
     if constexpr (BytesSerializable<T>) {
-        FrameHeader h = header_for<T>(sizeof(T));
-        ok = ring_.put(std::as_bytes(std::span(&h, 1)), std::as_bytes(std::span(std::addressof(item), 1)),
+        struct {
+            FrameHeader h;
+            std::byte value[sizeof(T)];
+        } frame{header_for<T>(sizeof(T)), {}};
+        std::memcpy(frame.value, std::addressof(item), sizeof(T));
+        ok = ring_.put(std::as_bytes(std::span(&frame, 1)).first(sizeof(FrameHeader) + sizeof(T)), {},
                        deadline, nowait);
     } else {
         Bytes& buf = detail::queue_scratch();
@@ -213,8 +219,15 @@ T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
     detail::ByteRing::Sink sink{
         &out,
         [](void*, std::span<const std::byte> first) { expect_type<T>(read_header(first)); },
-        [](void* ctx, std::span<const std::byte> record) {
-            static_cast<std::optional<T>*>(ctx)->emplace(deserialize<T>(record));
+        [](void* ctx, std::span<const std::byte> record) {  // check() accepted its header
+            FrameHeader h;
+            std::memcpy(&h, record.data(), sizeof h);
+            auto payload = record.subspan(sizeof h);
+            if (payload.size() != h.size) {
+                throw SerializationError("mp::Queue::get: truncated frame (" + std::to_string(payload.size()) +
+                                         " of " + std::to_string(h.size) + " bytes)");
+            }
+            static_cast<std::optional<T>*>(ctx)->emplace(decode_payload<T>(payload));
         }};
     if (!ring_.get(sink, deadline, nowait)) {
         throw Empty(nowait ? "mp::Queue::get_nowait: the queue is empty"
