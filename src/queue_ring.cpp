@@ -84,6 +84,7 @@ constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinPiece = 64;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
+constexpr std::size_t kMaxParts = 3;
 constexpr auto kSpin = std::chrono::microseconds(20);
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
@@ -323,8 +324,7 @@ bool wait_for(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& s
 }
 
 /// Copies `n` bytes from offset `from` of the concatenation of `parts` to `dst`.
-template <std::size_t N>
-void gather(std::byte* dst, const std::span<const std::byte> (&parts)[N], std::uint64_t from,
+void gather(std::byte* dst, std::span<const std::span<const std::byte>> parts, std::uint64_t from,
             std::uint64_t n) {
     for (const auto& part : parts) {
         if (n == 0) return;
@@ -414,9 +414,10 @@ std::size_t ByteRing::qsize() const {
 std::size_t ByteRing::maxsize() const { return shared("maxsize").maxsize; }
 std::size_t ByteRing::ring_bytes() const { return shared("ring_bytes").capacity; }
 
-bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, Deadline deadline,
+bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline deadline,
                    bool nowait) {
     RingShared& h = shared("put");
+    if (parts.size() > kMaxParts) throw ValueError("ByteRing::put: at most 3 parts");
     if (nowait) {
         if (h.maxsize != 0 && qsize() >= h.maxsize) return false;
         deadline = Clock::now();
@@ -464,7 +465,8 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
         p.committing = 0;
     };
 
-    const std::uint64_t total = a.size() + b.size();
+    std::uint64_t total = 0;
+    for (const auto& part : parts) total += part.size();
     const std::uint64_t max_payload = h.max_piece - sizeof(PieceHeader);
     if (total <= max_payload) {  // one piece: the common case
         std::uint64_t need = sizeof(PieceHeader) + align8(total);
@@ -474,7 +476,6 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
             write_header(pos, to_end - sizeof(PieceHeader), kPad);
             pos += to_end;
         }
-        const std::span<const std::byte> parts[] = {a, b};
         gather(ring + (pos & mask) + sizeof(PieceHeader), parts, 0, total);
         write_header(pos, total, kFirst | kLast);
         pos += need;
@@ -488,7 +489,9 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
     const std::uint64_t stream = sizeof(std::uint64_t) + total;
     std::byte size_bytes[sizeof(std::uint64_t)];
     std::memcpy(size_bytes, &total, sizeof total);
-    const std::span<const std::byte> parts[] = {size_bytes, a, b};
+    std::span<const std::byte> all[kMaxParts + 1] = {size_bytes};
+    std::copy(parts.begin(), parts.end(), all + 1);
+    const std::span<const std::span<const std::byte>> stream_parts(all, parts.size() + 1);
     std::uint64_t done = 0;
     while (done < stream) {
         std::uint64_t to_end = cap - (pos & mask);
@@ -506,7 +509,7 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
             }
         }
         if (!room(need)) break;
-        gather(ring + (pos & mask) + sizeof(PieceHeader), parts, done, want);
+        gather(ring + (pos & mask) + sizeof(PieceHeader), stream_parts, done, want);
         std::uint32_t flags = (done == 0 ? kFirst : 0) | (done + want == stream ? kLast : 0);
         write_header(pos, want, flags);
         pos += need;
@@ -586,9 +589,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
         return more;
     };
 
-    std::byte* record = nullptr;  // a multi-piece record being reassembled (in t_record)
-    std::uint64_t record_size = 0;
-    std::uint64_t have = 0;
+    // A multi-piece record being received: its bytes [skip, record_size) go to dst
+    // (this thread's reassembly buffer, or the sink's own storage when it streams).
+    std::byte* dst = nullptr;
+    bool streaming = false;
+    std::uint64_t record_size = 0, skip = 0, have = 0;
 
     try {
         for (;;) {
@@ -599,7 +604,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 };
                 if (!ready()) {
                     publish();
-                    if (record) {
+                    if (dst != nullptr) {
                         // Holding the start of a record: wait for the rest in slices
                         // (beyond our deadline: the record is in transfer) while a
                         // producer may still finish it.
@@ -608,7 +613,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                             if (!producer_may_continue()) break;
                         }
                         if (t == c.cached) {  // nobody will finish it: drop the start
-                            record = nullptr;
+                            dst = nullptr;
                             continue;
                         }
                     } else if (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu, deadline,
@@ -631,13 +636,14 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 continue;
             }
             if (ph.flags & kFirst) {
-                record = nullptr;  // a producer gave up on the record we held: drop it
+                dst = nullptr;  // a producer gave up on the record we held: drop it
                 if ((ph.flags & kLast) == 0 && piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (short first piece)");
                 }
                 auto body = (ph.flags & kLast) ? piece : piece.subspan(sizeof(std::uint64_t));
-                sink.check(sink.ctx, body.first(std::min<std::size_t>(body.size(), kMinPiece / 2)));
+                auto first = body.first(std::min<std::size_t>(body.size(), kMinPiece / 2));
+                sink.check(sink.ctx, first);
                 if (ph.flags & kLast) {  // a whole record in place: decode it from the ring
                     try {
                         sink.take(sink.ctx, piece);
@@ -652,21 +658,29 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 // The first piece of a long record starts with the record's size.
                 std::memcpy(&record_size, piece.data(), sizeof record_size);
-                piece = piece.subspan(sizeof record_size);
-                if (record_size < piece.size() || record_size > kMaxRing * 1024) {
+                if (record_size < body.size() || record_size > kMaxRing * 1024) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (bad record size)");
                 }
-                record = t_record.reserve(record_size);
-                std::memcpy(record, piece.data(), piece.size());
-                have = piece.size();
+                skip = 0;
+                std::span<std::byte> to;
+                if (sink.stream != nullptr) to = sink.stream(sink.ctx, first, record_size, skip);
+                streaming = !to.empty() && skip <= body.size() && to.size() == record_size - skip;
+                if (streaming) {
+                    dst = to.data();
+                } else {
+                    skip = 0;
+                    dst = t_record.reserve(record_size);
+                }
+                std::memcpy(dst, body.data() + skip, body.size() - skip);
+                have = body.size();
                 t = next;
                 publish();
                 continue;
             }
             // A continuation piece.
-            if (!record || have + piece.size() > record_size) {  // an orphan: its consumer died
-                record = nullptr;
+            if (dst == nullptr || have + piece.size() > record_size) {  // an orphan: its consumer died
+                dst = nullptr;
                 t = next;
                 if (ph.flags & kLast) {
                     commit(true);
@@ -675,7 +689,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 continue;
             }
-            std::memcpy(record + have, piece.data(), piece.size());
+            std::memcpy(dst + (have - skip), piece.data(), piece.size());
             have += piece.size();
             t = next;
             if (ph.flags & kLast) {
@@ -685,8 +699,12 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": a record ended short of the size it announced");
                 }
-                sink.take(sink.ctx, std::span<const std::byte>(record, record_size));
-                t_record.trim();
+                if (streaming) {
+                    sink.take(sink.ctx, {});
+                } else {
+                    sink.take(sink.ctx, std::span<const std::byte>(dst, record_size));
+                    t_record.trim();
+                }
                 return true;
             }
             publish();
