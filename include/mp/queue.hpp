@@ -245,7 +245,15 @@ T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
     std::optional<T> out;
     detail::ByteRing::Sink sink{
         &out,
-        [](void*, std::span<const std::byte> first) { expect_type<T>(read_header(first)); },
+        [](void*, std::span<const std::byte> first) {
+            constexpr FrameKind kind = BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal;
+            FrameHeader h{};
+            if (first.size() >= sizeof h) std::memcpy(&h, first.data(), sizeof h);
+            bool fine = h.magic == FrameHeader::kMagic && h.kind == kind &&
+                        h.fingerprint == detail::type_fingerprint<T> &&
+                        (!BytesSerializable<T> || h.size == sizeof(T));
+            if (!fine) expect_type<T>(read_header(first));  // throws, naming both types
+        },
         [](void* ctx, std::span<const std::byte> record) {  // check() accepted its header
             if (record.empty()) return;  // streamed into *ctx already
             FrameHeader h;
