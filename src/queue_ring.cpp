@@ -266,6 +266,17 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
     return true;
 }
 
+/// The start of put and get: takes the side's lock. With `nowait`, gives up at once
+/// if `hopeless` (full / empty), waits for the lock only briefly, and turns the
+/// deadline for room or data into "now".
+bool enter_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept,
+                ByteRing::Deadline& deadline, bool nowait, bool hopeless) {
+    if (!nowait) return lock_side(h, s, recover, deadline);
+    if (hopeless) return false;
+    deadline = Clock::now();
+    return lock_side(h, s, recover, *deadline + kNowaitLockGrace);
+}
+
 class SideGuard {
 public:
     explicit SideGuard(RingSide& s) : s_(&s) {}
@@ -432,12 +443,8 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
                    bool nowait) {
     RingShared& h = shared("put");
     if (parts.size() > kMaxParts) throw ValueError("ByteRing::put: at most 3 parts");
-    if (nowait) {
-        if (h.maxsize != 0 && qsize() >= h.maxsize) return false;
-        deadline = Clock::now();
-    }
-    if (!lock_side(h, h.producer, recover_producer,
-                   nowait ? Deadline(Clock::now() + kNowaitLockGrace) : deadline)) {
+    if (!enter_side(h, h.producer, recover_producer, deadline, nowait,
+                    nowait && h.maxsize != 0 && qsize() >= h.maxsize)) {
         return false;
     }
     SideGuard guard(h.producer);
@@ -548,12 +555,7 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
 
 bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
     RingShared& h = shared("get");
-    if (nowait) {
-        if (qsize() == 0) return false;
-        deadline = Clock::now();
-    }
-    if (!lock_side(h, h.consumer, recover_consumer,
-                   nowait ? Deadline(Clock::now() + kNowaitLockGrace) : deadline)) {
+    if (!enter_side(h, h.consumer, recover_consumer, deadline, nowait, nowait && qsize() == 0)) {
         return false;
     }
     SideGuard guard(h.consumer);
