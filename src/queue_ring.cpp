@@ -82,7 +82,8 @@ constexpr std::uint32_t kLast = 2;
 constexpr std::uint32_t kPad = 4;
 constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
-constexpr std::uint64_t kMinPiece = 64;  // the smallest piece of a long record worth writing
+constexpr std::uint64_t kMinPiece = 64;
+constexpr std::uint64_t kMaxPiece = std::uint64_t{1} << 30;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
 constexpr std::size_t kMaxParts = 3;
 constexpr auto kSpin = std::chrono::microseconds(20);
@@ -410,7 +411,7 @@ ByteRing::ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what
     h->magic = kMagic;
     h->capacity = cap;
     h->maxsize = maxsize;
-    h->max_piece = cap / 4;
+    h->max_piece = std::min<std::uint64_t>(cap / 4, kMaxPiece);  // a piece's length is 32-bit
     for (RingSide* s : {&h->producer, &h->consumer}) {
         pthread_mutexattr_t attr;
         ::pthread_mutexattr_init(&attr);
