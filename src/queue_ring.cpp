@@ -86,7 +86,9 @@ constexpr std::uint64_t kMinPiece = 64;
 constexpr std::uint64_t kMaxPiece = std::uint64_t{1} << 30;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
 constexpr std::size_t kMaxParts = 3;
-constexpr auto kSpin = std::chrono::microseconds(20);
+constexpr auto kSpin = std::chrono::microseconds(20);     // waiting for the other side
+constexpr auto kLockSpin = std::chrono::microseconds(2);  // a lock is held ~0.1 us unless its
+                                                          // holder was preempted or waits
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
 
@@ -187,10 +189,10 @@ bool spin_worth_it(const std::atomic<std::int32_t>& peer_cpu) {
     return peer >= 0 && me >= 0 && peer != me;
 }
 
-/// Polls `ready` for up to kSpin; true once it holds.
+/// Polls `ready` for up to `spin`; true once it holds.
 template <class Pred>
-bool spin_until(Pred ready) {
-    auto end = Clock::now() + kSpin;
+bool spin_until(Pred ready, Clock::duration spin = kSpin) {
+    auto end = Clock::now() + spin;
     for (;;) {
         for (int i = 0; i < 32; ++i) {
             if (ready()) {
@@ -207,7 +209,12 @@ bool spin_until(Pred ready) {
     return false;
 }
 
-void note_cpu(RingSide& s) noexcept { s.cpu.store(::sched_getcpu(), std::memory_order_relaxed); }
+/// Records the CPU of a side's lock holder (a hint for the other side's spin); every
+/// 64th lock is enough to follow migrations, and cheaper than every time.
+thread_local unsigned t_locks = 0;
+void note_cpu(RingSide& s, bool now) noexcept {
+    if (now || (t_locks++ & 63) == 0) s.cpu.store(::sched_getcpu(), std::memory_order_relaxed);
+}
 
 timespec to_timespec(Clock::time_point t) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -243,11 +250,14 @@ void recover_consumer(RingShared& h) noexcept {
 bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept,
                ByteRing::Deadline deadline) {
     int r = ::pthread_mutex_trylock(&s.lock);
+    const bool contended = r != 0;
     if (r == EBUSY && spin_worth_it(s.cpu)) {
-        spin_until([&] {
-            r = ::pthread_mutex_trylock(&s.lock);
-            return r != EBUSY;
-        });
+        spin_until(
+            [&] {
+                r = ::pthread_mutex_trylock(&s.lock);
+                return r != EBUSY;
+            },
+            kLockSpin);
     }
     if (r == EBUSY) {
         if (deadline) {
@@ -263,7 +273,7 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
         r = ::pthread_mutex_consistent(&s.lock);
     }
     if (r != 0) throw_errno("queue: locking the shared ring", r);
-    note_cpu(s);
+    note_cpu(s, contended);
     return true;
 }
 
@@ -450,7 +460,7 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
     }
     SideGuard guard(h.producer);
     RingSide& p = h.producer;
-    std::byte* ring = static_cast<std::byte*>(region_.data()) + kHeaderBytes;
+    std::byte* ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t cap = h.capacity;
     const std::uint64_t mask = cap - 1;
     const std::uint64_t put_count = h.put_count.load(std::memory_order_relaxed);
@@ -561,7 +571,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
     }
     SideGuard guard(h.consumer);
     RingSide& c = h.consumer;
-    const std::byte* ring = static_cast<const std::byte*>(region_.data()) + kHeaderBytes;
+    const std::byte* ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t cap = h.capacity;
     const std::uint64_t mask = cap - 1;
     std::uint64_t t = h.tail.load(std::memory_order_relaxed);
