@@ -27,9 +27,13 @@
 // for a producer, data for a consumer); it sets a flag, re-checks, and sleeps on a
 // futex word; the other side issues the futex wake only when it sees the flag
 // (a seq_cst fence on both sides makes the flag/index pair a Dekker handshake).
-// Before sleeping a waiter spins for up to kSpin, but only if the peer that will
-// end the wait last ran on another CPU: spinning against a peer on one's own CPU
-// only delays it (see shared/anchors/README.md).
+// Before sleeping a waiter spins (kSpin for data or room, kLockSpin for a lock, as a
+// lock is held for ~0.1 us unless its holder was preempted), but only if the peer
+// that will end the wait last ran on another CPU (each side's lock holder leaves its
+// CPU number as a hint) and recent spins in this thread paid off: spinning against a
+// peer on one's own CPU only delays it (see shared/anchors/README.md). The waker
+// clears the flag it saw, so a sleeper costs one futex_wake however many records
+// are published before it runs; on x86 the unlock's xchg serves as the waker's fence.
 //
 // Crash recovery (a process SIGKILLed at any instruction):
 //  * The locks are robust: the kernel marks a dead owner's lock and the next

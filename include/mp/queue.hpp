@@ -38,8 +38,10 @@
 //     for another process to finish its own put/get.
 //
 // Blocking sleeps in the kernel (futex; robust process-shared mutexes) and costs a
-// wake-up only when somebody sleeps. A waiter spins for a few microseconds first,
-// but only when the process it waits for runs on another CPU.
+// wake-up only when somebody sleeps. Before sleeping a waiter spins briefly (up to
+// 20 us for room or data, 2 us for a lock), but only when the process it waits for
+// last ran on another CPU, and less often after spins that did not pay off: on a
+// machine where the two share a CPU, spinning would only delay the other.
 //
 // What survives a SIGKILL: a producer killed at any point inside put() leaves the
 // queue usable, and its partial item is never delivered: consumers drop it. A
