@@ -623,10 +623,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
         return more;
     };
 
-    // A multi-piece record being received: its bytes [skip, record_size) go to dst
-    // (this thread's reassembly buffer, or the sink's own storage when it streams).
+    // A multi-piece record being received: its bytes go to dst (this thread's
+    // reassembly buffer), or, when the sink streams, bytes [skip, record_size) are
+    // appended to the sink piece by piece.
+    bool receiving = false, streaming = false;
     std::byte* dst = nullptr;
-    bool streaming = false;
     std::uint64_t record_size = 0, skip = 0, have = 0;
 
     try {
@@ -638,7 +639,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 };
                 if (!ready()) {
                     publish();
-                    if (dst != nullptr) {
+                    if (receiving) {
                         // Holding the start of a record: wait for the rest in slices
                         // (beyond our deadline: the record is in transfer) while a
                         // producer may still finish it.
@@ -647,7 +648,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                             if (!producer_may_continue()) break;
                         }
                         if (t == c.cached) {  // nobody will finish it: drop the start
-                            dst = nullptr;
+                            receiving = false;
                             continue;
                         }
                     } else if (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu, deadline,
@@ -670,7 +671,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 continue;
             }
             if (ph.flags & kFirst) {
-                dst = nullptr;  // a producer gave up on the record we held: drop it
+                receiving = false;  // a producer gave up on the record we held: drop it
                 if ((ph.flags & kLast) == 0 && piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (short first piece)");
@@ -697,24 +698,23 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                                              ": corrupt shared ring (bad record size)");
                 }
                 skip = 0;
-                std::span<std::byte> to;
-                if (sink.stream != nullptr) to = sink.stream(sink.ctx, first, record_size, skip);
-                streaming = !to.empty() && skip <= body.size() && to.size() == record_size - skip;
+                streaming = sink.stream_begin != nullptr &&
+                            sink.stream_begin(sink.ctx, first, record_size, skip) && skip <= body.size();
                 if (streaming) {
-                    dst = to.data();
+                    sink.stream_append(sink.ctx, body.subspan(skip));
                 } else {
-                    skip = 0;
                     dst = t_record.reserve(record_size);
+                    std::memcpy(dst, body.data(), body.size());
                 }
-                std::memcpy(dst, body.data() + skip, body.size() - skip);
+                receiving = true;
                 have = body.size();
                 t = next;
                 publish();
                 continue;
             }
             // A continuation piece.
-            if (dst == nullptr || have + piece.size() > record_size) {  // an orphan: its consumer died
-                dst = nullptr;
+            if (!receiving || have + piece.size() > record_size) {  // an orphan: its consumer died
+                receiving = false;
                 t = next;
                 if (ph.flags & kLast) {
                     commit(true, false);
@@ -723,7 +723,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 continue;
             }
-            std::memcpy(dst + (have - skip), piece.data(), piece.size());
+            if (streaming) {
+                sink.stream_append(sink.ctx, piece);
+            } else {
+                std::memcpy(dst + have, piece.data(), piece.size());
+            }
             have += piece.size();
             t = next;
             if (ph.flags & kLast) {

@@ -93,6 +93,9 @@ template <class C, class Tr, class A>
 struct is_contiguous_arithmetic<std::basic_string<C, Tr, A>> : std::bool_constant<std::is_arithmetic_v<C>> {};
 template <class T>
 concept ContiguousArithmetic = is_contiguous_arithmetic<T>::value && CerealSerializable<T>;
+/// ...whose elements never straddle two pieces (pieces split records at multiples of 8).
+template <class T>
+concept StreamableContiguous = ContiguousArithmetic<T> && (8 % sizeof(typename T::value_type) == 0);
 static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
               "the queue's contiguous fast path writes cereal's 64-bit size tag");
 
@@ -267,21 +270,28 @@ T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
             }
             static_cast<std::optional<T>*>(ctx)->emplace(decode_payload<T>(payload));
         },
-        nullptr};
-    if constexpr (detail::ContiguousArithmetic<T>) {
-        sink.stream = [](void* ctx, std::span<const std::byte> first, std::uint64_t size,
-                         std::uint64_t& skip) -> std::span<std::byte> {
+        nullptr, nullptr};
+    if constexpr (detail::StreamableContiguous<T>) {
+        // Appended piece by piece (pieces split the elements at multiples of 8 bytes):
+        // no reassembly copy, and no zero-filling as resize() would do.
+        using E = typename T::value_type;
+        sink.stream_begin = [](void* ctx, std::span<const std::byte> first, std::uint64_t size,
+                               std::uint64_t& skip) {
             FrameHeader h;
             std::uint64_t count;
             std::memcpy(&h, first.data(), sizeof h);
             std::memcpy(&count, first.data() + sizeof h, sizeof count);
-            using E = typename T::value_type;
-            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size) return {};
+            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size) return false;
             auto& o = *static_cast<std::optional<T>*>(ctx);
             o.emplace();
-            o->resize(count);
+            o->reserve(count);
             skip = sizeof h + sizeof count;
-            return std::as_writable_bytes(std::span(o->data(), o->size()));
+            return true;
+        };
+        sink.stream_append = [](void* ctx, std::span<const std::byte> bytes) {
+            auto* p = reinterpret_cast<const E*>(bytes.data());  // 8-aligned in the ring
+            auto& o = **static_cast<std::optional<T>*>(ctx);
+            o.insert(o.end(), p, p + bytes.size() / sizeof(E));
         };
     }
     if (!ring_.get(sink, deadline, nowait)) {

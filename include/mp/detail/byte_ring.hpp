@@ -35,18 +35,19 @@ public:
     /// min(record size, 32)) before anything is consumed: if it throws, the record
     /// stays in the ring. `take` receives the whole record once it is consumed; if
     /// it throws, the record is gone all the same (it was corrupt).
-    /// `stream` (may be null) lets the sink receive a long record without a
-    /// reassembly copy: called with the first bytes and the record's size, it returns
-    /// where bytes [skip, size) of the record go (exactly size - skip bytes; it sets
-    /// skip, at most 32) or an empty span to get the record whole. A streamed
-    /// record ends with take() of an empty span; a stream may also be abandoned
-    /// (its producer died) and followed by another stream() or take().
+    /// `stream_begin`/`stream_append` (may be null) let the sink receive a long record
+    /// without a reassembly copy: stream_begin sees the first bytes and the record's
+    /// size; returning true (and setting skip, at most 32: the leading bytes it has
+    /// read from `first`) makes the ring pass the rest of the record to stream_append
+    /// piece by piece, then call take() with an empty span. A stream may also be
+    /// abandoned (its producer died) and followed by another stream_begin() or take().
     struct Sink {
         void* ctx;
         void (*check)(void* ctx, std::span<const std::byte> first);
         void (*take)(void* ctx, std::span<const std::byte> record);
-        std::span<std::byte> (*stream)(void* ctx, std::span<const std::byte> first, std::uint64_t size,
-                                       std::uint64_t& skip);
+        bool (*stream_begin)(void* ctx, std::span<const std::byte> first, std::uint64_t size,
+                             std::uint64_t& skip);
+        void (*stream_append)(void* ctx, std::span<const std::byte> bytes);
     };
 
     /// A closed handle.
