@@ -37,7 +37,7 @@
 //   * put_nowait()/get_nowait() never wait for room or data, but wait up to 10 ms
 //     for another process to finish its own put/get.
 //
-// Blocking sleeps in the kernel (futex; robust process-shared mutexes) and costs a
+// Blocking sleeps in the kernel (futex words in the shared mapping) and costs a
 // wake-up only when somebody sleeps. Before sleeping a waiter spins briefly (up to
 // 20 us for room or data, 2 us for a lock), but only when the process it waits for
 // last ran on another CPU, and less often after spins that did not pay off: on a
