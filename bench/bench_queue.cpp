@@ -170,9 +170,9 @@ double raw_small_1to1(long n) {
     return static_cast<double>(n) / dt;
 }
 
-/// 1 MiB items through a 1 MiB byte ring in 64 KiB chunks: copy in, copy out, spinning.
+/// 1 MiB items through a 4 MiB byte ring in 256 KiB chunks: copy in, copy out, spinning.
 double raw_big_1to1(long n, std::size_t size) {
-    constexpr std::uint64_t cap = 1 << 20, chunk = 1 << 16;
+    constexpr std::uint64_t cap = 4 << 20, chunk = 256 << 10;
     mp::detail::SharedRegion region(sizeof(RawRing) + cap);
     auto* r = new (region.data()) RawRing{};
     char* ring = static_cast<char*>(region.data()) + sizeof(RawRing);
