@@ -29,7 +29,9 @@
 //     Memory is touched as the ring is used, so an unused large ring costs little.
 //     Items larger than a quarter of the ring stream through it in pieces (a 100 MiB
 //     item passes through a 1 MiB ring), so ring_bytes never limits item size; a
-//     larger ring only lets producers run further ahead of consumers.
+//     larger ring only lets producers run further ahead of consumers. For large
+//     items a ring of a few items (e.g. 4 MiB for 1 MiB items) lets the producer
+//     and the consumer copy at the same time; for small items 1 MiB is plenty.
 //   * put(x, timeout): if the timeout runs out while a large item is half written,
 //     the half written is dropped (never delivered) and Full is thrown. get(timeout)
 //     bounds the wait for an item to begin; once it holds the start of a large item
@@ -48,7 +50,10 @@
 // consumer killed inside get() leaves the queue usable too: the item it was taking
 // is either left for the next consumer (killed before taking it) or lost with it;
 // for JoinableQueue such a lost item counts as done. As in Python, a consumer
-// killed after get() returned but before task_done() leaves join() waiting.
+// killed after get() returned but before task_done() leaves join() waiting. The
+// others notice a death within about 20 ms: a process waiting for a lock checks
+// every 20 ms that its holder lives (a zombie counts as dead), and a consumer
+// holding the start of a large item checks on its producer every 10 ms.
 //
 // Thread safety: all members may be called concurrently from any threads and
 // processes, except close(), which unmaps the queue for the whole calling process.
