@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mp/mp.hpp>
 #include <numeric>
 #include <optional>
@@ -104,6 +106,13 @@ TEST(Queue, CarriesStandardAndUserTypes) {
     Point pt = p.get();
     EXPECT_EQ(pt.x, 3);
     EXPECT_EQ(pt.y, 4.5);
+
+    using Big = std::array<std::uint64_t, 40000>;  // 320 KB as its bytes: streams in pieces
+    mp::Queue<Big> big(mp::QueueOptions{.ring_bytes = 4 << 20});
+    auto b = std::make_unique<Big>();
+    for (std::size_t i = 0; i < b->size(); ++i) (*b)[i] = i * i;
+    big.put(*b);
+    EXPECT_TRUE(big.get() == *b);
 
     mp::Queue<std::optional<int>> o;
     o.put(std::nullopt);

@@ -218,7 +218,7 @@ private:
 template <class T>
 void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait) {
     bool ok;
-    if constexpr (BytesSerializable<T>) {
+    if constexpr (BytesSerializable<T> && sizeof(T) <= 64) {  // one contiguous copy
         struct {
             FrameHeader h;
             std::byte value[sizeof(T)];
@@ -226,6 +226,11 @@ void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, boo
         std::memcpy(frame.value, std::addressof(item), sizeof(T));
         const std::span<const std::byte> parts[] = {
             std::as_bytes(std::span(&frame, 1)).first(sizeof(FrameHeader) + sizeof(T))};
+        ok = ring_.put(parts, deadline, nowait);
+    } else if constexpr (BytesSerializable<T>) {
+        FrameHeader h = header_for<T>(sizeof(T));
+        const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&h, 1)),
+                                                    std::as_bytes(std::span(std::addressof(item), 1))};
         ok = ring_.put(parts, deadline, nowait);
     } else if constexpr (detail::ContiguousArithmetic<T>) {
         // Written straight from the container: exactly the bytes encode_payload makes.
