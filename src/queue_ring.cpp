@@ -3,8 +3,9 @@
 // Layout of the shared mapping (one SharedRegion):
 //
 //   page 0   RingShared: constants; the producer side and the consumer side (each a
-//            lock word plus the state it guards, on cache lines of their own); `head` and `tail` (64-bit byte positions that only grow)
-//            with the record counters, each on its own line; the rarely written
+//            lock word plus the state it guards, on cache lines of their own);
+//            `head` and `tail` (64-bit byte positions that only grow) with the
+//            record counters, each on its own line; the rarely written
 //            "somebody sleeps" flags on a line that stays in every reader's cache;
 //            the futex words.
 //   page 1.. the ring: capacity bytes, a power of two. Position p lives at
@@ -39,9 +40,10 @@
 //    half the cost of a robust pthread mutex, which keeps a per-thread list). A
 //    waiter sleeps in slices of kLockSlice; after each it checks that the holder's
 //    process still exists (a pidfd: a zombie counts as gone). If not, it takes the
-//    lock over and repairs the side's state first. Limits: a holder whose pid is
-//    reused by a new process within a slice looks alive (pids are handed out in
-//    increasing order, so this needs pid_max forks in 20 ms); a thread that exits
+//    lock over and repairs the side's state first. Limits: a dead holder whose pid
+//    is already reused by a new process looks alive (the kernel hands out pids in
+//    increasing order, so this needs the counter to wrap around pid_max between
+//    the death and the next check); a thread that exits
 //    while holding a lock (not a crash: its process lives) is not detected. The pid
 //    is cached per process and reset after fork() by a pthread_atfork handler, so a
 //    child made with a raw clone() must not use a queue.
