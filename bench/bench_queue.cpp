@@ -315,8 +315,8 @@ int main() {
     const long n_raw = env_long("N_RAW", 20'000'000);
     const long n_boost = env_long("N_BOOST", 2'000'000);
     const long n_big = env_long("N_BIG", 2000);
-    const long n_py_small = env_long("N_PY_SMALL", 200'000);
-    const long n_py_big = env_long("N_PY_BIG", 500);
+    const long n_py_small = env_long("N_PY_SMALL", 100'000);
+    const long n_py_big = env_long("N_PY_BIG", 300);
     const std::size_t mib = std::size_t{1} << 20;
     std::printf("bench_queue: %d CPUs, median of %d runs (Python %d); items/s (1 MiB rows: = MiB/s)\n",
                 mp::cpu_count(), reps, std::min(reps, 3));
