@@ -515,9 +515,10 @@ std::size_t ByteRing::qsize() const {
 std::size_t ByteRing::maxsize() const { return shared("maxsize").maxsize; }
 std::size_t ByteRing::ring_bytes() const { return shared("ring_bytes").capacity; }
 
-bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline deadline,
+bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::time_point until,
                    bool nowait) {
     RingShared& h = shared("put");
+    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     if (parts.size() > kMaxParts) throw ValueError("ByteRing::put: at most 3 parts");
     if (!enter_side(h, h.producer, recover_producer, deadline, nowait,
                     nowait && h.maxsize != 0 && qsize() >= h.maxsize)) {
@@ -629,8 +630,9 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
     return false;
 }
 
-bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
+bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     RingShared& h = shared("get");
+    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     if (!enter_side(h, h.consumer, recover_consumer, deadline, nowait, nowait && qsize() == 0)) {
         return false;
     }
@@ -831,8 +833,9 @@ void ByteRing::task_done() {
     }
 }
 
-bool ByteRing::join(Deadline deadline) {
+bool ByteRing::join(Clock::time_point until) {
     RingShared& h = shared("join");
+    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     auto finished = [&] {
         std::uint64_t settled = h.done_count.load(std::memory_order_seq_cst) +
                                 h.lost_count.load(std::memory_order_seq_cst);

@@ -108,7 +108,7 @@ static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
 Bytes& queue_scratch();
 void queue_scratch_trim() noexcept;
 template <class Rep, class Period>
-ByteRing::Deadline queue_deadline(std::chrono::duration<Rep, Period> timeout, const char* what) {
+ByteRing::Clock::time_point queue_deadline(std::chrono::duration<Rep, Period> timeout, const char* what) {
     if (timeout < timeout.zero()) throw ValueError(std::string(what) + ": timeout must be non-negative");
     return ByteRing::Clock::now() + std::chrono::ceil<ByteRing::Clock::duration>(timeout);
 }
@@ -127,24 +127,24 @@ public:
     explicit Queue(QueueOptions options) : Queue(options, "Queue") {}
 
     /// Puts `item`, blocking while the queue is full.
-    void put(const T& item) { put_until(item, std::nullopt, false); }
+    void put(const T& item) { put_until(item, detail::ByteRing::kForever, false); }
     /// Puts `item`, waiting at most `timeout`; Full if it is still full.
     template <class Rep, class Period>
     void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
         put_until(item, detail::queue_deadline(timeout, "mp::Queue::put"), false);
     }
     /// Puts `item` if there is room now; Full otherwise.
-    void put_nowait(const T& item) { put_until(item, std::nullopt, true); }
+    void put_nowait(const T& item) { put_until(item, detail::ByteRing::kForever, true); }
 
     /// Removes and returns the oldest item, blocking while the queue is empty.
-    T get() { return get_until(std::nullopt, false); }
+    T get() { return get_until(detail::ByteRing::kForever, false); }
     /// As get(), waiting at most `timeout`; Empty if nothing came.
     template <class Rep, class Period>
     T get(std::chrono::duration<Rep, Period> timeout) {
         return get_until(detail::queue_deadline(timeout, "mp::Queue::get"), false);
     }
     /// Returns an item if one is there now; Empty otherwise.
-    T get_nowait() { return get_until(std::nullopt, true); }
+    T get_nowait() { return get_until(detail::ByteRing::kForever, true); }
 
     /// The number of items in the queue (a snapshot: others may change it at once).
     [[nodiscard]] std::size_t qsize() const { return ring_.qsize(); }
@@ -170,8 +170,8 @@ protected:
     detail::ByteRing ring_;
 
 private:
-    void put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait);
-    T get_until(detail::ByteRing::Deadline deadline, bool nowait);
+    void put_until(const T& item, detail::ByteRing::Clock::time_point deadline, bool nowait);
+    T get_until(detail::ByteRing::Clock::time_point deadline, bool nowait);
 };
 
 /// Python's JoinableQueue: a Queue whose consumers call task_done() once per item
@@ -187,7 +187,7 @@ public:
     /// items were put.
     void task_done() { this->ring_.task_done(); }
     /// Blocks until every item put so far has been taken and task_done()'d.
-    void join() { this->ring_.join(std::nullopt); }
+    void join() { this->ring_.join(detail::ByteRing::kForever); }
     /// As join(), waiting at most `timeout`; true if all items were done.
     template <class Rep, class Period>
     bool join(std::chrono::duration<Rep, Period> timeout) {
@@ -216,7 +216,7 @@ private:
 // ---- definitions -------------------------------------------------------------------------
 
 template <class T>
-void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait) {
+void Queue<T>::put_until(const T& item, detail::ByteRing::Clock::time_point deadline, bool nowait) {
     bool ok;
     if constexpr (BytesSerializable<T> && sizeof(T) <= 64) {  // one contiguous copy
         struct {
@@ -256,7 +256,7 @@ void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, boo
 }
 
 template <class T>
-T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
+T Queue<T>::get_until(detail::ByteRing::Clock::time_point deadline, bool nowait) {
     std::optional<T> out;
     detail::ByteRing::Sink sink{
         &out,

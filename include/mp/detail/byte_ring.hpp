@@ -30,6 +30,9 @@ class ByteRing {
 public:
     using Clock = std::chrono::steady_clock;
     using Deadline = std::optional<Clock::time_point>;
+    /// "No deadline" for put/get/join. (A plain time_point, not an optional: an
+    /// optional built just before the call costs a store-forwarding stall per call.)
+    static constexpr Clock::time_point kForever = Clock::time_point::max();
 
     /// Receives a record in get(). `check` sees the record's first bytes (at least
     /// min(record size, 32)) before anything is consumed: if it throws, the record
@@ -61,11 +64,11 @@ public:
     /// there is room or `deadline` passes (then returns false and no part of the
     /// record is ever delivered). `nowait`: do not wait for room, and wait for the
     /// producer lock only briefly.
-    bool put(std::span<const std::span<const std::byte>> parts, Deadline deadline, bool nowait);
+    bool put(std::span<const std::span<const std::byte>> parts, Clock::time_point deadline, bool nowait);
 
     /// Takes the oldest record and hands it to `sink`. Returns false if none could be
     /// taken before `deadline` (or at once with `nowait`).
-    bool get(const Sink& sink, Deadline deadline, bool nowait);
+    bool get(const Sink& sink, Clock::time_point deadline, bool nowait);
 
     /// Whole records in the ring (put and not yet taken).
     [[nodiscard]] std::size_t qsize() const;
@@ -78,7 +81,7 @@ public:
     void task_done();
     /// JoinableQueue: waits until every record put has been task_done()'d (or lost
     /// with a consumer killed while taking it). False if `deadline` passed first.
-    bool join(Deadline deadline);
+    bool join(Clock::time_point deadline);
 
     /// Unmaps the ring for every handle in this process.
     void close() noexcept { region_.close(); }
