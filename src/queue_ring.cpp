@@ -299,17 +299,23 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
         note_cpu(s, false);
         return true;
     }
-    if (spin_worth_it(s.cpu) && spin_until(
-                                    [&] {
-                                        std::uint32_t free = 0;
-                                        return s.lock.load(std::memory_order_relaxed) == 0 &&
-                                               s.lock.compare_exchange_strong(
-                                                   free, me, std::memory_order_acquire,
-                                                   std::memory_order_relaxed);
-                                    },
-                                    kLockSpin)) {
-        note_cpu(s, true);
-        return true;
+    if (spin_worth_it(s.cpu)) {
+        // Test, then test-and-set, with growing pauses: a holder that puts again at
+        // once keeps the line in its cache instead of losing it to every poll.
+        unsigned pauses = 1;
+        if (spin_until(
+                [&] {
+                    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
+                    pauses = std::min(pauses * 2, 32u);
+                    std::uint32_t free = 0;
+                    return s.lock.load(std::memory_order_relaxed) == 0 &&
+                           s.lock.compare_exchange_strong(free, me, std::memory_order_acquire,
+                                                          std::memory_order_relaxed);
+                },
+                kLockSpin)) {
+            note_cpu(s, true);
+            return true;
+        }
     }
     for (;;) {
         cur = s.lock.load(std::memory_order_relaxed);
