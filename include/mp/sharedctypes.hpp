@@ -143,9 +143,9 @@ public:
     RawArray(std::initializer_list<T> init) : RawArray(init.size(), 0) {
         std::uninitialized_copy(init.begin(), init.end(), data_);
     }
-    /// The elements of any sized range convertible to T.
+    /// The elements of any sized range convertible to T (copying a RawArray shares it instead).
     template <std::ranges::sized_range R>
-        requires(!std::is_integral_v<std::remove_cvref_t<R>> &&
+        requires(!std::is_same_v<std::remove_cvref_t<R>, RawArray> &&
                  std::convertible_to<std::ranges::range_reference_t<R>, T>)
     explicit RawArray(R&& range) : RawArray(std::ranges::size(range), 0) {
         std::size_t i = 0;
@@ -196,7 +196,7 @@ public:
     explicit Array(std::size_t n) : raw_(n) {}
     Array(std::initializer_list<T> init) : raw_(init) {}
     template <std::ranges::sized_range R>
-        requires(!std::is_integral_v<std::remove_cvref_t<R>> &&
+        requires(!std::is_same_v<std::remove_cvref_t<R>, Array> &&
                  std::convertible_to<std::ranges::range_reference_t<R>, T>)
     explicit Array(R&& range) : raw_(std::forward<R>(range)) {}
     /// Array(typecode, n, lock=lock): share an existing RLock.
