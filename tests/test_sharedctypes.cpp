@@ -228,3 +228,23 @@ TEST(Array, FilledByFourProcessesWithLockedSum) {
     for (std::size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], static_cast<long>(i));
     EXPECT_EQ(sum.value(), 399L * 400 / 2);
 }
+
+TEST(Examples, SharedMemoryLesson) {
+    auto r = mp::test::run_program(mp::test::binary("examples/06_shared_memory"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Final value: 5000 "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Array filled by 4 processes: 0 1 4 9 16 25 36 49 64 81 100 121\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("now holds: \"hello from the child\""), std::string::npos) << r.out;
+}
+
+TEST(Examples, MpWorkerAgreesAndReportsSpeedups) {
+    auto r = mp::test::run_program(mp::test::binary("examples/08_mp_worker"), {}, "", 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    // pi(2,000,000) = 148933, found by each of the three versions.
+    std::size_t count = 0;
+    for (auto at = r.out.find("148933 primes"); at != std::string::npos; at = r.out.find("148933 primes", at + 1)) ++count;
+    EXPECT_EQ(count, 3u) << r.out;
+    EXPECT_NE(r.out.find("All three agree: yes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("speedup"), std::string::npos);
+    EXPECT_NE(r.out.find("worker 1 (pid "), std::string::npos);
+}

@@ -4,6 +4,8 @@
 #include <mp/mp.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -812,4 +814,24 @@ TEST(Barrier, BadPartiesThrowValueError) {
     mp::Barrier one(1);
     EXPECT_EQ(one.wait(), 0u);
     EXPECT_EQ(one.wait(), 0u);
+}
+
+// ---- the lesson's example ------------------------------------------------------------------
+
+TEST(Examples, LockShowsTheRaceAndTheFix) {
+    auto r = mp::test::run_program(mp::test::binary("examples/05_lock"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    long expected = 0, got_unlocked = 0, got_locked = 0;
+    auto at = r.out.find("Without a lock: expected ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "Without a lock: expected %ld, got %ld", &expected, &got_unlocked), 2);
+    at = r.out.find("With a lock:");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    long expected2 = 0;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "With a lock: expected %ld, got %ld", &expected2, &got_locked), 2);
+    EXPECT_EQ(expected, 800);
+    EXPECT_LT(got_unlocked, expected) << "the race did not show";
+    EXPECT_EQ(got_locked, expected);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"), std::string::npos);
 }
