@@ -13,20 +13,14 @@
 #include <string>
 #include <thread>
 
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-int finish(mp::Process& p) {
-    if (!p.join(20s)) {
-        p.kill();
-        p.join();
-        ADD_FAILURE() << "child did not end in time";
-    }
-    return p.exitcode().value_or(-999);
-}
+using mp::test::finish;
 
 bool in_dev_shm(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
 

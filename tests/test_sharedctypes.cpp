@@ -11,20 +11,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-int finish(mp::Process& p) {
-    if (!p.join(20s)) {
-        p.kill();
-        p.join();
-        ADD_FAILURE() << "child did not end in time";
-    }
-    return p.exitcode().value_or(-999);
-}
+using mp::test::finish;
 
 struct Point {
     double x, y;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -21,15 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-/// Joins `p` within `timeout` (killing it otherwise) and returns its exit code.
-int finish(mp::Process& p, std::chrono::seconds timeout = 20s) {
-    if (!p.join(timeout)) {
-        p.kill();
-        p.join();
-        ADD_FAILURE() << "child " << p.pid() << " did not end in time";
-    }
-    return p.exitcode().value_or(-999);
-}
+using mp::test::finish;
 
 void expect_ok(mp::Process& p) { EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed"; }
 
@@ -48,6 +41,23 @@ mp::Process start_holder(L lock, mp::Event ready, int depth = 1) {
     });
     p.start();
     EXPECT_TRUE(ready.wait(10s));
+    return p;
+}
+
+/// Waits on `bar` (at most 10 s, or forever); 1 if the barrier passed, 2 if it broke.
+int wait_outcome(mp::Barrier& bar, bool forever = false) {
+    try {
+        forever ? bar.wait() : bar.wait(10s);
+        return 1;
+    } catch (const mp::BrokenBarrierError&) {
+        return 2;
+    }
+}
+
+/// A started child that waits once on `bar` (at most 10 s).
+mp::Process party(mp::Barrier bar) {
+    mp::Process p([bar]() mutable { bar.wait(10s); });
+    p.start();
     return p;
 }
 
@@ -720,8 +730,7 @@ TEST(Barrier, TimeoutBreaksTheBarrier) {
     EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);  // stays broken
     bar.reset();
     EXPECT_FALSE(bar.broken());
-    mp::Process p([bar]() mutable { bar.wait(10s); });
-    p.start();
+    mp::Process p = party(bar);
     EXPECT_NO_THROW(bar.wait(10s));
     expect_ok(p);
 }
@@ -733,9 +742,7 @@ TEST(Barrier, AbortWakesWaitersWithBrokenBarrierError) {
     std::vector<mp::Process> ps;
     for (int i = 0; i < 2; ++i) {
         ps.emplace_back([bar, broken_seen, l]() mutable {
-            try {
-                bar.wait();
-            } catch (const mp::BrokenBarrierError&) {
+            if (wait_outcome(bar, true) == 2) {
                 std::lock_guard g(l);
                 ++broken_seen.value();
             }
@@ -756,22 +763,14 @@ TEST(Barrier, AbortWakesWaitersWithBrokenBarrierError) {
 TEST(Barrier, ResetWhileWaitingBreaksCurrentWaitersThenWorks) {
     mp::Barrier bar(2);
     mp::RawValue<int> outcome(0);
-    mp::Process p([bar, outcome]() mutable {
-        try {
-            bar.wait(10s);
-            outcome.value() = 1;
-        } catch (const mp::BrokenBarrierError&) {
-            outcome.value() = 2;
-        }
-    });
+    mp::Process p([bar, outcome]() mutable { outcome.value() = wait_outcome(bar); });
     p.start();
     ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 1; }));
     bar.reset();
     expect_ok(p);
     EXPECT_EQ(outcome.value(), 2);
     EXPECT_FALSE(bar.broken());
-    mp::Process q([bar]() mutable { bar.wait(10s); });
-    q.start();
+    mp::Process q = party(bar);
     EXPECT_NO_THROW(bar.wait(10s));
     expect_ok(q);
 }
@@ -782,14 +781,8 @@ TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
     victim.start();
     ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 1; }));
     mp::RawValue<int> outcome(0);
-    mp::Process other([bar, outcome]() mutable {
-        try {
-            bar.wait();  // no timeout: only the death of the victim can end this
-            outcome.value() = 1;
-        } catch (const mp::BrokenBarrierError&) {
-            outcome.value() = 2;
-        }
-    });
+    // No timeout: only the death of the victim can end this wait.
+    mp::Process other([bar, outcome]() mutable { outcome.value() = wait_outcome(bar, true); });
     other.start();
     ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 2; }));
     victim.kill();
@@ -799,10 +792,8 @@ TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
     EXPECT_TRUE(bar.broken());
     bar.reset();
     EXPECT_EQ(bar.n_waiting(), 0u);
-    mp::Process a([bar]() mutable { bar.wait(10s); });
-    mp::Process b([bar]() mutable { bar.wait(10s); });
-    a.start();
-    b.start();
+    mp::Process a = party(bar);
+    mp::Process b = party(bar);
     EXPECT_NO_THROW(bar.wait(10s));
     expect_ok(a);
     expect_ok(b);

@@ -48,19 +48,22 @@
 namespace mp {
 
 namespace detail {
+/// The compile-time check of the element type of every shared ctype.
 template <class T>
-constexpr bool shareable_v = std::is_trivially_copyable_v<T> && !std::is_reference_v<T> &&
-                             alignof(T) <= 4096;
+struct SharedCtype {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "mp::Value / RawValue / Array / RawArray<T>: T must be trivially copyable (its "
+                  "bytes are shared between processes as they are: no pointers, std::string or "
+                  "vector inside; use a fixed-size struct or std::array)");
+    static_assert(alignof(T) <= 4096, "mp::Value / Array<T>: T may not be aligned beyond a page");
+    static constexpr bool checked = true;
+};
 }  // namespace detail
 
 /// Python's RawValue: one T in shared memory, no lock.
 template <class T>
 class RawValue {
-    static_assert(std::is_trivially_copyable_v<T>,
-                  "mp::RawValue<T> / mp::Value<T>: T must be trivially copyable (its bytes are "
-                  "shared between processes as they are: no pointers, std::string or vector "
-                  "inside; use a fixed-size struct or std::array)");
-    static_assert(alignof(T) <= 4096, "mp::RawValue<T>: T may not be aligned beyond a page");
+    static_assert(detail::SharedCtype<T>::checked);
 
 public:
     /// A zero-initialized T (Value('i') is 0).
@@ -82,7 +85,7 @@ private:
 
 /// Python's Value: a RawValue plus an RLock (get_lock()).
 template <class T>
-class Value {
+class Value : public detail::LockInterface<Value<T>> {
 public:
     Value() : Value(T{}) {}
     /// Value(typecode, initial): a new RLock guards it.
@@ -108,12 +111,10 @@ public:
         raw_.value() = x;
     }
 
-    // The lock's interface, as Python's synchronized wrapper: `with v:` is std::lock_guard g(v).
-    bool acquire() { return lock_.acquire(); }
+    // The lock's interface, as Python's synchronized wrapper (`with v:` is
+    // std::lock_guard g(v)): acquire(), acquire(false), acquire(timeout), release(), lock() ...
+    bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
-    void lock() { lock_.lock(); }
-    void unlock() { lock_.unlock(); }
-    [[nodiscard]] bool try_lock() { return lock_.try_lock(); }
 
 private:
     RawValue<T> raw_;
@@ -123,11 +124,7 @@ private:
 /// Python's RawArray: a fixed number of T in shared memory, no lock.
 template <class T>
 class RawArray {
-    static_assert(std::is_trivially_copyable_v<T>,
-                  "mp::RawArray<T> / mp::Array<T>: T must be trivially copyable (its bytes are "
-                  "shared between processes as they are: no pointers, std::string or vector "
-                  "inside; use a fixed-size struct or std::array)");
-    static_assert(alignof(T) <= 4096, "mp::RawArray<T>: T may not be aligned beyond a page");
+    static_assert(detail::SharedCtype<T>::checked);
 
 public:
     using value_type = T;
@@ -186,7 +183,7 @@ private:
 
 /// Python's Array: a RawArray plus an RLock (get_lock()).
 template <class T>
-class Array {
+class Array : public detail::LockInterface<Array<T>> {
 public:
     using value_type = T;
     using size_type = std::size_t;
@@ -212,11 +209,9 @@ public:
     [[nodiscard]] std::span<T> get_obj() const noexcept { return raw_.get_obj(); }
     [[nodiscard]] RLock& get_lock() noexcept { return lock_; }
 
-    bool acquire() { return lock_.acquire(); }
+    // The lock's interface, as for Value.
+    bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
-    void lock() { lock_.lock(); }
-    void unlock() { lock_.unlock(); }
-    [[nodiscard]] bool try_lock() { return lock_.try_lock(); }
 
 private:
     RawArray<T> raw_;

@@ -106,6 +106,38 @@ inline pid_t current_tid() noexcept {
     return t != 0 ? t : init_current_tid();
 }
 
+/// Python's acquire() forms and the standard Lockable / TimedLockable members, written
+/// once for every lock-like type in terms of Derived::acquire_until(Deadline) and
+/// Derived::release().
+template <class Derived>
+class LockInterface {
+public:
+    /// Blocks until acquired; returns true.
+    bool acquire() { return self().acquire_until(std::nullopt); }
+    /// acquire(false): takes it only if that needs no waiting; acquire(true) is acquire().
+    bool acquire(bool blocking) { return self().acquire_until(blocking ? Deadline{} : Deadline{no_wait}); }
+    /// Waits at most `timeout`; true if acquired.
+    template <class Rep, class Period>
+    bool acquire(std::chrono::duration<Rep, Period> timeout) {
+        return self().acquire_until(deadline_after(timeout));
+    }
+
+    void lock() { acquire(); }
+    void unlock() { self().release(); }
+    [[nodiscard]] bool try_lock() { return acquire(false); }
+    template <class Rep, class Period>
+    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+        return acquire(timeout);
+    }
+    template <class Clock, class Duration>
+    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
+        return self().acquire_until(to_deadline(tp));
+    }
+
+private:
+    Derived& self() { return static_cast<Derived&>(*this); }
+};
+
 /// Who holds a lock, as seen by this process: the holder's tid when it is a thread of
 /// this process, and its depth. Kept in private memory (one per lock and process, shared
 /// by the handles there), so an uncontended acquire touches no shared cache line but the
@@ -184,70 +216,30 @@ private:
 
 /// Python's multiprocessing.Lock: a non-recursive lock shared by processes.
 /// Owned by the (process, thread) that acquired it; robust to the holder's death.
-class Lock : public detail::LockCore {
+///
+/// acquire() blocks and returns true; LockAbandoned (holding it) if the holder died;
+/// ValueError if this thread already holds it (it would deadlock). acquire(false) and
+/// acquire(timeout) return whether it is now held. release(): ValueError if this thread
+/// does not hold it. lock/unlock/try_lock/try_lock_for/try_lock_until: the same, for
+/// std::lock_guard, std::unique_lock and std::scoped_lock.
+class Lock : public detail::LockCore, public detail::LockInterface<Lock> {
 public:
     Lock();
-
-    /// Blocks until held; returns true. LockAbandoned (holding it) if the holder died;
-    /// ValueError if this thread already holds it (it would deadlock).
-    bool acquire() { return acquire_until(std::nullopt); }
-    /// acquire(false): takes it only if free now; acquire(true) is acquire().
-    bool acquire(bool blocking) { return blocking ? acquire() : acquire_until(detail::no_wait); }
-    /// Waits at most `timeout`; true if now held.
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
-    /// Releases it. ValueError if this thread does not hold it.
-    using LockCore::release;
-
-    // Lockable / TimedLockable.
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return acquire_until(detail::to_deadline(tp));
-    }
-
-    /// True if some thread of some process holds it (a snapshot).
+    using LockCore::acquire_until;
     using LockCore::locked;
+    using LockCore::release;
 };
 
 /// Python's multiprocessing.RLock: re-entrant per (process, thread); release() as often
-/// as acquire(). Robust to the owner's death (the taker gets depth 1).
-class RLock : public detail::LockCore {
+/// as acquire(); the last release frees it (ValueError if not owned by this thread).
+/// Robust to the owner's death: the taker gets LockAbandoned holding it at depth 1.
+class RLock : public detail::LockCore, public detail::LockInterface<RLock> {
 public:
     RLock();
-
-    bool acquire() { return acquire_until(std::nullopt); }
-    bool acquire(bool blocking) { return blocking ? acquire() : acquire_until(detail::no_wait); }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
-    /// Drops one level; the last release frees it. ValueError if not owned by this thread.
-    using LockCore::release;
-
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return acquire_until(detail::to_deadline(tp));
-    }
-
-    using LockCore::locked;
-    /// True if the calling thread owns it.
+    using LockCore::acquire_until;
     using LockCore::is_mine;
+    using LockCore::locked;
+    using LockCore::release;
 };
 
 namespace detail {
@@ -256,35 +248,17 @@ struct SemaphoreState;
 
 /// Python's multiprocessing.Semaphore: a counter; acquire() takes a unit (waiting while
 /// there is none), release() gives one back. Not robust: see the header notes.
-class Semaphore {
+class Semaphore : public detail::LockInterface<Semaphore> {
 public:
     /// Semaphore(value=1). ValueError if `value` is negative or above 2^31-1.
     explicit Semaphore(long value = 1);
 
-    bool acquire() { return acquire_until(std::nullopt); }
-    bool acquire(bool blocking) { return blocking ? acquire() : acquire_until(detail::no_wait); }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
     /// Gives one unit back and wakes one waiter. ValueError for a BoundedSemaphore
     /// already at its start value.
     void release();
     /// The units available now (a snapshot).
     [[nodiscard]] long get_value() const noexcept;
-
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return acquire_until(detail::to_deadline(tp));
-    }
-
+    /// Takes a unit, waiting until `deadline` (nullopt: forever). False on timeout.
     bool acquire_until(detail::Deadline deadline);
 
 protected:
@@ -334,31 +308,16 @@ struct ConditionState;
 
 /// Python's multiprocessing.Condition: wait for a notification while releasing a lock.
 /// Uses its own RLock, or the Lock or RLock given (shared: the same lock object).
-class Condition {
+class Condition : public detail::LockInterface<Condition> {
 public:
     Condition();
     explicit Condition(const Lock& lock);
     explicit Condition(const RLock& lock);
 
-    // The lock's interface (Python's Condition.acquire/release, `with cond:`).
-    bool acquire() { return lock_.acquire_until(std::nullopt); }
-    bool acquire(bool blocking) { return blocking ? acquire() : lock_.acquire_until(detail::no_wait); }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return lock_.acquire_until(detail::deadline_after(timeout));
-    }
+    // The lock's interface (Python's Condition.acquire/release, `with cond:`) comes from
+    // LockInterface: acquire(), acquire(false), acquire(timeout), lock(), try_lock_for() ...
+    bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return lock_.acquire_until(detail::to_deadline(tp));
-    }
 
     /// Releases the lock (all levels of an RLock), sleeps until notified, takes the lock
     /// back; returns true. ValueError if this thread does not hold the lock.
