@@ -414,6 +414,19 @@ TEST(Semaphore, ReleaseWakesSleeperInAnotherProcess) {
     EXPECT_EQ(s.get_value(), 0);
 }
 
+TEST(Semaphore, UnitsOfAKilledProcessAreLostButNobodyHangsWithATimeout) {
+    // Documented as NOT promised: a dead holder's units are not given back.
+    mp::Semaphore s(1);
+    mp::Event ready;
+    mp::Process holder = start_holder(s, ready);
+    holder.kill();
+    EXPECT_EQ(finish(holder), -9);
+    EXPECT_EQ(s.get_value(), 0);
+    EXPECT_FALSE(s.acquire(50ms));  // a timeout still ends the wait
+    s.release();                    // any process may give a unit back
+    EXPECT_TRUE(s.acquire(false));
+}
+
 TEST(BoundedSemaphore, OverReleaseThrowsValueError) {
     mp::BoundedSemaphore b(2);
     EXPECT_THROW(b.release(), mp::ValueError);
