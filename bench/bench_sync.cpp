@@ -7,6 +7,7 @@
 //   Event / Condition wake-up round trip across processes, beside a raw futex ping-pong
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -131,14 +132,33 @@ double raw_value_rate() {
 
 constexpr int kRoundTrips = 5000;
 
+// Which CPUs the two ends of a ping-pong run on: wherever the scheduler puts them, or
+// pinned to CPUs 0 and 1 (a wake-up across CPUs, the expensive case on this machine).
+bool g_cross = false;
+
+void pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
 template <class Parent, class Child>
 double pingpong_us(Parent parent, Child child) {
-    mp::Process p(child);
+    cpu_set_t saved;
+    sched_getaffinity(0, sizeof saved, &saved);
+    const bool cross = g_cross;
+    mp::Process p([child, cross]() mutable {
+        if (cross) pin_to(1);
+        child();
+    });
+    if (cross) pin_to(0);
     p.start();
     auto t0 = Clock::now();
     parent();
     double s = secs(t0);
     p.join();
+    sched_setaffinity(0, sizeof saved, &saved);
     return s / kRoundTrips * 1e6;
 }
 
@@ -249,6 +269,15 @@ int main() {
     double ev_us = median(mp_event_rt_us);
     double cv_us = median(mp_condition_rt_us);
     double fx_us = median(raw_futex_rt_us);
+    const bool can_cross = mp::cpu_count() >= 2;
+    double ev_x = 0, cv_x = 0, fx_x = 0;
+    if (can_cross) {
+        g_cross = true;
+        ev_x = median(mp_event_rt_us);
+        cv_x = median(mp_condition_rt_us);
+        fx_x = median(raw_futex_rt_us);
+        g_cross = false;
+    }
     auto py = run_python();
     auto pyv = [&](const char* k) { return py.count(k) ? py[k] : 0.0; };
 
@@ -267,7 +296,13 @@ int main() {
     std::snprintf(note, sizeof note, "%.2fx raw", mp_rate / raw_rate);
     row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "raw robust mutex + long", raw_rate / 1e6, note);
     std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_us / fx_us, pyv("py_event_pingpong_rt_us"));
-    row("Event ping-pong round trip", ev_us, "us", "raw futex ping-pong", fx_us, note);
+    row("Event ping-pong round trip (unpinned)", ev_us, "us", "raw futex ping-pong", fx_us, note);
     std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_us / fx_us, pyv("py_condition_pingpong_rt_us"));
-    row("Condition ping-pong round trip", cv_us, "us", "raw futex ping-pong", fx_us, note);
+    row("Condition ping-pong round trip (unpinned)", cv_us, "us", "raw futex ping-pong", fx_us, note);
+    if (can_cross) {
+        std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_x / fx_x, pyv("py_event_pingpong_cross_rt_us"));
+        row("Event ping-pong round trip (CPU 0 <-> 1)", ev_x, "us", "raw futex ping-pong", fx_x, note);
+        std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_x / fx_x, pyv("py_condition_pingpong_cross_rt_us"));
+        row("Condition ping-pong round trip (CPU 0 <-> 1)", cv_x, "us", "raw futex ping-pong", fx_x, note);
+    }
 }

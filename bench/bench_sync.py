@@ -42,16 +42,24 @@ def value_locked(n=300_000):
     return 2 * n / dt
 
 
-def event_echo(ping, pong, n):
+def pinned(cpu):
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def event_echo(ping, pong, n, cpu=None):
+    pinned(cpu)
     for _ in range(n):
         ping.wait()
         ping.clear()
         pong.set()
 
 
-def event_pingpong(n=2000):
+def event_pingpong(n=2000, cross=False):
     ping, pong = ctx.Event(), ctx.Event()
-    p = ctx.Process(target=event_echo, args=(ping, pong, n))
+    saved = os.sched_getaffinity(0)
+    p = ctx.Process(target=event_echo, args=(ping, pong, n, 1 if cross else None))
+    pinned(0 if cross else None)
     p.start()
     t = time.perf_counter()
     for _ in range(n):
@@ -60,10 +68,12 @@ def event_pingpong(n=2000):
         pong.clear()
     dt = time.perf_counter() - t
     p.join()
+    os.sched_setaffinity(0, saved)
     return dt / n * 1e6
 
 
-def cond_echo(c, turn, n):
+def cond_echo(c, turn, n, cpu=None):
+    pinned(cpu)
     for _ in range(n):
         with c:
             c.wait_for(lambda: turn.value == 1)
@@ -71,10 +81,12 @@ def cond_echo(c, turn, n):
             c.notify()
 
 
-def cond_pingpong(n=2000):
+def cond_pingpong(n=2000, cross=False):
     c = ctx.Condition()
     turn = ctx.RawValue("i", 0)
-    p = ctx.Process(target=cond_echo, args=(c, turn, n))
+    saved = os.sched_getaffinity(0)
+    p = ctx.Process(target=cond_echo, args=(c, turn, n, 1 if cross else None))
+    pinned(0 if cross else None)
     p.start()
     t = time.perf_counter()
     for _ in range(n):
@@ -84,6 +96,7 @@ def cond_pingpong(n=2000):
             c.wait_for(lambda: turn.value == 0)
     dt = time.perf_counter() - t
     p.join()
+    os.sched_setaffinity(0, saved)
     return dt / n * 1e6
 
 
@@ -92,3 +105,6 @@ if __name__ == "__main__":
     print(f"py_value_locked_2proc_incr_per_s {median(value_locked):.0f} ops/s", flush=True)
     print(f"py_event_pingpong_rt_us {median(event_pingpong):.2f} us", flush=True)
     print(f"py_condition_pingpong_rt_us {median(cond_pingpong):.2f} us", flush=True)
+    if len(os.sched_getaffinity(0)) >= 2:
+        print(f"py_event_pingpong_cross_rt_us {median(lambda: event_pingpong(cross=True)):.2f} us", flush=True)
+        print(f"py_condition_pingpong_cross_rt_us {median(lambda: cond_pingpong(cross=True)):.2f} us", flush=True)
