@@ -3,7 +3,7 @@
 # Options are passed to mp-tour: ./tour.sh --lang es, ./tour.sh --interactive, ./tour.sh --list
 source "$(dirname "$0")/scripts/common.sh"
 mp_install_deps
-mp_build build -DCMAKE_BUILD_TYPE=Release >/dev/null
+mp_build build >/dev/null
 if [ -x "$MP_ROOT/build/tour/mp-tour" ]; then
     exec "$MP_ROOT/build/tour/mp-tour" "$@"
 fi
