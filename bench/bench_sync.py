@@ -55,21 +55,31 @@ def event_echo(ping, pong, n, cpu=None):
         pong.set()
 
 
-def event_pingpong(n=2000, cross=False):
-    ping, pong = ctx.Event(), ctx.Event()
+def pingpong(child, child_args, parent_round, n, cross):
+    """Microseconds per round trip: the parent runs parent_round() n times while the child
+    runs child(*child_args, n, cpu); with cross=True the ends are pinned to CPUs 0 and 1."""
     saved = os.sched_getaffinity(0)
-    p = ctx.Process(target=event_echo, args=(ping, pong, n, 1 if cross else None))
+    p = ctx.Process(target=child, args=(*child_args, n, 1 if cross else None))
     pinned(0 if cross else None)
     p.start()
     t = time.perf_counter()
     for _ in range(n):
-        ping.set()
-        pong.wait()
-        pong.clear()
+        parent_round()
     dt = time.perf_counter() - t
     p.join()
     os.sched_setaffinity(0, saved)
     return dt / n * 1e6
+
+
+def event_pingpong(n=2000, cross=False):
+    ping, pong = ctx.Event(), ctx.Event()
+
+    def round_trip():
+        ping.set()
+        pong.wait()
+        pong.clear()
+
+    return pingpong(event_echo, (ping, pong), round_trip, n, cross)
 
 
 def cond_echo(c, turn, n, cpu=None):
@@ -84,20 +94,14 @@ def cond_echo(c, turn, n, cpu=None):
 def cond_pingpong(n=2000, cross=False):
     c = ctx.Condition()
     turn = ctx.RawValue("i", 0)
-    saved = os.sched_getaffinity(0)
-    p = ctx.Process(target=cond_echo, args=(c, turn, n, 1 if cross else None))
-    pinned(0 if cross else None)
-    p.start()
-    t = time.perf_counter()
-    for _ in range(n):
+
+    def round_trip():
         with c:
             turn.value = 1
             c.notify()
             c.wait_for(lambda: turn.value == 0)
-    dt = time.perf_counter() - t
-    p.join()
-    os.sched_setaffinity(0, saved)
-    return dt / n * 1e6
+
+    return pingpong(cond_echo, (c, turn), round_trip, n, cross)
 
 
 if __name__ == "__main__":
