@@ -483,11 +483,12 @@ private:
 
 }  // namespace
 
-Barrier::Barrier(std::size_t parties)
+Barrier::Barrier(std::size_t parties, std::function<void()> action)
     : region_((parties == 0 || parties > detail::kMaxParties)
                   ? throw ValueError("mp::Barrier: parties must be in [1, 65536], got " +
                                      std::to_string(parties))
-                  : detail::kSlotsOffset + parties * sizeof(pthread_mutex_t)) {
+                  : detail::kSlotsOffset + parties * sizeof(pthread_mutex_t)),
+      action_(std::move(action)) {
     s_ = new (region_.data()) detail::BarrierState{};
     detail::init_robust_mutex(&s_->mutex, PTHREAD_MUTEX_NORMAL);
     s_->parties = static_cast<std::uint32_t>(parties);
@@ -505,6 +506,16 @@ std::size_t Barrier::wait_until(Deadline deadline) {
     if (r == EOWNERDEAD) pthread_mutex_consistent(mine);
     bool ok = true;
     if (index + 1 == b->parties) {
+        if (action_) {
+            try {
+                action_();
+            } catch (...) {
+                break_barrier(b);
+                pthread_mutex_unlock(mine);
+                party_left(b);
+                throw;
+            }
+        }
         b->state = detail::kDraining;
         wake_all(b);
     } else {

@@ -839,3 +839,35 @@ TEST(Examples, LockShowsTheRaceAndTheFix) {
     for (int i = 0; i < 3; ++i)
         EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"), std::string::npos);
 }
+
+TEST(Barrier, ActionRunsOnceBeforeTheRelease) {
+    mp::RawValue<int> runs(0);
+    mp::RawValue<int> seen_by_child(-1);
+    mp::Barrier bar(2, [runs]() mutable { ++runs.value(); });
+    mp::Process p([bar, runs, seen_by_child]() mutable {
+        bar.wait(10s);
+        seen_by_child.value() = runs.value();  // the action ran before anyone was released
+    });
+    p.start();
+    EXPECT_NO_THROW(bar.wait(10s));
+    expect_ok(p);
+    EXPECT_EQ(runs.value(), 1);
+    EXPECT_EQ(seen_by_child.value(), 1);
+}
+
+TEST(Barrier, ThrowingActionBreaksTheBarrier) {
+    mp::Barrier bar(1, [] { throw std::runtime_error("action failed"); });
+    EXPECT_THROW(bar.wait(), std::runtime_error);
+    EXPECT_TRUE(bar.broken());
+    EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);
+    bar.reset();
+    EXPECT_FALSE(bar.broken());
+}
+
+TEST(Barrier, DefaultTimeoutAppliesToWait) {
+    mp::Barrier bar(2, nullptr, 100ms);
+    auto t0 = Clock::now();
+    EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);
+    EXPECT_GE(Clock::now() - t0, 95ms);
+    EXPECT_TRUE(bar.broken());
+}

@@ -62,6 +62,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -369,12 +370,24 @@ struct BarrierState;
 /// gets a distinct index in [0, parties). A wait that times out breaks the barrier.
 class Barrier {
 public:
-    /// ValueError if parties is 0 or above 65536.
-    explicit Barrier(std::size_t parties);
+    /// Barrier(parties, action=None). ValueError if parties is 0 or above 65536. The
+    /// action, if any, is run by the last party to arrive before the others are released
+    /// (each process runs its own copy, inherited by fork); if it throws, the barrier
+    /// breaks and the exception reaches that party's wait().
+    explicit Barrier(std::size_t parties, std::function<void()> action = nullptr);
+    /// Barrier(parties, action, timeout): `timeout` is the default of wait().
+    template <class Rep, class Period>
+    Barrier(std::size_t parties, std::function<void()> action, std::chrono::duration<Rep, Period> timeout)
+        : Barrier(parties, std::move(action)) {
+        default_timeout_ = std::chrono::ceil<detail::SyncClock::duration>(timeout);
+    }
 
-    /// Waits for all parties; returns this caller's arrival index. BrokenBarrierError
-    /// if the barrier is or becomes broken (abort(), reset(), a timeout, a dead party).
-    std::size_t wait() { return wait_until(std::nullopt); }
+    /// Waits for all parties (at most the default timeout, if one was given); returns
+    /// this caller's arrival index. BrokenBarrierError if the barrier is or becomes
+    /// broken (abort(), reset(), a timeout, a dead party).
+    std::size_t wait() {
+        return default_timeout_ ? wait(*default_timeout_) : wait_until(std::nullopt);
+    }
     /// As wait(); if `timeout` runs out the barrier breaks and BrokenBarrierError is thrown.
     template <class Rep, class Period>
     std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
@@ -394,6 +407,8 @@ public:
 private:
     detail::SharedRegion region_;
     detail::BarrierState* s_ = nullptr;
+    std::function<void()> action_;
+    std::optional<detail::SyncClock::duration> default_timeout_;
 };
 
 }  // namespace mp
