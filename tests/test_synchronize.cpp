@@ -272,6 +272,16 @@ TEST(Lock, TimedAcquireReportsAbandonment) {
     EXPECT_THROW(l.release(), mp::ValueError);
 }
 
+TEST(Lock, ThreadThatExitsHoldingItAbandonsIt) {
+    mp::Lock l;
+    std::thread t([&] { l.acquire(); });  // ends without release()
+    t.join();
+    EXPECT_THROW(l.acquire(), mp::LockAbandoned);
+    l.release();
+    EXPECT_TRUE(l.acquire(false));
+    l.release();
+}
+
 // ---- RLock ---------------------------------------------------------------------------------
 
 TEST(RLock, ReentrantPerThread) {
@@ -315,6 +325,24 @@ TEST(RLock, OtherProcessWaitsUntilFullyReleased) {
     r.release();
     expect_ok(p);
     EXPECT_EQ(got.value(), 1);
+}
+
+TEST(RLock, OwnershipIsPerProcessToo) {
+    mp::RLock r;
+    r.acquire();
+    mp::Process p([r]() mutable {
+        require(!r.is_mine(), "a child does not own its parent's RLock");
+        try {
+            r.release();
+        } catch (const mp::ValueError&) {
+            return;
+        }
+        throw std::runtime_error("release() of the parent's RLock did not throw");
+    });
+    p.start();
+    expect_ok(p);
+    EXPECT_TRUE(r.is_mine());
+    r.release();
 }
 
 TEST(RLock, StandardWrappersAndTimedLockable) {
