@@ -21,27 +21,39 @@
 //
 // Robustness that Python lacks — what is promised when a process (or thread) dies:
 //  * Lock, RLock, and the lock of a Condition are robust process-shared pthread mutexes:
-//    when the holder dies (SIGKILL included) the kernel marks the mutex; the next
-//    acquire, blocked or not yet started, throws mp::LockAbandoned and the caller then
-//    HOLDS the lock (for an RLock with depth 1). Repair the state the lock guards, then
-//    release() it. A std::lock_guard whose constructor throws does not unlock, so catch
-//    LockAbandoned where you lock and release() there. After that the lock is normal.
+//    when the holding thread ends without releasing (SIGKILL, a crash, _exit, or just a
+//    thread returning) the kernel's robust-futex list marks the mutex and wakes one
+//    waiter; the next acquire, already blocked or not yet started, throws
+//    mp::LockAbandoned and the caller then HOLDS the lock (an RLock at depth 1; inside
+//    Condition::wait at the depth it had before wait()). Repair the state the lock
+//    guards, then release() it; from then on it is a normal lock. A std::lock_guard
+//    whose constructor throws does not unlock, so catch LockAbandoned where you lock and
+//    release() there (inside Condition::wait, a std::unique_lock around it does release).
 //  * Condition: its own bookkeeping (how many wait, wake-up tokens) is changed only
 //    while holding its lock, so a death inside it is reported by the lock as above.
-//    A waiter that dies while asleep in wait() leaves at most one surplus wake-up
-//    behind (a later waiter may return from wait() spuriously — use wait_for with a
-//    predicate, as with any condition variable); a notify() interrupted by the death
-//    of its caller may be lost or become a spurious wake-up. No live waiter is ever
-//    left asleep by a notify that completed.
-//  * Barrier: a party that dies while waiting, or while updating the barrier, is seen by
-//    the others within about 100 ms: the barrier breaks and every waiter gets
-//    mp::BrokenBarrierError (reset() makes it usable again), never a hang.
-//  * Semaphore and BoundedSemaphore: NOT robust. Units are not owned by anyone (any
-//    process may release them, as in Python), so a process that dies after acquire()
-//    and before release() takes its units with it; the others wait until their
-//    timeout. Their bookkeeping is a single atomic word, so a death never corrupts it.
-//    Use a timeout, or a Lock, when a peer may die.
+//    A waiter that dies while asleep in wait() is still counted: a later notify() may
+//    spend one wake-up on it, or later wake one waiter too many (a spurious return from
+//    wait() — use wait_for with a predicate, as with any condition variable). A notify()
+//    interrupted by the death of its caller may be lost or become a spurious wake-up.
+//    A notify() that completed never leaves a live waiter asleep.
+//  * Barrier: a party that dies while waiting is seen by the others within about 100 ms
+//    (each waiting party holds a robust per-party mutex that the others probe), and one
+//    that dies while updating the barrier is reported by its robust internal lock: in
+//    both cases the barrier breaks and every waiter gets mp::BrokenBarrierError (reset()
+//    makes it usable again) instead of hanging.
+//  * Semaphore and BoundedSemaphore: NOT robust, and nothing is promised about units.
+//    Units are owned by no one (any process may release them, as in Python), so a
+//    process that dies between acquire() and release() takes its units with it: the
+//    others wait until their timeout (or forever, without one). What is promised: the
+//    count itself is never corrupted (it is one atomic word), and a waiter that dies
+//    asleep costs only a spare wake-up system call later. Use a timeout, or a Lock,
+//    when a peer may die.
 //  * Event: no holder; a death changes nothing.
+//
+// Ownership differs from Python in one place: Python's multiprocessing.Lock may be
+// released by a process other than the one that acquired it; mp::Lock, like std::mutex,
+// must be released by the thread that holds it (that is what lets a holder's death be
+// detected). For hand-off signalling between processes use a Semaphore(0) or an Event.
 //
 // Misuse (Python raises ValueError/AssertionError; we throw mp::ValueError for all):
 // release() of a Lock this thread does not hold, of an RLock this thread does not own,
