@@ -1,8 +1,9 @@
 // Lock, RLock, Semaphore, Event, Condition, Barrier: the shared state and its protocols.
 //
 // Lock and RLock are robust, process-shared pthread mutexes (the kernel's robust-futex
-// list reports a holder's death as EOWNERDEAD) plus the owner's thread id and depth.
-// Semaphore, Event and Condition are futex words. The Barrier is a robust mutex guarding
+// list reports a holder's death as EOWNERDEAD); who holds one and at what depth is kept
+// per process (LockOwner), confirmed by the mutex's futex word, so the uncontended path
+// touches only the mutex's cache line. Semaphore, Event and Condition are futex words. The Barrier is a robust mutex guarding
 // Python's barrier state machine, plus one robust "slot" mutex per party that a waiting
 // party holds: a dead party's slot reports EOWNERDEAD to the others' periodic checks.
 #include "mp/synchronize.hpp"

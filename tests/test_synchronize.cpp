@@ -899,3 +899,85 @@ TEST(Barrier, DefaultTimeoutAppliesToWait) {
     EXPECT_GE(Clock::now() - t0, 95ms);
     EXPECT_TRUE(bar.broken());
 }
+
+// ---- stress: no lost wake-ups --------------------------------------------------------------
+
+TEST(Stress, SemaphoreAsMutexGivesExactTotals) {
+    mp::Semaphore s(1);
+    mp::RawValue<long> total(0);
+    constexpr int kPer = 20000;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 4; ++i) {
+        ps.emplace_back([s, total]() mutable {
+            for (int k = 0; k < kPer; ++k) {
+                require(s.acquire(10s), "no lost wake-up");
+                long v = total.value();
+                if (k % 500 == 0) std::this_thread::yield();
+                total.value() = v + 1;
+                s.release();
+            }
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(total.value(), 4L * kPer);
+    EXPECT_EQ(s.get_value(), 1);
+}
+
+TEST(Stress, BoundedBufferWithConditionTwoProducersTwoConsumers) {
+    // A ring of 4 slots guarded by one Condition; every item is consumed exactly once.
+    constexpr int kPerProducer = 3000;
+    mp::Condition c;
+    mp::RawArray<long> ring(4);
+    mp::RawValue<long> head(0), tail(0), sum(0), taken(0);
+    auto producer = [=](long base) mutable {
+        for (long i = 1; i <= kPerProducer; ++i) {
+            std::unique_lock u(c);
+            require(c.wait_for([&] { return tail.value() - head.value() < 4; }, 10s), "space");
+            ring[static_cast<std::size_t>(tail.value() % 4)] = base + i;
+            ++tail.value();
+            c.notify_all();
+        }
+    };
+    auto consumer = [=]() mutable {
+        for (;;) {
+            std::unique_lock u(c);
+            require(c.wait_for([&] { return head.value() < tail.value() || taken.value() == 2 * kPerProducer; }, 10s),
+                    "item");
+            if (taken.value() == 2 * kPerProducer) return;
+            sum.value() += ring[static_cast<std::size_t>(head.value() % 4)];
+            ++head.value();
+            ++taken.value();
+            c.notify_all();
+        }
+    };
+    std::vector<mp::Process> ps;
+    ps.emplace_back(producer, 0L);
+    ps.emplace_back(producer, 1'000'000L);
+    ps.emplace_back(consumer);
+    ps.emplace_back(consumer);
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    const long n = kPerProducer;
+    EXPECT_EQ(taken.value(), 2 * n);
+    EXPECT_EQ(sum.value(), n * (n + 1) + 1'000'000L * n);
+}
+
+TEST(Stress, EventPingPongAcrossProcesses) {
+    mp::Event ping, pong;
+    constexpr int kRounds = 2000;
+    mp::Process p([ping, pong]() mutable {
+        for (int i = 0; i < kRounds; ++i) {
+            require(ping.wait(10s), "ping");
+            ping.clear();
+            pong.set();
+        }
+    });
+    p.start();
+    for (int i = 0; i < kRounds; ++i) {
+        ping.set();
+        ASSERT_TRUE(pong.wait(10s)) << "round " << i;
+        pong.clear();
+    }
+    expect_ok(p);
+}
