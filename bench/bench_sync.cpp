@@ -42,7 +42,9 @@ double median(F f) {
     return v[v.size() / 2];
 }
 
-double secs(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double secs(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 void* shared_page() {
     void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -245,8 +247,10 @@ std::map<std::string, double> run_python() {
     while (std::fgets(line, sizeof line, f)) {
         char name[256];
         double v = 0;
-        if (std::sscanf(line, "%255s %lf", name, &v) == 2) out[name] = v;
-        else std::fputs(line, stderr);
+        if (std::sscanf(line, "%255s %lf", name, &v) == 2)
+            out[name] = v;
+        else
+            std::fputs(line, stderr);
     }
     pclose(f);
     return out;
@@ -254,7 +258,8 @@ std::map<std::string, double> run_python() {
 
 void row(const char* what, double ours, const char* unit, const char* peer, double theirs,
          const char* ratio_note) {
-    std::printf("%-44s %12.2f %-6s | %-28s %12.2f  | %s\n", what, ours, unit, peer, theirs, ratio_note);
+    std::printf("%-44s %12.2f %-6s | %-28s %12.2f  | %s\n", what, ours, unit, peer, theirs,
+                ratio_note);
 }
 
 }  // namespace
@@ -282,27 +287,42 @@ int main() {
     auto pyv = [&](const char* k) { return py.count(k) ? py[k] : 0.0; };
 
     char note[160];
-    std::printf("%-44s %19s | %-28s %12s  | %s\n", "measure (mp)", "ours", "peer (same run)", "peer", "ratio vs target");
-    std::snprintf(note, sizeof note, "%.2fx raw (target <= 2x) %s", lock_ns / raw_ns, lock_ns <= 2 * raw_ns ? "OK" : "MISSED");
-    row("Lock uncontended acquire+release", lock_ns, "ns", "raw robust pthread mutex", raw_ns, note);
+    std::printf("%-44s %19s | %-28s %12s  | %s\n", "measure (mp)", "ours", "peer (same run)",
+                "peer", "ratio vs target");
+    std::snprintf(note, sizeof note, "%.2fx raw (target <= 2x) %s", lock_ns / raw_ns,
+                  lock_ns <= 2 * raw_ns ? "OK" : "MISSED");
+    row("Lock uncontended acquire+release", lock_ns, "ns", "raw robust pthread mutex", raw_ns,
+        note);
     std::snprintf(note, sizeof note, "%.2fx raw", rlock_ns / raw_ns);
-    row("RLock uncontended acquire+release", rlock_ns, "ns", "raw robust pthread mutex", raw_ns, note);
-    std::snprintf(note, sizeof note, "Python is %.1fx slower", pyv("py_lock_uncontended_ns") / lock_ns);
-    row("Lock uncontended acquire+release", lock_ns, "ns", "Python mp.Lock", pyv("py_lock_uncontended_ns"), note);
+    row("RLock uncontended acquire+release", rlock_ns, "ns", "raw robust pthread mutex", raw_ns,
+        note);
+    std::snprintf(note, sizeof note, "Python is %.1fx slower",
+                  pyv("py_lock_uncontended_ns") / lock_ns);
+    row("Lock uncontended acquire+release", lock_ns, "ns", "Python mp.Lock",
+        pyv("py_lock_uncontended_ns"), note);
     double py_rate = pyv("py_value_locked_2proc_incr_per_s");
     std::snprintf(note, sizeof note, "%.1fx Python (target >= 10x) %s", mp_rate / py_rate,
                   mp_rate >= 10 * py_rate ? "OK" : "MISSED");
-    row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "Python Value+get_lock", py_rate / 1e6, note);
+    row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "Python Value+get_lock",
+        py_rate / 1e6, note);
     std::snprintf(note, sizeof note, "%.2fx raw", mp_rate / raw_rate);
-    row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "raw robust mutex + long", raw_rate / 1e6, note);
-    std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_us / fx_us, pyv("py_event_pingpong_rt_us"));
+    row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "raw robust mutex + long",
+        raw_rate / 1e6, note);
+    std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_us / fx_us,
+                  pyv("py_event_pingpong_rt_us"));
     row("Event ping-pong round trip (unpinned)", ev_us, "us", "raw futex ping-pong", fx_us, note);
-    std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_us / fx_us, pyv("py_condition_pingpong_rt_us"));
-    row("Condition ping-pong round trip (unpinned)", cv_us, "us", "raw futex ping-pong", fx_us, note);
+    std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_us / fx_us,
+                  pyv("py_condition_pingpong_rt_us"));
+    row("Condition ping-pong round trip (unpinned)", cv_us, "us", "raw futex ping-pong", fx_us,
+        note);
     if (can_cross) {
-        std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_x / fx_x, pyv("py_event_pingpong_cross_rt_us"));
-        row("Event ping-pong round trip (CPU 0 <-> 1)", ev_x, "us", "raw futex ping-pong", fx_x, note);
-        std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_x / fx_x, pyv("py_condition_pingpong_cross_rt_us"));
-        row("Condition ping-pong round trip (CPU 0 <-> 1)", cv_x, "us", "raw futex ping-pong", fx_x, note);
+        std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_x / fx_x,
+                      pyv("py_event_pingpong_cross_rt_us"));
+        row("Event ping-pong round trip (CPU 0 <-> 1)", ev_x, "us", "raw futex ping-pong", fx_x,
+            note);
+        std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_x / fx_x,
+                      pyv("py_condition_pingpong_cross_rt_us"));
+        row("Condition ping-pong round trip (CPU 0 <-> 1)", cv_x, "us", "raw futex ping-pong", fx_x,
+            note);
     }
 }

@@ -22,7 +22,9 @@ namespace {
 
 using mp::test::finish;
 
-bool in_dev_shm(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
+bool in_dev_shm(const std::string& name) {
+    return std::filesystem::exists("/dev/shm/" + name);
+}
 
 std::string unique_name(const char* tag) {
     return std::string("mp-test-") + tag + "-" + std::to_string(::getpid());

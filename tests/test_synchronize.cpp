@@ -4,13 +4,13 @@
 #include <mp/mp.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <string>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,7 +24,9 @@ namespace {
 
 using mp::test::finish;
 
-void expect_ok(mp::Process& p) { EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed"; }
+void expect_ok(mp::Process& p) {
+    EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed";
+}
 
 /// Throws (so the child ends with exit code 1) when `cond` is false.
 void require(bool cond, const char* what) {
@@ -745,7 +747,8 @@ TEST(Barrier, IndicesAreDistinctAcrossProcesses) {
     for (auto& p : ps) p.start();
     for (auto& p : ps) expect_ok(p);
     for (std::size_t round = 0; round < 3; ++round) {
-        std::set<int> seen(index.begin() + round * kParties, index.begin() + (round + 1) * kParties);
+        std::set<int> seen(index.begin() + round * kParties,
+                           index.begin() + (round + 1) * kParties);
         EXPECT_EQ(seen, (std::set<int>{0, 1, 2, 3})) << "round " << round;
     }
     EXPECT_EQ(bar.n_waiting(), 0u);
@@ -856,16 +859,21 @@ TEST(Examples, LockShowsTheRaceAndTheFix) {
     long expected = 0, got_unlocked = 0, got_locked = 0;
     auto at = r.out.find("Without a lock: expected ");
     ASSERT_NE(at, std::string::npos) << r.out;
-    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "Without a lock: expected %ld, got %ld", &expected, &got_unlocked), 2);
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "Without a lock: expected %ld, got %ld", &expected,
+                          &got_unlocked),
+              2);
     at = r.out.find("With a lock:");
     ASSERT_NE(at, std::string::npos) << r.out;
     long expected2 = 0;
-    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "With a lock: expected %ld, got %ld", &expected2, &got_locked), 2);
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "With a lock: expected %ld, got %ld", &expected2,
+                          &got_locked),
+              2);
     EXPECT_EQ(expected, 800);
     EXPECT_LT(got_unlocked, expected) << "the race did not show";
     EXPECT_EQ(got_locked, expected);
     for (int i = 0; i < 3; ++i)
-        EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"), std::string::npos);
+        EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"),
+                  std::string::npos);
 }
 
 TEST(Barrier, ActionRunsOnceBeforeTheRelease) {
@@ -942,7 +950,11 @@ TEST(Stress, BoundedBufferWithConditionTwoProducersTwoConsumers) {
     auto consumer = [=]() mutable {
         for (;;) {
             std::unique_lock u(c);
-            require(c.wait_for([&] { return head.value() < tail.value() || taken.value() == 2 * kPerProducer; }, 10s),
+            require(c.wait_for(
+                        [&] {
+                            return head.value() < tail.value() || taken.value() == 2 * kPerProducer;
+                        },
+                        10s),
                     "item");
             if (taken.value() == 2 * kPerProducer) return;
             sum.value() += ring[static_cast<std::size_t>(head.value() % 4)];

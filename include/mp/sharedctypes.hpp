@@ -33,9 +33,9 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <new>
-#include <memory>
 #include <ranges>
 #include <span>
 #include <string>
@@ -65,7 +65,7 @@ template <class T>
 class RawValue {
     static_assert(detail::SharedCtype<T>::checked);
 
-public:
+  public:
     /// A zero-initialized T (Value('i') is 0).
     RawValue() : RawValue(T{}) {}
     /// A T initialized with `initial`.
@@ -78,7 +78,7 @@ public:
     /// The shared T itself (Python's get_obj()).
     [[nodiscard]] T& get_obj() const noexcept { return *p_; }
 
-private:
+  private:
     detail::SharedRegion region_;
     T* p_ = nullptr;
 };
@@ -86,7 +86,7 @@ private:
 /// Python's Value: a RawValue plus an RLock (get_lock()).
 template <class T>
 class Value : public detail::LockInterface<Value<T>> {
-public:
+  public:
     Value() : Value(T{}) {}
     /// Value(typecode, initial): a new RLock guards it.
     explicit Value(const T& initial) : raw_(initial) {}
@@ -116,7 +116,7 @@ public:
     bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
 
-private:
+  private:
     RawValue<T> raw_;
     RLock lock_;
 };
@@ -126,7 +126,7 @@ template <class T>
 class RawArray {
     static_assert(detail::SharedCtype<T>::checked);
 
-public:
+  public:
     using value_type = T;
     using size_type = std::size_t;
     using iterator = T*;
@@ -142,9 +142,9 @@ public:
     }
     /// The elements of any sized range convertible to T (copying a RawArray shares it instead).
     template <std::ranges::sized_range R>
-        requires(!std::is_same_v<std::remove_cvref_t<R>, RawArray> &&
-                 std::convertible_to<std::ranges::range_reference_t<R>, T>)
-    explicit RawArray(R&& range) : RawArray(std::ranges::size(range), 0) {
+    requires(!std::is_same_v<std::remove_cvref_t<R>, RawArray> &&
+             std::convertible_to<std::ranges::range_reference_t<R>, T>) explicit RawArray(R&& range)
+        : RawArray(std::ranges::size(range), 0) {
         std::size_t i = 0;
         for (auto&& x : range) ::new (data_ + i++) T(static_cast<T>(x));
     }
@@ -166,7 +166,7 @@ public:
     /// The shared elements (Python's get_obj()).
     [[nodiscard]] std::span<T> get_obj() const noexcept { return {data_, size_}; }
 
-private:
+  private:
     RawArray(std::size_t n, int) : region_(bytes_for(n)), size_(n) {
         data_ = static_cast<T*>(region_.data());
     }
@@ -184,7 +184,7 @@ private:
 /// Python's Array: a RawArray plus an RLock (get_lock()).
 template <class T>
 class Array : public detail::LockInterface<Array<T>> {
-public:
+  public:
     using value_type = T;
     using size_type = std::size_t;
     using iterator = T*;
@@ -193,9 +193,9 @@ public:
     explicit Array(std::size_t n) : raw_(n) {}
     Array(std::initializer_list<T> init) : raw_(init) {}
     template <std::ranges::sized_range R>
-        requires(!std::is_same_v<std::remove_cvref_t<R>, Array> &&
-                 std::convertible_to<std::ranges::range_reference_t<R>, T>)
-    explicit Array(R&& range) : raw_(std::forward<R>(range)) {}
+    requires(!std::is_same_v<std::remove_cvref_t<R>, Array> &&
+             std::convertible_to<std::ranges::range_reference_t<R>, T>) explicit Array(R&& range)
+        : raw_(std::forward<R>(range)) {}
     /// Array(typecode, n, lock=lock): share an existing RLock.
     Array(std::size_t n, RLock lock) : raw_(n), lock_(std::move(lock)) {}
 
@@ -213,7 +213,7 @@ public:
     bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
 
-private:
+  private:
     RawArray<T> raw_;
     RLock lock_;
 };

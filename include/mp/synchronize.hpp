@@ -124,11 +124,13 @@ inline pid_t current_tid() noexcept {
 /// Derived::release().
 template <class Derived>
 class LockInterface {
-public:
+  public:
     /// Blocks until acquired; returns true.
     bool acquire() { return self().acquire_until(std::nullopt); }
     /// acquire(false): takes it only if that needs no waiting; acquire(true) is acquire().
-    bool acquire(bool blocking) { return self().acquire_until(blocking ? Deadline{} : Deadline{no_wait}); }
+    bool acquire(bool blocking) {
+        return self().acquire_until(blocking ? Deadline{} : Deadline{no_wait});
+    }
     /// Waits at most `timeout`; true if acquired.
     template <class Rep, class Period>
     bool acquire(std::chrono::duration<Rep, Period> timeout) {
@@ -147,7 +149,7 @@ public:
         return self().acquire_until(to_deadline(tp));
     }
 
-private:
+  private:
     Derived& self() { return static_cast<Derived&>(*this); }
 };
 
@@ -163,7 +165,7 @@ struct LockOwner {
 /// What Lock and RLock share: a robust process-shared mutex plus owner and depth.
 /// The fast paths are inline; everything else is in src/synchronize.cpp.
 class LockCore {
-public:
+  public:
     /// Acquires until `deadline` (nullopt: forever; no_wait: try once). False on timeout.
     bool acquire_until(Deadline deadline) {
         const pid_t me = current_tid();
@@ -187,7 +189,8 @@ public:
             kernel_says_mine(me)) [[likely]] {
             owner_->depth = 0;
             owner_->tid.store(0, std::memory_order_relaxed);
-            if (pthread_mutex_unlock(m_) == 0) [[likely]] return;
+            if (pthread_mutex_unlock(m_) == 0) [[likely]]
+                return;
         }
         release_slow(me);
     }
@@ -203,10 +206,10 @@ public:
     /// Takes the lock again with `depth`. LockAbandoned (holding it) if its holder died.
     void reacquire(std::uint32_t depth);
 
-protected:
+  protected:
     LockCore(bool recursive, const char* kind);
 
-private:
+  private:
     // glibc keeps a robust mutex's futex word first; its contents are kernel ABI (the
     // robust-futex protocol): the owner's tid, plus FUTEX_OWNER_DIED once it died.
     bool kernel_says_mine(pid_t me) const noexcept {
@@ -236,7 +239,7 @@ private:
 /// does not hold it. lock/unlock/try_lock/try_lock_for/try_lock_until: the same, for
 /// std::lock_guard, std::unique_lock and std::scoped_lock.
 class Lock : public detail::LockCore, public detail::LockInterface<Lock> {
-public:
+  public:
     Lock();
     using LockCore::acquire_until;
     using LockCore::locked;
@@ -247,7 +250,7 @@ public:
 /// as acquire(); the last release frees it (ValueError if not owned by this thread).
 /// Robust to the owner's death: the taker gets LockAbandoned holding it at depth 1.
 class RLock : public detail::LockCore, public detail::LockInterface<RLock> {
-public:
+  public:
     RLock();
     using LockCore::acquire_until;
     using LockCore::is_mine;
@@ -262,7 +265,7 @@ struct SemaphoreState;
 /// Python's multiprocessing.Semaphore: a counter; acquire() takes a unit (waiting while
 /// there is none), release() gives one back. Not robust: see the header notes.
 class Semaphore : public detail::LockInterface<Semaphore> {
-public:
+  public:
     /// Semaphore(value=1). ValueError if `value` is negative or above 2^31-1.
     explicit Semaphore(long value = 1);
 
@@ -274,17 +277,17 @@ public:
     /// Takes a unit, waiting until `deadline` (nullopt: forever). False on timeout.
     bool acquire_until(detail::Deadline deadline);
 
-protected:
+  protected:
     Semaphore(long value, bool bounded);
 
-private:
+  private:
     detail::SharedRegion region_;
     detail::SemaphoreState* s_ = nullptr;
 };
 
 /// Python's multiprocessing.BoundedSemaphore: release() above the start value → ValueError.
 class BoundedSemaphore : public Semaphore {
-public:
+  public:
     explicit BoundedSemaphore(long value = 1);
 };
 
@@ -294,7 +297,7 @@ struct EventState;
 
 /// Python's multiprocessing.Event: a flag that processes can wait for.
 class Event {
-public:
+  public:
     Event();
     /// Sets the flag and wakes every waiter.
     void set();
@@ -310,7 +313,7 @@ public:
     }
     bool wait_until(detail::Deadline deadline);
 
-private:
+  private:
     detail::SharedRegion region_;
     detail::EventState* s_ = nullptr;
 };
@@ -322,7 +325,7 @@ struct ConditionState;
 /// Python's multiprocessing.Condition: wait for a notification while releasing a lock.
 /// Uses its own RLock, or the Lock or RLock given (shared: the same lock object).
 class Condition : public detail::LockInterface<Condition> {
-public:
+  public:
     Condition();
     explicit Condition(const Lock& lock);
     explicit Condition(const RLock& lock);
@@ -368,7 +371,7 @@ public:
     /// Wakes everyone waiting now. ValueError if the lock is not held.
     void notify_all();
 
-private:
+  private:
     detail::LockCore lock_;
     detail::SharedRegion region_;
     detail::ConditionState* s_ = nullptr;
@@ -381,7 +384,7 @@ struct BarrierState;
 /// Python's threading.Barrier across processes: `parties` callers of wait() meet; each
 /// gets a distinct index in [0, parties). A wait that times out breaks the barrier.
 class Barrier {
-public:
+  public:
     /// Barrier(parties, action=None). ValueError if parties is 0 or above 65536. The
     /// action, if any, is run by the last party to arrive before the others are released
     /// (each process runs its own copy, inherited by fork); if it throws, the barrier
@@ -389,7 +392,8 @@ public:
     explicit Barrier(std::size_t parties, std::function<void()> action = nullptr);
     /// Barrier(parties, action, timeout): `timeout` is the default of wait().
     template <class Rep, class Period>
-    Barrier(std::size_t parties, std::function<void()> action, std::chrono::duration<Rep, Period> timeout)
+    Barrier(std::size_t parties, std::function<void()> action,
+            std::chrono::duration<Rep, Period> timeout)
         : Barrier(parties, std::move(action)) {
         default_timeout_ = std::chrono::ceil<detail::SyncClock::duration>(timeout);
     }
@@ -416,7 +420,7 @@ public:
     [[nodiscard]] std::size_t n_waiting() const;
     [[nodiscard]] bool broken() const;
 
-private:
+  private:
     detail::SharedRegion region_;
     detail::BarrierState* s_ = nullptr;
     std::function<void()> action_;
