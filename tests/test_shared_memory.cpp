@@ -26,8 +26,10 @@ bool in_dev_shm(const std::string& name) {
     return std::filesystem::exists("/dev/shm/" + name);
 }
 
+/// "mp-<pid>-test-<tag>": the creator's pid first, as in generated names, so the leak check
+/// of another test process running beside this one (ctest -j) knows it is not its own.
 std::string unique_name(const char* tag) {
-    return std::string("mp-test-") + tag + "-" + std::to_string(::getpid());
+    return "mp-" + std::to_string(::getpid()) + "-test-" + tag;
 }
 
 template <class F>
