@@ -23,7 +23,8 @@ def lock_uncontended(n=500_000):
     return (time.perf_counter() - t) / n * 1e9
 
 
-def inc(v, n):
+def inc(v, n, go):
+    go.wait()
     for _ in range(n):
         with v.get_lock():
             v.value += 1
@@ -31,10 +32,13 @@ def inc(v, n):
 
 def value_locked(n=300_000):
     v = ctx.Value("l", 0)
-    ps = [ctx.Process(target=inc, args=(v, n)) for _ in range(2)]
-    t = time.perf_counter()
+    go = ctx.Event()  # a start gate: both count together, as in bench_sync.cpp
+    ps = [ctx.Process(target=inc, args=(v, n, go)) for _ in range(2)]
     for p in ps:
         p.start()
+    time.sleep(0.05)
+    t = time.perf_counter()
+    go.set()
     for p in ps:
         p.join()
     dt = time.perf_counter() - t
