@@ -23,5 +23,6 @@
 
 #include "mp/connection.hpp"
 #include "mp/errors.hpp"
+#include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/serialize.hpp"
