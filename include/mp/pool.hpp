@@ -98,7 +98,7 @@ struct PoolOptions {
     /// Number of workers; 0 means cpu_count(). Negative → ValueError.
     int processes = 0;
     /// Runs once in each worker before its first task (inherited by fork: may capture handles).
-    std::function<void()> initializer;
+    std::function<void()> initializer = {};
     /// A worker is replaced after this many tasks (a map chunk counts as one); 0: never.
     std::size_t maxtasksperchild = 0;
 };
@@ -222,6 +222,7 @@ void encode_args(const std::tuple<A...>& args, Bytes& out) {
                 std::memcpy(out.data() + len_at, &len, sizeof len);
             };
             (one(a), ...);
+            (void)one;  // no arguments
         },
         args);
     FrameHeader h = tag_header<ArgsTag<A...>>(FrameKind::cereal, out.size() - at - sizeof(FrameHeader));
