@@ -432,12 +432,14 @@ TEST(Pool, InitializerRunsOncePerWorkerAndWhatItSetsStays) {
 
 TEST(Pool, EveryTaskIncrementsStateSharedThroughTheInitializer) {
     reset_shared();
-    mp::Pool pool(mp::PoolOptions{.processes = 2, .initializer = [] { shared()->counter = 0; }});
+    mp::Pool pool(mp::PoolOptions{.processes = 2, .initializer = [] { shared()->init_calls.fetch_add(1); }});
     for (int i = 0; i < 40; ++i) pool.apply_async(count_task, i);
     auto last = pool.map(count_task, std::views::iota(0, 60), 1);
     pool.close();
     pool.join();
     EXPECT_EQ(shared()->counter.load(), 100);
+    EXPECT_EQ(shared()->init_calls.load(), 2);
+    EXPECT_EQ(last.size(), 60u);
 }
 
 TEST(Pool, ThrowingInitializerFailsTasksInsteadOfRespawningForever) {
