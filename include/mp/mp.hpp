@@ -26,3 +26,6 @@
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/serialize.hpp"
+#include "mp/shared_memory.hpp"
+#include "mp/sharedctypes.hpp"
+#include "mp/synchronize.hpp"
