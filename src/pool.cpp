@@ -155,6 +155,7 @@ constexpr std::size_t kMaxQueuedPerWorker = 1024;
 // Before sleeping in poll(), the thread driving the pool polls the outboxes for this
 // long, yielding between polls: results arriving back to back need no wake-up.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
+constexpr int kMaxSleepMs = 1000;
 
 std::size_t ring_bytes_for(std::size_t workers) {
     std::size_t ring = std::size_t{1} << 20;
@@ -616,7 +617,9 @@ void PoolCore::handle_exit(std::size_t i) {
         fail_all(pending_, broken_);
         return;
     }
-    if (state_ == State::run || (state_ == State::close && in_flight() != 0)) spawn(i);
+    // While closing, a worker that stopped is not replaced; one that died is, if its
+    // unstarted tasks need it.
+    if (state_ == State::run || (state_ == State::close && !pending_.empty())) spawn(i);
 }
 
 bool PoolCore::progress_possible() {
@@ -673,6 +676,7 @@ bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Cloc
             who.emplace_back(i, workers_[i].proc->pid());
         }
         if (spin_for_progress(lk, deadline)) continue;
+        if (done()) return true;  // another thread's pump, while we spun, finished our work
         auto* ctl = layout_.control(region_.data());
         ctl->parent_sleeping.store(1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -682,7 +686,11 @@ bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Cloc
         }
         driving_ = true;
         lk.unlock();
-        int r = ::poll(fds.data(), fds.size(), poll_timeout_ms(deadline));
+        // Every wake-up has a cause (a worker's eventfd write, a pidfd); the cap on the
+        // sleep is a safety net only.
+        int ms = poll_timeout_ms(deadline);
+        if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
+        int r = ::poll(fds.data(), fds.size(), ms);
         int err = errno;
         lk.lock();
         driving_ = false;

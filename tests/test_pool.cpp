@@ -22,6 +22,9 @@
 #include "mp/detail/shared_region.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
+#include "mp/queue.hpp"
+#include "mp/sharedctypes.hpp"
+#include "mp/synchronize.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -86,6 +89,22 @@ int read_tag(int) { return g_worker_tag; }
 int count_task(int) { return shared()->counter.fetch_add(1) + 1; }
 void init_throws() { throw std::invalid_argument("bad initializer argument"); }
 void init_exits() { ::_exit(7); }
+
+// The seed's case: a Value handed to each worker by the initializer, incremented under
+// get_lock() by every task.
+std::optional<mp::Value<int>> g_counter;
+void init_counter(mp::Value<int> v) { g_counter = v; }
+int increment_counter(int) {
+    std::lock_guard g(g_counter->get_lock());
+    g_counter->value() += 1;
+    return g_counter->value();
+}
+std::optional<mp::Queue<int>> g_log;
+void init_log(mp::Queue<int> q) { g_log = q; }
+int log_and_square(int x) {
+    g_log->put(x);
+    return x * x;
+}
 
 struct Scale {  // a trivially copyable function object with state
     int factor;
@@ -442,6 +461,34 @@ TEST(Pool, EveryTaskIncrementsStateSharedThroughTheInitializer) {
     EXPECT_EQ(last.size(), 60u);
 }
 
+TEST(Pool, SeedValueThroughInitializerIncrementedUnderItsLockByEveryTask) {
+    mp::Value<int> counter(0);
+    {
+        mp::Pool pool(4, init_counter, counter);
+        auto seen = pool.map(increment_counter, std::views::iota(0, 1000), 1);
+        for (int i = 0; i < 200; ++i) pool.apply_async(increment_counter, i);
+        pool.close();
+        pool.join();
+        std::sort(seen.begin(), seen.end());
+        // Every task saw a different count: no increment was lost or done twice.
+        EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+    }
+    EXPECT_EQ(counter.load(), 1200);
+    EXPECT_FALSE(g_counter.has_value());  // only the workers' copies were set
+}
+
+TEST(Pool, WorkersPutIntoAQueueHandedThroughTheInitializer) {
+    mp::Queue<int> q;
+    mp::Pool pool(2, init_log, q);
+    auto r = pool.map(log_and_square, std::views::iota(0, 50));
+    EXPECT_EQ(r[7], 49);
+    std::multiset<int> got;
+    for (int i = 0; i < 50; ++i) got.insert(q.get(5s));
+    EXPECT_EQ(got.size(), 50u);
+    EXPECT_EQ(*got.begin(), 0);
+    EXPECT_EQ(*got.rbegin(), 49);
+}
+
 TEST(Pool, ThrowingInitializerFailsTasksInsteadOfRespawningForever) {
     mp::Pool pool(2, init_throws);
     try {
@@ -612,6 +659,27 @@ TEST(PoolExamples, SquaresExamplePrintsTheSeedsResults) {
     EXPECT_NE(r.out.find("map_async: [1, 4, 9, 16, 25, 36]"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("apply_async: [0, 1, 4, 9, 16]"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("imap:      1 4 9 16 25 36"), std::string::npos) << r.out;
+}
+
+TEST(PoolExamples, QueueLockPoolExampleLogsEveryJobInOrder) {
+    auto r = mp::test::run_program(mp::test::binary("examples/12_queue_lock_pool"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (int k = 1; k <= 12; ++k) {
+        EXPECT_NE(r.out.find("[" + std::to_string(k) + "/12]"), std::string::npos) << k << "\n" << r.out;
+    }
+    // The progress counter and the log line are updated together under the Lock, so
+    // the lines arrive numbered 1, 2, 3, … in the order they were logged.
+    std::size_t prev = 0;
+    for (int k = 1; k <= 12; ++k) {
+        auto at = r.out.find("[" + std::to_string(k) + "/12]");
+        ASSERT_NE(at, std::string::npos) << k;
+        if (k > 1) {
+            EXPECT_GT(at, prev) << k;
+        }
+        prev = at;
+    }
+    EXPECT_NE(r.out.find("primes below 120000: 11301"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("matches the sequential count: yes"), std::string::npos) << r.out;
 }
 
 TEST(PoolExamples, FactorialsMatchGmp) {
