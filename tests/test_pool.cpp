@@ -144,6 +144,25 @@ TEST(PoolCallable, AcceptsFunctionsCaptureLessLambdasAndTriviallyCopyableObjects
     SUCCEED();
 }
 
+TEST(PoolCallable, OtherCallablesAndTypesAreClearCompileErrors) {
+    struct Case {
+        const char* code;
+        const char* message;
+    };
+    for (Case c : {Case{"std::string s = \"x\"; pool.apply([s](int x) { return x; }, 1);", "cannot cross a process boundary: pass"},
+                   Case{"std::function<int(int)> f = [](int x) { return x; }; pool.map(f, std::vector<int>{1});",
+                        "must be a function, a captureless lambda"},
+                   Case{"pool.apply([](const char* p) { return p[0]; }, \"abc\");", "argument's type cannot cross"},
+                   Case{"pool.map([](int x) { return &x; }, std::vector<int>{1});", "cannot cross a process boundary"}}) {
+        std::string program = std::string("#include <mp/pool.hpp>\n#include <functional>\n#include <string>\nint main() { mp::Pool pool(1); ") +
+                              c.code + " }\n";
+        auto r = mp::test::run_program(
+            "/bin/sh", {"-c", "c++ -std=c++20 -fsyntax-only -I" MP_SOURCE_DIR "/include -x c++ -"}, program, 120s);
+        EXPECT_NE(r.exit_code, 0) << c.code;
+        EXPECT_NE(r.err.find(c.message), std::string::npos) << c.code << "\n" << r.err.substr(0, 3000);
+    }
+}
+
 TEST(PoolCallable, CodeReferencesAreModuleOffsetsThatResolveBack) {
     auto ref = mp::detail::code_ref(reinterpret_cast<const void*>(&square));
     EXPECT_EQ(mp::detail::resolve_code(ref), reinterpret_cast<const void*>(&square));
