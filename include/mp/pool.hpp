@@ -547,8 +547,17 @@ public:
     using Value = detail::stored_t<R>;
 
     /// Waits for the result and returns it; rethrows the task's RemoteError/WorkerLost.
-    R get() {
+    R get() & {
         wait();
+        return result();
+    }
+    /// On a temporary (`pool.map_async(...).get()`) that is the last handle to its
+    /// result, the value is moved out rather than copied.
+    R get() && {
+        wait();
+        if constexpr (!std::is_void_v<R>) {
+            if (!state_->error && state_.use_count() == 1) return std::move(*state_->value);
+        }
         return result();
     }
     /// As get(), but throws mp::TimeoutError if the result is not ready within `timeout`.
