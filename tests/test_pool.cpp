@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <list>
 #include <map>
 #include <numeric>
@@ -290,6 +291,18 @@ TEST(Pool, ImapRaisesAtTheFailingItemOnly) {
     ++it;
     EXPECT_TRUE(it == results.end());
     EXPECT_EQ(got, (std::vector<int>{1, 2, 4}));
+}
+
+TEST(Pool, AnIdleWorkerTakesTasksQueuedBehindALongOne) {
+    mp::Pool pool(2);
+    auto slow = pool.apply_async(sleep_ms, 600);
+    std::vector<mp::AsyncResult<int>> quick;
+    for (int i = 0; i < 20; ++i) quick.push_back(pool.apply_async(sleep_ms, 1));
+    // Half of the quick ones were queued behind the slow task at first; the other
+    // worker takes them back, so all finish before the slow one.
+    for (auto& q : quick) EXPECT_EQ(q.get(5s), 1);
+    EXPECT_FALSE(slow.ready());
+    EXPECT_EQ(slow.get(5s), 600);
 }
 
 // ---- apply, AsyncResult ----------------------------------------------------------------
@@ -637,6 +650,38 @@ TEST(Pool, ManyPoolsInARowLeaveNoFdOrChild) {
     }
     EXPECT_TRUE(mp::test::child_pids().empty());
     EXPECT_TRUE(fds.leaked().empty());
+}
+
+bool process_gone(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+TEST(Pool, WorkersExitWhenTheirParentIsKilled) {
+    struct Pids {
+        std::atomic<int> n{0};
+        std::atomic<int> pid[2];
+    };
+    mp::detail::SharedRegion region(sizeof(Pids));
+    auto* pids = new (region.data()) Pids;
+    mp::Process owner([pids] {
+        mp::Pool pool(2);
+        auto w = pool.worker_pids();
+        pids->pid[0] = w[0];
+        pids->pid[1] = w[1];
+        pids->n = 2;
+        std::this_thread::sleep_for(60s);
+    });
+    owner.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return pids->n.load() == 2; }));
+    owner.kill();
+    owner.join();
+    // Orphaned, the workers notice within a second (they check between sleeps).
+    EXPECT_TRUE(mp::test::eventually([&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); },
+                                     std::chrono::seconds(4)));
 }
 
 TEST(Pool, IsMovable) {
