@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <sstream>
 #include <list>
 #include <map>
 #include <numeric>
@@ -173,6 +174,62 @@ TEST(PoolCallable, CodeReferencesAreModuleOffsetsThatResolveBack) {
     EXPECT_EQ(mp::detail::resolve_code(mp::detail::CodeRef{0x1234, 0}), nullptr);
     int on_stack = 0;
     EXPECT_THROW(mp::detail::code_ref(&on_stack), mp::ValueError);
+}
+
+// A task is named by module + offset, never by address: a process that was not forked
+// from this one (here: this test program exec'ed anew, loaded at another address under
+// ASLR) runs it. This is what a fork server or MPI ranks would rely on.
+std::string to_hex(const mp::Bytes& b) {
+    static const char* digits = "0123456789abcdef";
+    std::string s;
+    for (std::byte x : b) {
+        s += digits[static_cast<unsigned>(x) >> 4];
+        s += digits[static_cast<unsigned>(x) & 15];
+    }
+    return s;
+}
+mp::Bytes from_hex(const std::string& s) {
+    mp::Bytes b;
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2) {
+        b.push_back(static_cast<std::byte>(std::stoi(s.substr(i, 2), nullptr, 16)));
+    }
+    return b;
+}
+using SquareTrampoline = std::integral_constant<mp::detail::Trampoline,
+                                                &mp::detail::apply_trampoline<int (*)(int), int, int>>;
+
+TEST(PoolCallable, ExecHelperRunsATaskFromItsDescription) {
+    const char* task = std::getenv("MP_POOL_TEST_TASK");
+    if (task == nullptr) GTEST_SKIP() << "helper of ATaskRunsInAProcessThatDidNotForkFromThisOne";
+    std::istringstream in(task);
+    mp::detail::CodeRef ref;
+    std::string callable, args;
+    in >> ref.module >> ref.offset >> callable >> args;
+    const void* code = mp::detail::resolve_code(ref);
+    ASSERT_NE(code, nullptr);
+    auto tramp = reinterpret_cast<mp::detail::Trampoline>(const_cast<void*>(code));
+    mp::Bytes out;
+    tramp(from_hex(callable), from_hex(args), out);
+    std::printf("RESULT %d AT %p\n", mp::deserialize<int>(out), code);
+}
+
+TEST(PoolCallable, ATaskRunsInAProcessThatDidNotForkFromThisOne) {
+    const mp::detail::CodeRef& ref = mp::detail::trampoline_ref<SquareTrampoline::value>();
+    mp::Bytes callable, args;
+    mp::detail::encode_callable(&square, callable);
+    mp::detail::encode_args(std::tuple<int>(12), args);
+    char exe[4096] = {};
+    ASSERT_GT(::readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+    std::string cmd = "MP_POOL_TEST_TASK='" + std::to_string(ref.module) + " " + std::to_string(ref.offset) + " " +
+                      to_hex(callable) + " " + to_hex(args) + "' exec " + exe +
+                      " --gtest_filter=PoolCallable.ExecHelperRunsATaskFromItsDescription";
+    auto r = mp::test::run_program("/bin/sh", {"-c", cmd}, "", 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("RESULT 144"), std::string::npos) << r.out;
+    char here[64];
+    std::snprintf(here, sizeof here, "AT %p", reinterpret_cast<const void*>(SquareTrampoline::value));
+    std::printf("trampoline here %s; in the exec'ed process %s\n", here,
+                r.out.substr(r.out.find("AT 0x"), r.out.find('\n', r.out.find("AT 0x")) - r.out.find("AT 0x")).c_str());
 }
 
 // ---- construction ----------------------------------------------------------------------
