@@ -23,6 +23,10 @@
 
 #include "mp/connection.hpp"
 #include "mp/errors.hpp"
+#include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/queue.hpp"
 #include "mp/serialize.hpp"
+#include "mp/shared_memory.hpp"
+#include "mp/sharedctypes.hpp"
+#include "mp/synchronize.hpp"
