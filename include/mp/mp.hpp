@@ -25,3 +25,6 @@
 #include "mp/errors.hpp"
 #include "mp/process.hpp"
 #include "mp/serialize.hpp"
+#include "mp/shared_memory.hpp"
+#include "mp/sharedctypes.hpp"
+#include "mp/synchronize.hpp"

@@ -1,0 +1,76 @@
+// Lesson d) — synchronization with a Lock: a race condition, then the fix.
+//
+// Python (the guide's example):
+//     def tarea(lock, i):
+//         lock.acquire()
+//         print(f"Proceso {i} entrando a sección crítica")
+//         lock.release()
+//     lock = Lock()
+//     procesos = [Process(target=tarea, args=(lock, i)) for i in range(3)]
+//
+// First we show *why* a lock is needed: four processes add 1 to a shared counter by
+// reading it, pausing a moment, and writing it back. Without a lock two processes
+// read the same old value and one update is lost; with the lock the total is right.
+#include <mp/mp.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+constexpr int kProcesses = 4;
+constexpr int kIncrements = 200;
+
+// Read, pause (as real work would), write back: a read-modify-write that is not atomic.
+void add_one(mp::RawValue<long>& counter) {
+    long seen = counter.value();
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    counter.value() = seen + 1;
+}
+
+long run(bool with_lock) {
+    mp::RawValue<long> counter(0);
+    mp::Lock lock;
+    std::vector<mp::Process> procs;
+    for (int i = 0; i < kProcesses; ++i) {
+        procs.emplace_back([counter, lock, with_lock]() mutable {
+            for (int k = 0; k < kIncrements; ++k) {
+                if (with_lock) {
+                    std::lock_guard guard(lock);  // Python: with lock:
+                    add_one(counter);
+                } else {
+                    add_one(counter);
+                }
+            }
+        });
+    }
+    for (auto& p : procs) p.start();
+    for (auto& p : procs) p.join();
+    return counter.value();
+}
+
+void tarea(mp::Lock lock, int i) {
+    lock.acquire();
+    std::printf("Process %d entering the critical section\n", i);
+    lock.release();
+}
+
+int main() {
+    const long expected = long{kProcesses} * kIncrements;
+    std::printf("%d processes each add 1 to a shared counter %d times.\n", kProcesses, kIncrements);
+
+    long got = run(false);
+    std::printf("Without a lock: expected %ld, got %ld  (%ld updates lost: a race condition)\n",
+                expected, got, expected - got);
+    got = run(true);
+    std::printf("With a lock:    expected %ld, got %ld  (%s)\n", expected, got,
+                got == expected ? "correct" : "WRONG");
+
+    std::printf("\nThe guide's example: one process at a time in the critical section.\n");
+    mp::Lock lock;
+    std::vector<mp::Process> procs;
+    for (int i = 0; i < 3; ++i) procs.emplace_back(tarea, lock, i);
+    for (auto& p : procs) p.start();
+    for (auto& p : procs) p.join();
+}

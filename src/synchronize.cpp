@@ -1,0 +1,577 @@
+// Lock, RLock, Semaphore, Event, Condition, Barrier: the shared state and its protocols.
+//
+// Lock and RLock are robust, process-shared pthread mutexes (the kernel's robust-futex
+// list reports a holder's death as EOWNERDEAD) plus the owner's thread id and depth.
+// Semaphore, Event and Condition are futex words. The Barrier is a robust mutex guarding
+// Python's barrier state machine, plus one robust "slot" mutex per party that a waiting
+// party holds: a dead party's slot reports EOWNERDEAD to the others' periodic checks.
+#include "mp/synchronize.hpp"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <ctime>
+#include <limits>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "mp/detail/futex.hpp"
+#include "system.hpp"
+
+namespace mp::detail {
+
+// ---- shared layouts ------------------------------------------------------------------------
+
+struct LockState {
+    pthread_mutex_t mutex;           // robust, process-shared
+    std::atomic<std::int32_t> owner; // kernel tid of the holder, 0 when free
+    std::uint32_t depth;             // recursion depth (1 for a held Lock)
+};
+static_assert(std::is_standard_layout_v<LockState>, "LockState lives in shared memory");
+static_assert(offsetof(LockState, mutex) == 0 && sizeof(LockState) <= 64,
+              "LockState: one cache line, mutex first");
+static_assert(sizeof(pid_t) == sizeof(std::int32_t), "a tid is a 32-bit word");
+
+struct SemaphoreState {
+    std::atomic<std::uint32_t> value;    // futex word: units available
+    std::atomic<std::uint32_t> waiters;  // callers between "saw 0" and "woke up"
+    std::uint32_t max;                   // bounded: the start value; else 0
+    std::uint32_t bounded;
+};
+static_assert(std::is_standard_layout_v<SemaphoreState> && sizeof(SemaphoreState) == 16,
+              "SemaphoreState: four 32-bit words");
+
+struct EventState {
+    std::atomic<std::uint32_t> flag;     // futex word: 0 clear, 1 set
+    std::atomic<std::uint32_t> waiters;
+};
+static_assert(std::is_standard_layout_v<EventState> && sizeof(EventState) == 8,
+              "EventState: two 32-bit words");
+
+// Condition: `gen` counts notifications (futex word); `tokens` are wake-ups not yet
+// taken; `sleepers` are waiters not yet notified. A waiter records gen on entry and may
+// take a token only once gen has moved: so a waiter arriving after notify() cannot steal
+// the wake-up of an earlier one. sleepers and gen change only under the lock; tokens
+// are taken with a CAS by woken waiters. Invariant (under the lock, ignoring dead
+// waiters): sleepers + tokens == waiters that have not returned.
+struct ConditionState {
+    std::atomic<std::uint32_t> gen;
+    std::atomic<std::uint32_t> tokens;
+    std::atomic<std::uint32_t> sleepers;
+};
+static_assert(std::is_standard_layout_v<ConditionState> && sizeof(ConditionState) == 12,
+              "ConditionState: three 32-bit words");
+
+enum : std::int32_t { kFilling = 0, kDraining = 1, kResetting = -1, kBroken = -2 };
+
+struct BarrierState {
+    pthread_mutex_t mutex;           // robust: guards everything below but seq
+    std::atomic<std::uint32_t> seq;  // futex word, bumped on every state change
+    std::int32_t state;              // kFilling, kDraining, kResetting, kBroken
+    std::uint32_t count;             // parties inside wait()
+    std::uint32_t parties;
+    // followed by `parties` slot mutexes at kSlotsOffset
+};
+static_assert(std::is_standard_layout_v<BarrierState>, "BarrierState lives in shared memory");
+constexpr std::size_t kSlotsOffset = 64;
+static_assert(sizeof(BarrierState) <= kSlotsOffset && kSlotsOffset % alignof(pthread_mutex_t) == 0,
+              "Barrier slots follow the header");
+constexpr std::size_t kMaxParties = 65536;
+
+namespace {
+
+// ---- robust mutex helpers ------------------------------------------------------------------
+
+void init_robust_mutex(pthread_mutex_t* m, int type) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_settype(&a, type);
+    int r = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    if (r != 0) throw_errno("pthread_mutex_init (robust, process-shared)", r);
+}
+
+timespec to_timespec(SyncClock::time_point tp) {
+    // libstdc++'s steady_clock is CLOCK_MONOTONIC.
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+    if (ns < 0) ns = 0;
+    return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+/// Locks `m`: 0, EOWNERDEAD (held, previous holder died) or ETIMEDOUT/EBUSY (not held).
+int lock_mutex(pthread_mutex_t* m, Deadline deadline) {
+    int r;
+    if (!deadline) {
+        r = pthread_mutex_lock(m);
+    } else if (*deadline == no_wait || *deadline <= SyncClock::now()) {
+        r = pthread_mutex_trylock(m);
+    } else {
+        timespec ts = to_timespec(*deadline);
+        r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+    }
+    if (r == 0 || r == EOWNERDEAD || r == ETIMEDOUT || r == EBUSY) return r;
+    if (r == ENOTRECOVERABLE)
+        throw Error("mp: a lock whose holder died was released without being repaired; it is "
+                    "unusable (ENOTRECOVERABLE)");
+    throw_errno("pthread_mutex_lock", r);
+}
+
+thread_local pid_t t_tid = 0;
+
+}  // namespace
+
+pid_t current_tid() noexcept {
+    static const int registered = pthread_atfork(nullptr, nullptr, [] { t_tid = 0; });
+    (void)registered;
+    if (t_tid == 0) t_tid = ::gettid();
+    return t_tid;
+}
+
+// ---- Lock and RLock ------------------------------------------------------------------------
+
+LockCore::LockCore(bool recursive, const char* kind)
+    : region_(sizeof(LockState)), kind_(kind), recursive_(recursive) {
+    s_ = new (region_.data()) LockState{};
+    init_robust_mutex(&s_->mutex, PTHREAD_MUTEX_NORMAL);
+}
+
+namespace {
+// The first word of a glibc pthread mutex is its futex word; for a robust mutex the
+// kernel ABI fixes its contents: the owner's tid, plus FUTEX_OWNER_DIED once it died.
+bool futex_word_says_mine(pthread_mutex_t* m, pid_t me) noexcept {
+    auto word = std::atomic_ref<int>(m->__data.__lock).load(std::memory_order_relaxed);
+    return (static_cast<unsigned>(word) & FUTEX_TID_MASK) == static_cast<unsigned>(me) &&
+           (word & FUTEX_OWNER_DIED) == 0;
+}
+}  // namespace
+
+bool LockCore::is_mine() const noexcept {
+    pid_t me = current_tid();
+    return s_->owner.load(std::memory_order_relaxed) == me && futex_word_says_mine(&s_->mutex, me);
+}
+
+bool LockCore::locked() const noexcept { return s_->owner.load(std::memory_order_relaxed) != 0; }
+
+bool LockCore::acquire_until(Deadline deadline) {
+    pid_t me = current_tid();
+    if (s_->owner.load(std::memory_order_relaxed) == me && futex_word_says_mine(&s_->mutex, me)) {
+        if (recursive_) {
+            if (s_->depth == std::numeric_limits<std::uint32_t>::max())
+                throw ValueError(std::string(kind_) + ".acquire: recursion depth overflow");
+            ++s_->depth;
+            return true;
+        }
+        if (!deadline)
+            throw ValueError(std::string(kind_) +
+                             ".acquire: this thread already holds the lock; acquiring it again "
+                             "would deadlock forever (use mp::RLock to re-enter)");
+        if (*deadline != no_wait) std::this_thread::sleep_until(*deadline);
+        return false;
+    }
+    int r = lock_mutex(&s_->mutex, deadline);
+    if (r == ETIMEDOUT || r == EBUSY) return false;
+    s_->owner.store(me, std::memory_order_relaxed);
+    s_->depth = 1;
+    if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(&s_->mutex);
+        throw LockAbandoned(std::string(kind_) +
+                            ".acquire: the previous holder died while holding it; this thread now "
+                            "holds it: repair the data it guards, then release() it");
+    }
+    return true;
+}
+
+void LockCore::release() {
+    if (!is_mine())
+        throw ValueError(std::string(kind_) +
+                         ".release: the lock is not held by this thread (Python: 'released too "
+                         "many times' / 'not owned'); release only what this thread acquired");
+    if (recursive_ && s_->depth > 1) {
+        --s_->depth;
+        return;
+    }
+    s_->depth = 0;
+    s_->owner.store(0, std::memory_order_relaxed);
+    int r = pthread_mutex_unlock(&s_->mutex);
+    if (r != 0) throw_errno(std::string(kind_) + ".release: pthread_mutex_unlock", r);
+}
+
+std::uint32_t LockCore::release_all() {
+    std::uint32_t depth = s_->depth;
+    s_->depth = 0;
+    s_->owner.store(0, std::memory_order_relaxed);
+    int r = pthread_mutex_unlock(&s_->mutex);
+    if (r != 0) throw_errno(std::string(kind_) + ": pthread_mutex_unlock", r);
+    return depth;
+}
+
+void LockCore::reacquire(std::uint32_t depth) {
+    int r = lock_mutex(&s_->mutex, std::nullopt);
+    s_->owner.store(current_tid(), std::memory_order_relaxed);
+    s_->depth = depth;
+    if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(&s_->mutex);
+        throw LockAbandoned(std::string(kind_) +
+                            ": a holder died while this thread waited on the Condition; this "
+                            "thread now holds the lock again (at its depth before wait()): "
+                            "repair the data it guards, then release() it");
+    }
+}
+
+// ---- Semaphore -----------------------------------------------------------------------------
+
+namespace {
+constexpr long kMaxSemaphore = std::numeric_limits<std::int32_t>::max();
+
+bool expired(Deadline deadline) {
+    return deadline && (*deadline == no_wait || SyncClock::now() >= *deadline);
+}
+}  // namespace
+
+}  // namespace mp::detail
+
+namespace mp {
+
+using detail::Deadline;
+using detail::expired;
+using detail::SyncClock;
+
+Lock::Lock() : LockCore(false, "mp::Lock") {}
+RLock::RLock() : LockCore(true, "mp::RLock") {}
+
+Semaphore::Semaphore(long value) : Semaphore(value, false) {}
+
+Semaphore::Semaphore(long value, bool bounded) : region_(sizeof(detail::SemaphoreState)) {
+    const char* kind = bounded ? "mp::BoundedSemaphore" : "mp::Semaphore";
+    if (value < 0 || value > detail::kMaxSemaphore)
+        throw ValueError(std::string(kind) + ": initial value must be in [0, 2^31-1], got " +
+                         std::to_string(value));
+    s_ = new (region_.data()) detail::SemaphoreState{};
+    s_->value.store(static_cast<std::uint32_t>(value));
+    s_->max = bounded ? static_cast<std::uint32_t>(value) : 0;
+    s_->bounded = bounded ? 1 : 0;
+}
+
+BoundedSemaphore::BoundedSemaphore(long value) : Semaphore(value, true) {}
+
+bool Semaphore::acquire_until(Deadline deadline) {
+    auto& v = s_->value;
+    std::uint32_t cur = v.load();
+    for (;;) {
+        while (cur > 0) {
+            if (v.compare_exchange_weak(cur, cur - 1)) return true;
+        }
+        if (expired(deadline)) return false;
+        s_->waiters.fetch_add(1);
+        try {
+            detail::futex_wait(v, 0, deadline);
+        } catch (...) {
+            s_->waiters.fetch_sub(1);
+            throw;
+        }
+        s_->waiters.fetch_sub(1);
+        cur = v.load();
+    }
+}
+
+void Semaphore::release() {
+    auto& v = s_->value;
+    std::uint32_t cur = v.load();
+    do {
+        if (s_->bounded && cur >= s_->max)
+            throw ValueError("mp::BoundedSemaphore.release: released too many times (the value "
+                             "would exceed its start value " + std::to_string(s_->max) + ")");
+        if (cur >= static_cast<std::uint32_t>(detail::kMaxSemaphore))
+            throw ValueError("mp::Semaphore.release: the value would exceed 2^31-1");
+    } while (!v.compare_exchange_weak(cur, cur + 1));
+    if (s_->waiters.load() > 0) detail::futex_wake(v, 1);
+}
+
+long Semaphore::get_value() const noexcept { return static_cast<long>(s_->value.load()); }
+
+// ---- Event ---------------------------------------------------------------------------------
+
+Event::Event() : region_(sizeof(detail::EventState)) { s_ = new (region_.data()) detail::EventState{}; }
+
+void Event::set() {
+    s_->flag.store(1);
+    if (s_->waiters.load() > 0) detail::futex_wake_all(s_->flag);
+}
+
+void Event::clear() { s_->flag.store(0); }
+
+bool Event::is_set() const noexcept { return s_->flag.load() != 0; }
+
+bool Event::wait_until(Deadline deadline) {
+    while (s_->flag.load() == 0) {
+        if (expired(deadline)) return false;
+        s_->waiters.fetch_add(1);
+        try {
+            detail::futex_wait(s_->flag, 0, deadline);
+        } catch (...) {
+            s_->waiters.fetch_sub(1);
+            throw;
+        }
+        s_->waiters.fetch_sub(1);
+    }
+    return true;
+}
+
+// ---- Condition -----------------------------------------------------------------------------
+
+Condition::Condition() : Condition(RLock()) {}
+Condition::Condition(const Lock& lock) : lock_(lock), region_(sizeof(detail::ConditionState)) {
+    s_ = new (region_.data()) detail::ConditionState{};
+}
+Condition::Condition(const RLock& lock) : lock_(lock), region_(sizeof(detail::ConditionState)) {
+    s_ = new (region_.data()) detail::ConditionState{};
+}
+
+namespace {
+bool take_token(std::atomic<std::uint32_t>& tokens) {
+    std::uint32_t t = tokens.load();
+    while (t > 0) {
+        if (tokens.compare_exchange_weak(t, t - 1)) return true;
+    }
+    return false;
+}
+}  // namespace
+
+bool Condition::wait_until(Deadline deadline) {
+    if (!lock_.is_mine())
+        throw ValueError("mp::Condition.wait: this thread does not hold the condition's lock; "
+                         "acquire it first (with std::unique_lock or acquire())");
+    auto& c = *s_;
+    const std::uint32_t entry = c.gen.load();
+    c.sleepers.fetch_add(1);
+    const std::uint32_t depth = lock_.release_all();
+    bool woken = false;
+    try {
+        for (;;) {
+            std::uint32_t g = c.gen.load();
+            if (g != entry && take_token(c.tokens)) {
+                woken = true;
+                break;
+            }
+            if (expired(deadline)) break;
+            detail::futex_wait(c.gen, g, deadline);
+        }
+    } catch (...) {
+        lock_.reacquire(depth);
+        c.sleepers.fetch_sub(1);
+        throw;
+    }
+    std::exception_ptr abandoned;
+    try {
+        lock_.reacquire(depth);
+    } catch (const LockAbandoned&) {
+        abandoned = std::current_exception();
+    }
+    if (!woken) {
+        // Timed out: a notify that raced with the timeout may have counted us already.
+        if (c.gen.load() != entry && take_token(c.tokens)) {
+            woken = true;
+        } else if (c.sleepers.load() > 0) {
+            c.sleepers.fetch_sub(1);
+        }
+    }
+    if (abandoned) std::rethrow_exception(abandoned);
+    return woken;
+}
+
+void Condition::notify(std::size_t n) {
+    if (!lock_.is_mine())
+        throw ValueError("mp::Condition.notify: this thread does not hold the condition's lock; "
+                         "acquire it first");
+    auto& c = *s_;
+    std::uint32_t sleepers = c.sleepers.load();
+    auto k = static_cast<std::uint32_t>(std::min<std::size_t>(n, sleepers));
+    if (k == 0) return;
+    c.sleepers.fetch_sub(k);
+    c.tokens.fetch_add(k);
+    c.gen.fetch_add(1);
+    detail::futex_wake(c.gen, static_cast<int>(std::min<std::uint32_t>(k, INT32_MAX)));
+}
+
+void Condition::notify_all() { notify(std::numeric_limits<std::size_t>::max()); }
+
+// ---- Barrier -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr auto kLivenessPeriod = std::chrono::milliseconds(100);
+
+pthread_mutex_t* slot(detail::BarrierState* b, std::size_t i) {
+    return reinterpret_cast<pthread_mutex_t*>(reinterpret_cast<std::byte*>(b) + detail::kSlotsOffset) + i;
+}
+
+void wake_all(detail::BarrierState* b) {
+    b->seq.fetch_add(1);
+    detail::futex_wake_all(b->seq);
+}
+
+void break_barrier(detail::BarrierState* b) {
+    b->state = detail::kBroken;
+    wake_all(b);
+}
+
+/// One party left the barrier (normally, or by dying): Python's _exit().
+void party_left(detail::BarrierState* b) {
+    if (b->count > 0) --b->count;
+    if (b->count == 0 && (b->state == detail::kDraining || b->state == detail::kResetting)) {
+        b->state = detail::kFilling;
+        wake_all(b);
+    }
+}
+
+/// Under the barrier lock: finds parties that died holding their slot and accounts for them.
+void reap_dead_parties(detail::BarrierState* b) {
+    for (std::size_t i = 0; i < b->parties; ++i) {
+        int r = pthread_mutex_trylock(slot(b, i));
+        if (r == EOWNERDEAD) {
+            pthread_mutex_consistent(slot(b, i));
+            pthread_mutex_unlock(slot(b, i));
+            if (b->state == detail::kFilling) break_barrier(b);
+            party_left(b);
+        } else if (r == 0) {
+            pthread_mutex_unlock(slot(b, i));
+        }
+    }
+}
+
+/// Holds the barrier's lock; a holder that died leaves a broken barrier with a recount.
+class BarrierGuard {
+public:
+    explicit BarrierGuard(detail::BarrierState* b) : b_(b) { lock(); }
+    ~BarrierGuard() {
+        if (held_) pthread_mutex_unlock(&b_->mutex);
+    }
+    BarrierGuard(const BarrierGuard&) = delete;
+    BarrierGuard& operator=(const BarrierGuard&) = delete;
+
+    void lock() {
+        int r = detail::lock_mutex(&b_->mutex, std::nullopt);
+        held_ = true;
+        if (r == EOWNERDEAD) {
+            pthread_mutex_consistent(&b_->mutex);
+            // The dead party may have been half-way through an update: recount the live
+            // parties (those holding their slot) and break the barrier.
+            std::uint32_t alive = 0;
+            for (std::size_t i = 0; i < b_->parties; ++i) {
+                int s = pthread_mutex_trylock(slot(b_, i));
+                if (s == EBUSY || s == EDEADLK) {
+                    ++alive;
+                } else if (s == EOWNERDEAD) {
+                    pthread_mutex_consistent(slot(b_, i));
+                    pthread_mutex_unlock(slot(b_, i));
+                } else if (s == 0) {
+                    pthread_mutex_unlock(slot(b_, i));
+                }
+            }
+            b_->count = alive;
+            break_barrier(b_);
+        }
+    }
+    void unlock() {
+        pthread_mutex_unlock(&b_->mutex);
+        held_ = false;
+    }
+    /// Sleeps until the state changes, `deadline`, or the next liveness check.
+    void sleep(Deadline deadline) {
+        std::uint32_t seq = b_->seq.load();
+        auto next_check = SyncClock::now() + kLivenessPeriod;
+        unlock();
+        detail::futex_wait(b_->seq, seq, deadline ? std::min(*deadline, next_check) : next_check);
+        lock();
+        reap_dead_parties(b_);
+    }
+
+private:
+    detail::BarrierState* b_;
+    bool held_ = false;
+};
+
+}  // namespace
+
+Barrier::Barrier(std::size_t parties)
+    : region_((parties == 0 || parties > detail::kMaxParties)
+                  ? throw ValueError("mp::Barrier: parties must be in [1, 65536], got " +
+                                     std::to_string(parties))
+                  : detail::kSlotsOffset + parties * sizeof(pthread_mutex_t)) {
+    s_ = new (region_.data()) detail::BarrierState{};
+    detail::init_robust_mutex(&s_->mutex, PTHREAD_MUTEX_NORMAL);
+    s_->parties = static_cast<std::uint32_t>(parties);
+    for (std::size_t i = 0; i < parties; ++i) detail::init_robust_mutex(slot(s_, i), PTHREAD_MUTEX_ERRORCHECK);
+}
+
+std::size_t Barrier::wait_until(Deadline deadline) {
+    BarrierGuard g(s_);
+    auto* b = s_;
+    while (b->state == detail::kDraining || b->state == detail::kResetting) g.sleep(std::nullopt);
+    if (b->state == detail::kBroken) throw BrokenBarrierError("mp::Barrier.wait: the barrier is broken");
+    const std::size_t index = b->count++;
+    pthread_mutex_t* mine = slot(b, index);
+    int r = pthread_mutex_trylock(mine);
+    if (r == EOWNERDEAD) pthread_mutex_consistent(mine);
+    bool ok = true;
+    if (index + 1 == b->parties) {
+        b->state = detail::kDraining;
+        wake_all(b);
+    } else {
+        try {
+            while (b->state == detail::kFilling) {
+                if (expired(deadline)) {
+                    break_barrier(b);
+                    break;
+                }
+                g.sleep(deadline);
+            }
+        } catch (...) {
+            pthread_mutex_unlock(mine);
+            party_left(b);
+            throw;
+        }
+        ok = b->state == detail::kDraining;
+    }
+    pthread_mutex_unlock(mine);
+    party_left(b);
+    if (!ok) throw BrokenBarrierError("mp::Barrier.wait: the barrier was broken (aborted, reset, a "
+                                      "wait timed out or a party died) while waiting");
+    return index;
+}
+
+void Barrier::abort() {
+    BarrierGuard g(s_);
+    break_barrier(s_);
+}
+
+void Barrier::reset() {
+    BarrierGuard g(s_);
+    if (s_->count > 0) {
+        if (s_->state == detail::kFilling || s_->state == detail::kBroken) s_->state = detail::kResetting;
+    } else {
+        s_->state = detail::kFilling;
+    }
+    wake_all(s_);
+}
+
+std::size_t Barrier::parties() const noexcept { return s_->parties; }
+
+std::size_t Barrier::n_waiting() const {
+    BarrierGuard g(s_);
+    return s_->state == detail::kFilling ? s_->count : 0;
+}
+
+bool Barrier::broken() const {
+    BarrierGuard g(s_);
+    return s_->state == detail::kBroken;
+}
+
+}  // namespace mp

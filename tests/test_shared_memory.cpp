@@ -1,0 +1,206 @@
+// SharedMemory: create (generated or given name), attach by name from a forked child and
+// from a separately exec'd process, close, unlink, errors, and no /dev/shm leftovers.
+#include <gtest/gtest.h>
+#include <mp/mp.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+int finish(mp::Process& p) {
+    if (!p.join(20s)) {
+        p.kill();
+        p.join();
+        ADD_FAILURE() << "child did not end in time";
+    }
+    return p.exitcode().value_or(-999);
+}
+
+bool in_dev_shm(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
+
+std::string unique_name(const char* tag) {
+    return std::string("mp-test-") + tag + "-" + std::to_string(::getpid());
+}
+
+template <class F>
+int oserror_code(F f) {
+    try {
+        f();
+    } catch (const mp::OSError& e) {
+        return e.code();
+    }
+    return 0;
+}
+
+}  // namespace
+
+// The helper half of AttachFromAnExecdProcess: runs only when exec'd with the env var set.
+TEST(SharedMemoryHelper, AttachByNameAndWrite) {
+    const char* name = std::getenv("MP_TEST_SHM_NAME");
+    if (name == nullptr) GTEST_SKIP() << "helper for SharedMemory.AttachFromAnExecdProcess";
+    mp::SharedMemory shm(name);
+    ASSERT_EQ(shm.size(), 4096u);
+    ASSERT_EQ(std::memcmp(shm.buf().data(), "from parent", 11), 0);
+    std::memcpy(shm.buf().data() + 100, "from exec'd helper", 18);
+}
+
+TEST(SharedMemory, CreateWithGeneratedName) {
+    std::string name;
+    {
+        mp::SharedMemory shm(4096);
+        name = shm.name();
+        EXPECT_EQ(name.rfind("mp-" + std::to_string(::getpid()) + "-", 0), 0u) << name;
+        EXPECT_EQ(shm.size(), 4096u);
+        EXPECT_EQ(shm.buf().size(), 4096u);
+        EXPECT_TRUE(in_dev_shm(name));
+        for (std::byte b : shm.buf()) ASSERT_EQ(b, std::byte{0});
+        mp::SharedMemory other(1);
+        EXPECT_NE(other.name(), name);
+        EXPECT_EQ(other.size(), 1u);
+    }
+    EXPECT_FALSE(in_dev_shm(name));  // the creator's handle unlinked it
+}
+
+TEST(SharedMemory, ForkedChildAttachesByName) {
+    mp::SharedMemory shm(4096);
+    std::string name = shm.name();
+    mp::Process p([name] {
+        mp::SharedMemory mine(name);
+        if (mine.size() != 4096) throw std::runtime_error("size");
+        std::memcpy(mine.buf().data(), "hello", 5);
+    });
+    p.start();
+    EXPECT_EQ(finish(p), 0);
+    EXPECT_EQ(std::memcmp(shm.buf().data(), "hello", 5), 0);
+    EXPECT_TRUE(in_dev_shm(name));  // an attaching handle never unlinks
+}
+
+TEST(SharedMemory, AttachFromAnExecdProcess) {
+    mp::SharedMemory shm(4096);
+    std::memcpy(shm.buf().data(), "from parent", 11);
+    std::string cmd = "MP_TEST_SHM_NAME=" + shm.name() + " " +
+                      std::filesystem::read_symlink("/proc/self/exe").string() +
+                      " --gtest_filter=SharedMemoryHelper.AttachByNameAndWrite";
+    auto r = mp::test::run_program("/bin/sh", {"-c", cmd}, "", 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("[  PASSED  ] 1 test"), std::string::npos) << r.out;
+    EXPECT_EQ(std::memcmp(shm.buf().data() + 100, "from exec'd helper", 18), 0);
+}
+
+TEST(SharedMemory, CreateWithAGivenName) {
+    std::string name = unique_name("given");
+    {
+        mp::SharedMemory shm(name, 100);
+        EXPECT_EQ(shm.name(), name);
+        EXPECT_EQ(shm.size(), 100u);
+        EXPECT_TRUE(in_dev_shm(name));
+        EXPECT_EQ(oserror_code([&] { mp::SharedMemory again(name, 100); }), EEXIST);
+        mp::SharedMemory attached(name);
+        attached.buf()[5] = std::byte{9};
+        EXPECT_EQ(shm.buf()[5], std::byte{9});
+    }
+    EXPECT_FALSE(in_dev_shm(name));
+}
+
+TEST(SharedMemory, CopiesAreHandlesAndCloseUnmapsThemAll) {
+    mp::SharedMemory shm(64);
+    mp::SharedMemory copy = shm;
+    EXPECT_EQ(copy.buf().data(), shm.buf().data());
+    EXPECT_FALSE(shm.closed());
+    copy.close();
+    EXPECT_TRUE(shm.closed());
+    EXPECT_TRUE(shm.buf().empty());
+    EXPECT_TRUE(in_dev_shm(shm.name()));  // close does not unlink
+}
+
+TEST(SharedMemory, UnlinkRemovesTheNameButNotTheMapping) {
+    mp::SharedMemory shm(128);
+    std::string name = shm.name();
+    shm.buf()[0] = std::byte{1};
+    shm.unlink();
+    EXPECT_FALSE(in_dev_shm(name));
+    EXPECT_EQ(shm.buf()[0], std::byte{1});  // still mapped
+    EXPECT_EQ(oserror_code([&] { shm.unlink(); }), ENOENT);
+    EXPECT_EQ(oserror_code([&] { mp::SharedMemory gone(name); }), ENOENT);
+}
+
+TEST(SharedMemory, UntrackedSegmentOutlivesItsCreatorUntilUnlinked) {
+    std::string name;
+    {
+        mp::SharedMemory shm(256, /*track=*/false);
+        name = shm.name();
+        std::memcpy(shm.buf().data(), "kept", 4);
+    }
+    ASSERT_TRUE(in_dev_shm(name));
+    {
+        mp::SharedMemory again(name);
+        EXPECT_EQ(again.size(), 256u);
+        EXPECT_EQ(std::memcmp(again.buf().data(), "kept", 4), 0);
+    }
+    EXPECT_TRUE(in_dev_shm(name));  // attaching never unlinks
+    mp::SharedMemory::unlink(name);
+    EXPECT_FALSE(in_dev_shm(name));
+}
+
+TEST(SharedMemory, SegmentOfAKilledCreatorIsFoundAndCleaned) {
+    mp::RawArray<char> name_buf(128);
+    mp::Event made;
+    mp::Process creator([name_buf, made]() mutable {
+        mp::SharedMemory shm(4096);
+        std::strncpy(name_buf.data(), shm.name().c_str(), 127);
+        made.set();
+        for (;;) std::this_thread::sleep_for(1s);
+    });
+    creator.start();
+    ASSERT_TRUE(made.wait(10s));
+    creator.kill();  // no destructor runs
+    finish(creator);
+    std::string name(name_buf.data());
+    std::string prefix = "mp-" + std::to_string(creator.pid()) + "-";
+    EXPECT_EQ(name.rfind(prefix, 0), 0u);  // the creator's pid is in the name
+    ASSERT_TRUE(in_dev_shm(name));         // left behind, as documented
+    mp::SharedMemory::unlink(name);        // and cleaned as documented
+    EXPECT_FALSE(in_dev_shm(name));
+}
+
+TEST(SharedMemory, ChildDroppingItsCopyDoesNotUnlink) {
+    mp::SharedMemory shm(64);
+    mp::Process p([shm]() mutable {
+        mp::SharedMemory local = std::move(shm);
+        local = mp::SharedMemory(8);  // drops the creator's copy inside the child
+    });
+    p.start();
+    EXPECT_EQ(finish(p), 0);
+    EXPECT_TRUE(in_dev_shm(shm.name()));
+}
+
+TEST(SharedMemory, BadNamesAndSizes) {
+    EXPECT_THROW(mp::SharedMemory(std::size_t{0}), mp::ValueError);
+    EXPECT_THROW(mp::SharedMemory("x-zero", 0), mp::ValueError);
+    for (const char* bad : {"", "a/b", ".", "..", "/lead"}) {
+        EXPECT_THROW(mp::SharedMemory{bad}, mp::ValueError) << bad;
+        EXPECT_THROW(mp::SharedMemory(bad, 10), mp::ValueError) << bad;
+        EXPECT_THROW(mp::SharedMemory::unlink(bad), mp::ValueError) << bad;
+    }
+    EXPECT_THROW(mp::SharedMemory(std::string(300, 'a')), mp::ValueError);
+    std::string missing = unique_name("missing");
+    EXPECT_EQ(oserror_code([&] { mp::SharedMemory m(missing); }), ENOENT);
+    EXPECT_EQ(oserror_code([&] { mp::SharedMemory::unlink(missing); }), ENOENT);
+    try {
+        mp::SharedMemory m(missing);
+    } catch (const mp::OSError& e) {
+        EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+    }
+}

@@ -1,0 +1,837 @@
+// Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier: across processes,
+// across threads, with timeouts, with misuse, and with holders killed by SIGKILL.
+#include <gtest/gtest.h>
+#include <mp/mp.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// Joins `p` within `timeout` (killing it otherwise) and returns its exit code.
+int finish(mp::Process& p, std::chrono::seconds timeout = 20s) {
+    if (!p.join(timeout)) {
+        p.kill();
+        p.join();
+        ADD_FAILURE() << "child " << p.pid() << " did not end in time";
+    }
+    return p.exitcode().value_or(-999);
+}
+
+void expect_ok(mp::Process& p) { EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed"; }
+
+/// Throws (so the child ends with exit code 1) when `cond` is false.
+void require(bool cond, const char* what) {
+    if (!cond) throw std::runtime_error(what);
+}
+
+/// Starts a child that takes `lock`, raises `ready`, and sleeps until killed.
+template <class L>
+mp::Process start_holder(L lock, mp::Event ready, int depth = 1) {
+    mp::Process p([lock, ready, depth]() mutable {
+        for (int i = 0; i < depth; ++i) lock.acquire();
+        ready.set();
+        for (;;) std::this_thread::sleep_for(1s);
+    });
+    p.start();
+    EXPECT_TRUE(ready.wait(10s));
+    return p;
+}
+
+}  // namespace
+
+// ---- Lock ----------------------------------------------------------------------------------
+
+TEST(Lock, AcquireReleaseAndLocked) {
+    mp::Lock l;
+    EXPECT_FALSE(l.locked());
+    EXPECT_TRUE(l.acquire());
+    EXPECT_TRUE(l.locked());
+    l.release();
+    EXPECT_FALSE(l.locked());
+    EXPECT_TRUE(l.acquire(false));
+    l.release();
+    EXPECT_TRUE(l.acquire(100ms));
+    l.release();
+    EXPECT_TRUE(l.acquire(true));
+    l.release();
+}
+
+TEST(Lock, CopiesAreHandlesToOneLock) {
+    mp::Lock a;
+    mp::Lock b = a;
+    a.acquire();
+    EXPECT_TRUE(b.locked());
+    b.release();  // same thread, same lock
+    EXPECT_FALSE(a.locked());
+}
+
+TEST(Lock, HeldByAnotherProcessTimesOut) {
+    mp::Lock l;
+    mp::Event ready, done;
+    mp::Process p([l, ready, done]() mutable {
+        l.acquire();
+        ready.set();
+        done.wait(10s);
+        l.release();
+    });
+    p.start();
+    ASSERT_TRUE(ready.wait(10s));
+    EXPECT_FALSE(l.acquire(false));
+    EXPECT_FALSE(l.try_lock());
+    auto t0 = Clock::now();
+    EXPECT_FALSE(l.acquire(150ms));
+    EXPECT_GE(Clock::now() - t0, 140ms);
+    EXPECT_FALSE(l.try_lock_for(20ms));
+    EXPECT_FALSE(l.try_lock_until(Clock::now() + 20ms));
+    EXPECT_FALSE(l.try_lock_until(std::chrono::system_clock::now() + 20ms));
+    EXPECT_THROW(l.release(), mp::ValueError);  // held by the child, not by us
+    done.set();
+    EXPECT_TRUE(l.acquire(10s));  // released by the child
+    l.release();
+    expect_ok(p);
+}
+
+TEST(Lock, MisuseThrowsValueError) {
+    mp::Lock l;
+    EXPECT_THROW(l.release(), mp::ValueError);  // never acquired
+    l.acquire();
+    EXPECT_THROW(l.acquire(), mp::ValueError);  // would deadlock
+    EXPECT_FALSE(l.acquire(false));
+    auto t0 = Clock::now();
+    EXPECT_FALSE(l.acquire(50ms));  // as in Python: waits out the timeout
+    EXPECT_GE(Clock::now() - t0, 45ms);
+    std::thread other([&] { EXPECT_THROW(l.release(), mp::ValueError); });
+    other.join();
+    l.release();
+    EXPECT_THROW(l.release(), mp::ValueError);  // released twice
+}
+
+TEST(Lock, WaitsAcrossThreads) {
+    mp::Lock l;
+    l.acquire();
+    std::atomic<bool> got{false};
+    std::thread t([&] {
+        l.acquire();
+        got = true;
+        l.release();
+    });
+    std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(got.load());
+    l.release();
+    t.join();
+    EXPECT_TRUE(got.load());
+}
+
+TEST(Lock, ExactTotalAcrossFourProcesses) {
+    mp::Lock l;
+    mp::RawValue<long> total(0);
+    constexpr int kPerChild = 20000;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 4; ++i) {
+        ps.emplace_back([l, total]() mutable {
+            for (int k = 0; k < kPerChild; ++k) {
+                std::lock_guard g(l);
+                long v = total.value();
+                if (k % 1000 == 0) std::this_thread::yield();  // widen the window
+                total.value() = v + 1;
+            }
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(total.value(), 4L * kPerChild);
+}
+
+TEST(Lock, StandardLockWrappers) {
+    mp::Lock a, b;
+    {
+        std::lock_guard g(a);
+        EXPECT_TRUE(a.locked());
+    }
+    EXPECT_FALSE(a.locked());
+    {
+        std::unique_lock u(a, 100ms);
+        EXPECT_TRUE(u.owns_lock());
+        u.unlock();
+        EXPECT_FALSE(a.locked());
+    }
+    {
+        std::scoped_lock s(a, b);
+        EXPECT_TRUE(a.locked());
+        EXPECT_TRUE(b.locked());
+    }
+    EXPECT_FALSE(a.locked());
+    EXPECT_FALSE(b.locked());
+}
+
+TEST(Lock, ScopedLockOnTwoLocksInOppositeOrdersAcrossProcesses) {
+    mp::Lock a, b;
+    mp::RawValue<long> n(0);
+    constexpr int kRounds = 3000;
+    mp::Process p1([a, b, n]() mutable {
+        for (int i = 0; i < kRounds; ++i) {
+            std::scoped_lock s(a, b);
+            ++n.value();
+        }
+    });
+    mp::Process p2([a, b, n]() mutable {
+        for (int i = 0; i < kRounds; ++i) {
+            std::scoped_lock s(b, a);  // opposite order: std::lock avoids the deadlock
+            ++n.value();
+        }
+    });
+    p1.start();
+    p2.start();
+    expect_ok(p1);
+    expect_ok(p2);
+    EXPECT_EQ(n.value(), 2L * kRounds);
+}
+
+TEST(Lock, HolderKilledGivesLockAbandonedToNextAcquirer) {
+    mp::Lock l;
+    mp::Event ready;
+    mp::Process holder = start_holder(l, ready);
+    EXPECT_FALSE(l.acquire(false));
+    holder.kill();
+    EXPECT_EQ(finish(holder), -9);
+    try {
+        l.acquire();
+        ADD_FAILURE() << "no LockAbandoned";
+    } catch (const mp::LockAbandoned& e) {
+        EXPECT_NE(std::string(e.what()).find("died"), std::string::npos);
+    }
+    EXPECT_TRUE(l.locked());  // the caller holds it now
+    l.release();
+    // Normal use afterwards, here and in another process.
+    EXPECT_TRUE(l.acquire(1s));
+    l.release();
+    mp::Process user([l]() mutable {
+        require(l.acquire(5s), "acquire after recovery");
+        l.release();
+    });
+    user.start();
+    expect_ok(user);
+}
+
+TEST(Lock, WaiterBlockedWhenHolderDiesGetsLockAbandoned) {
+    mp::Lock l;
+    mp::Event ready;
+    mp::RawValue<int> outcome(0);
+    mp::Process holder = start_holder(l, ready);
+    mp::Process waiter([l, outcome]() mutable {
+        try {
+            l.acquire();  // blocked until the holder dies
+            outcome.value() = 1;
+        } catch (const mp::LockAbandoned&) {
+            outcome.value() = 2;
+        }
+        l.release();
+    });
+    waiter.start();
+    std::this_thread::sleep_for(100ms);
+    holder.kill();
+    EXPECT_EQ(finish(holder), -9);
+    expect_ok(waiter);
+    EXPECT_EQ(outcome.value(), 2);
+    EXPECT_TRUE(l.acquire(false));  // the waiter released it: a plain lock again
+    l.release();
+}
+
+TEST(Lock, TimedAcquireReportsAbandonment) {
+    mp::Lock l;
+    mp::Event ready;
+    mp::Process holder = start_holder(l, ready);
+    holder.kill();
+    finish(holder);
+    EXPECT_THROW(l.acquire(1s), mp::LockAbandoned);
+    l.release();
+    EXPECT_THROW(l.release(), mp::ValueError);
+}
+
+// ---- RLock ---------------------------------------------------------------------------------
+
+TEST(RLock, ReentrantPerThread) {
+    mp::RLock r;
+    EXPECT_TRUE(r.acquire());
+    EXPECT_TRUE(r.acquire());
+    EXPECT_TRUE(r.acquire(false));
+    EXPECT_TRUE(r.acquire(10ms));
+    EXPECT_TRUE(r.is_mine());
+    std::thread t([&] {
+        EXPECT_FALSE(r.is_mine());
+        EXPECT_FALSE(r.acquire(false));
+        EXPECT_THROW(r.release(), mp::ValueError);  // not the owner
+    });
+    t.join();
+    r.release();
+    r.release();
+    r.release();
+    EXPECT_TRUE(r.locked());
+    r.release();
+    EXPECT_FALSE(r.locked());
+    EXPECT_THROW(r.release(), mp::ValueError);  // released too often
+}
+
+TEST(RLock, OtherProcessWaitsUntilFullyReleased) {
+    mp::RLock r;
+    mp::RawValue<int> got(0);
+    r.acquire();
+    r.acquire();
+    mp::Process p([r, got]() mutable {
+        require(!r.acquire(false), "must be held by the parent");
+        r.acquire();
+        got.value() = 1;
+        r.release();
+    });
+    p.start();
+    std::this_thread::sleep_for(50ms);
+    r.release();
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(got.value(), 0);  // still held at depth 1
+    r.release();
+    expect_ok(p);
+    EXPECT_EQ(got.value(), 1);
+}
+
+TEST(RLock, StandardWrappersAndTimedLockable) {
+    mp::RLock r;
+    std::lock_guard g1(r);
+    std::lock_guard g2(r);
+    std::unique_lock u(r, std::defer_lock);
+    EXPECT_TRUE(u.try_lock_for(10ms));
+    EXPECT_TRUE(r.try_lock_until(Clock::now() + 1ms));
+    r.unlock();
+}
+
+TEST(RLock, OwnerKilledAtDepthTwoGivesLockAbandoned) {
+    mp::RLock r;
+    mp::Event ready;
+    mp::Process holder = start_holder(r, ready, 2);
+    holder.kill();
+    EXPECT_EQ(finish(holder), -9);
+    EXPECT_THROW(r.acquire(), mp::LockAbandoned);
+    EXPECT_TRUE(r.is_mine());
+    r.release();  // depth 1 after recovery
+    EXPECT_FALSE(r.locked());
+    EXPECT_TRUE(r.acquire());
+    r.release();
+}
+
+// ---- Semaphore -----------------------------------------------------------------------------
+
+TEST(Semaphore, CountsUnits) {
+    mp::Semaphore s(3);
+    EXPECT_EQ(s.get_value(), 3);
+    EXPECT_TRUE(s.acquire());
+    EXPECT_TRUE(s.acquire(false));
+    EXPECT_TRUE(s.acquire(10ms));
+    EXPECT_EQ(s.get_value(), 0);
+    EXPECT_FALSE(s.acquire(false));
+    auto t0 = Clock::now();
+    EXPECT_FALSE(s.acquire(100ms));
+    EXPECT_GE(Clock::now() - t0, 95ms);
+    s.release();
+    s.release();  // a plain Semaphore may go above its start value
+    s.release();
+    s.release();
+    EXPECT_EQ(s.get_value(), 4);
+    EXPECT_EQ(mp::Semaphore().get_value(), 1);
+    EXPECT_EQ(mp::Semaphore(0).get_value(), 0);
+    EXPECT_THROW(mp::Semaphore(-1), mp::ValueError);
+}
+
+TEST(Semaphore, LockableInterface) {
+    mp::Semaphore s(1);
+    {
+        std::lock_guard g(s);
+        EXPECT_EQ(s.get_value(), 0);
+        EXPECT_FALSE(s.try_lock());
+        EXPECT_FALSE(s.try_lock_for(5ms));
+        EXPECT_FALSE(s.try_lock_until(Clock::now() + 5ms));
+    }
+    EXPECT_EQ(s.get_value(), 1);
+}
+
+TEST(Semaphore, LimitsConcurrencyAcrossProcesses) {
+    mp::Semaphore s(2);
+    mp::RawValue<int> inside(0), most(0);
+    mp::Lock guard;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 4; ++i) {
+        ps.emplace_back([s, inside, most, guard]() mutable {
+            for (int k = 0; k < 20; ++k) {
+                std::lock_guard g(s);
+                {
+                    std::lock_guard gg(guard);
+                    ++inside.value();
+                    most.value() = std::max(most.value(), inside.value());
+                }
+                std::this_thread::sleep_for(200us);
+                std::lock_guard gg(guard);
+                --inside.value();
+            }
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(inside.value(), 0);
+    EXPECT_GE(most.value(), 1);
+    EXPECT_LE(most.value(), 2);
+    EXPECT_EQ(s.get_value(), 2);
+}
+
+TEST(Semaphore, ReleaseWakesSleeperInAnotherProcess) {
+    mp::Semaphore s(0);
+    mp::Process p([s]() mutable { require(s.acquire(10s), "woken by release"); });
+    p.start();
+    std::this_thread::sleep_for(50ms);
+    s.release();
+    expect_ok(p);
+    EXPECT_EQ(s.get_value(), 0);
+}
+
+TEST(BoundedSemaphore, OverReleaseThrowsValueError) {
+    mp::BoundedSemaphore b(2);
+    EXPECT_THROW(b.release(), mp::ValueError);
+    b.acquire();
+    b.release();
+    EXPECT_THROW(b.release(), mp::ValueError);
+    EXPECT_EQ(b.get_value(), 2);
+    b.acquire();
+    b.acquire();
+    EXPECT_FALSE(b.acquire(false));
+    mp::Process p([b]() mutable { b.release(); });  // any process may release
+    p.start();
+    expect_ok(p);
+    EXPECT_EQ(b.get_value(), 1);
+    EXPECT_THROW(mp::BoundedSemaphore(-2), mp::ValueError);
+}
+
+// ---- Event ---------------------------------------------------------------------------------
+
+TEST(Event, SetClearIsSet) {
+    mp::Event e;
+    EXPECT_FALSE(e.is_set());
+    EXPECT_FALSE(e.wait(20ms));
+    e.set();
+    EXPECT_TRUE(e.is_set());
+    EXPECT_TRUE(e.wait());
+    EXPECT_TRUE(e.wait(0ms));
+    e.clear();
+    EXPECT_FALSE(e.is_set());
+    auto t0 = Clock::now();
+    EXPECT_FALSE(e.wait(100ms));
+    EXPECT_GE(Clock::now() - t0, 95ms);
+}
+
+TEST(Event, WakesEveryWaitingProcess) {
+    mp::Event go, seen;
+    mp::Semaphore arrived(0);
+    mp::RawValue<int> woke(0);
+    mp::Lock l;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 3; ++i) {
+        ps.emplace_back([go, arrived, woke, l]() mutable {
+            arrived.release();
+            require(go.wait(10s), "event set");
+            std::lock_guard g(l);
+            ++woke.value();
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(arrived.acquire(10s));
+    std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(woke.value(), 0);
+    go.set();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(woke.value(), 3);
+    // And the other way round: a child sets, the parent waits.
+    mp::Process setter([seen]() mutable { seen.set(); });
+    setter.start();
+    EXPECT_TRUE(seen.wait(10s));
+    expect_ok(setter);
+}
+
+// ---- Condition -----------------------------------------------------------------------------
+
+TEST(Condition, MisuseThrowsValueError) {
+    mp::Condition c;
+    EXPECT_THROW(c.wait(), mp::ValueError);
+    EXPECT_THROW(c.wait(10ms), mp::ValueError);
+    EXPECT_THROW(c.notify(), mp::ValueError);
+    EXPECT_THROW(c.notify_all(), mp::ValueError);
+    EXPECT_THROW(c.release(), mp::ValueError);
+}
+
+TEST(Condition, TimedWaitReturnsFalseHoldingTheLock) {
+    mp::Condition c;
+    std::unique_lock u(c);
+    auto t0 = Clock::now();
+    EXPECT_FALSE(c.wait(100ms));
+    EXPECT_GE(Clock::now() - t0, 95ms);
+    EXPECT_TRUE(c.try_lock_for(1ms));  // its own RLock, held again after the timeout: re-enters
+    c.release();
+    EXPECT_FALSE(c.wait_for([] { return false; }, 30ms));
+    EXPECT_TRUE(c.wait_for([] { return true; }, 30ms));
+    c.notify();  // nobody waits: a no-op
+    c.notify_all();
+}
+
+TEST(Condition, ProducerConsumerAcrossProcesses) {
+    mp::Condition c;
+    mp::RawValue<int> item(0), consumed(0);
+    constexpr int kItems = 200;
+    mp::Process consumer([c, item, consumed]() mutable {
+        for (int i = 1; i <= kItems; ++i) {
+            std::unique_lock u(c);
+            require(c.wait_for([&] { return item.value() == i; }, 10s), "item arrives");
+            ++consumed.value();
+            c.notify_all();
+        }
+    });
+    consumer.start();
+    for (int i = 1; i <= kItems; ++i) {
+        std::unique_lock u(c);
+        ASSERT_TRUE(c.wait_for([&] { return consumed.value() == i - 1; }, 10s));
+        item.value() = i;
+        c.notify();
+    }
+    expect_ok(consumer);
+    EXPECT_EQ(consumed.value(), kItems);
+}
+
+TEST(Condition, NotifyNWakesExactlyN) {
+    mp::Condition c;
+    mp::RawValue<int> waiting(0), woke(0);
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 4; ++i) {
+        ps.emplace_back([c, waiting, woke]() mutable {
+            std::unique_lock u(c);
+            ++waiting.value();
+            require(c.wait(10s), "notified");
+            ++woke.value();
+        });
+    }
+    for (auto& p : ps) p.start();
+    ASSERT_TRUE(mp::test::eventually([&] {
+        std::lock_guard g(c);
+        return waiting.value() == 4;
+    }));
+    {
+        std::lock_guard g(c);
+        c.notify(2);
+    }
+    ASSERT_TRUE(mp::test::eventually([&] {
+        std::lock_guard g(c);
+        return woke.value() == 2;
+    }));
+    std::this_thread::sleep_for(100ms);
+    {
+        std::lock_guard g(c);
+        EXPECT_EQ(woke.value(), 2);  // not more
+        c.notify_all();
+    }
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(woke.value(), 4);
+}
+
+TEST(Condition, LateWaiterDoesNotStealAnEarlierWakeUp) {
+    mp::Condition c;
+    mp::RawValue<int> first_woke(0);
+    mp::Event first_waiting;
+    mp::Process first([c, first_woke, first_waiting]() mutable {
+        std::unique_lock u(c);
+        first_waiting.set();
+        require(c.wait(10s), "notified");
+        first_woke.value() = 1;
+    });
+    first.start();
+    ASSERT_TRUE(first_waiting.wait(10s));
+    std::unique_lock u(c);  // first is inside wait() once we hold the lock
+    c.notify();
+    EXPECT_FALSE(c.wait(100ms));  // arrived after notify(): must not take its wake-up
+    u.unlock();
+    expect_ok(first);
+    EXPECT_EQ(first_woke.value(), 1);
+}
+
+TEST(Condition, WithGivenLockAndRLock) {
+    mp::Lock l;
+    mp::Condition c(l);
+    c.acquire();
+    EXPECT_TRUE(l.locked());  // the same lock
+    EXPECT_FALSE(c.wait(10ms));
+    EXPECT_TRUE(l.locked());
+    c.release();
+    EXPECT_FALSE(l.locked());
+
+    mp::RLock r;
+    mp::Condition cr(r);
+    r.acquire();
+    r.acquire();  // depth 2: wait() must release both levels
+    mp::RawValue<int> flag(0);
+    mp::Process p([r, cr, flag]() mutable {
+        std::unique_lock u(cr);  // possible only while the parent waits
+        flag.value() = 1;
+        cr.notify();
+    });
+    p.start();
+    EXPECT_TRUE(cr.wait_for([&] { return flag.value() == 1; }, 10s));
+    EXPECT_TRUE(r.is_mine());
+    r.release();
+    EXPECT_TRUE(r.locked());  // depth restored to 2
+    r.release();
+    EXPECT_FALSE(r.locked());
+    expect_ok(p);
+}
+
+TEST(Condition, WaitsAcrossThreads) {
+    mp::Condition c;
+    bool ready = false;
+    std::thread t([&] {
+        std::lock_guard g(c);
+        ready = true;
+        c.notify();
+    });
+    {
+        std::unique_lock u(c);
+        EXPECT_TRUE(c.wait_for([&] { return ready; }, 10s));
+    }
+    t.join();
+}
+
+TEST(Condition, LockHolderKilledGivesLockAbandoned) {
+    mp::Condition c;
+    mp::Event ready;
+    mp::Process holder([c, ready]() mutable {
+        c.acquire();
+        ready.set();
+        for (;;) std::this_thread::sleep_for(1s);
+    });
+    holder.start();
+    ASSERT_TRUE(ready.wait(10s));
+    holder.kill();
+    EXPECT_EQ(finish(holder), -9);
+    EXPECT_THROW(c.acquire(), mp::LockAbandoned);
+    c.release();
+    // Normal use afterwards.
+    mp::RawValue<int> flag(0);
+    mp::Process p([c, flag]() mutable {
+        std::lock_guard g(c);
+        flag.value() = 1;
+        c.notify_all();
+    });
+    std::unique_lock u(c);
+    p.start();
+    EXPECT_TRUE(c.wait_for([&] { return flag.value() == 1; }, 10s));
+    u.unlock();
+    expect_ok(p);
+}
+
+TEST(Condition, WaiterGetsLockAbandonedWhenHolderDiesWhileItWaits) {
+    mp::Condition c;
+    mp::Event holding;
+    mp::RawValue<int> outcome(0);
+    mp::Event entered;
+    mp::Process waiter([c, outcome, entered]() mutable {
+        std::unique_lock u(c);
+        entered.set();
+        try {
+            c.wait(10s);
+            outcome.value() = 1;
+        } catch (const mp::LockAbandoned&) {
+            outcome.value() = 2;  // and we hold the lock again: u releases it
+        }
+    });
+    waiter.start();
+    ASSERT_TRUE(entered.wait(10s));
+    // The killer gets the lock only once the waiter sleeps in wait().
+    mp::Process killer([c, holding]() mutable {
+        c.acquire();
+        c.notify_all();
+        holding.set();
+        for (;;) std::this_thread::sleep_for(1s);  // dies holding the lock
+    });
+    killer.start();
+    ASSERT_TRUE(holding.wait(10s));
+    killer.kill();
+    finish(killer);
+    expect_ok(waiter);
+    EXPECT_EQ(outcome.value(), 2);
+    EXPECT_TRUE(c.acquire(1s));
+    c.release();
+}
+
+// ---- Barrier -------------------------------------------------------------------------------
+
+TEST(Barrier, IndicesAreDistinctAcrossProcesses) {
+    constexpr std::size_t kParties = 4;
+    mp::Barrier bar(kParties);
+    EXPECT_EQ(bar.parties(), kParties);
+    EXPECT_FALSE(bar.broken());
+    mp::RawArray<int> index(kParties * 3);
+    std::vector<mp::Process> ps;
+    for (std::size_t i = 0; i < kParties; ++i) {
+        ps.emplace_back([bar, index, i]() mutable {
+            for (std::size_t round = 0; round < 3; ++round)
+                index[round * kParties + i] = static_cast<int>(bar.wait(10s));
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    for (std::size_t round = 0; round < 3; ++round) {
+        std::set<int> seen(index.begin() + round * kParties, index.begin() + (round + 1) * kParties);
+        EXPECT_EQ(seen, (std::set<int>{0, 1, 2, 3})) << "round " << round;
+    }
+    EXPECT_EQ(bar.n_waiting(), 0u);
+}
+
+TEST(Barrier, NWaitingCountsWaiters) {
+    mp::Barrier bar(3);
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 2; ++i) ps.emplace_back([bar]() mutable { bar.wait(10s); });
+    for (auto& p : ps) p.start();
+    EXPECT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 2; }));
+    EXPECT_EQ(bar.wait(10s), 2u);  // the last to arrive gets parties-1
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(bar.n_waiting(), 0u);
+}
+
+TEST(Barrier, TimeoutBreaksTheBarrier) {
+    mp::Barrier bar(2);
+    auto t0 = Clock::now();
+    EXPECT_THROW(bar.wait(100ms), mp::BrokenBarrierError);
+    EXPECT_GE(Clock::now() - t0, 95ms);
+    EXPECT_TRUE(bar.broken());
+    EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);  // stays broken
+    bar.reset();
+    EXPECT_FALSE(bar.broken());
+    mp::Process p([bar]() mutable { bar.wait(10s); });
+    p.start();
+    EXPECT_NO_THROW(bar.wait(10s));
+    expect_ok(p);
+}
+
+TEST(Barrier, AbortWakesWaitersWithBrokenBarrierError) {
+    mp::Barrier bar(3);
+    mp::RawValue<int> broken_seen(0);
+    mp::Lock l;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 2; ++i) {
+        ps.emplace_back([bar, broken_seen, l]() mutable {
+            try {
+                bar.wait();
+            } catch (const mp::BrokenBarrierError&) {
+                std::lock_guard g(l);
+                ++broken_seen.value();
+            }
+        });
+    }
+    for (auto& p : ps) p.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 2; }));
+    bar.abort();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(broken_seen.value(), 2);
+    EXPECT_TRUE(bar.broken());
+    EXPECT_THROW(bar.wait(1s), mp::BrokenBarrierError);
+    bar.reset();
+    EXPECT_FALSE(bar.broken());
+    EXPECT_EQ(bar.n_waiting(), 0u);
+}
+
+TEST(Barrier, ResetWhileWaitingBreaksCurrentWaitersThenWorks) {
+    mp::Barrier bar(2);
+    mp::RawValue<int> outcome(0);
+    mp::Process p([bar, outcome]() mutable {
+        try {
+            bar.wait(10s);
+            outcome.value() = 1;
+        } catch (const mp::BrokenBarrierError&) {
+            outcome.value() = 2;
+        }
+    });
+    p.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 1; }));
+    bar.reset();
+    expect_ok(p);
+    EXPECT_EQ(outcome.value(), 2);
+    EXPECT_FALSE(bar.broken());
+    mp::Process q([bar]() mutable { bar.wait(10s); });
+    q.start();
+    EXPECT_NO_THROW(bar.wait(10s));
+    expect_ok(q);
+}
+
+TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
+    mp::Barrier bar(3);
+    mp::Process victim([bar]() mutable { bar.wait(); });
+    victim.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 1; }));
+    mp::RawValue<int> outcome(0);
+    mp::Process other([bar, outcome]() mutable {
+        try {
+            bar.wait();  // no timeout: only the death of the victim can end this
+            outcome.value() = 1;
+        } catch (const mp::BrokenBarrierError&) {
+            outcome.value() = 2;
+        }
+    });
+    other.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 2; }));
+    victim.kill();
+    finish(victim);
+    expect_ok(other);
+    EXPECT_EQ(outcome.value(), 2);
+    EXPECT_TRUE(bar.broken());
+    bar.reset();
+    EXPECT_EQ(bar.n_waiting(), 0u);
+    mp::Process a([bar]() mutable { bar.wait(10s); });
+    mp::Process b([bar]() mutable { bar.wait(10s); });
+    a.start();
+    b.start();
+    EXPECT_NO_THROW(bar.wait(10s));
+    expect_ok(a);
+    expect_ok(b);
+}
+
+TEST(Barrier, BadPartiesThrowValueError) {
+    EXPECT_THROW(mp::Barrier(0), mp::ValueError);
+    EXPECT_THROW(mp::Barrier(100000), mp::ValueError);
+    mp::Barrier one(1);
+    EXPECT_EQ(one.wait(), 0u);
+    EXPECT_EQ(one.wait(), 0u);
+}
+
+// ---- the lesson's example ------------------------------------------------------------------
+
+TEST(Examples, LockShowsTheRaceAndTheFix) {
+    auto r = mp::test::run_program(mp::test::binary("examples/05_lock"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    long expected = 0, got_unlocked = 0, got_locked = 0;
+    auto at = r.out.find("Without a lock: expected ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "Without a lock: expected %ld, got %ld", &expected, &got_unlocked), 2);
+    at = r.out.find("With a lock:");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    long expected2 = 0;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "With a lock: expected %ld, got %ld", &expected2, &got_locked), 2);
+    EXPECT_EQ(expected, 800);
+    EXPECT_LT(got_unlocked, expected) << "the race did not show";
+    EXPECT_EQ(got_locked, expected);
+    for (int i = 0; i < 3; ++i)
+        EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"), std::string::npos);
+}
