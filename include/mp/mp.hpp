@@ -23,6 +23,7 @@
 
 #include "mp/connection.hpp"
 #include "mp/errors.hpp"
+#include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/serialize.hpp"
 #include "mp/shared_memory.hpp"

@@ -1,0 +1,170 @@
+// Internal: what the Pool's parent and workers share, and the byte ring that carries
+// tasks and results. Not installed.
+//
+// One SharedRegion holds a PoolControl followed, for each worker slot, by a
+// WorkerSlot, the inbox's bytes and the outbox's bytes. Each ring has exactly one
+// writer and one reader: the inbox is written by the parent and read by the worker,
+// the outbox the other way. Records are [u64 length][bytes]; a record longer than
+// the ring streams through it (the reader copies it out piece by piece).
+//
+// Sleeping (no unbounded spinning): a reader that finds no bytes sets
+// `reader_sleeping`, re-checks, and sleeps on the futex `data_seq`; a writer that
+// publishes bytes checks `reader_sleeping` after a full fence and only then bumps
+// `data_seq` and wakes it (the Dekker pattern: one of the two sees the other). The
+// same with `writer_sleeping` / `space_seq` for a writer waiting for room. The parent
+// does not sleep on a ring: it sleeps in poll() on an eventfd, after setting
+// PoolControl::parent_sleeping, and a worker that makes progress writes the eventfd
+// only if it sees that flag.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <type_traits>
+
+namespace mp::detail {
+
+struct RingControl {
+    alignas(64) std::atomic<std::uint64_t> write_pos;  // bytes ever written (writer only)
+    std::atomic<std::uint32_t> data_seq;                // futex word for a sleeping reader
+    std::atomic<std::uint32_t> reader_sleeping;
+    alignas(64) std::atomic<std::uint64_t> read_pos;   // bytes ever read (reader only)
+    std::atomic<std::uint32_t> space_seq;               // futex word for a sleeping writer
+    std::atomic<std::uint32_t> writer_sleeping;
+};
+static_assert(std::is_standard_layout_v<RingControl> && sizeof(RingControl) == 128 &&
+                  offsetof(RingControl, read_pos) == 64,
+              "RingControl: the writer's and the reader's words live on separate cache lines");
+
+/// Per worker slot: what the parent needs to know after the worker died.
+struct WorkerSlot {
+    alignas(64) std::atomic<std::uint64_t> started;  // per-incarnation number of the task it runs
+    std::atomic<std::uint32_t> ready;                 // 1 once the initializer returned
+    std::atomic<std::uint32_t> pad;
+    RingControl inbox;
+    RingControl outbox;
+};
+static_assert(std::is_standard_layout_v<WorkerSlot> && sizeof(WorkerSlot) == 320 &&
+                  offsetof(WorkerSlot, inbox) == 64,
+              "WorkerSlot layout");
+
+struct PoolControl {
+    alignas(64) std::atomic<std::uint32_t> parent_sleeping;  // the parent sleeps in poll()
+    std::atomic<std::uint32_t> pad;
+};
+static_assert(std::is_standard_layout_v<PoolControl> && sizeof(PoolControl) == 64, "PoolControl layout");
+
+/// The task record's fixed part (after the u64 length).
+struct TaskHeader {
+    static constexpr std::uint32_t kTask = 1;
+    static constexpr std::uint32_t kStop = 2;
+    std::uint32_t kind = kTask;
+    std::uint32_t callable_size = 0;
+    std::uint64_t trampoline_module = 0;
+    std::uint64_t trampoline_offset = 0;
+};
+static_assert(std::is_trivially_copyable_v<TaskHeader> && sizeof(TaskHeader) == 24, "TaskHeader layout");
+
+/// The result record's fixed part (after the u64 length); a frame follows.
+struct ResultHeader {
+    static constexpr std::uint32_t kOk = 1;          // frame of the result
+    static constexpr std::uint32_t kError = 2;       // frame of pair<type name, message>
+    static constexpr std::uint32_t kInitError = 3;   // the initializer threw (same frame)
+    std::uint32_t kind = kOk;
+    std::uint32_t pad = 0;
+};
+static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 8, "ResultHeader layout");
+
+/// A process-local view of one ring. `capacity` is a power of two.
+class Ring {
+public:
+    Ring() = default;
+    Ring(RingControl* c, std::byte* data, std::size_t capacity) : c_(c), data_(data), cap_(capacity) {}
+
+    [[nodiscard]] RingControl& control() const noexcept { return *c_; }
+
+    /// Reader side: bytes waiting.
+    [[nodiscard]] std::size_t readable() const noexcept {
+        return static_cast<std::size_t>(c_->write_pos.load(std::memory_order_acquire) -
+                                        c_->read_pos.load(std::memory_order_relaxed));
+    }
+    /// Writer side: room left.
+    [[nodiscard]] std::size_t writable() const noexcept {
+        return cap_ - static_cast<std::size_t>(c_->write_pos.load(std::memory_order_relaxed) -
+                                               c_->read_pos.load(std::memory_order_acquire));
+    }
+
+    /// Writes up to n bytes; returns how many fit.
+    std::size_t write_some(const std::byte* p, std::size_t n) noexcept {
+        std::uint64_t w = c_->write_pos.load(std::memory_order_relaxed);
+        std::size_t room = cap_ - static_cast<std::size_t>(w - c_->read_pos.load(std::memory_order_acquire));
+        if (n > room) n = room;
+        if (n == 0) return 0;
+        std::size_t at = static_cast<std::size_t>(w) & (cap_ - 1);
+        std::size_t first = n < cap_ - at ? n : cap_ - at;
+        std::memcpy(data_ + at, p, first);
+        std::memcpy(data_, p + first, n - first);
+        c_->write_pos.store(w + n, std::memory_order_release);
+        return n;
+    }
+
+    /// Reads up to n bytes; returns how many there were.
+    std::size_t read_some(std::byte* p, std::size_t n) noexcept {
+        std::uint64_t r = c_->read_pos.load(std::memory_order_relaxed);
+        std::size_t avail = static_cast<std::size_t>(c_->write_pos.load(std::memory_order_acquire) - r);
+        if (n > avail) n = avail;
+        if (n == 0) return 0;
+        std::size_t at = static_cast<std::size_t>(r) & (cap_ - 1);
+        std::size_t first = n < cap_ - at ? n : cap_ - at;
+        std::memcpy(p, data_ + at, first);
+        std::memcpy(p + first, data_, n - first);
+        c_->read_pos.store(r + n, std::memory_order_release);
+        return n;
+    }
+
+    /// Resets an unused ring (no reader or writer alive).
+    void reset() noexcept {
+        c_->write_pos.store(0);
+        c_->read_pos.store(0);
+        c_->reader_sleeping.store(0);
+        c_->writer_sleeping.store(0);
+    }
+
+private:
+    RingControl* c_ = nullptr;
+    std::byte* data_ = nullptr;
+    std::size_t cap_ = 0;
+};
+
+/// The region's layout for `workers` slots with rings of `ring_bytes` each.
+struct PoolLayout {
+    std::size_t workers = 0;
+    std::size_t ring_bytes = 0;
+
+    [[nodiscard]] std::size_t slot_stride() const noexcept { return sizeof(WorkerSlot) + 2 * ring_bytes; }
+    [[nodiscard]] std::size_t total() const noexcept { return 4096 + workers * slot_stride(); }
+    [[nodiscard]] PoolControl* control(void* base) const noexcept { return static_cast<PoolControl*>(base); }
+    [[nodiscard]] WorkerSlot* slot(void* base, std::size_t i) const noexcept {
+        return reinterpret_cast<WorkerSlot*>(static_cast<std::byte*>(base) + 4096 + i * slot_stride());
+    }
+    [[nodiscard]] Ring inbox(void* base, std::size_t i) const noexcept {
+        auto* s = slot(base, i);
+        return Ring(&s->inbox, reinterpret_cast<std::byte*>(s) + sizeof(WorkerSlot), ring_bytes);
+    }
+    [[nodiscard]] Ring outbox(void* base, std::size_t i) const noexcept {
+        auto* s = slot(base, i);
+        return Ring(&s->outbox, reinterpret_cast<std::byte*>(s) + sizeof(WorkerSlot) + ring_bytes, ring_bytes);
+    }
+};
+
+/// Runs in a forked worker: serves tasks from slot `index` until told to stop, until
+/// `maxtasks` tasks were done (0: no limit), or until the parent `parent` is gone.
+/// Returns the exit code.
+int pool_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
+                     const std::function<void()>* initializer, std::size_t maxtasks, pid_t parent);
+
+}  // namespace mp::detail
