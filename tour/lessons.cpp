@@ -430,11 +430,13 @@ Lesson lesson_f() {
         {R"~(* Value and Array share simple data between processes: Value for a single value (a counter), Array for a collection.
 * Python asks for a type code ('i' for int, 'd' for float); C++ says the type: Value('i', 0) is mp::Value<int>(0), Array('d', 10) is mp::Array<double>(10).
 * Synchronize with get_lock() or with your own Lock: `n.value += 1` is read, add, write — three steps that another process can interleave.
-* Pool + Value: a Value cannot travel as a task argument (it is shared memory, not data). Create it before the Pool and hand it to the workers with an initializer — the point that needed clarification in the guides' session; lesson g) does it.)~",
+* Pool + Value: a Value cannot travel as a task argument (it is shared memory, not data). Create it before the Pool and hand it to the workers with an initializer — the point that needed clarification in the guides' session.
+* mp::SharedMemory (Python's shared_memory.SharedMemory) is a named block of raw bytes that any process can attach by name.)~",
          R"~(* Value y Array permiten compartir datos simples entre procesos: Value es para un solo valor (un contador), Array para colecciones.
 * Python pide un código de tipo ('i' para int, 'd' para float); C++ nombra el tipo: Value('i', 0) es mp::Value<int>(0), Array('d', 10) es mp::Array<double>(10).
 * Pueden sincronizarse con get_lock() o manualmente con Lock: `n.value += 1` es leer, sumar, escribir — tres pasos que otro proceso puede intercalar.
-* Pool + Value: un Value no puede viajar como argumento de una tarea (es memoria compartida, no un dato). Créalo antes del Pool y dáselo a los workers con un initializer — el punto que necesitó aclaración en la sesión de las guías; la lección g) lo hace.)~"},
+* Pool + Value: un Value no puede viajar como argumento de una tarea (es memoria compartida, no un dato). Créalo antes del Pool y dáselo a los workers con un initializer — el punto que necesitó aclaración en la sesión de las guías.
+* mp::SharedMemory (shared_memory.SharedMemory de Python) es un bloque de bytes con nombre al que cualquier proceso puede conectarse por su nombre.)~"},
         {{{"A shared counter", "Un contador compartido"},
           {"The guide's code; its `n.value += 1` has no lock — the mp version takes get_lock(), and exercise 20 shows what happens without it.",
            "El código de la guía; su `n.value += 1` no tiene lock — la versión mp toma get_lock(), y el ejercicio 20 muestra qué pasa sin él."},
@@ -505,89 +507,77 @@ Lesson lesson_g() {
     return {
         "g", "mp_worker",
         {"g) Final exercise: mp_worker", "g) Ejercicio final: mp_worker"},
-        {R"~(The guides' final exercise: take a sequential program and make it really parallel, "to show that several processes run at the same time" — then add a shared counter under get_lock(), handed to the Pool's workers with an initializer.
-* Watch the times: the parallel version is faster only up to the number of CPUs; on 2 CPUs a Pool of 4 gives about 2x, not 4x.
-* Each worker prints its PID: several PIDs working at once is the proof of parallelism.)~",
-         R"~(El ejercicio final de las guías: pasar un código secuencial a uno paralelo real, "para demostrar que varios procesos corren simultáneamente" — y luego agregar un contador compartido con get_lock(), entregado a los workers del Pool con un initializer.
-* Mira los tiempos: la versión paralela es más rápida solo hasta el número de CPUs; con 2 CPUs un Pool de 4 da cerca de 2x, no 4x.
-* Cada worker imprime su PID: varios PID trabajando a la vez es la prueba del paralelismo.)~"},
-        {{{"From sequential to Pool, then a shared counter", "De secuencial a Pool, luego un contador compartido"},
-          {"The guides describe mp_worker.py but do not print it; this Python is our reconstruction of its last step.",
-           "Las guías describen mp_worker.py pero no lo imprimen; este Python es nuestra reconstrucción de su último paso."},
-          R"py(from multiprocessing import Pool, Value
-import os, time
+        {R"~(The guides' final exercise: take a sequential program and make it really parallel, "to show that several processes run at the same time" — then add a shared counter under get_lock().
+* Watch the times: the parallel version is faster only up to the number of CPUs; on 2 CPUs, about 2x.
+* Each worker prints its PID and when it ran: intervals that overlap are the proof that the processes really ran at the same time.)~",
+         R"~(El ejercicio final de las guías: pasar un código secuencial a uno paralelo real, "para demostrar que varios procesos corren simultáneamente" — y luego agregar un contador compartido con get_lock().
+* Mira los tiempos: la versión paralela es más rápida solo hasta el número de CPUs; con 2 CPUs, cerca de 2x.
+* Cada worker imprime su PID y cuándo trabajó: intervalos que se superponen son la prueba de que los procesos corrieron realmente a la vez.)~"},
+        {{{"From sequential to parallel, then a shared counter", "De secuencial a paralelo, luego un contador compartido"},
+          {"The guides describe mp_worker.py but do not print it; this Python is the exercise's final form as the example reconstructs it.",
+           "Las guías describen mp_worker.py pero no lo imprimen; este Python es la forma final del ejercicio tal como la reconstruye el ejemplo."},
+          R"py(from multiprocessing import Process, Value
+import time
 
-def init(c):
-    global contador
-    contador = c
-
-def trabajo(n):
-    total = sum(i * i for i in range(n))
-    with contador.get_lock():
-        contador.value += 1
-    return os.getpid(), total
+def worker(lo, hi, total):
+    n = count_primes(lo, hi)
+    with total.get_lock():
+        total.value += n
 
 if __name__ == "__main__":
-    tareas = [2_000_000] * 8
     t0 = time.time()
-    seq = [trabajo_sin_contador(n) for n in tareas]
+    seq = count_primes(0, LIMIT)
     t_seq = time.time() - t0
-    c = Value('i', 0)
+
+    total = Value('i', 0)
+    procs = [Process(target=worker,
+                     args=(lo, hi, total))
+             for lo, hi in chunks]
     t0 = time.time()
-    with Pool(4, initializer=init,
-              initargs=(c,)) as pool:
-        par = pool.map(trabajo, tareas)
+    for p in procs: p.start()
+    for p in procs: p.join()
     t_par = time.time() - t0
-    print(f"speedup {t_seq / t_par:.1f}x, "
-          f"tareas {c.value}"))py",
-          R"cpp(#include <mp/mp.hpp>
-#include <chrono>
-#include <cstdio>
-#include <mutex>
-#include <utility>
-#include <vector>
-
-mp::Value<int> contador(0);  // before the Pool
-
-void init(mp::Value<int> c) { contador = c; }
-
-std::pair<int, long> trabajo(long n) {
-    long total = 0;
-    for (long i = 0; i < n; ++i) total += i * i;
-    std::lock_guard g(contador.get_lock());
-    contador.value() += 1;
-    return {mp::current_process().pid(), total};
+    print(f"speedup {t_seq / t_par:.2f}x"))py",
+          R"cpp(void worker(long lo, long hi, mp::Value<long> total) {
+    long n = count_primes(lo, hi);
+    std::lock_guard g(total.get_lock());
+    total.value() += n;
 }
 
 int main() {
-    std::vector<long> tareas(8, 2'000'000);
-    mp::Pool pool(4, init, contador);
-    auto t0 = std::chrono::steady_clock::now();
-    auto par = pool.map(trabajo, tareas);
-    std::chrono::duration<double> t =
-        std::chrono::steady_clock::now() - t0;
-    std::printf("%.2f s, tareas %d\n", t.count(),
-                contador.value());
+    auto t0 = Clock::now();
+    long seq = count_primes(0, kLimit);
+    double t_seq = seconds_since(t0);
+
+    mp::Value<long> total(0);
+    std::vector<mp::Process> procs;
+    for (auto [lo, hi] : chunks)
+        procs.emplace_back(worker, lo, hi, total);
+    t0 = Clock::now();
+    for (auto& p : procs) p.start();
+    for (auto& p : procs) p.join();
+    double t_par = seconds_since(t0);
+    std::printf("speedup %.2fx\n", t_seq / t_par);
 })cpp",
           {"08_mp_worker"},
           {}}},
-        {{{"On a machine with 2 CPUs, a CPU-bound job goes from 1 process to a Pool of 4. The best speedup to expect is about…",
-           "En una máquina con 2 CPUs, un trabajo CPU-bound pasa de 1 proceso a un Pool de 4. La mejor aceleración esperable es cerca de…"},
-          {{"4x: one per worker.", "4x: uno por worker."},
-           {"2x: two workers can compute at once; the other two wait for a CPU.",
-            "2x: dos workers pueden calcular a la vez; los otros dos esperan una CPU."},
+        {{{"On a machine with 2 CPUs, a CPU-bound job goes from 1 process to 4. The best speedup to expect is about…",
+           "En una máquina con 2 CPUs, un trabajo CPU-bound pasa de 1 proceso a 4. La mejor aceleración esperable es cerca de…"},
+          {{"4x: one per process.", "4x: uno por proceso."},
+           {"2x: two processes can compute at once; the other two wait for a CPU.",
+            "2x: dos procesos pueden calcular a la vez; los otros dos esperan una CPU."},
            {"1x: processes cannot run in parallel.", "1x: los procesos no pueden correr en paralelo."}},
           1,
           {"Parallelism is bounded by the CPUs (mp::cpu_count()). More workers than CPUs helps only when tasks wait (I/O).",
            "El paralelismo está limitado por las CPUs (mp::cpu_count()). Más workers que CPUs solo ayuda cuando las tareas esperan (I/O)."}},
          {{"How does the exercise show that several processes run at the same time?", "¿Cómo muestra el ejercicio que varios procesos corren simultáneamente?"},
           {{"The results are printed in order.", "Los resultados salen en orden."},
-           {"Different worker PIDs report work, and the total time drops below the sequential time.",
-            "Distintos PID de workers reportan trabajo, y el tiempo total baja del tiempo secuencial."},
+           {"Workers with different PIDs report time intervals that overlap, and the total time drops below the sequential time.",
+            "Workers con distintos PID informan intervalos de tiempo que se superponen, y el tiempo total baja del tiempo secuencial."},
            {"The program uses more memory.", "El programa usa más memoria."}},
           1,
-          {"Several PIDs prove several processes; the shorter wall time proves they overlapped. Results come back in order in both versions (map keeps the order).",
-           "Varios PID prueban varios procesos; el menor tiempo total prueba que se superpusieron. Los resultados vuelven en orden en ambas versiones (map mantiene el orden)."}}}};
+          {"Several PIDs prove several processes; overlapping intervals and a shorter wall time prove they ran at once.",
+           "Varios PID prueban varios procesos; los intervalos superpuestos y el menor tiempo total prueban que corrieron a la vez."}}}};
 }
 
 // ---- h) ------------------------------------------------------------------------------

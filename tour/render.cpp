@@ -108,7 +108,12 @@ void print_rule(std::FILE* out, const Style& st, std::string_view text, std::str
                 const char* color) {
     std::string line = "── " + std::string(text) + " ";
     std::size_t used = display_width(line) + (right.empty() ? 0 : display_width(right) + 1);
-    std::size_t total = static_cast<std::size_t>(std::max(st.width - 1, 40));
+    std::size_t total = static_cast<std::size_t>(std::max(st.width - 1, 20));
+    if (used + 3 > total) {  // too narrow for one line: the title, then the right part under it
+        std::fprintf(out, "%s\n", paint(st, "── " + std::string(text), color).c_str());
+        if (!right.empty()) std::fprintf(out, "%s\n", paint(st, "   " + std::string(right), color).c_str());
+        return;
+    }
     std::string fill;
     for (std::size_t i = used; i < total; ++i) fill += "─";
     if (!right.empty()) fill += " " + std::string(right);

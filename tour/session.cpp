@@ -136,10 +136,10 @@ Text revisit(std::string_view id) {
                            "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (deadlock)"};
     if (id == "e") return {"lesson e): write one program that uses map, apply, map_async and apply_async",
                            "la lección e): escribe un programa que use map, apply, map_async y apply_async"};
-    if (id == "f") return {"lesson f) and exercise g) (a Value handed to a Pool through an initializer)",
-                           "la lección f) y el ejercicio g) (un Value entregado a un Pool con un initializer)"};
-    if (id == "g") return {"exercise g): run 08_mp_worker with 1, 2 and 4 workers and compare the times",
-                           "el ejercicio g): ejecuta 08_mp_worker con 1, 2 y 4 workers y compara los tiempos"};
+    if (id == "f") return {"lesson f): hand a Value to a Pool through an initializer",
+                           "la lección f): entregar un Value a un Pool con un initializer"};
+    if (id == "g") return {"exercise g): predict 08_mp_worker's speedup before running it, then compare",
+                           "el ejercicio g): predice la aceleración de 08_mp_worker antes de ejecutarlo y compara"};
     if (id == "h") return {"the mini-exercises h): solve one of them again without looking",
                            "los mini-ejercicios h): resuelve uno otra vez sin mirar"};
     if (id == "i") return {"exercise i): add a second Queue for errors", "el ejercicio i): agrega una segunda Queue para errores"};
@@ -251,10 +251,10 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
         md << ".\n";
     }
     md << "\n"
-       << T("The exercises followed the guides' progression: mp_worker from a Pool to a shared counter under "
+       << T("The exercises followed the guides' progression: mp_worker from sequential to parallel, then a shared counter under "
             "get_lock(); the three mini-exercises (Queue, Pool of 4, producer-consumer on a text file); then the "
             "report's suggestions — Queue + Lock + Pool combined, planted bugs, and threads vs processes vs async.\n",
-            "Los ejercicios siguieron la progresión de las guías: mp_worker desde un Pool hasta un contador compartido con "
+            "Los ejercicios siguieron la progresión de las guías: mp_worker de secuencial a paralelo, y luego un contador compartido con "
             "get_lock(); los tres mini-ejercicios (Queue, Pool de 4, productor-consumidor sobre un archivo de texto); y "
             "luego las sugerencias del informe: Queue + Lock + Pool combinados, errores intencionales, e hilos vs procesos vs async.\n");
 
