@@ -208,6 +208,7 @@ void Process::start() {
             std::fprintf(stderr, "Process %s:\n%s\n", p.name.c_str(), what.c_str());
             code = 1;
         }
+        detail::at_exit();  // as Python's _bootstrap: reap this child's own children first
         detail::flush_std_streams();
         return code;
     };
