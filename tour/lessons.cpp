@@ -85,11 +85,11 @@ Lesson lesson_b() {
         "b", "lifecycle",
         {"b) Creating and managing processes", "b) Creación y gestión de procesos con multiprocessing"},
         {R"~(* Create a process with Process(target=function) — in mp, mp::Process p(function, args...).
-* Important methods: start() starts it, join() waits until it ends, is_alive() says whether it still runs; p.pid is p.pid(); current_process() gives name and PID.
+* Important methods: start() starts it, join() waits until it ends, is_alive() says whether it still runs; Python's p.pid is p.pid() in mp; current_process() gives name and PID.
 * mp never leaves a zombie: join() reaps the child, and so does the destructor of mp::Process (it joins a child that is still running).
 * Extra in mp: p.exitcode() is std::nullopt while the child runs, then its exit code (-N if a signal N killed it).)~",
          R"~(* Crear proceso con Process(target=funcion); en mp, mp::Process p(funcion, args...).
-* Métodos importantes: start() inicia el proceso, join() espera que termine, is_alive() chequea si sigue vivo; p.pid es p.pid(); current_process() da nombre y PID.
+* Métodos importantes: start() inicia el proceso, join() espera que termine, is_alive() chequea si sigue vivo; el p.pid de Python es p.pid() en mp; current_process() da nombre y PID.
 * mp nunca deja un zombi: join() recoge al hijo, y también el destructor de mp::Process (espera a un hijo que siga vivo).
 * Extra de mp: p.exitcode() es std::nullopt mientras el hijo corre, luego su código de salida (-N si lo mató la señal N).)~"},
         {{{"start, is_alive, pid, join", "start, is_alive, pid, join"},
@@ -356,16 +356,16 @@ Lesson lesson_e() {
         {"e) Process pools", "e) Pool de procesos"},
         {R"~(* A Pool manages a group of worker processes for parallel tasks: less repeated code, better management.
 * Methods (the ones that needed clarification in the guides' sessions):
-  map(func, iterable) — applies func to every element, in parallel; returns the results in order.
-  apply(func, args) — runs func once, like a normal call (it blocks).
-  map_async / apply_async — return at once with an AsyncResult; .get() waits for the value.
+  - map(func, iterable) applies func to every element, in parallel, and returns the results in order.
+  - apply(func, args) runs func once, like a normal call (it blocks).
+  - map_async / apply_async return at once with an AsyncResult; .get() waits for the value.
 * `with Pool(4) as pool:` is mp::Pool pool(4); — the destructor stops the workers, as leaving the `with` block does.
 * mp's Pool takes plain functions (no pickling of the function); arguments and results are serialized. A task that throws comes back as mp::RemoteError; a worker that crashes makes its task throw mp::WorkerLost (Python would hang).)~",
          R"~(* Un Pool administra un grupo de procesos para tareas paralelas: menos código repetido, mejor gestión.
 * Métodos importantes (los que pidieron aclaración en las sesiones de las guías):
-  map(func, iterable) — aplica la función a cada elemento, en paralelo; devuelve los resultados en orden.
-  apply(func, args) — ejecuta la función una vez, como una llamada normal (bloquea).
-  map_async / apply_async — vuelven enseguida con un AsyncResult; .get() espera el valor.
+  - map(func, iterable) aplica la función a cada elemento, en paralelo, y devuelve los resultados en orden.
+  - apply(func, args) ejecuta la función una vez, como una llamada normal (bloquea).
+  - map_async / apply_async vuelven enseguida con un AsyncResult; .get() espera el valor.
 * `with Pool(4) as pool:` es mp::Pool pool(4); — el destructor detiene a los workers, como al salir del bloque `with`.
 * El Pool de mp recibe funciones comunes (la función no se serializa); argumentos y resultados sí. Una tarea que lanza vuelve como mp::RemoteError; un worker que falla hace que su tarea lance mp::WorkerLost (Python quedaría colgado).)~"},
         {{{"Squares with map", "Cuadrados con map"},
@@ -861,6 +861,7 @@ def tarea(n):
           R"cpp(// 20_bug_race
 for (int i = 0; i < 5000; ++i) {
     int seen = n.value();
+    std::this_thread::yield();
     n.value() = seen + 1;
 }
 // 20_fix_race
@@ -991,7 +992,7 @@ El programa ejecuta el mismo trabajo CPU-bound y el mismo trabajo I/O-bound con 
 * La espera (I/O) se superpone en los tres modelos; un bucle de eventos lo hace con un solo hilo.
 * Los procesos dan aislamiento: un fallo mata solo a su propio proceso.)~"},
         {{{"The same jobs, four ways", "Los mismos trabajos, de cuatro formas"},
-          {"A sketch of the Python equivalent (not in the guides).", "Un esquema del equivalente en Python (no está en las guías)."},
+          {"A sketch of the Python equivalent; it is not in the guides.", "Un esquema del equivalente en Python; no está en las guías."},
           R"py(import threading, multiprocessing, asyncio
 
 # CPU-bound: threads do not help (GIL)
@@ -1087,8 +1088,8 @@ const Phrases& phrases() {
         .welcome = {"mp-tour — Python's multiprocessing, in C++ with mp",
                     "mp-tour — el multiprocessing de Python, en C++ con mp"},
         .welcome_body =
-            {"This tour follows the study guides' order: lessons a) to f), the final exercise, the mini-exercises, then a combined exercise, debugging exercises and a comparison of threads, processes and async. Each lesson shows the Python code beside the mp code, runs the example program live (real processes, real PIDs) and ends with a checkpoint.",
-             "Este recorrido sigue el orden de las guías de estudio: lecciones a) a f), el ejercicio final, los mini-ejercicios, y luego un ejercicio combinado, ejercicios de depuración y una comparación de hilos, procesos y async. Cada lección muestra el código Python junto al código mp, ejecuta el programa de ejemplo en vivo (procesos reales, PID reales) y termina con un alto para puesta en común."},
+            {"This tour follows the study guides' order: lessons a) to f), the final exercise, the mini-exercises, then a combined exercise, debugging exercises and a comparison of threads, processes and async. Each lesson shows the Python code beside the mp code, runs the example program live (real processes, real PIDs) and ends with a checkpoint. By default it runs straight through and shows the answers; with --interactive it stops at each checkpoint and asks you.",
+             "Este recorrido sigue el orden de las guías de estudio: lecciones a) a f), el ejercicio final, los mini-ejercicios, y luego un ejercicio combinado, ejercicios de depuración y una comparación de hilos, procesos y async. Cada lección muestra el código Python junto al código mp, ejecuta el programa de ejemplo en vivo (procesos reales, PID reales) y termina con un alto para puesta en común. Por defecto corre de principio a fin y muestra las respuestas; con --interactive se detiene en cada alto y te pregunta."},
         .python_heading = {"Python (the guides)", "Python (las guías)"},
         .mp_heading = {"C++ with mp", "C++ con mp"},
         .live_run = {"Live run", "Ejecución en vivo"},

@@ -123,7 +123,9 @@ void show_part(const Options& o, const Part& part, Progress& progress) {
         print_wrapped(stdout, st, "(" + std::string(part.python_note(o.lang)) + ")", 2);
     }
     std::printf("\n");
-    print_code_pair(stdout, st, phrases().python_heading(o.lang), part.python, phrases().mp_heading(o.lang), part.mp);
+    // "Python (the guides)" only where the code is the guides' own; the note says where the rest comes from.
+    std::string_view python_heading = part.python_note(o.lang).empty() ? phrases().python_heading(o.lang) : "Python";
+    print_code_pair(stdout, st, python_heading, part.python, phrases().mp_heading(o.lang), part.mp);
     std::printf("\n");
     if (o.run_programs) {
         for (auto name : part.programs) run_program(o, name, progress);

@@ -88,7 +88,7 @@ void print_wrapped(std::FILE* out, const Style& st, std::string_view text, int i
         if (lead == std::string_view::npos) lead = 0;
         std::size_t hang = lead;
         std::string_view head = para.substr(lead);
-        if (head.starts_with("* ")) {
+        if (head.starts_with("* ") || head.starts_with("- ")) {
             hang = lead + 2;
         } else if (head.starts_with("→ ")) {
             hang = lead + 2;
