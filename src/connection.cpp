@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "system.hpp"
 
@@ -15,6 +16,12 @@ struct Connection::State {
     bool readable = false;
     bool writable = false;
     std::optional<FrameHeader> pending;  // a header read but not consumed (type mismatch)
+    Bytes pushback;                      // bytes read past a mismatched header, not yet consumed
+    std::size_t pushback_pos = 0;
+
+    [[nodiscard]] bool has_buffered() const noexcept {
+        return pending.has_value() || pushback_pos < pushback.size();
+    }
 
     State() = default;
     State(const State&) = delete;
@@ -32,11 +39,21 @@ int Connection::require(const std::shared_ptr<State>& s, bool want_read) {
 
 namespace {
 
-// Reads exactly out.size() bytes. Returns the number read before EOF (== size unless EOF).
-std::size_t read_full(int fd, std::span<std::byte> out) {
+// Reads exactly out.size() bytes, first from the push-back buffer. Returns the number
+// read before EOF (== size unless EOF).
+std::size_t read_full(Connection::State& s, std::span<std::byte> out) {
     std::size_t got = 0;
+    if (s.pushback_pos < s.pushback.size()) {
+        got = std::min(out.size(), s.pushback.size() - s.pushback_pos);
+        std::memcpy(out.data(), s.pushback.data() + s.pushback_pos, got);
+        s.pushback_pos += got;
+        if (s.pushback_pos == s.pushback.size()) {
+            s.pushback.clear();
+            s.pushback_pos = 0;
+        }
+    }
     while (got < out.size()) {
-        ssize_t r = ::read(fd, out.data() + got, out.size() - got);
+        ssize_t r = ::read(s.fd, out.data() + got, out.size() - got);
         if (r > 0) {
             got += static_cast<std::size_t>(r);
         } else if (r == 0) {
@@ -116,8 +133,9 @@ void Connection::send_bytes(std::span<const std::byte> buf) {
 FrameHeader Connection::next_header() {
     int fd = require(s_, true);
     if (s_->pending) return *s_->pending;
+    (void)fd;
     FrameHeader h;
-    std::size_t got = read_full(fd, std::as_writable_bytes(std::span(&h, 1)));
+    std::size_t got = read_full(*s_, std::as_writable_bytes(std::span(&h, 1)));
     if (got == 0) throw EOFError("Connection.recv: the other end is closed and no data is left");
     if (got < sizeof h) throw_truncated(sizeof h, got);
     validate_header(h);
@@ -127,7 +145,7 @@ FrameHeader Connection::next_header() {
 
 void Connection::read_payload(const FrameHeader& h, std::span<std::byte> out) {
     s_->pending.reset();
-    std::size_t got = read_full(s_->fd, out.first(h.size));
+    std::size_t got = read_full(*s_, out.first(h.size));
     if (got < h.size) throw_truncated(h.size, got);
 }
 
@@ -140,7 +158,7 @@ Bytes Connection::read_payload(const FrameHeader& h) {
     std::size_t have = 0;
     while (have < h.size) {
         if (have == out.size()) out.resize(std::min<std::uint64_t>(h.size, out.size() * 2));
-        std::size_t got = read_full(s_->fd, std::span(out).subspan(have));
+        std::size_t got = read_full(*s_, std::span(out).subspan(have));
         have += got;
         if (have < out.size()) throw_truncated(h.size, have);
     }
@@ -152,9 +170,48 @@ Bytes Connection::recv_bytes() {
     return read_payload(h);
 }
 
+bool Connection::recv_fixed(const FrameHeader& expected, std::span<std::byte> out) {
+    int fd = require(s_, true);
+    if (s_->has_buffered()) return false;  // the general path drains what is buffered
+    // One read for header and payload: it asks for exactly one frame of the expected
+    // size, so it overshoots only if the frame is of another type (kept in pushback).
+    constexpr std::size_t kMax = sizeof(FrameHeader) + 256;
+    std::byte buf[kMax];
+    std::size_t want = sizeof(FrameHeader) + out.size();
+    ssize_t r = detail::retry_eintr([&] { return ::read(fd, buf, want); });
+    if (r < 0) {
+        if (errno != ECONNRESET) detail::throw_errno("Connection.recv");
+        r = 0;
+    }
+    if (r == 0) throw EOFError("Connection.recv: the other end is closed and no data is left");
+    auto got = static_cast<std::size_t>(r);
+    if (got < sizeof(FrameHeader)) {
+        std::size_t more = read_full(*s_, std::span(buf + got, sizeof(FrameHeader) - got));
+        if (more < sizeof(FrameHeader) - got) throw_truncated(sizeof(FrameHeader), got + more);
+        got = sizeof(FrameHeader);
+    }
+    FrameHeader h;
+    std::memcpy(&h, buf, sizeof h);
+    validate_header(h);
+    bool match = h.kind == expected.kind && h.fingerprint == expected.fingerprint && h.size == out.size();
+    if (!match) {
+        s_->pending = h;
+        s_->pushback.assign(buf + sizeof(FrameHeader), buf + got);
+        s_->pushback_pos = 0;
+        return false;
+    }
+    std::size_t have = got - sizeof(FrameHeader);
+    std::memcpy(out.data(), buf + sizeof(FrameHeader), have);
+    if (have < out.size()) {
+        std::size_t more = read_full(*s_, out.subspan(have));
+        if (have + more < out.size()) throw_truncated(out.size(), have + more);
+    }
+    return true;
+}
+
 bool Connection::poll_until(detail_clock::time_point deadline) const {
     int fd = require(s_, true);
-    if (s_->pending) return true;
+    if (s_->has_buffered()) return true;
     return detail::poll_fd(fd, POLLIN, deadline) != 0;
 }
 
@@ -182,7 +239,7 @@ std::vector<Connection*> wait(std::span<Connection* const> conns,
     for (Connection* c : conns) {
         if (c == nullptr) throw ValueError("mp::wait: a null Connection pointer was given");
         int fd = Connection::require(c->s_, true);
-        if (c->s_->pending) ready.push_back(c);
+        if (c->s_->has_buffered()) ready.push_back(c);
         fds.push_back({fd, POLLIN, 0});
     }
     if (!ready.empty()) return ready;

@@ -100,8 +100,12 @@ void become_child(const ProcessImpl& impl, const std::string& parent_name, pid_t
     s.identity = impl.identity;
     s.children_started = 0;
     // Another thread of the parent may have held the registry's mutex at fork: start afresh.
+    // The old registry is abandoned on purpose (its mutex may be locked), but kept
+    // reachable so leak checkers do not report it.
+    static auto* abandoned = new std::vector<Registry*>;
+    abandoned->push_back(registry_ptr());
     bool installed = registry().atexit_installed;
-    registry_ptr() = new Registry;  // the old one is abandoned on purpose (its mutex may be locked)
+    registry_ptr() = new Registry;
     registry().atexit_installed = installed;
 }
 

@@ -116,6 +116,27 @@ TEST(Pipe, WrongTypeThrowsAndTheMessageStays) {
     EXPECT_EQ(b.recv<std::string>(), "text") << "nothing is lost";
 }
 
+TEST(Pipe, MismatchOfFixedSizeTypesLosesNothing) {
+    auto [a, b] = mp::Pipe();
+    a.send(1);                          // a 4-byte frame...
+    a.send(std::string("next"));        // ...followed by another frame
+    a.send(2.5);
+    EXPECT_THROW((void)b.recv<double>(), mp::SerializationError);  // asks for an 8-byte frame
+    EXPECT_THROW((void)b.recv<std::string>(), mp::SerializationError);
+    EXPECT_TRUE(b.poll());
+    EXPECT_EQ(b.recv<int>(), 1);
+    EXPECT_EQ(b.recv<std::string>(), "next");
+    EXPECT_EQ(b.recv<double>(), 2.5);
+    EXPECT_FALSE(b.poll());
+    struct Big {
+        char data[1000];
+    };
+    Big big{};
+    big.data[999] = 'z';
+    a.send(big);
+    EXPECT_EQ(b.recv<Big>().data[999], 'z');
+}
+
 TEST(Pipe, EOFAndBrokenPipe) {
     auto [a, b] = mp::Pipe();
     a.send(1);
@@ -236,6 +257,19 @@ TEST(Wait, ReturnsTheReadyConnectionsOrNoneOnTimeout) {
     ready = mp::wait({&b1, &b2});
     EXPECT_EQ(ready.size(), 2u);
     EXPECT_THROW((void)mp::wait({&b1, nullptr}), mp::ValueError);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Examples, PipeExchangesMessagesBothWays) {
+    auto r = mp::test::run_program(mp::test::binary("examples/03_pipe"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Child received: Hello from the parent"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Parent received: Message from the child"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("vector of 3 numbers, sum 6"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("EOFError"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -432,3 +432,40 @@ TEST(Process, ManyChildrenRunConcurrently) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Examples, ProcessPrintsParentAndChildPids) {
+    auto r = mp::test::run_program(mp::test::binary("examples/01_process"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    int parent = 0, child = 0, parent_of_child = 0;
+    auto p = r.out.find("Parent PID: ");
+    auto c = r.out.find("Child  PID: ");
+    ASSERT_NE(p, std::string::npos) << r.out;
+    ASSERT_NE(c, std::string::npos) << r.out;
+    parent = std::stoi(r.out.substr(p + 12));
+    child = std::stoi(r.out.substr(c + 12));
+    parent_of_child = std::stoi(r.out.substr(r.out.find("parent PID ", c) + 11));
+    EXPECT_GT(parent, 0);
+    EXPECT_GT(child, 0);
+    EXPECT_NE(parent, child);
+    EXPECT_EQ(parent_of_child, parent);
+    EXPECT_NE(r.out.find("exit code 0"), std::string::npos) << r.out;
+}
+
+TEST(Examples, LifecycleShowsEachState) {
+    auto r = mp::test::run_program(mp::test::binary("examples/02_lifecycle"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const char* in_order[] = {"created:  pid=0  is_alive=no", "started:  pid=", "is_alive=yes",
+                              "task starts", "join(100ms) returned false", "task ends",
+                              "joined:   is_alive=no  exitcode=0", "terminated: exitcode=-15",
+                              "Process finished"};
+    std::size_t at = 0;
+    for (const char* s : in_order) {
+        auto pos = r.out.find(s, at);
+        ASSERT_NE(pos, std::string::npos) << "missing or out of order: " << s << "\n" << r.out;
+        at = pos;
+    }
+}
+
+}  // namespace

@@ -42,6 +42,8 @@ namespace mp {
 
 class Connection {
 public:
+    struct State;  ///< implementation detail: the fd and what was read ahead, shared by copies
+
     /// A closed handle (closed() is true); assign a real one from Pipe().
     Connection() = default;
 
@@ -84,7 +86,6 @@ public:
 
 private:
     using detail_clock = std::chrono::steady_clock;
-    struct State;
     explicit Connection(std::shared_ptr<State> s) : s_(std::move(s)) {}
     static int require(const std::shared_ptr<State>& s, bool want_read);
 
@@ -92,6 +93,8 @@ private:
     FrameHeader next_header();  // reads (or returns the pending) header; EOFError at clean EOF
     void read_payload(const FrameHeader& h, std::span<std::byte> out);  // consumes the frame
     Bytes read_payload(const FrameHeader& h);
+    // Reads one frame of exactly `expected` in one read(); false (frame kept) if it is another.
+    bool recv_fixed(const FrameHeader& expected, std::span<std::byte> out);
     bool poll_until(detail_clock::time_point deadline) const;
     static Bytes& scratch();
 
@@ -140,13 +143,23 @@ void Connection::send(const T& obj) {
 template <class T>
 T Connection::recv() {
     MP_REQUIRE_SERIALIZABLE(T);
-    FrameHeader h = next_header();
-    expect_type<T>(h);  // on mismatch the header stays pending: nothing is lost
-    if constexpr (BytesSerializable<T>) {
+    if constexpr (BytesSerializable<T> && sizeof(T) <= 256) {
         alignas(T) std::byte storage[sizeof(T)];
-        read_payload(h, storage);
+        if (!recv_fixed(header_for<T>(sizeof(T)), storage)) {
+            FrameHeader h = next_header();
+            expect_type<T>(h);  // on mismatch the frame stays: nothing is lost
+            read_payload(h, storage);
+        }
         return decode_payload<T>(storage);
+    } else if constexpr (BytesSerializable<T>) {
+        FrameHeader h = next_header();
+        expect_type<T>(h);
+        auto storage = std::make_unique<std::byte[]>(sizeof(T));
+        read_payload(h, std::span(storage.get(), sizeof(T)));
+        return decode_payload<T>(std::span(storage.get(), sizeof(T)));
     } else {
+        FrameHeader h = next_header();
+        expect_type<T>(h);  // on mismatch the header stays pending: nothing is lost
         Bytes payload = read_payload(h);
         return decode_payload<T>(payload);
     }
