@@ -27,15 +27,9 @@ namespace mp::detail {
 
 // ---- shared layouts ------------------------------------------------------------------------
 
-struct LockState {
-    pthread_mutex_t mutex;           // robust, process-shared
-    std::atomic<std::int32_t> owner; // kernel tid of the holder, 0 when free
-    std::uint32_t depth;             // recursion depth (1 for a held Lock)
-};
-static_assert(std::is_standard_layout_v<LockState>, "LockState lives in shared memory");
-static_assert(offsetof(LockState, mutex) == 0 && sizeof(LockState) <= 64,
-              "LockState: one cache line, mutex first");
 static_assert(sizeof(pid_t) == sizeof(std::int32_t), "a tid is a 32-bit word");
+static_assert(FUTEX_TID_MASK == 0x3fffffff && FUTEX_OWNER_DIED == 0x40000000,
+              "LockCore::kernel_says_mine assumes the kernel's robust-futex bits");
 
 struct SemaphoreState {
     std::atomic<std::uint32_t> value;    // futex word: units available
@@ -123,49 +117,48 @@ int lock_mutex(pthread_mutex_t* m, Deadline deadline) {
     throw_errno("pthread_mutex_lock", r);
 }
 
-thread_local pid_t t_tid = 0;
-
 }  // namespace
 
-pid_t current_tid() noexcept {
-    static const int registered = pthread_atfork(nullptr, nullptr, [] { t_tid = 0; });
+pid_t init_current_tid() noexcept {
+    static const int registered = pthread_atfork(nullptr, nullptr, [] { tls_tid = 0; });
     (void)registered;
-    if (t_tid == 0) t_tid = ::gettid();
-    return t_tid;
+    tls_tid = static_cast<pid_t>(::gettid());
+    return tls_tid;
 }
 
 // ---- Lock and RLock ------------------------------------------------------------------------
 
 LockCore::LockCore(bool recursive, const char* kind)
-    : region_(sizeof(LockState)), kind_(kind), recursive_(recursive) {
-    s_ = new (region_.data()) LockState{};
-    init_robust_mutex(&s_->mutex, PTHREAD_MUTEX_NORMAL);
+    : region_(sizeof(pthread_mutex_t)), owner_(std::make_shared<LockOwner>()), kind_(kind),
+      recursive_(recursive) {
+    m_ = new (region_.data()) pthread_mutex_t{};
+    init_robust_mutex(m_, PTHREAD_MUTEX_NORMAL);
 }
 
-namespace {
-// The first word of a glibc pthread mutex is its futex word; for a robust mutex the
-// kernel ABI fixes its contents: the owner's tid, plus FUTEX_OWNER_DIED once it died.
-bool futex_word_says_mine(pthread_mutex_t* m, pid_t me) noexcept {
-    auto word = std::atomic_ref<int>(m->__data.__lock).load(std::memory_order_relaxed);
-    return (static_cast<unsigned>(word) & FUTEX_TID_MASK) == static_cast<unsigned>(me) &&
-           (word & FUTEX_OWNER_DIED) == 0;
-}
-}  // namespace
-
-bool LockCore::is_mine() const noexcept {
-    pid_t me = current_tid();
-    return s_->owner.load(std::memory_order_relaxed) == me && futex_word_says_mine(&s_->mutex, me);
+bool LockCore::locked() const noexcept {
+    auto word = std::atomic_ref<int>(m_->__data.__lock).load(std::memory_order_relaxed);
+    return (static_cast<unsigned>(word) & FUTEX_TID_MASK) != 0;
 }
 
-bool LockCore::locked() const noexcept { return s_->owner.load(std::memory_order_relaxed) != 0; }
+bool LockCore::took_over(int r, pid_t me) {
+    if (r == ETIMEDOUT || r == EBUSY) return false;
+    owner_->tid.store(me, std::memory_order_relaxed);
+    owner_->depth = 1;
+    if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(m_);
+        throw LockAbandoned(std::string(kind_) +
+                            ".acquire: the previous holder died while holding it; this thread now "
+                            "holds it: repair the data it guards, then release() it");
+    }
+    return true;
+}
 
-bool LockCore::acquire_until(Deadline deadline) {
-    pid_t me = current_tid();
-    if (s_->owner.load(std::memory_order_relaxed) == me && futex_word_says_mine(&s_->mutex, me)) {
+bool LockCore::acquire_slow(Deadline deadline, pid_t me) {
+    if (owner_->tid.load(std::memory_order_relaxed) == me && kernel_says_mine(me)) {
         if (recursive_) {
-            if (s_->depth == std::numeric_limits<std::uint32_t>::max())
+            if (owner_->depth == std::numeric_limits<std::uint32_t>::max())
                 throw ValueError(std::string(kind_) + ".acquire: recursion depth overflow");
-            ++s_->depth;
+            ++owner_->depth;
             return true;
         }
         if (!deadline)
@@ -175,49 +168,39 @@ bool LockCore::acquire_until(Deadline deadline) {
         if (*deadline != no_wait) std::this_thread::sleep_until(*deadline);
         return false;
     }
-    int r = lock_mutex(&s_->mutex, deadline);
-    if (r == ETIMEDOUT || r == EBUSY) return false;
-    s_->owner.store(me, std::memory_order_relaxed);
-    s_->depth = 1;
-    if (r == EOWNERDEAD) {
-        pthread_mutex_consistent(&s_->mutex);
-        throw LockAbandoned(std::string(kind_) +
-                            ".acquire: the previous holder died while holding it; this thread now "
-                            "holds it: repair the data it guards, then release() it");
-    }
-    return true;
+    return took_over(lock_mutex(m_, deadline), me);
 }
 
-void LockCore::release() {
-    if (!is_mine())
+void LockCore::release_slow(pid_t me) {
+    if (owner_->tid.load(std::memory_order_relaxed) != me || !kernel_says_mine(me))
         throw ValueError(std::string(kind_) +
                          ".release: the lock is not held by this thread (Python: 'released too "
                          "many times' / 'not owned'); release only what this thread acquired");
-    if (recursive_ && s_->depth > 1) {
-        --s_->depth;
+    if (owner_->depth > 1) {
+        --owner_->depth;
         return;
     }
-    s_->depth = 0;
-    s_->owner.store(0, std::memory_order_relaxed);
-    int r = pthread_mutex_unlock(&s_->mutex);
+    owner_->depth = 0;
+    owner_->tid.store(0, std::memory_order_relaxed);
+    int r = pthread_mutex_unlock(m_);
     if (r != 0) throw_errno(std::string(kind_) + ".release: pthread_mutex_unlock", r);
 }
 
 std::uint32_t LockCore::release_all() {
-    std::uint32_t depth = s_->depth;
-    s_->depth = 0;
-    s_->owner.store(0, std::memory_order_relaxed);
-    int r = pthread_mutex_unlock(&s_->mutex);
+    std::uint32_t depth = owner_->depth;
+    owner_->depth = 0;
+    owner_->tid.store(0, std::memory_order_relaxed);
+    int r = pthread_mutex_unlock(m_);
     if (r != 0) throw_errno(std::string(kind_) + ": pthread_mutex_unlock", r);
     return depth;
 }
 
 void LockCore::reacquire(std::uint32_t depth) {
-    int r = lock_mutex(&s_->mutex, std::nullopt);
-    s_->owner.store(current_tid(), std::memory_order_relaxed);
-    s_->depth = depth;
+    int r = lock_mutex(m_, std::nullopt);
+    owner_->tid.store(current_tid(), std::memory_order_relaxed);
+    owner_->depth = depth;
     if (r == EOWNERDEAD) {
-        pthread_mutex_consistent(&s_->mutex);
+        pthread_mutex_consistent(m_);
         throw LockAbandoned(std::string(kind_) +
                             ": a holder died while this thread waited on the Condition; this "
                             "thread now holds the lock again (at its depth before wait()): "

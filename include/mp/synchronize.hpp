@@ -54,11 +54,15 @@
 // handle. Ownership of Lock and RLock is per (process, thread), as in Python.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <type_traits>
 
@@ -94,20 +98,60 @@ Deadline to_deadline(std::chrono::time_point<Clock, Duration> tp) {
     }
 }
 
-/// This thread's kernel thread id, cached (reset in the child after fork).
-pid_t current_tid() noexcept;
+/// This thread's kernel thread id, cached per thread (reset in the child after fork).
+inline thread_local pid_t tls_tid = 0;
+pid_t init_current_tid() noexcept;
+inline pid_t current_tid() noexcept {
+    pid_t t = tls_tid;
+    return t != 0 ? t : init_current_tid();
+}
 
-struct LockState;
+/// Who holds a lock, as seen by this process: the holder's tid when it is a thread of
+/// this process, and its depth. Kept in private memory (one per lock and process, shared
+/// by the handles there), so an uncontended acquire touches no shared cache line but the
+/// mutex's; the mutex's futex word (the kernel's record: owner tid, OWNER_DIED) confirms it.
+struct LockOwner {
+    std::atomic<pid_t> tid{0};
+    std::uint32_t depth = 0;
+};
 
 /// What Lock and RLock share: a robust process-shared mutex plus owner and depth.
+/// The fast paths are inline; everything else is in src/synchronize.cpp.
 class LockCore {
 public:
-    /// Acquires until `deadline` (nullopt: forever). False on timeout.
-    bool acquire_until(Deadline deadline);
-    void release();
+    /// Acquires until `deadline` (nullopt: forever; no_wait: try once). False on timeout.
+    bool acquire_until(Deadline deadline) {
+        const pid_t me = current_tid();
+        if (owner_->tid.load(std::memory_order_relaxed) != me &&
+            (!deadline || *deadline == no_wait)) [[likely]] {
+            int r = deadline ? pthread_mutex_trylock(m_) : pthread_mutex_lock(m_);
+            if (r == 0) [[likely]] {
+                owner_->tid.store(me, std::memory_order_relaxed);
+                owner_->depth = 1;
+                return true;
+            }
+            if (r == EBUSY) return false;
+            return took_over(r, me);
+        }
+        return acquire_slow(deadline, me);
+    }
+    /// Releases one level. ValueError if the calling thread does not hold it.
+    void release() {
+        const pid_t me = current_tid();
+        if (owner_->depth == 1 && owner_->tid.load(std::memory_order_relaxed) == me &&
+            kernel_says_mine(me)) [[likely]] {
+            owner_->depth = 0;
+            owner_->tid.store(0, std::memory_order_relaxed);
+            if (pthread_mutex_unlock(m_) == 0) [[likely]] return;
+        }
+        release_slow(me);
+    }
     /// True if the calling thread holds it.
-    [[nodiscard]] bool is_mine() const noexcept;
-    /// True if some thread (of any process) holds it.
+    [[nodiscard]] bool is_mine() const noexcept {
+        const pid_t me = current_tid();
+        return owner_->tid.load(std::memory_order_relaxed) == me && kernel_says_mine(me);
+    }
+    /// True if some thread of some process holds it (false once its holder died).
     [[nodiscard]] bool locked() const noexcept;
     /// Releases completely (whatever the depth); returns the depth to restore.
     std::uint32_t release_all();
@@ -118,8 +162,20 @@ protected:
     LockCore(bool recursive, const char* kind);
 
 private:
+    // glibc keeps a robust mutex's futex word first; its contents are kernel ABI (the
+    // robust-futex protocol): the owner's tid, plus FUTEX_OWNER_DIED once it died.
+    bool kernel_says_mine(pid_t me) const noexcept {
+        auto word = static_cast<std::uint32_t>(
+            std::atomic_ref<int>(m_->__data.__lock).load(std::memory_order_relaxed));
+        return (word & 0x7fffffffu) == static_cast<std::uint32_t>(me);  // TID_MASK | OWNER_DIED
+    }
+    bool took_over(int r, pid_t me);
+    bool acquire_slow(Deadline deadline, pid_t me);
+    void release_slow(pid_t me);
+
     SharedRegion region_;
-    LockState* s_ = nullptr;
+    pthread_mutex_t* m_ = nullptr;
+    std::shared_ptr<LockOwner> owner_;
     const char* kind_;
     bool recursive_;
 };

@@ -1,0 +1,273 @@
+// bench_sync — mp's Lock, Value+get_lock, Event and Condition beside their peers measured
+// in the same run: a raw process-shared robust pthread mutex, a raw futex ping-pong, and
+// Python's multiprocessing (bench/bench_sync.py). Each figure is the median of REPS runs.
+//
+//   Lock uncontended acquire+release     target: within 2x of the raw robust mutex
+//   2 processes incrementing a locked Value   target: >= 10x Python's Value+get_lock
+//   Event / Condition wake-up round trip across processes, beside a raw futex ping-pong
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <mp/mp.hpp>
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int reps() {
+    const char* r = std::getenv("REPS");
+    return r ? std::max(1, std::atoi(r)) : 3;
+}
+
+template <class F>
+double median(F f) {
+    std::vector<double> v;
+    for (int i = 0; i < reps(); ++i) v.push_back(f());
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+double secs(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void* shared_page() {
+    void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    return p;
+}
+
+pthread_mutex_t* raw_robust_mutex() {
+    auto* m = static_cast<pthread_mutex_t*>(shared_page());
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(m, &a);
+    return m;
+}
+
+// ---- uncontended ---------------------------------------------------------------------------
+
+constexpr int kUncontended = 10'000'000;
+
+double raw_uncontended_ns() {
+    pthread_mutex_t* m = raw_robust_mutex();
+    auto t0 = Clock::now();
+    for (int i = 0; i < kUncontended; ++i) {
+        pthread_mutex_lock(m);
+        pthread_mutex_unlock(m);
+    }
+    double s = secs(t0);
+    munmap(m, 4096);
+    return s / kUncontended * 1e9;
+}
+
+template <class L>
+double mp_uncontended_ns() {
+    L l;
+    auto t0 = Clock::now();
+    for (int i = 0; i < kUncontended; ++i) {
+        l.acquire();
+        l.release();
+    }
+    return secs(t0) / kUncontended * 1e9;
+}
+
+// ---- two processes incrementing ------------------------------------------------------------
+
+constexpr long kIncrements = 1'000'000;  // per process
+
+template <class Body>
+double two_process_rate(Body body) {
+    auto t0 = Clock::now();
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 2; ++i) ps.emplace_back(body);
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) p.join();
+    return 2.0 * kIncrements / secs(t0);
+}
+
+double mp_value_rate() {
+    mp::Value<long> v(0);
+    double rate = two_process_rate([v]() mutable {
+        for (long i = 0; i < kIncrements; ++i) {
+            std::lock_guard g(v.get_lock());
+            v.value() += 1;
+        }
+    });
+    if (v.value() != 2 * kIncrements) std::abort();
+    return rate;
+}
+
+double raw_value_rate() {
+    pthread_mutex_t* m = raw_robust_mutex();
+    auto* value = reinterpret_cast<long*>(reinterpret_cast<char*>(m) + 64);
+    double rate = two_process_rate([m, value] {
+        for (long i = 0; i < kIncrements; ++i) {
+            pthread_mutex_lock(m);
+            *value += 1;
+            pthread_mutex_unlock(m);
+        }
+    });
+    if (*value != 2 * kIncrements) std::abort();
+    munmap(m, 4096);
+    return rate;
+}
+
+// ---- wake-up ping-pong ---------------------------------------------------------------------
+
+constexpr int kRoundTrips = 5000;
+
+template <class Parent, class Child>
+double pingpong_us(Parent parent, Child child) {
+    mp::Process p(child);
+    p.start();
+    auto t0 = Clock::now();
+    parent();
+    double s = secs(t0);
+    p.join();
+    return s / kRoundTrips * 1e6;
+}
+
+double mp_event_rt_us() {
+    mp::Event ping, pong;
+    return pingpong_us(
+        [&] {
+            for (int i = 0; i < kRoundTrips; ++i) {
+                ping.set();
+                pong.wait();
+                pong.clear();
+            }
+        },
+        [ping, pong]() mutable {
+            for (int i = 0; i < kRoundTrips; ++i) {
+                ping.wait();
+                ping.clear();
+                pong.set();
+            }
+        });
+}
+
+double mp_condition_rt_us() {
+    mp::Condition c;
+    mp::RawValue<int> turn(0);
+    return pingpong_us(
+        [&] {
+            for (int i = 0; i < kRoundTrips; ++i) {
+                std::unique_lock u(c);
+                turn.value() = 1;
+                c.notify();
+                c.wait_for([&] { return turn.value() == 0; });
+            }
+        },
+        [c, turn]() mutable {
+            for (int i = 0; i < kRoundTrips; ++i) {
+                std::unique_lock u(c);
+                c.wait_for([&] { return turn.value() == 1; });
+                turn.value() = 0;
+                c.notify();
+            }
+        });
+}
+
+long futex(std::atomic<int>* a, int op, int val) {
+    return syscall(SYS_futex, reinterpret_cast<int*>(a), op, val, nullptr, nullptr, 0);
+}
+
+void raw_wait_eq(std::atomic<int>* a, int want) {
+    for (int v = a->load(); v != want; v = a->load()) futex(a, FUTEX_WAIT, v);
+}
+
+double raw_futex_rt_us() {
+    auto* w = static_cast<std::atomic<int>*>(shared_page());
+    std::atomic<int>* ping = w;
+    std::atomic<int>* pong = w + 16;  // another cache line
+    double rt = pingpong_us(
+        [&] {
+            for (int i = 1; i <= kRoundTrips; ++i) {
+                ping->store(i);
+                futex(ping, FUTEX_WAKE, 1);
+                raw_wait_eq(pong, i);
+            }
+        },
+        [ping, pong] {
+            for (int i = 1; i <= kRoundTrips; ++i) {
+                raw_wait_eq(ping, i);
+                pong->store(i);
+                futex(pong, FUTEX_WAKE, 1);
+            }
+        });
+    munmap(w, 4096);
+    return rt;
+}
+
+// ---- Python --------------------------------------------------------------------------------
+
+std::map<std::string, double> run_python() {
+    std::map<std::string, double> out;
+    std::string cmd = std::string("python3 ") + MP_BENCH_DIR + "/bench_sync.py 2>&1";
+    FILE* f = popen(cmd.c_str(), "r");
+    if (f == nullptr) return out;
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+        char name[256];
+        double v = 0;
+        if (std::sscanf(line, "%255s %lf", name, &v) == 2) out[name] = v;
+        else std::fputs(line, stderr);
+    }
+    pclose(f);
+    return out;
+}
+
+void row(const char* what, double ours, const char* unit, const char* peer, double theirs,
+         const char* ratio_note) {
+    std::printf("%-44s %12.2f %-6s | %-28s %12.2f  | %s\n", what, ours, unit, peer, theirs, ratio_note);
+}
+
+}  // namespace
+
+int main() {
+    std::printf("bench_sync: median of %d runs each; %d CPUs\n\n", reps(), mp::cpu_count());
+    double raw_ns = median(raw_uncontended_ns);
+    double lock_ns = median(mp_uncontended_ns<mp::Lock>);
+    double rlock_ns = median(mp_uncontended_ns<mp::RLock>);
+    double mp_rate = median(mp_value_rate);
+    double raw_rate = median(raw_value_rate);
+    double ev_us = median(mp_event_rt_us);
+    double cv_us = median(mp_condition_rt_us);
+    double fx_us = median(raw_futex_rt_us);
+    auto py = run_python();
+    auto pyv = [&](const char* k) { return py.count(k) ? py[k] : 0.0; };
+
+    char note[160];
+    std::printf("%-44s %19s | %-28s %12s  | %s\n", "measure (mp)", "ours", "peer (same run)", "peer", "ratio vs target");
+    std::snprintf(note, sizeof note, "%.2fx raw (target <= 2x) %s", lock_ns / raw_ns, lock_ns <= 2 * raw_ns ? "OK" : "MISSED");
+    row("Lock uncontended acquire+release", lock_ns, "ns", "raw robust pthread mutex", raw_ns, note);
+    std::snprintf(note, sizeof note, "%.2fx raw", rlock_ns / raw_ns);
+    row("RLock uncontended acquire+release", rlock_ns, "ns", "raw robust pthread mutex", raw_ns, note);
+    std::snprintf(note, sizeof note, "Python is %.1fx slower", pyv("py_lock_uncontended_ns") / lock_ns);
+    row("Lock uncontended acquire+release", lock_ns, "ns", "Python mp.Lock", pyv("py_lock_uncontended_ns"), note);
+    double py_rate = pyv("py_value_locked_2proc_incr_per_s");
+    std::snprintf(note, sizeof note, "%.1fx Python (target >= 10x) %s", mp_rate / py_rate,
+                  mp_rate >= 10 * py_rate ? "OK" : "MISSED");
+    row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "Python Value+get_lock", py_rate / 1e6, note);
+    std::snprintf(note, sizeof note, "%.2fx raw", mp_rate / raw_rate);
+    row("2 procs x Value+get_lock increments", mp_rate / 1e6, "M/s", "raw robust mutex + long", raw_rate / 1e6, note);
+    std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", ev_us / fx_us, pyv("py_event_pingpong_rt_us"));
+    row("Event ping-pong round trip", ev_us, "us", "raw futex ping-pong", fx_us, note);
+    std::snprintf(note, sizeof note, "%.2fx raw futex; Python %.2f us", cv_us / fx_us, pyv("py_condition_pingpong_rt_us"));
+    row("Condition ping-pong round trip", cv_us, "us", "raw futex ping-pong", fx_us, note);
+}
