@@ -652,7 +652,7 @@ if __name__ == "__main__":
 #include <vector>
 
 // mpz_class is not trivially copyable: send digits
-std::string factorial(unsigned long n) {
+std::string factorial_str(unsigned long n) {
     mpz_class f;
     mpz_fac_ui(f.get_mpz_t(), n);
     return f.get_str();
@@ -662,7 +662,7 @@ int main() {
     std::vector<unsigned long> numeros{5000, 6000,
                                        7000, 8000};
     mp::Pool pool(4);
-    auto fs = pool.map(factorial, numeros);
+    auto fs = pool.map(factorial_str, numeros);
     for (std::size_t i = 0; i < fs.size(); ++i)
         std::printf("%lu %zu dígitos\n", numeros[i],
                     fs[i].size());

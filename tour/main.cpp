@@ -201,14 +201,6 @@ bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
     return true;
 }
 
-std::string report_name(std::time_t t) {
-    char buf[64];
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "report-%Y%m%d-%H%M%S.md", &tm);
-    return buf;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -334,7 +326,7 @@ int main(int argc, char** argv) {
     bool reached_end = !only || first == static_cast<int>(all.size()) - 1;
     if (interactive && reached_end) {
         std::time_t now = std::time(nullptr);
-        fs::path out = report_path.empty() ? state_dir() / report_name(now) : fs::path(report_path);
+        fs::path out = report_path.empty() ? state_dir() / format_utc(now, "report-%Y%m%d-%H%M%S.md") : fs::path(report_path);
         std::FILE* f = std::fopen(out.c_str(), "w");
         if (f == nullptr) {
             std::fprintf(stderr, "mp-tour: cannot write the report to %s\n", out.c_str());

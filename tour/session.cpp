@@ -103,17 +103,19 @@ void save_progress(const fs::path& file, const Progress& p) {
     fs::rename(tmp, file);
 }
 
+std::string format_utc(std::time_t t, const char* format) {
+    char buf[128];
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
+
 // ---- the report ----------------------------------------------------------------------
 
 namespace {
 
-std::string when(std::time_t t) {
-    char buf[64];
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-    return buf;
-}
+std::string when(std::time_t t) { return format_utc(t, "%Y-%m-%d %H:%M UTC"); }
 
 const Lesson* find_lesson(std::string_view id) {
     for (const auto& l : lessons()) {

@@ -47,6 +47,9 @@ std::optional<Progress> load_progress(const std::filesystem::path& file);
 /// Writes the progress atomically (a temporary file, then rename).
 void save_progress(const std::filesystem::path& file, const Progress& p);
 
+/// `t` in UTC, formatted by strftime's `format`.
+std::string format_utc(std::time_t t, const char* format);
+
 /// The session report in Markdown.
 std::string session_report(const Progress& p, Lang lang, std::time_t finished);
 
