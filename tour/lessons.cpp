@@ -1118,6 +1118,7 @@ const Phrases& phrases() {
         .lesson_word = {"lesson", "lección"},
         .list_heading = {"Lessons (use --lesson ID or its alias):", "Lecciones (usa --lesson ID o su alias):"},
         .total_time = {"total time", "tiempo total"},
+        .only_done = {"Lesson %s done. Next: mp-tour --lesson %s", "Lección %s terminada. Siguiente: mp-tour --lesson %s"},
     };
     return p;
 }

@@ -56,7 +56,7 @@ struct Phrases {
     Text welcome, welcome_body, python_heading, mp_heading, live_run, not_built, not_built_hint,
         exit_code, killed_by, timed_out, checkpoint, answer_prompt, answer_invalid, correct,
         not_quite, the_answer_is, saved_and_quit, resume, finished, report_written, end_body,
-        programs_in_english, lesson_word, list_heading, total_time;
+        programs_in_english, lesson_word, list_heading, total_time, only_done;
 };
 const Phrases& phrases();
 

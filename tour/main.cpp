@@ -147,6 +147,7 @@ int ask(const Options& o, const Question& q) {
             std::printf("\n");
             return -1;
         }
+        if (!isatty(STDIN_FILENO)) std::printf("%s\n", line.c_str());  // scripted answers: show them
         auto first = line.find_first_not_of(" \t\r");
         if (first == std::string::npos) {
             std::printf("%s\n", std::string(ph.answer_invalid(o.lang)).c_str());
@@ -318,12 +319,19 @@ int main(int argc, char** argv) {
     }
 
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bool reached_end = !only || first == static_cast<int>(all.size()) - 1;
     std::printf("\n");
-    print_rule(stdout, st, ph.finished(o.lang), {}, ansi::bold);
-    print_wrapped(stdout, st, ph.end_body(o.lang));
+    if (reached_end) {
+        print_rule(stdout, st, ph.finished(o.lang), {}, ansi::bold);
+        print_wrapped(stdout, st, ph.end_body(o.lang));
+    } else {
+        const auto& next = all[static_cast<std::size_t>(first) + 1];
+        print_wrapped(stdout, st,
+                      fmt(ph.only_done(o.lang), std::string(all[static_cast<std::size_t>(first)].id) + ")",
+                          std::string(next.id)));
+    }
     std::printf("(%s %.1f s)\n", std::string(ph.total_time(o.lang)).c_str(), secs);
 
-    bool reached_end = !only || first == static_cast<int>(all.size()) - 1;
     if (interactive && reached_end) {
         std::time_t now = std::time(nullptr);
         fs::path out = report_path.empty() ? state_dir() / format_utc(now, "report-%Y%m%d-%H%M%S.md") : fs::path(report_path);
