@@ -115,6 +115,16 @@ std::string binary(const std::string& relative) {
 #endif
 }
 
+std::optional<double> number_after(const std::string& text, const std::string& prefix, std::size_t from) {
+    auto at = text.find(prefix, from);
+    if (at == std::string::npos) return std::nullopt;
+    const char* start = text.c_str() + at + prefix.size();
+    char* end = nullptr;
+    double v = std::strtod(start, &end);
+    if (end == start) return std::nullopt;
+    return v;
+}
+
 ProgramResult run_program(const std::string& path, const std::vector<std::string>& args,
                           const std::string& input, std::chrono::seconds timeout,
                           const std::vector<std::string>& env) {

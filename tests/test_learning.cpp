@@ -6,7 +6,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <string>
 
 #include "support.hpp"
@@ -25,14 +24,14 @@ ProgramResult run_example(const std::string& name, const std::vector<std::string
     return r;
 }
 
-/// The integer captured by the first group of `re` in `text`; fails the test if absent.
-long capture(const std::string& text, const std::string& re, int group = 1) {
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex(re))) {
-        ADD_FAILURE() << "no match for /" << re << "/ in:\n" << text;
+/// The number printed after `prefix` in `text`; fails the test (and gives -1) if absent.
+long number(const std::string& text, const std::string& prefix, std::size_t from = 0) {
+    auto v = mp::test::number_after(text, prefix, from);
+    if (!v) {
+        ADD_FAILURE() << "no number after '" << prefix << "' in:\n" << text;
         return -1;
     }
-    return std::stol(m[group]);
+    return static_cast<long>(*v);
 }
 
 bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
@@ -49,12 +48,12 @@ TEST(Learning, BugRaceLosesUpdates) {
     for (int attempt = 0; attempt < 3 && !shown; ++attempt) {
         ProgramResult r = run_example("20_bug_race");
         ASSERT_EQ(r.exit_code, 0) << r.err;
-        long total = capture(r.out, R"(Valor final: (\d+) \(expected (\d+)\))");
-        long expected = capture(r.out, R"(Valor final: (\d+) \(expected (\d+)\))", 2);
+        long total = number(r.out, "Valor final: ");
+        long expected = number(r.out, "(expected ");
         EXPECT_EQ(expected, 20000);
         EXPECT_LE(total, expected);
         shown = total < expected && contains(r.out, "Symptom: RACE CONDITION") &&
-                capture(r.out, R"((\d+) increments were lost)") == expected - total;
+                number(r.out, "Symptom: RACE CONDITION — ") == expected - total;
         last = r.out;
     }
     EXPECT_TRUE(shown) << "three runs without a lost update:\n" << last;
@@ -96,9 +95,9 @@ TEST(Learning, FixDeadlockTakesLocksInOneOrder) {
 TEST(Learning, BugEmptyLosesItems) {
     ProgramResult r = run_example("22_bug_empty");
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    long consumed = capture(r.out, R"(Items consumed: (\d+) of 5)");
+    long consumed = number(r.out, "Items consumed: ");
     EXPECT_LT(consumed, 5) << r.out;
-    long left = capture(r.out, R"(LOST ITEMS — (\d+) items stayed in the queue)");
+    long left = number(r.out, "LOST ITEMS — ");
     EXPECT_EQ(consumed + left, 5) << r.out;
     EXPECT_TRUE(contains(r.out, "Producto 4 enviado")) << r.out;
 }
@@ -139,14 +138,14 @@ TEST(Learning, WordCountOfTheShippedText) {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_TRUE(contains(r.out, "texto.txt")) << r.out;
     EXPECT_TRUE(contains(r.out, "the same counts: OK")) << r.out;
-    long producer = capture(r.out, R"(productor\s+\(PID (\d+)\))");
-    long consumer = capture(r.out, R"(consumidor\s+\(PID (\d+)\))");
+    long producer = number(r.out, "productor   (PID ");
+    long consumer = number(r.out, "consumidor  (PID ");
     EXPECT_NE(producer, consumer);
     EXPECT_NE(producer, static_cast<long>(getpid()));
-    long words = capture(r.out, R"(consumer counted (\d+) words)");
-    EXPECT_EQ(capture(r.out, R"(put (\d+) words, then the sentinel)"), words);
-    EXPECT_EQ(capture(r.out, R"(got the sentinel after (\d+) words)"), words);
-    EXPECT_EQ(capture(r.out, R"(parent gives (\d+) words)"), words);
+    long words = number(r.out, "The consumer counted ");
+    EXPECT_EQ(number(r.out, "): put "), words);
+    EXPECT_EQ(number(r.out, "got the sentinel after "), words);
+    EXPECT_EQ(number(r.out, "parent gives "), words);
     EXPECT_GT(words, 150);
 }
 
@@ -179,22 +178,19 @@ TEST(Learning, ThreadsProcessesAndEventLoopAgreeAndACrashIsIsolated) {
     ProgramResult r = run_example("13_threads_vs_processes");
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     // pi(3,000,000) = 216816, found the same by all four ways.
-    std::regex primes(R"((sequential \(1 thread\)|std::thread x4|mp::Process x4|event loop \(1 thread, coroutines\))\s+(\d+) primes)");
-    int ways = 0;
-    for (std::sregex_iterator it(r.out.begin(), r.out.end(), primes), end; it != end; ++it) {
-        EXPECT_EQ((*it)[2], "216816") << (*it)[1];
-        ++ways;
+    for (auto how : {"sequential (1 thread)", "std::thread x4", "mp::Process x4", "event loop (1 thread, coroutines)"}) {
+        EXPECT_EQ(number(r.out, how), 216816) << how;  // the first one is in the CPU part
     }
-    EXPECT_EQ(ways, 4) << r.out;
     EXPECT_TRUE(contains(r.out, "all four found the same count: yes")) << r.out;
     for (auto how : {"sequential (1 thread)", "std::thread x8", "mp::Process x8", "event loop (timerfd + poll)"}) {
         EXPECT_TRUE(contains(r.out, how)) << how;
     }
     // The I/O job: 8 waits of 100 ms take at least 0.8 s in sequence.
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(I/O-bound job[^\n]*\n\s+sequential \(1 thread\)\s+([0-9.]+) s)")))
-        << r.out;
-    EXPECT_GE(std::stod(m[1]), 0.79);
+    auto io = r.out.find("I/O-bound job");
+    ASSERT_NE(io, std::string::npos) << r.out;
+    auto io_seq = mp::test::number_after(r.out, "sequential (1 thread)", io);
+    ASSERT_TRUE(io_seq.has_value()) << r.out;
+    EXPECT_GE(*io_seq, 0.79);
     EXPECT_TRUE(contains(r.out, "mp::Process that crashes:             exitcode -11")) << r.out;
     EXPECT_TRUE(contains(r.out, "mp::Process whose std::thread crashes: exitcode -11")) << r.out;
     EXPECT_TRUE(contains(r.out, "is still alive and goes on")) << r.out;
