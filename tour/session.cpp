@@ -126,29 +126,30 @@ const Lesson* find_lesson(std::string_view id) {
 
 char letter(int i) { return static_cast<char>('a' + i); }
 
-/// What to revisit after a wrong answer in a lesson (a lesson, and an exercise that shows it).
+/// What to revisit after a wrong answer in a lesson, and a short practice that shows it.
 Text revisit(std::string_view id) {
-    if (id == "a") return {"lesson a) and exercise k) (what processes give that threads do not)",
-                           "la lección a) y el ejercicio k) (lo que dan los procesos y no los hilos)"};
-    if (id == "b") return {"lesson b): change 02_lifecycle to print is_alive() before and after join()",
-                           "la lección b): modifica 02_lifecycle para imprimir is_alive() antes y después de join()"};
+    if (id == "a") return {"lesson a) and exercise k): what processes give that threads do not",
+                           "la lección a) y el ejercicio k): lo que dan los procesos y no los hilos"};
+    if (id == "b") return {"lesson b); practice: make 02_lifecycle print is_alive() before and after join()",
+                           "la lección b); práctica: hacer que 02_lifecycle imprima is_alive() antes y después de join()"};
     if (id == "c") return {"lesson c) (Pipe vs Queue), then debugging exercises 22 and 23",
                            "la lección c) (Pipe vs Queue), luego los ejercicios de depuración 22 y 23"};
     if (id == "d") return {"lesson d), then debugging exercises 20 (race) and 21 (deadlock)",
                            "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (deadlock)"};
-    if (id == "e") return {"lesson e): write one program that uses map, apply, map_async and apply_async",
-                           "la lección e): escribe un programa que use map, apply, map_async y apply_async"};
-    if (id == "f") return {"lesson f): hand a Value to a Pool through an initializer",
-                           "la lección f): entregar un Value a un Pool con un initializer"};
-    if (id == "g") return {"exercise g): predict 08_mp_worker's speedup before running it, then compare",
-                           "el ejercicio g): predice la aceleración de 08_mp_worker antes de ejecutarlo y compara"};
-    if (id == "h") return {"the mini-exercises h): solve one of them again without looking",
-                           "los mini-ejercicios h): resuelve uno otra vez sin mirar"};
-    if (id == "i") return {"exercise i): add a second Queue for errors", "el ejercicio i): agrega una segunda Queue para errores"};
-    if (id == "j") return {"the debugging pairs j): find each bug before reading the fix",
-                           "los pares de depuración j): encuentra cada error antes de leer la corrección"};
-    return {"lesson k): change the job sizes and predict the times before running",
-            "la lección k): cambia el tamaño de los trabajos y predice los tiempos antes de ejecutar"};
+    if (id == "e") return {"lesson e); practice: one program that uses map, apply, map_async and apply_async",
+                           "la lección e); práctica: un programa que use map, apply, map_async y apply_async"};
+    if (id == "f") return {"lesson f); practice: hand a Value to a Pool through an initializer",
+                           "la lección f); práctica: entregar un Value a un Pool con un initializer"};
+    if (id == "g") return {"exercise g); practice: predict 08_mp_worker's speedup before running it",
+                           "el ejercicio g); práctica: predecir la aceleración de 08_mp_worker antes de ejecutarlo"};
+    if (id == "h") return {"the mini-exercises h); practice: solve one again without looking",
+                           "los mini-ejercicios h); práctica: resolver uno otra vez sin mirar"};
+    if (id == "i") return {"exercise i); practice: add a second Queue for errors",
+                           "el ejercicio i); práctica: agregar una segunda Queue para errores"};
+    if (id == "j") return {"the debugging pairs j); practice: find each bug before reading the fix",
+                           "los pares de depuración j); práctica: encontrar cada error antes de leer la corrección"};
+    return {"lesson k); practice: change the job sizes and predict the times before running",
+            "la lección k); práctica: cambiar el tamaño de los trabajos y predecir los tiempos antes de ejecutar"};
 }
 
 }  // namespace
@@ -243,22 +244,28 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
         if (r.built) entry += " (" + T("exit code ", "código de salida ") + std::to_string(r.exit_code) + ")";
         if (std::find(list.begin(), list.end(), entry) == list.end()) list.push_back(entry);
     }
-    md << T("Each concept was applied in a program run live during the session, as real processes with their own PIDs: ",
-            "Cada concepto se aplicó en un programa ejecutado en vivo durante la sesión, como procesos reales con su propio PID: ");
-    for (std::size_t i = 0; i < ran.size(); ++i) md << (i ? ", " : "") << ran[i];
-    md << (ran.empty() ? T("none", "ninguno") : "") << ".\n";
+    if (ran.empty()) {
+        md << T("No example program was run in this session (--no-run): the concepts were read, not applied.\n",
+                "En esta sesión no se ejecutó ningún programa de ejemplo (--no-run): los conceptos se leyeron, no se aplicaron.\n");
+    } else {
+        md << T("Each concept was applied in a program run live during the session, as real processes with their own PIDs: ",
+                "Cada concepto se aplicó en un programa ejecutado en vivo durante la sesión, como procesos reales con su propio PID: ");
+        for (std::size_t i = 0; i < ran.size(); ++i) md << (i ? ", " : "") << ran[i];
+        md << ".\n";
+    }
     if (!missing.empty()) {
         md << "\n" << T("Not built at the time, so not run: ", "No compilados en ese momento, por lo que no se ejecutaron: ");
         for (std::size_t i = 0; i < missing.size(); ++i) md << (i ? ", " : "") << missing[i];
         md << ".\n";
     }
+    std::string exercises;
+    for (const auto& l : lessons()) {
+        if (l.id >= "g" && p.is_done(l.id)) exercises += (exercises.empty() ? "" : "; ") + std::string(l.title(lang));
+    }
     md << "\n"
-       << T("The exercises followed the guides' progression: mp_worker from sequential to parallel, then a shared counter under "
-            "get_lock(); the three mini-exercises (Queue, Pool of 4, producer-consumer on a text file); then the "
-            "report's suggestions — Queue + Lock + Pool combined, planted bugs, and threads vs processes vs async.\n",
-            "Los ejercicios siguieron la progresión de las guías: mp_worker de secuencial a paralelo, y luego un contador compartido con "
-            "get_lock(); los tres mini-ejercicios (Queue, Pool de 4, productor-consumidor sobre un archivo de texto); y "
-            "luego las sugerencias del informe: Queue + Lock + Pool combinados, errores intencionales, e hilos vs procesos vs async.\n");
+       << T("Exercises completed (after lessons a) to f), in the guides' order): ",
+            "Ejercicios completados (después de las lecciones a) a f), en el orden de las guías): ")
+       << (exercises.empty() ? T("none yet", "ninguno todavía") : exercises) << ".\n";
 
     // 5. Suggestions
     md << T("\n## 5. Suggestions for next time\n\n", "\n## 5. Observaciones y sugerencias para la próxima vez\n\n");
@@ -292,7 +299,19 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
     md << "\n---\n\n"
        << T("**Summary:** ", "**Resumen:** ") << p.done.size() << "/" << lessons().size()
        << T(" blocks completed; ", " bloques completados; ") << right << "/" << asked
-       << T(" checkpoint answers correct", " respuestas correctas en los altos") << " (" << pct << " %).\n";
+       << T(" checkpoint answers correct", " respuestas correctas en los altos") << " (" << pct << " %). ";
+    if (asked == 0) {
+        md << T("No checkpoint was answered yet.\n", "Todavía no se respondió ningún alto.\n");
+    } else if (pct >= 80) {
+        md << T("Solid, linear progress: the concepts were consolidated block by block.\n",
+                "Progreso sólido y lineal: los conceptos se consolidaron bloque por bloque.\n");
+    } else if (pct >= 50) {
+        md << T("Good progress; the blocks listed in section 3 deserve a second look before moving on.\n",
+                "Buen progreso; los bloques de la sección 3 merecen un segundo repaso antes de avanzar.\n");
+    } else {
+        md << T("Worth taking the tour again, slowly, one block per session, running each example by hand.\n",
+                "Conviene repetir el recorrido con calma, un bloque por sesión, ejecutando cada ejemplo a mano.\n");
+    }
     return md.str();
 }
 
