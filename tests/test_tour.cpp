@@ -92,7 +92,7 @@ void check_full_tour(const ProgramResult& r, const std::vector<std::string>& tit
     // 17 code comparisons: a Python listing ("Python (the guides)" or, where the code
     // is ours, "Python") and its mp twin.
     EXPECT_EQ(count(r.out, "\n  Python"), 17u);
-    EXPECT_EQ(count(r.out, mp), 17u);
+    EXPECT_EQ(count(r.out, mp + "\n"), 17u);
     EXPECT_GE(count(r.out, "\n  " + python), 8u);
     EXPECT_TRUE(contains(r.out, "p = Process(target=worker)")) << "the guide's Python";
     EXPECT_TRUE(contains(r.out, "mp::Process p(worker);")) << "its mp form";
