@@ -1,0 +1,226 @@
+// mp/queue.hpp — Queue, SimpleQueue, JoinableQueue (Python: multiprocessing.queues).
+//
+//     mp::Queue<std::optional<int>> q;                 // Queue()
+//     mp::Process p([](mp::Queue<std::optional<int>> q) {
+//         for (int i = 0; i < 5; ++i) q.put(i);
+//         q.put(std::nullopt);                          // the sentinel: "no more"
+//     }, q);
+//     p.start();
+//     while (auto item = q.get()) std::printf("%d\n", *item);
+//     p.join();
+//
+// What it is: a ring of records in shared memory (an anonymous mapping made by the
+// constructor and inherited by fork: no name, no fd, nothing in /dev/shm to leak).
+// Create the queue before Process::start() and pass it (a handle: copies share
+// it). Any number of producers and consumers, in any mix of processes and threads;
+// each item is delivered exactly once, whole, and each producer's items arrive in
+// the order it put them. Items are serialized like Connection::send (see
+// <mp/serialize.hpp>); get() of an item put as another type throws
+// SerializationError naming both types and leaves the item in the queue.
+//
+// Differences from Python, and what to choose:
+//   * Python's put() hands the item to a feeder thread and never blocks on an
+//     unbounded queue. Here put() writes straight into the ring, so it blocks when
+//     the ring is full even with maxsize 0 (no item limit). The ring holds
+//     QueueOptions::ring_bytes (default 1 MiB: about 26 000 small items of 8 bytes,
+//     each of which takes 40 bytes). If a producer puts many items before any
+//     consumer starts, make the ring large enough to hold them:
+//         mp::Queue<std::string> q(mp::QueueOptions{.ring_bytes = 64 << 20});
+//     Memory is touched as the ring is used, so an unused large ring costs little.
+//     Items larger than a quarter of the ring stream through it in pieces (a 100 MiB
+//     item passes through a 1 MiB ring), so ring_bytes never limits item size; a
+//     larger ring only lets producers run further ahead of consumers.
+//   * put(x, timeout): if the timeout runs out while a large item is half written,
+//     the half written is dropped (never delivered) and Full is thrown. get(timeout)
+//     bounds the wait for an item to begin; once it holds the start of a large item
+//     it waits for the rest as long as its producer lives.
+//   * put_nowait()/get_nowait() never wait for room or data, but wait up to 10 ms
+//     for another process to finish its own put/get.
+//
+// Blocking sleeps in the kernel (futex; robust process-shared mutexes) and costs a
+// wake-up only when somebody sleeps. A waiter spins for a few microseconds first,
+// but only when the process it waits for runs on another CPU.
+//
+// What survives a SIGKILL: a producer killed at any point inside put() leaves the
+// queue usable, and its partial item is never delivered: consumers drop it. A
+// consumer killed inside get() leaves the queue usable too: the item it was taking
+// is either left for the next consumer (killed before taking it) or lost with it;
+// for JoinableQueue such a lost item counts as done. As in Python, a consumer
+// killed after get() returned but before task_done() leaves join() waiting.
+//
+// Thread safety: all members may be called concurrently from any threads and
+// processes, except close(), which unmaps the queue for the whole calling process.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <utility>
+
+#include "mp/detail/byte_ring.hpp"
+#include "mp/errors.hpp"
+#include "mp/serialize.hpp"
+
+namespace mp {
+
+/// How to size a queue.
+struct QueueOptions {
+    /// Items the queue may hold (Python's maxsize); 0: no item limit.
+    std::size_t maxsize = 0;
+    /// Bytes of the shared ring, rounded up to a power of two (at least 4 KiB).
+    /// An item takes its encoded size plus 32 bytes (rounded up to 8).
+    std::size_t ring_bytes = detail::ByteRing::kDefaultRingBytes;
+};
+
+namespace detail {
+/// The encoding buffer of this thread (reused; released once it grows past 1 MiB).
+Bytes& queue_scratch();
+void queue_scratch_trim() noexcept;
+template <class Rep, class Period>
+ByteRing::Deadline queue_deadline(std::chrono::duration<Rep, Period> timeout, const char* what) {
+    if (timeout < timeout.zero()) throw ValueError(std::string(what) + ": timeout must be non-negative");
+    return ByteRing::Clock::now() + std::chrono::ceil<ByteRing::Clock::duration>(timeout);
+}
+}  // namespace detail
+
+template <class T>
+class Queue {
+    MP_REQUIRE_SERIALIZABLE(T);
+
+public:
+    using value_type = T;
+
+    /// Queue(maxsize=0): 0 means no limit on the number of items.
+    explicit Queue(std::size_t maxsize = 0) : Queue(QueueOptions{.maxsize = maxsize}) {}
+    /// A queue with an explicit ring size; see QueueOptions.
+    explicit Queue(QueueOptions options) : Queue(options, "Queue") {}
+
+    /// Puts `item`, blocking while the queue is full.
+    void put(const T& item) { put_until(item, std::nullopt, false); }
+    /// Puts `item`, waiting at most `timeout`; Full if it is still full.
+    template <class Rep, class Period>
+    void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
+        put_until(item, detail::queue_deadline(timeout, "mp::Queue::put"), false);
+    }
+    /// Puts `item` if there is room now; Full otherwise.
+    void put_nowait(const T& item) { put_until(item, std::nullopt, true); }
+
+    /// Removes and returns the oldest item, blocking while the queue is empty.
+    T get() { return get_until(std::nullopt, false); }
+    /// As get(), waiting at most `timeout`; Empty if nothing came.
+    template <class Rep, class Period>
+    T get(std::chrono::duration<Rep, Period> timeout) {
+        return get_until(detail::queue_deadline(timeout, "mp::Queue::get"), false);
+    }
+    /// Returns an item if one is there now; Empty otherwise.
+    T get_nowait() { return get_until(std::nullopt, true); }
+
+    /// The number of items in the queue (a snapshot: others may change it at once).
+    [[nodiscard]] std::size_t qsize() const { return ring_.qsize(); }
+    /// qsize() == 0 — a snapshot: `while (!q.empty()) q.get();` races with other consumers.
+    [[nodiscard]] bool empty() const { return ring_.qsize() == 0; }
+    /// qsize() >= maxsize (never true with maxsize 0).
+    [[nodiscard]] bool full() const {
+        std::size_t m = ring_.maxsize();
+        return m != 0 && ring_.qsize() >= m;
+    }
+    [[nodiscard]] std::size_t maxsize() const { return ring_.maxsize(); }
+    /// The ring's size in bytes.
+    [[nodiscard]] std::size_t ring_bytes() const { return ring_.ring_bytes(); }
+
+    /// Closes the queue in this process, for every handle here (others keep it);
+    /// later calls here throw ValueError.
+    void close() noexcept { ring_.close(); }
+    [[nodiscard]] bool closed() const noexcept { return ring_.closed(); }
+
+protected:
+    Queue(QueueOptions options, const char* what) : ring_(options.maxsize, options.ring_bytes, what) {}
+
+    detail::ByteRing ring_;
+
+private:
+    void put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait);
+    T get_until(detail::ByteRing::Deadline deadline, bool nowait);
+};
+
+/// Python's JoinableQueue: a Queue whose consumers call task_done() once per item
+/// they have finished with, and whose join() waits until all items put are done.
+template <class T>
+class JoinableQueue : public Queue<T> {
+public:
+    explicit JoinableQueue(std::size_t maxsize = 0)
+        : JoinableQueue(QueueOptions{.maxsize = maxsize}) {}
+    explicit JoinableQueue(QueueOptions options) : Queue<T>(options, "JoinableQueue") {}
+
+    /// One item taken with get() is finished. ValueError if called more times than
+    /// items were put.
+    void task_done() { this->ring_.task_done(); }
+    /// Blocks until every item put so far has been taken and task_done()'d.
+    void join() { this->ring_.join(std::nullopt); }
+    /// As join(), waiting at most `timeout`; true if all items were done.
+    template <class Rep, class Period>
+    bool join(std::chrono::duration<Rep, Period> timeout) {
+        return this->ring_.join(detail::queue_deadline(timeout, "mp::JoinableQueue::join"));
+    }
+};
+
+/// Python's SimpleQueue: put, get, empty, close; no item limit and no timeouts.
+template <class T>
+class SimpleQueue {
+public:
+    SimpleQueue() : SimpleQueue(QueueOptions{}) {}
+    /// maxsize is honoured too, though Python's SimpleQueue has none.
+    explicit SimpleQueue(QueueOptions options) : q_(options) {}
+
+    void put(const T& item) { q_.put(item); }
+    T get() { return q_.get(); }
+    [[nodiscard]] bool empty() const { return q_.empty(); }
+    void close() noexcept { q_.close(); }
+    [[nodiscard]] bool closed() const noexcept { return q_.closed(); }
+
+private:
+    Queue<T> q_;
+};
+
+// ---- definitions -------------------------------------------------------------------------
+
+template <class T>
+void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait) {
+    bool ok;
+    if constexpr (BytesSerializable<T>) {
+        FrameHeader h = header_for<T>(sizeof(T));
+        ok = ring_.put(std::as_bytes(std::span(&h, 1)), std::as_bytes(std::span(std::addressof(item), 1)),
+                       deadline, nowait);
+    } else {
+        Bytes& buf = detail::queue_scratch();
+        buf.clear();
+        encode_payload(item, buf);
+        FrameHeader h = header_for<T>(buf.size());
+        ok = ring_.put(std::as_bytes(std::span(&h, 1)), buf, deadline, nowait);
+        detail::queue_scratch_trim();
+    }
+    if (!ok) {
+        throw Full(nowait ? "mp::Queue::put_nowait: the queue is full"
+                          : "mp::Queue::put: the queue stayed full until the timeout");
+    }
+}
+
+template <class T>
+T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
+    std::optional<T> out;
+    detail::ByteRing::Sink sink{
+        &out,
+        [](void*, std::span<const std::byte> first) { expect_type<T>(read_header(first)); },
+        [](void* ctx, std::span<const std::byte> record) {
+            static_cast<std::optional<T>*>(ctx)->emplace(deserialize<T>(record));
+        }};
+    if (!ring_.get(sink, deadline, nowait)) {
+        throw Empty(nowait ? "mp::Queue::get_nowait: the queue is empty"
+                           : "mp::Queue::get: the queue stayed empty until the timeout");
+    }
+    return std::move(*out);
+}
+
+}  // namespace mp
