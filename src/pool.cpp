@@ -5,6 +5,7 @@
 
 #include <link.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -149,7 +150,11 @@ namespace {
 
 // At most this many tasks wait in one worker's inbox: deep enough that a burst of
 // apply_async never waits for the parent, shallow enough to keep workers balanced.
-constexpr std::size_t kMaxQueuedPerWorker = 256;
+constexpr std::size_t kMaxQueuedPerWorker = 1024;
+
+// Before sleeping in poll(), the thread driving the pool polls the outboxes for this
+// long, yielding between polls: results arriving back to back need no wake-up.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 
 std::size_t ring_bytes_for(std::size_t workers) {
     std::size_t ring = std::size_t{1} << 20;
@@ -217,6 +222,7 @@ private:
     void fail_all(std::deque<Task>& tasks, const std::exception_ptr& e);
     void set_broken(std::exception_ptr e);
     bool progress_possible();
+    bool spin_for_progress(std::unique_lock<std::mutex>& lk, std::optional<Clock::time_point> deadline);
     void shutdown_workers(bool graceful_only_if_idle);
     void release_resources();
     void defer(std::function<void()> f) {
@@ -520,6 +526,22 @@ bool PoolCore::progress_possible() {
     return false;
 }
 
+bool PoolCore::spin_for_progress(std::unique_lock<std::mutex>& lk, std::optional<Clock::time_point> deadline) {
+    auto end = Clock::now() + kSpinBeforeSleep;
+    if (deadline && *deadline < end) end = *deadline;
+    driving_ = true;  // others keep off the pool while the lock is released
+    bool found = false;
+    while (!found && Clock::now() < end) {
+        lk.unlock();
+        ::sched_yield();
+        lk.lock();
+        found = !live() || progress_possible();
+    }
+    driving_ = false;
+    if (waiters_ > 0) cv_.notify_all();
+    return found;
+}
+
 bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline) {
     std::unique_lock lk(mutex);
     for (;;) {
@@ -547,6 +569,7 @@ bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Cloc
             fds.push_back(pollfd{workers_[i].proc->sentinel(), POLLIN, 0});
             who.emplace_back(i, workers_[i].proc->pid());
         }
+        if (spin_for_progress(lk, deadline)) continue;
         auto* ctl = layout_.control(region_.data());
         ctl->parent_sleeping.store(1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);

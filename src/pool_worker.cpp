@@ -1,5 +1,6 @@
 // The Pool's worker loop: runs in a forked child, single-threaded, and ends by
 // returning an exit code to Process (which _exits after flushing stdio).
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -19,6 +20,10 @@ namespace {
 
 // A worker whose parent died has nobody to work for: it notices within this period.
 constexpr auto kParentCheck = std::chrono::seconds(1);
+// Before sleeping, a worker that ran out of tasks polls for this long, yielding the CPU
+// between polls: a parent submitting a burst keeps it awake with no futex traffic,
+// and yielding keeps it from starving a parent that shares its CPU.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 
 class Worker {
 public:
@@ -86,6 +91,11 @@ private:
     /// Sleeps on `seq` until `ready()`; false if the parent died meanwhile.
     template <class Pred>
     bool wait_for(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& sleeping, Pred ready) {
+        auto spin_end = Clock::now() + kSpinBeforeSleep;
+        while (Clock::now() < spin_end) {
+            if (ready()) return true;
+            ::sched_yield();
+        }
         for (;;) {
             std::uint32_t seen = seq.load(std::memory_order_acquire);
             sleeping.store(1, std::memory_order_relaxed);

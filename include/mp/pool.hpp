@@ -175,10 +175,147 @@ F decode_callable(std::span<const std::byte> bytes) {
 template <class R>
 using stored_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
-template <class Fn, class R, class Tuple>
+// ---- how task arguments and map chunks are encoded -----------------------------------------
+//
+// A task's arguments are one frame whose type is ArgsTag<A...>: each argument's payload
+// (<mp/serialize.hpp>'s encode_payload) behind its u64 length. A map chunk (items or
+// results) is one frame whose type is ChunkTag<T>: a u64 count, then the items — their
+// bytes back to back for trivially copyable T, one cereal archive otherwise. Both keep
+// the fingerprint check of every frame and need no std::tuple/std::vector of the type
+// to be serializable (a trivially copyable struct works as an argument or an item).
+
+template <class... A>
+struct ArgsTag {};
+template <class T>
+struct ChunkTag {};
+
+template <class Tag>
+FrameHeader tag_header(FrameKind kind, std::size_t payload) {
+    (void)type_registered<Tag>;
+    return FrameHeader{FrameHeader::kMagic, kind, type_fingerprint<Tag>, payload};
+}
+
+/// The payload of a frame of type Tag; SerializationError if it holds anything else.
+template <class Tag>
+std::span<const std::byte> tag_payload(std::span<const std::byte> frame) {
+    FrameHeader h = read_header(frame);
+    if (h.fingerprint != type_fingerprint<Tag>) {
+        throw SerializationError("type mismatch: the frame holds " + describe_fingerprint(h.fingerprint) +
+                                 " but " + readable_type_name(type_name<Tag>()) + " was expected");
+    }
+    auto payload = frame.subspan(sizeof(FrameHeader));
+    if (payload.size() != h.size) throw SerializationError("truncated frame: " + readable_type_name(type_name<Tag>()));
+    return payload;
+}
+
+template <class... A>
+void encode_args(const std::tuple<A...>& args, Bytes& out) {
+    std::size_t at = out.size();
+    out.resize(at + sizeof(FrameHeader));
+    std::apply(
+        [&out](const auto&... a) {
+            auto one = [&out](const auto& x) {
+                std::size_t len_at = out.size();
+                out.resize(len_at + sizeof(std::uint64_t));
+                encode_payload(x, out);
+                std::uint64_t len = out.size() - len_at - sizeof(std::uint64_t);
+                std::memcpy(out.data() + len_at, &len, sizeof len);
+            };
+            (one(a), ...);
+        },
+        args);
+    FrameHeader h = tag_header<ArgsTag<A...>>(FrameKind::cereal, out.size() - at - sizeof(FrameHeader));
+    std::memcpy(out.data() + at, &h, sizeof h);
+}
+
+template <class T>
+T decode_next_arg(std::span<const std::byte>& rest) {
+    std::uint64_t len = 0;
+    if (rest.size() < sizeof len) throw SerializationError("truncated frame: task arguments");
+    std::memcpy(&len, rest.data(), sizeof len);
+    rest = rest.subspan(sizeof len);
+    if (len > rest.size()) throw SerializationError("truncated frame: task arguments");
+    auto payload = rest.subspan(0, static_cast<std::size_t>(len));
+    rest = rest.subspan(static_cast<std::size_t>(len));
+    return decode_payload<T>(payload);
+}
+
+template <class... A>
+std::tuple<A...> decode_args(std::span<const std::byte> frame) {
+    auto rest = tag_payload<ArgsTag<A...>>(frame);
+    std::tuple<A...> t{decode_next_arg<A>(rest)...};  // braced: decoded left to right
+    if (!rest.empty()) throw SerializationError("corrupt frame: bytes left over after the task arguments");
+    return t;
+}
+
+/// Appends a ChunkTag<T> frame of the `n` items from `first` (which it advances).
+template <class T, class It>
+void encode_chunk(It& first, std::size_t n, Bytes& out) {
+    std::size_t at = out.size();
+    out.resize(at + sizeof(FrameHeader) + sizeof(std::uint64_t));
+    std::uint64_t count = n;
+    std::memcpy(out.data() + at + sizeof(FrameHeader), &count, sizeof count);
+    if constexpr (BytesSerializable<T>) {
+        if constexpr (std::contiguous_iterator<It> && std::is_same_v<std::iter_value_t<It>, T>) {
+            auto p = reinterpret_cast<const std::byte*>(std::to_address(first));
+            out.insert(out.end(), p, p + n * sizeof(T));
+            first += static_cast<std::iter_difference_t<It>>(n);
+        } else {
+            std::size_t pos = out.size();
+            out.resize(pos + n * sizeof(T));
+            for (std::size_t i = 0; i < n; ++i, ++first) {
+                T x = *first;
+                std::memcpy(out.data() + pos + i * sizeof(T), &x, sizeof(T));
+            }
+        }
+    } else {
+        OutputArchive ar(out);
+        for (std::size_t i = 0; i < n; ++i, ++first) ar(static_cast<const T&>(*first));
+    }
+    FrameHeader h = tag_header<ChunkTag<T>>(BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
+                                            out.size() - at - sizeof(FrameHeader));
+    std::memcpy(out.data() + at, &h, sizeof h);
+}
+
+template <class T>
+std::vector<T> decode_chunk(std::span<const std::byte> frame) {
+    auto payload = tag_payload<ChunkTag<T>>(frame);
+    std::uint64_t count = 0;
+    if (payload.size() < sizeof count) throw SerializationError("truncated frame: a map chunk");
+    std::memcpy(&count, payload.data(), sizeof count);
+    payload = payload.subspan(sizeof count);
+    std::vector<T> v;
+    if constexpr (BytesSerializable<T>) {
+        static_assert(std::default_initializable<T>, "mp::Pool: map items and results must be default-constructible");
+        if (count > payload.size() / sizeof(T) || payload.size() != count * sizeof(T)) {
+            throw SerializationError("corrupt frame: a map chunk of " + std::to_string(count) + " items has " +
+                                     std::to_string(payload.size()) + " bytes");
+        }
+        v.resize(static_cast<std::size_t>(count));
+        if (count != 0) std::memcpy(static_cast<void*>(v.data()), payload.data(), payload.size());
+    } else {
+        InputArchive ar(payload);
+        try {
+            v.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count, payload.size())));
+            for (std::uint64_t i = 0; i < count; ++i) {
+                T x{};
+                ar(x);
+                v.push_back(std::move(x));
+            }
+        } catch (const SerializationError&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw SerializationError(std::string("corrupt frame: a map chunk: ") + e.what());
+        }
+        if (ar.remaining() != 0) throw SerializationError("corrupt frame: bytes left over after a map chunk");
+    }
+    return v;
+}
+
+template <class Fn, class R, class... A>
 void apply_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args, Bytes& out) {
     Fn f = decode_callable<Fn>(callable);
-    Tuple t = deserialize<Tuple>(args);
+    std::tuple<A...> t = decode_args<A...>(args);
     if constexpr (std::is_void_v<R>) {
         std::apply(f, t);
         encode_frame(std::monostate{}, out);
@@ -190,7 +327,7 @@ void apply_trampoline(std::span<const std::byte> callable, std::span<const std::
 template <class Fn, class R, class Arg, bool Star>
 void chunk_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args, Bytes& out) {
     Fn f = decode_callable<Fn>(callable);
-    auto items = deserialize<std::vector<Arg>>(args);
+    std::vector<Arg> items = decode_chunk<Arg>(args);
     std::vector<R> results;
     results.reserve(items.size());
     for (auto&& item : items) {
@@ -200,7 +337,8 @@ void chunk_trampoline(std::span<const std::byte> callable, std::span<const std::
             results.push_back(static_cast<R>(std::invoke(f, item)));
         }
     }
-    encode_frame(results, out);
+    auto it = results.begin();
+    encode_chunk<R>(it, results.size(), out);
 }
 
 /// The CodeRef of a trampoline, computed once per instantiation.
@@ -214,13 +352,13 @@ const CodeRef& trampoline_ref() {
 Bytes begin_task_record(const CodeRef& trampoline);
 void end_task_record(Bytes& record, std::size_t callable_size);
 
-template <Trampoline T, class Fn, class Payload>
-Bytes make_task_record(const Fn& f, const Payload& payload) {
+template <Trampoline T, class Fn, class EncodeArgs>
+Bytes make_task_record(const Fn& f, EncodeArgs&& encode_args_into) {
     Bytes rec = begin_task_record(trampoline_ref<T>());
     std::size_t before = rec.size();
     encode_callable(f, rec);
     std::size_t callable_size = rec.size() - before;
-    encode_frame(payload, rec);
+    encode_args_into(rec);
     end_task_record(rec, callable_size);
     return rec;
 }
@@ -262,9 +400,9 @@ R decode_result(std::span<const std::byte> frame) {
     return deserialize<R>(frame);
 }
 
-/// One result: an AsyncResult's shared state.
+/// One result: an AsyncResult's shared state (how the result is decoded is the subclass's).
 template <class R>
-struct ResultState : TaskSink {
+struct ResultStateBase : TaskSink {
     using Value = stored_t<R>;
     bool done = false;
     std::optional<Value> value;
@@ -294,14 +432,6 @@ struct ResultState : TaskSink {
         done = true;
         return finish();
     }
-    std::function<void()> on_result(std::size_t, std::span<const std::byte> frame) override {
-        if (done) return {};
-        try {
-            return set_value(decode_result<Value>(frame));
-        } catch (...) {
-            return on_error(0, std::current_exception());
-        }
-    }
     std::function<void()> on_error(std::size_t, std::exception_ptr e) override {
         if (done) return {};
         error = std::move(e);
@@ -310,9 +440,22 @@ struct ResultState : TaskSink {
     }
 };
 
+/// apply_async: one result frame.
+template <class R>
+struct ResultState : ResultStateBase<R> {
+    std::function<void()> on_result(std::size_t, std::span<const std::byte> frame) override {
+        if (this->done) return {};
+        try {
+            return this->set_value(decode_result<typename ResultStateBase<R>::Value>(frame));
+        } catch (...) {
+            return this->on_error(0, std::current_exception());
+        }
+    }
+};
+
 /// map_async: chunks of results joined into one vector when the last arrives.
 template <class R>
-struct MapState : ResultState<std::vector<R>> {
+struct MapState : ResultStateBase<std::vector<R>> {
     std::vector<std::vector<R>> chunks;
     std::size_t left = 0;
 
@@ -320,7 +463,7 @@ struct MapState : ResultState<std::vector<R>> {
     std::function<void()> on_result(std::size_t index, std::span<const std::byte> frame) override {
         if (this->done) return {};
         try {
-            chunks[index] = decode_result<std::vector<R>>(frame);
+            chunks[index] = decode_chunk<R>(frame);
         } catch (...) {
             return this->on_error(index, std::current_exception());
         }
@@ -351,7 +494,7 @@ struct IMapState : TaskSink {
     explicit IMapState(std::size_t n_chunks) : chunks(n_chunks) {}
     std::function<void()> on_result(std::size_t index, std::span<const std::byte> frame) override {
         try {
-            chunks[index].values = decode_result<std::vector<R>>(frame);
+            chunks[index].values = decode_chunk<R>(frame);
         } catch (...) {
             return on_error(index, std::current_exception());
         }
@@ -442,7 +585,7 @@ private:
     template <class>
     friend class AsyncResult;
     friend class Pool;
-    AsyncResult(std::shared_ptr<detail::ResultState<R>> s, std::shared_ptr<detail::PoolCore> c)
+    AsyncResult(std::shared_ptr<detail::ResultStateBase<R>> s, std::shared_ptr<detail::PoolCore> c)
         : state_(std::move(s)), core_(std::move(c)) {}
 
     bool drive(std::optional<clock::time_point> deadline) {
@@ -454,7 +597,7 @@ private:
         if constexpr (!std::is_void_v<R>) return *state_->value;
     }
 
-    std::shared_ptr<detail::ResultState<R>> state_;
+    std::shared_ptr<detail::ResultStateBase<R>> state_;
     std::shared_ptr<detail::PoolCore> core_;
 };
 
@@ -654,13 +797,15 @@ AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&.
     using Fn = std::decay_t<F>;
     MP_REQUIRE_POOL_CALLABLE(Fn);
     using R = detail::apply_result_t<F, Args...>;
-    using Stored = std::decay_t<detail::stored_t<R>>;
-    using Tuple = std::tuple<std::decay_t<Args>...>;
-    MP_REQUIRE_SERIALIZABLE(Tuple);
-    MP_REQUIRE_SERIALIZABLE(Stored);
+    static_assert((Serializable<std::decay_t<Args>> && ...),
+                  "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Make it "
+                  "trivially copyable (no pointers), use standard containers, or give it a cereal "
+                  "`template <class Archive> void serialize(Archive&)` member.");
+    MP_REQUIRE_SERIALIZABLE(detail::stored_t<R>);
     std::vector<Bytes> recs;
-    recs.push_back(detail::make_task_record<&detail::apply_trampoline<Fn, std::conditional_t<std::is_void_v<R>, void, Stored>, Tuple>>(
-        Fn(std::forward<F>(f)), Tuple(std::forward<Args>(args)...)));
+    std::tuple<std::decay_t<Args>...> t(std::forward<Args>(args)...);
+    recs.push_back(detail::make_task_record<&detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
+        Fn(std::forward<F>(f)), [&t](Bytes& out) { detail::encode_args(t, out); }));
     auto state = std::make_shared<detail::ResultState<R>>();
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
     return AsyncResult<R>(std::move(state), core_);
@@ -671,24 +816,26 @@ std::pair<std::vector<Bytes>, std::size_t> Pool::make_chunks(const F& f, Range&&
     using Fn = std::decay_t<F>;
     using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
     MP_REQUIRE_SERIALIZABLE(Arg);
-    std::vector<Arg> all;
-    if constexpr (std::ranges::sized_range<Range>) all.reserve(static_cast<std::size_t>(std::ranges::size(items)));
-    for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
-    if (chunksize == 0) {
-        std::size_t d = processes() * 4;
-        chunksize = (all.size() + d - 1) / d;
-        if (chunksize == 0) chunksize = 1;
+    if constexpr (std::ranges::sized_range<Range> && std::ranges::forward_range<Range>) {
+        auto n = static_cast<std::size_t>(std::ranges::size(items));
+        if (chunksize == 0) {  // Python: chunksize, extra = divmod(len, 4 * processes); if extra: += 1
+            std::size_t d = processes() * 4;
+            chunksize = std::max<std::size_t>(1, (n + d - 1) / d);
+        }
+        std::vector<Bytes> recs;
+        recs.reserve((n + chunksize - 1) / chunksize);
+        auto it = std::ranges::begin(items);
+        for (std::size_t i = 0; i < n; i += chunksize) {
+            std::size_t k = std::min(n - i, chunksize);
+            recs.push_back(detail::make_task_record<&detail::chunk_trampoline<Fn, R, Arg, Star>>(
+                f, [&](Bytes& out) { detail::encode_chunk<Arg>(it, k, out); }));
+        }
+        return {std::move(recs), n};
+    } else {
+        std::vector<Arg> all;
+        for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
+        return make_chunks<R, Star>(f, all, chunksize);
     }
-    std::vector<Bytes> recs;
-    recs.reserve((all.size() + chunksize - 1) / chunksize);
-    std::vector<Arg> chunk;
-    for (std::size_t i = 0; i < all.size(); i += chunksize) {
-        std::size_t end = std::min(all.size(), i + chunksize);
-        chunk.assign(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(i)),
-                     std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(end)));
-        recs.push_back(detail::make_task_record<&detail::chunk_trampoline<Fn, R, Arg, Star>>(f, chunk));
-    }
-    return {std::move(recs), all.size()};
 }
 
 template <class F, std::ranges::input_range Range>
@@ -705,7 +852,7 @@ auto Pool::map_async(F&& f, Range&& items, std::size_t chunksize) {
     auto state = std::make_shared<detail::MapState<R>>(recs.size());
     if (recs.empty()) state->set_value({});
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
-    return AsyncResult<std::vector<R>>(std::static_pointer_cast<detail::ResultState<std::vector<R>>>(state), core_);
+    return AsyncResult<std::vector<R>>(std::static_pointer_cast<detail::ResultStateBase<std::vector<R>>>(state), core_);
 }
 
 template <class F, std::ranges::input_range Range>
@@ -721,7 +868,7 @@ auto Pool::starmap_async(F&& f, Range&& items, std::size_t chunksize) {
     auto state = std::make_shared<detail::MapState<R>>(recs.size());
     if (recs.empty()) state->set_value({});
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
-    return AsyncResult<std::vector<R>>(std::static_pointer_cast<detail::ResultState<std::vector<R>>>(state), core_);
+    return AsyncResult<std::vector<R>>(std::static_pointer_cast<detail::ResultStateBase<std::vector<R>>>(state), core_);
 }
 
 template <class F, class Range>

@@ -1,0 +1,165 @@
+// bench_pool: mp::Pool beside Python's multiprocessing.Pool (bench/py_pool.py, run by
+// this program in the same run) and a raw pipe round trip, on 2 workers.
+//
+//   map      trivial fn over 1e6 ints, automatic chunksize on both sides   target ≥ 10× Python
+//   apply    round trip of one small task, beside a raw pipe round trip    target ≤ 3× raw pipe
+//   async    apply_async throughput (submit all, then get all)             target ≥ 20× Python
+//   cpu      CPU-bound map vs the same loop run sequentially               target ≥ 1.8×
+//
+// Each figure is the median of REPS runs (default 3; `bench_pool REPS`).
+#include <mp/mp.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int sq(int x) { return x * x; }
+
+std::uint64_t burn(std::uint64_t n) {
+    std::uint64_t s = 0;
+    for (std::uint64_t i = 0; i < n; ++i) s = (s * 31 + i) % 1000003;
+    return s;
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// A raw round trip: 8 bytes over a pipe to a forked echo child and back.
+double raw_pipe_roundtrip_us(int n) {
+    int a[2], b[2];
+    if (::pipe(a) != 0 || ::pipe(b) != 0) std::abort();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(a[1]);
+        ::close(b[0]);
+        std::uint64_t x;
+        while (::read(a[0], &x, sizeof x) == sizeof x) {
+            if (::write(b[1], &x, sizeof x) != sizeof x) break;
+        }
+        ::_exit(0);
+    }
+    std::uint64_t x = 0;
+    auto t = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        x = static_cast<std::uint64_t>(i);
+        if (::write(a[1], &x, sizeof x) != sizeof x || ::read(b[0], &x, sizeof x) != sizeof x) std::abort();
+    }
+    double dt = seconds_since(t);
+    ::close(a[1]);
+    ::waitpid(pid, nullptr, 0);
+    ::close(a[0]);
+    ::close(b[0]);
+    ::close(b[1]);
+    return dt / n * 1e6;
+}
+
+std::map<std::string, std::vector<double>> run_python(int n_map, int n_async, int n_apply) {
+    std::map<std::string, std::vector<double>> out;
+    std::string cmd = "python3 " MP_BENCH_DIR "/py_pool.py " + std::to_string(n_map) + " " +
+                      std::to_string(n_async) + " " + std::to_string(n_apply);
+    std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
+    if (!p) return out;
+    char name[128];
+    double v;
+    char unit[16];
+    while (std::fscanf(p.get(), "%127s %lf %15s", name, &v, unit) == 3) out[name].push_back(v);
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+    const int n_map = 1'000'000, n_async = 100'000, n_apply = 2'000, n_apply_py = 2'000, n_async_py = 20'000;
+    const std::uint64_t burn_n = 2'000'000;  // ~10 ms of work per item
+    const int n_burn = 32;
+
+    std::vector<double> map_s, async_us, apply_us, pipe_us, cpu_pool_s, cpu_seq_s;
+    std::map<std::string, std::vector<double>> py;
+
+    std::vector<int> items(n_map);
+    std::iota(items.begin(), items.end(), 0);
+    std::vector<std::uint64_t> burn_items(n_burn);
+    for (int i = 0; i < n_burn; ++i) burn_items[i] = burn_n + static_cast<std::uint64_t>(i);
+    // The sequential run calls through a volatile pointer, as the workers do, so the
+    // compiler cannot fold or hoist the calls.
+    std::uint64_t (*volatile burn_ptr)(std::uint64_t) = burn;
+
+    for (int rep = 0; rep < reps; ++rep) {
+        {
+            mp::Pool pool(2);
+            pool.map(sq, std::vector<int>(1000, 3));  // warm up, as the Python side
+            auto t = Clock::now();
+            for (int k = 0; k < 3; ++k) {  // as the Python side: three maps, each timed
+                t = Clock::now();
+                auto r = pool.map(sq, items);
+                map_s.push_back(seconds_since(t));
+                if (r.back() != sq(n_map - 1)) std::abort();
+            }
+
+            t = Clock::now();
+            std::vector<mp::AsyncResult<int>> rs;
+            rs.reserve(n_async);
+            for (int i = 0; i < n_async; ++i) rs.push_back(pool.apply_async(sq, i));
+            long long total = 0;
+            for (auto& x : rs) total += x.get();
+            async_us.push_back(seconds_since(t) / n_async * 1e6);
+            if (total == 0) std::abort();
+
+            t = Clock::now();
+            for (int i = 0; i < n_apply; ++i) {
+                if (pool.apply(sq, i) != i * i) std::abort();
+            }
+            apply_us.push_back(seconds_since(t) / n_apply * 1e6);
+
+            t = Clock::now();
+            auto b = pool.map(burn, burn_items);
+            cpu_pool_s.push_back(seconds_since(t));
+            t = Clock::now();
+            std::uint64_t check = 0;
+            for (auto n : burn_items) check += burn_ptr(n);
+            cpu_seq_s.push_back(seconds_since(t));
+            if (check != std::accumulate(b.begin(), b.end(), std::uint64_t{0})) std::abort();
+        }
+        pipe_us.push_back(raw_pipe_roundtrip_us(n_apply));
+        for (auto& [k, v] : run_python(n_map, n_async_py, n_apply_py)) py[k].insert(py[k].end(), v.begin(), v.end());
+    }
+
+    auto pym = [&](const char* k) { return py.count(k) ? median(py[k]) : 0.0; };
+    double m_map = median(map_s), m_async = median(async_us), m_apply = median(apply_us), m_pipe = median(pipe_us);
+    double m_cpu = median(cpu_pool_s), m_seq = median(cpu_seq_s);
+    double p_map = pym("py_map_s"), p_async = pym("py_apply_async_us_per_task"), p_apply = pym("py_apply_roundtrip_us");
+
+    std::printf("bench_pool: 2 workers, median of %d runs (machine: %d CPUs)\n\n", reps, mp::cpu_count());
+    std::printf("%-44s %12s %12s %9s  %s\n", "figure", "mp::Pool", "peer", "ratio", "target");
+    auto row = [](const char* name, double ours, double peer, double ratio, const char* target, bool ok) {
+        std::printf("%-44s %12.4g %12.4g %8.2fx  %s %s\n", name, ours, peer, ratio, target, ok ? "OK" : "MISSED");
+    };
+    row("map sq over 1e6 ints, auto chunksize (s)", m_map, p_map, p_map / m_map, ">= 10x Python", p_map / m_map >= 10);
+    row("apply round trip (us) vs raw pipe rt", m_apply, m_pipe, m_apply / m_pipe, "<= 3x raw pipe", m_apply / m_pipe <= 3);
+    row("apply round trip (us) vs Python apply", m_apply, p_apply, p_apply / m_apply, "(info)", true);
+    row("apply_async throughput (us/task)", m_async, p_async, p_async / m_async, ">= 20x Python", p_async / m_async >= 20);
+    row("CPU-bound map 32 x ~10 ms (s) vs sequential", m_cpu, m_seq, m_seq / m_cpu, ">= 1.8x sequential", m_seq / m_cpu >= 1.8);
+    std::printf("\nraw pipe round trip %.1f us (the peer of apply); Python: map %.3f s, apply_async %.2f us/task "
+                "(%d tasks), apply %.1f us\n",
+                m_pipe, p_map, p_async, n_async_py, p_apply);
+    return 0;
+}
