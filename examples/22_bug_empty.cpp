@@ -23,9 +23,9 @@ using namespace std::chrono_literals;
 void productor(mp::Queue<int> q) {
     for (int i = 0; i < 5; ++i) {
         std::this_thread::sleep_for(50ms);  // producing takes a moment
-        q.put(i);
         std::printf("Producto %d enviado\n", i);
         std::fflush(stdout);
+        q.put(i);
     }
 }
 

@@ -25,9 +25,9 @@ using namespace std::chrono_literals;
 void productor(mp::Queue<std::optional<int>> q) {
     for (int i = 0; i < 5; ++i) {
         std::this_thread::sleep_for(50ms);
-        q.put(i);
         std::printf("Producto %d enviado\n", i);
         std::fflush(stdout);
+        q.put(i);
     }
     q.put(std::nullopt);  // FIX: the sentinel — "nothing more will come"
 }
