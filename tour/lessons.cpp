@@ -699,6 +699,7 @@ if __name__ == "__main__":
 
 using Word = std::optional<std::string>;
 using Counts = std::map<std::string, long>;
+// words_of() and read_file(): see examples/11_word_count.cpp
 
 void productor(mp::Queue<Word> q, std::string ruta) {
     for (auto& palabra : words_of(read_file(ruta)))
