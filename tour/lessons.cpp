@@ -603,7 +603,9 @@ def suma(q, a, b):
 
 if __name__ == "__main__":
     q = Queue()
-    rangos = [(0, 1000), (1000, 2000), (2000, 3000)]
+    n = 10_000_000
+    rangos = [(1, n + 1), (n + 1, 2 * n + 1),
+              (2 * n + 1, 3 * n + 1)]
     ps = [Process(target=suma, args=(q, a, b))
           for a, b in rangos]
     for p in ps: p.start()
@@ -623,8 +625,9 @@ void suma(mp::Queue<long> q, long a, long b) {
 int main() {
     mp::Queue<long> q;
     std::vector<mp::Process> ps;
-    for (long a : {0L, 1000L, 2000L})
-        ps.emplace_back(suma, q, a, a + 1000);
+    const long n = 10'000'000;
+    for (long a : {1L, n + 1, 2 * n + 1})
+        ps.emplace_back(suma, q, a, a + n);
     for (auto& p : ps) p.start();
     long total = 0;
     for (std::size_t i = 0; i < ps.size(); ++i)
