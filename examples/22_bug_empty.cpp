@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 void productor(mp::Queue<int> q) {
     for (int i = 0; i < 5; ++i) {
-        std::this_thread::sleep_for(50ms);  // producing takes a moment
+        std::this_thread::sleep_for(100ms);  // producing takes a moment
         std::printf("Producto %d enviado\n", i);
         std::fflush(stdout);
         q.put(i);

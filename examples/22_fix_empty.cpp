@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 
 void productor(mp::Queue<std::optional<int>> q) {
     for (int i = 0; i < 5; ++i) {
-        std::this_thread::sleep_for(50ms);
+        std::this_thread::sleep_for(100ms);
         std::printf("Producto %d enviado\n", i);
         std::fflush(stdout);
         q.put(i);
