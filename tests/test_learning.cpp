@@ -17,10 +17,13 @@ using mp::test::run_program;
 
 namespace {
 
+bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
 ProgramResult run_example(const std::string& name, const std::vector<std::string>& args = {}) {
     ProgramResult r = run_program(binary("examples/" + name), args, "", 30s);
     EXPECT_NE(r.exit_code, 127) << name << " is not built";
     EXPECT_NE(r.exit_code, -9) << name << " hung and was killed after 30 s; output:\n" << r.out;
+    EXPECT_FALSE(contains(r.err, "runtime error") || contains(r.err, "Sanitizer")) << r.err;
     return r;
 }
 
@@ -33,8 +36,6 @@ long number(const std::string& text, const std::string& prefix, std::size_t from
     }
     return static_cast<long>(*v);
 }
-
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 }  // namespace
 
