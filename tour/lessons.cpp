@@ -763,62 +763,85 @@ Lesson lesson_i() {
     return {
         "i", "combined",
         {"i) Combined exercise: Queue + Lock + Pool", "i) Ejercicio combinado: Queue + Lock + Pool"},
-        {R"~(The guides' session report suggests "challenges that combine several concurrency mechanisms, for example Queue, Lock and Pool in one solution". Here a Pool does the work, its workers report progress on a Queue that the parent reads, and they update shared totals under a Lock.
+        {R"~(The guides' session report suggests "challenges that combine several concurrency mechanisms, for example Queue, Lock and Pool in one solution". Here a Pool of 4 counts primes in 12 jobs; each worker, under one shared Lock, counts the job as done in a shared Value and puts a numbered log line on a Queue, which the parent prints while the work goes on. The Queue, Lock and Value reach the workers through an initializer.
 * Queue: many writers (the workers), one reader (the parent).
-* Lock: protects shared state that more than one worker updates.
+* Lock: keeps the counter and its log line together, even though several workers update them.
 * Pool: distributes the tasks and gathers the results.)~",
-         R"~(El informe de la sesión de las guías sugiere "desafíos que integren múltiples mecanismos concurrentes (por ejemplo, combinar Queue, Lock y Pool en una misma solución)". Aquí un Pool hace el trabajo, sus workers informan su avance en una Queue que lee el padre, y actualizan totales compartidos bajo un Lock.
+         R"~(El informe de la sesión de las guías sugiere "desafíos que integren múltiples mecanismos concurrentes (por ejemplo, combinar Queue, Lock y Pool en una misma solución)". Aquí un Pool de 4 cuenta primos en 12 trabajos; cada worker, bajo un mismo Lock, cuenta el trabajo como hecho en un Value compartido y pone una línea de registro numerada en una Queue, que el padre imprime mientras el trabajo avanza. La Queue, el Lock y el Value llegan a los workers con un initializer.
 * Queue: muchos escritores (los workers), un lector (el padre).
-* Lock: protege el estado compartido que actualiza más de un worker.
+* Lock: mantiene juntos el contador y su línea de registro, aunque varios workers los actualicen.
 * Pool: reparte las tareas y junta los resultados.)~"},
         {{{"Queue + Lock + Pool", "Queue + Lock + Pool"},
-          {"The exercise is a suggestion of the guides' report; this Python is a sketch of the pattern.",
-           "El ejercicio es una sugerencia del informe de las guías; este Python es un esquema del patrón."},
+          {"The exercise is a suggestion of the guides' report; this Python is the example's own sketch.",
+           "El ejercicio es una sugerencia del informe de las guías; este Python es el esquema del propio ejemplo."},
           R"py(from multiprocessing import Pool, Queue, Lock, Value
 
-def init(q, l, t):
-    global avance, lock, total
-    avance, lock, total = q, l, t
+def init(q, l, d):
+    global log, console, done
+    log, console, done = q, l, d
 
-def tarea(x):
-    avance.put(f"tarea {x} lista")
-    with lock:
-        total.value += x
-    return x * x
+def job(r):
+    n = count_primes(*r)
+    with console:
+        done.value += 1
+        log.put(f"[{done.value}/12] {r}: {n} primes")
+    return n
 
 if __name__ == "__main__":
-    q, l, t = Queue(), Lock(), Value('i', 0, lock=False)
+    q, lock, done = Queue(), Lock(), Value('i', 0)
+    ranges = [(i * 10_000, (i + 1) * 10_000)
+              for i in range(12)]
     with Pool(4, initializer=init,
-              initargs=(q, l, t)) as pool:
-        r = pool.map_async(tarea, range(10))
-        for _ in range(10):
+              initargs=(q, lock, done)) as pool:
+        result = pool.map_async(job, ranges)
+        for _ in ranges:
             print(q.get())
-        print(r.get(), t.value))py",
+        print(sum(result.get())))py",
           R"cpp(#include <mp/mp.hpp>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-mp::Queue<std::string> avance;
-mp::Lock lock;
-mp::RawValue<int> total(0);
+int count_primes(int from, int to);
 
-int tarea(int x) {
-    avance.put("tarea " + std::to_string(x) + " lista");
-    std::lock_guard g(lock);
-    total.value() += x;
-    return x * x;
+struct Shared {  // each worker's "globals"
+    mp::Queue<std::string> log;
+    mp::Lock lock;
+    mp::Value<int> done;
+};
+std::optional<Shared> shared;
+
+void init(mp::Queue<std::string> q, mp::Lock l,
+          mp::Value<int> d) {
+    shared.emplace(Shared{q, l, d});
+}
+
+int job(std::pair<int, int> r) {
+    int n = count_primes(r.first, r.second);
+    std::lock_guard g(shared->lock);
+    int k = ++shared->done.value();
+    shared->log.put("[" + std::to_string(k) + "/12] " +
+                    std::to_string(n) + " primes");
+    return n;
 }
 
 int main() {
-    mp::Pool pool(4);  // globals above are inherited
-    std::vector<int> xs{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-    auto r = pool.map_async(tarea, xs);
-    for (std::size_t i = 0; i < xs.size(); ++i)
-        std::puts(avance.get().c_str());
-    r.get();
-    std::printf("%d\n", total.value());
+    mp::Queue<std::string> log;
+    mp::Lock lock;
+    mp::Value<int> done(0);
+    std::vector<std::pair<int, int>> ranges;
+    for (int i = 0; i < 12; ++i)
+        ranges.emplace_back(i * 10'000, (i + 1) * 10'000);
+    mp::Pool pool(4, init, log, lock, done);
+    auto result = pool.map_async(job, ranges);
+    for (std::size_t i = 0; i < ranges.size(); ++i)
+        std::puts(log.get().c_str());
+    int total = 0;
+    for (int c : result.get()) total += c;
+    std::printf("%d\n", total);
 })cpp",
           {"12_queue_lock_pool"},
           {}}},
