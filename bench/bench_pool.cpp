@@ -148,7 +148,14 @@ int main(int argc, char** argv) {
     double m_cpu = median(cpu_pool_s), m_seq = median(cpu_seq_s);
     double p_map = pym("py_map_s"), p_async = pym("py_apply_async_us_per_task"), p_apply = pym("py_apply_roundtrip_us");
 
-    std::printf("bench_pool: 2 workers, median of %d runs (machine: %d CPUs)\n\n", reps, mp::cpu_count());
+    double load[3] = {0, 0, 0};
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+        if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+        std::fclose(f);
+    }
+    std::printf("bench_pool: 2 workers, median of %d runs (machine: %d CPUs, load average %.2f at the end: "
+                "a CPU-bound speed-up needs a second idle CPU)\n\n",
+                reps, mp::cpu_count(), load[0]);
     std::printf("%-44s %12s %12s %9s  %s\n", "figure", "mp::Pool", "peer", "ratio", "target");
     auto row = [](const char* name, double ours, double peer, double ratio, const char* target, bool ok) {
         std::printf("%-44s %12.4g %12.4g %8.2fx  %s %s\n", name, ours, peer, ratio, target, ok ? "OK" : "MISSED");

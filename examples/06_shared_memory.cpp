@@ -27,7 +27,8 @@ void tarea(mp::Value<int> n) {
 
 // Worker w fills its slice of the array with squares.
 void fill(mp::Array<long> a, int w, int per_worker) {
-    for (int i = w * per_worker; i < (w + 1) * per_worker; ++i) a[static_cast<std::size_t>(i)] = long{i} * i;
+    for (int i = w * per_worker; i < (w + 1) * per_worker; ++i)
+        a[static_cast<std::size_t>(i)] = long{i} * i;
 }
 
 int main() {
@@ -36,7 +37,8 @@ int main() {
     for (int i = 0; i < 5; ++i) procs.emplace_back(tarea, num);
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
-    std::printf("Final value: %d (5 processes x 1000 locked increments, expected 5000)\n", num.value());
+    std::printf("Final value: %d (5 processes x 1000 locked increments, expected 5000)\n",
+                num.value());
 
     constexpr int kWorkers = 4, kPer = 3;
     mp::Array<long> squares(kWorkers * kPer);  // Array('l', 12): zero-filled

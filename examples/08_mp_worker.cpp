@@ -42,7 +42,8 @@ double ms_since(Clock::time_point t0) {
 // Worker w of `workers` takes blocks w, w + workers, w + 2*workers, ...
 long my_share(int w, int workers) {
     long n = 0;
-    for (long lo = w * kBlock; lo < kLimit; lo += workers * kBlock) n += count_primes(lo, std::min(lo + kBlock, kLimit));
+    for (long lo = w * kBlock; lo < kLimit; lo += workers * kBlock)
+        n += count_primes(lo, std::min(lo + kBlock, kLimit));
     return n;
 }
 
@@ -58,7 +59,8 @@ int main() {
 
     // 2. Parallel: each process writes its count into its own slot of a shared Array.
     mp::Array<long> partial(static_cast<std::size_t>(workers));
-    mp::Array<double> started(static_cast<std::size_t>(workers)), finished(static_cast<std::size_t>(workers));
+    mp::Array<double> started(static_cast<std::size_t>(workers)),
+        finished(static_cast<std::size_t>(workers));
     t0 = Clock::now();
     std::vector<mp::Process> procs;
     for (int w = 0; w < workers; ++w) {
@@ -74,8 +76,8 @@ int main() {
     double t_par = ms_since(t0);
     long parallel = 0;
     for (long x : partial) parallel += x;
-    std::printf("2. %d processes, Array slots:    %ld primes in %7.1f ms  (speedup %.2fx)\n", workers,
-                parallel, t_par, t_seq / t_par);
+    std::printf("2. %d processes, Array slots:    %ld primes in %7.1f ms  (speedup %.2fx)\n",
+                workers, parallel, t_par, t_seq / t_par);
     for (int w = 0; w < workers; ++w) {
         auto i = static_cast<std::size_t>(w);
         std::printf("     worker %d (pid %d): ran from %6.1f ms to %6.1f ms\n", w, procs[i].pid(),
@@ -98,11 +100,12 @@ int main() {
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
     double t_val = ms_since(t0);
-    std::printf("3. %d processes, Value+get_lock: %ld primes in %7.1f ms  (speedup %.2fx)\n", workers,
-                total.value(), t_val, t_seq / t_val);
+    std::printf("3. %d processes, Value+get_lock: %ld primes in %7.1f ms  (speedup %.2fx)\n",
+                workers, total.value(), t_val, t_seq / t_val);
 
     bool ok = parallel == sequential && total.value() == sequential;
-    std::printf("\nAll three agree: %s. The speedup is bounded by the %d CPUs this process may use.\n",
-                ok ? "yes" : "NO", mp::cpu_count());
+    std::printf(
+        "\nAll three agree: %s. The speedup is bounded by the %d CPUs this process may use.\n",
+        ok ? "yes" : "NO", mp::cpu_count());
     return ok ? 0 : 1;
 }

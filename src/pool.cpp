@@ -155,6 +155,7 @@ constexpr std::size_t kMaxQueuedPerWorker = 1024;
 // Before sleeping in poll(), the thread driving the pool polls the outboxes for this
 // long, yielding between polls: results arriving back to back need no wake-up.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
+constexpr int kMaxSleepMs = 1000;
 
 std::size_t ring_bytes_for(std::size_t workers) {
     std::size_t ring = std::size_t{1} << 20;
@@ -178,10 +179,9 @@ struct Task {
 
 struct WorkerState {
     std::unique_ptr<Process> proc;
-    std::deque<Task> outstanding;  // sent, in order; front is task number `completed + 1`
-    std::uint64_t sent = 0;
-    std::uint64_t completed = 0;
-    bool incomplete = false;  // outstanding.back() is not yet all in the inbox
+    std::deque<std::uint32_t> queue;  // tickets of the tasks in its inbox, in order
+    std::uint64_t sent = 0;           // tasks given to this incarnation (for maxtasksperchild)
+    bool incomplete = false;  // the task of queue.back() is not yet all in the inbox
     std::size_t written = 0;  // bytes of it that are
     bool stopping = false;    // a stop record was sent
     // the outbox record being assembled
@@ -220,10 +220,19 @@ private:
     void handle_record(std::size_t i, std::span<const std::byte> rec);
     void handle_exit(std::size_t i);
     void fail_all(std::deque<Task>& tasks, const std::exception_ptr& e);
+    void fail_queued(WorkerState& w, const std::exception_ptr& e);
+    std::uint32_t ticket_state(std::uint32_t t) const noexcept {
+        return layout_.ticket_table(region_.data())[t].load(std::memory_order_acquire);
+    }
+    Task release_ticket(std::uint32_t t);
+    bool send(std::size_t i, Task task);
+    void steal();
+    bool eligible(const WorkerState& w) const noexcept;
+    bool send_stop(std::size_t i);
     void set_broken(std::exception_ptr e);
     bool progress_possible();
     bool spin_for_progress(std::unique_lock<std::mutex>& lk, std::optional<Clock::time_point> deadline);
-    void shutdown_workers(bool graceful_only_if_idle);
+    void shutdown_workers();
     void release_resources();
     void defer(std::function<void()> f) {
         if (f) deferred_.push_back(std::move(f));
@@ -238,6 +247,12 @@ private:
     State state_ = State::run;
     std::vector<WorkerState> workers_;
     std::deque<Task> pending_;
+    struct Entry {
+        Task task;
+        std::uint32_t generation = 0;
+    };
+    std::vector<Entry> entries_;               // by ticket
+    std::vector<std::uint32_t> free_tickets_;
     std::exception_ptr broken_;
     std::vector<std::function<void()>> deferred_;
     std::condition_variable cv_;
@@ -251,7 +266,9 @@ PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
         throw ValueError("Pool: processes must be at least 1 (got " + std::to_string(opts_.processes) + ")");
     }
     n = opts_.processes == 0 ? static_cast<std::size_t>(cpu_count()) : static_cast<std::size_t>(opts_.processes);
-    layout_ = PoolLayout{n, ring_bytes_for(n)};
+    layout_ = PoolLayout{n, ring_bytes_for(n), n * kMaxQueuedPerWorker};
+    entries_.resize(layout_.tickets);
+    for (std::size_t t = layout_.tickets; t-- > 0;) free_tickets_.push_back(static_cast<std::uint32_t>(t));
     region_ = SharedRegion(layout_.total());
     efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
     parent_ = ::getpid();
@@ -267,7 +284,6 @@ PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
 void PoolCore::spawn(std::size_t i) {
     auto& w = workers_[i];
     WorkerSlot* s = layout_.slot(region_.data(), i);
-    s->started.store(0);
     s->ready.store(0);
     layout_.inbox(region_.data(), i).reset();
     layout_.outbox(region_.data(), i).reset();
@@ -293,8 +309,80 @@ void PoolCore::spawn(std::size_t i) {
 
 std::size_t PoolCore::in_flight() const noexcept {
     std::size_t k = pending_.size();
-    for (const auto& w : workers_) k += w.outstanding.size();
+    for (const auto& w : workers_) k += w.queue.size();
     return k;
+}
+
+Task PoolCore::release_ticket(std::uint32_t t) {
+    free_tickets_.push_back(t);
+    return std::move(entries_[t].task);
+}
+
+bool PoolCore::eligible(const WorkerState& w) const noexcept {
+    return w.proc && !w.stopping && !w.incomplete && w.queue.size() < kMaxQueuedPerWorker &&
+           (opts_.maxtasksperchild == 0 || w.sent < opts_.maxtasksperchild);
+}
+
+// Gives `task` a ticket and writes it into worker i's inbox (as much as fits).
+bool PoolCore::send(std::size_t i, Task task) {
+    auto& w = workers_[i];
+    std::uint32_t t = free_tickets_.back();
+    free_tickets_.pop_back();
+    auto& e = entries_[t];
+    e.generation = (e.generation + 1) & 0x3fffffffu;
+    e.task = std::move(task);
+    TaskHeader* h = reinterpret_cast<TaskHeader*>(e.task.record.data() + sizeof(std::uint64_t));
+    std::uint32_t ticket_no = t, gen = e.generation;
+    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, ticket), &ticket_no, sizeof ticket_no);
+    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, generation), &gen, sizeof gen);
+    layout_.ticket_table(region_.data())[t].store(ticket::pack(gen, ticket::kQueued), std::memory_order_relaxed);
+    w.queue.push_back(t);
+    ++w.sent;
+    const Bytes& rec = e.task.record;
+    w.written = layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size());
+    w.incomplete = w.written != rec.size();
+    return true;
+}
+
+// An idle worker takes the not yet started tasks at the tail of the busiest worker's
+// inbox: their tickets move from queued to revoked, and they are sent again.
+void PoolCore::steal() {
+    auto* table = layout_.ticket_table(region_.data());
+    for (std::size_t j = 0; j < workers_.size(); ++j) {
+        auto& idle = workers_[j];
+        if (!eligible(idle) || !idle.queue.empty()) continue;
+        std::size_t busiest = workers_.size();
+        for (std::size_t b = 0; b < workers_.size(); ++b) {
+            auto& w = workers_[b];
+            std::size_t movable = w.queue.size() - (w.incomplete ? 1 : 0);
+            if (!w.proc || movable < 2) continue;
+            if (busiest == workers_.size() || w.queue.size() > workers_[busiest].queue.size()) busiest = b;
+        }
+        if (busiest == workers_.size()) return;
+        auto& b = workers_[busiest];
+        std::size_t take = b.queue.size() / 2;
+        std::deque<std::uint32_t> keep_back;
+        if (b.incomplete) {  // a half-written record stays: the inbox's framing needs its rest
+            keep_back.push_back(b.queue.back());
+            b.queue.pop_back();
+        }
+        std::deque<Task> taken;
+        while (take-- > 0 && b.queue.size() > 1) {
+            std::uint32_t t = b.queue.back();
+            std::uint32_t expected = ticket::pack(entries_[t].generation, ticket::kQueued);
+            if (!table[t].compare_exchange_strong(expected, ticket::pack(entries_[t].generation, ticket::kRevoked))) {
+                break;  // the worker has started it (and everything before it)
+            }
+            b.queue.pop_back();
+            --b.sent;
+            taken.push_front(release_ticket(t));
+        }
+        for (auto t : keep_back) b.queue.push_back(t);
+        while (!taken.empty()) {
+            pending_.push_front(std::move(taken.back()));
+            taken.pop_back();
+        }
+    }
 }
 
 std::vector<pid_t> PoolCore::pids() {
@@ -341,7 +429,7 @@ void PoolCore::pump() {
 bool PoolCore::write_partial(std::size_t i) {
     auto& w = workers_[i];
     Ring in = layout_.inbox(region_.data(), i);
-    const Bytes& rec = w.outstanding.back().record;
+    const Bytes& rec = entries_[w.queue.back()].task.record;
     w.written += in.write_some(rec.data() + w.written, rec.size() - w.written);
     w.incomplete = w.written != rec.size();
     return !w.incomplete;
@@ -356,40 +444,27 @@ void PoolCore::dispatch() {
             touched.push_back(i);
         }
     }
-    std::size_t maxtasks = opts_.maxtasksperchild;
-    while (!pending_.empty()) {
-        std::size_t best = workers_.size();
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            auto& w = workers_[i];
-            if (!w.proc || w.stopping || w.incomplete || w.outstanding.size() >= kMaxQueuedPerWorker) continue;
-            if (maxtasks != 0 && w.sent >= maxtasks) continue;
-            if (best == workers_.size() || w.outstanding.size() < workers_[best].outstanding.size()) best = i;
+    for (int round = 0; round < 2; ++round) {
+        while (!pending_.empty() && !free_tickets_.empty()) {
+            std::size_t best = workers_.size();
+            for (std::size_t i = 0; i < workers_.size(); ++i) {
+                if (!eligible(workers_[i])) continue;
+                if (best == workers_.size() || workers_[i].queue.size() < workers_[best].queue.size()) best = i;
+            }
+            if (best == workers_.size()) break;
+            Task t = std::move(pending_.front());
+            pending_.pop_front();
+            send(best, std::move(t));
+            if (std::find(touched.begin(), touched.end(), best) == touched.end()) touched.push_back(best);
         }
-        if (best == workers_.size()) break;
-        auto& w = workers_[best];
-        w.outstanding.push_back(std::move(pending_.front()));
-        pending_.pop_front();
-        ++w.sent;
-        const Bytes& rec = w.outstanding.back().record;
-        w.written = layout_.inbox(region_.data(), best).write_some(rec.data(), rec.size());
-        w.incomplete = w.written != rec.size();
-        if (std::find(touched.begin(), touched.end(), best) == touched.end()) touched.push_back(best);
+        if (round == 0 && pending_.empty()) steal();
     }
     // Close: idle workers with nothing left to do are told to stop.
     if (state_ == State::close && pending_.empty()) {
         for (std::size_t i = 0; i < workers_.size(); ++i) {
             auto& w = workers_[i];
-            if (!w.proc || w.stopping || !w.outstanding.empty()) continue;
-            Bytes stop(sizeof(std::uint64_t) + sizeof(TaskHeader));
-            std::uint64_t len = sizeof(TaskHeader);
-            TaskHeader h;
-            h.kind = TaskHeader::kStop;
-            std::memcpy(stop.data(), &len, sizeof len);
-            std::memcpy(stop.data() + sizeof len, &h, sizeof h);
-            if (layout_.inbox(region_.data(), i).write_some(stop.data(), stop.size()) == stop.size()) {
-                w.stopping = true;
-                touched.push_back(i);
-            }
+            if (!w.proc || w.stopping || !w.queue.empty()) continue;
+            if (send_stop(i)) touched.push_back(i);
         }
     }
     if (touched.empty()) return;
@@ -402,6 +477,19 @@ void PoolCore::dispatch() {
             futex_wake(c.data_seq, 1);
         }
     }
+}
+
+bool PoolCore::send_stop(std::size_t i) {
+    auto& w = workers_[i];
+    Bytes stop(sizeof(std::uint64_t) + sizeof(TaskHeader));
+    std::uint64_t len = sizeof(TaskHeader);
+    TaskHeader h;
+    h.kind = TaskHeader::kStop;
+    std::memcpy(stop.data(), &len, sizeof len);
+    std::memcpy(stop.data() + sizeof len, &h, sizeof h);
+    if (layout_.inbox(region_.data(), i).write_some(stop.data(), stop.size()) != stop.size()) return false;
+    w.stopping = true;
+    return true;
 }
 
 void PoolCore::drain(std::size_t i) {
@@ -449,10 +537,11 @@ void PoolCore::handle_record(std::size_t i, std::span<const std::byte> rec) {
             RemoteError(err.first, "Pool initializer failed in " + w.proc->name() + ": " + err.second)));
         return;
     }
-    if (w.outstanding.empty()) throw SerializationError("Pool: a worker sent a result for no task");
-    Task t = std::move(w.outstanding.front());
-    w.outstanding.pop_front();
-    ++w.completed;
+    if (w.queue.empty() || w.queue.front() != h.ticket) {
+        throw SerializationError("Pool: a worker sent a result for a task it does not hold");
+    }
+    w.queue.pop_front();
+    Task t = release_ticket(h.ticket);
     if (h.kind == ResultHeader::kOk) {
         defer(t.sink->on_result(t.index, frame));
     } else {
@@ -472,10 +561,19 @@ void PoolCore::fail_all(std::deque<Task>& tasks, const std::exception_ptr& e) {
     tasks.clear();
 }
 
+void PoolCore::fail_queued(WorkerState& w, const std::exception_ptr& e) {
+    for (std::uint32_t t : w.queue) {
+        Task task = release_ticket(t);
+        defer(task.sink->on_error(task.index, e));
+    }
+    w.queue.clear();
+    w.incomplete = false;
+}
+
 void PoolCore::set_broken(std::exception_ptr e) {
     if (!broken_) broken_ = std::move(e);
     fail_all(pending_, broken_);
-    for (auto& w : workers_) fail_all(w.outstanding, broken_);
+    for (auto& w : workers_) fail_queued(w, broken_);
 }
 
 void PoolCore::handle_exit(std::size_t i) {
@@ -484,22 +582,28 @@ void PoolCore::handle_exit(std::size_t i) {
     if (!w.proc) return;
     w.proc->join();
     int code = w.proc->exitcode().value_or(255);
-    WorkerSlot* s = layout_.slot(region_.data(), i);
-    std::uint64_t started = s->started.load(std::memory_order_acquire);
-    bool was_ready = s->ready.load(std::memory_order_acquire) != 0;
-    if (!w.outstanding.empty() && w.completed + 1 <= started) {
-        Task t = std::move(w.outstanding.front());
-        w.outstanding.pop_front();
-        defer(t.sink->on_error(
-            t.index, std::make_exception_ptr(WorkerLost(
-                         "Pool worker " + w.proc->name() + " (pid " + std::to_string(w.proc->pid()) +
-                             ") died while running this task: " + describe_exit(code),
-                         code))));
+    bool was_ready = layout_.slot(region_.data(), i)->ready.load(std::memory_order_acquire) != 0;
+    // The task it was running (its ticket says so) is lost; those it had not started go
+    // back to the front of the queue, in order.
+    std::deque<Task> again;
+    for (std::uint32_t t : w.queue) {
+        bool running = ticket_state(t) == ticket::pack(entries_[t].generation, ticket::kRunning);
+        Task task = release_ticket(t);
+        if (running) {
+            defer(task.sink->on_error(
+                task.index, std::make_exception_ptr(WorkerLost(
+                                "Pool worker " + w.proc->name() + " (pid " + std::to_string(w.proc->pid()) +
+                                    ") died while running this task: " + describe_exit(code),
+                                code))));
+        } else {
+            again.push_back(std::move(task));
+        }
     }
-    // The tasks it had not started go back to the front of the queue, in order.
-    while (!w.outstanding.empty()) {
-        pending_.push_front(std::move(w.outstanding.back()));
-        w.outstanding.pop_back();
+    w.queue.clear();
+    w.incomplete = false;
+    while (!again.empty()) {
+        pending_.push_front(std::move(again.back()));
+        again.pop_back();
     }
     std::string name = w.proc->name();
     w.proc.reset();
@@ -513,7 +617,9 @@ void PoolCore::handle_exit(std::size_t i) {
         fail_all(pending_, broken_);
         return;
     }
-    if (state_ == State::run || (state_ == State::close && in_flight() != 0)) spawn(i);
+    // While closing, a worker that stopped is not replaced; one that died is, if its
+    // unstarted tasks need it.
+    if (state_ == State::run || (state_ == State::close && !pending_.empty())) spawn(i);
 }
 
 bool PoolCore::progress_possible() {
@@ -570,6 +676,7 @@ bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Cloc
             who.emplace_back(i, workers_[i].proc->pid());
         }
         if (spin_for_progress(lk, deadline)) continue;
+        if (done()) return true;  // another thread's pump, while we spun, finished our work
         auto* ctl = layout_.control(region_.data());
         ctl->parent_sleeping.store(1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -579,7 +686,11 @@ bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Cloc
         }
         driving_ = true;
         lk.unlock();
-        int r = ::poll(fds.data(), fds.size(), poll_timeout_ms(deadline));
+        // Every wake-up has a cause (a worker's eventfd write, a pidfd); the cap on the
+        // sleep is a safety net only.
+        int ms = poll_timeout_ms(deadline);
+        if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
+        int r = ::poll(fds.data(), fds.size(), ms);
         int err = errno;
         lk.lock();
         driving_ = false;
@@ -628,23 +739,16 @@ void PoolCore::join() {
     }
 }
 
-void PoolCore::shutdown_workers(bool) {
+void PoolCore::shutdown_workers() {
     // Idle workers get a stop record (they exit flushing their output); busy ones SIGTERM.
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         auto& w = workers_[i];
         if (!w.proc) continue;
-        bool idle = w.outstanding.empty() && !w.incomplete;
+        bool idle = w.queue.empty() && !w.incomplete;
         if (idle && !w.stopping) {
-            Bytes stop(sizeof(std::uint64_t) + sizeof(TaskHeader));
-            std::uint64_t len = sizeof(TaskHeader);
-            TaskHeader h;
-            h.kind = TaskHeader::kStop;
-            std::memcpy(stop.data(), &len, sizeof len);
-            std::memcpy(stop.data() + sizeof len, &h, sizeof h);
-            Ring in = layout_.inbox(region_.data(), i);
-            idle = in.write_some(stop.data(), stop.size()) == stop.size();
+            idle = send_stop(i);
             std::atomic_thread_fence(std::memory_order_seq_cst);
-            RingControl& c = in.control();
+            RingControl& c = layout_.inbox(region_.data(), i).control();
             c.data_seq.fetch_add(1, std::memory_order_release);
             futex_wake(c.data_seq, 1);
         }
@@ -675,13 +779,13 @@ void PoolCore::terminate() {
     state_ = State::terminated;
     if (efd_ >= 0) ::eventfd_write(efd_, 1);  // a thread asleep for the pool wakes up
     try {
-        shutdown_workers(true);
+        shutdown_workers();
     } catch (...) {
     }
     auto e = std::make_exception_ptr(
         WorkerLost("Pool.terminate() ended the pool before this task finished", std::nullopt));
     fail_all(pending_, e);
-    for (auto& w : workers_) fail_all(w.outstanding, e);
+    for (auto& w : workers_) fail_queued(w, e);
     release_resources();
     run_deferred(lk);
     if (waiters_ > 0) cv_.notify_all();

@@ -42,8 +42,7 @@ static_assert(std::is_standard_layout_v<RingControl> && sizeof(RingControl) == 1
 
 /// Per worker slot: what the parent needs to know after the worker died.
 struct WorkerSlot {
-    alignas(64) std::atomic<std::uint64_t> started;  // per-incarnation number of the task it runs
-    std::atomic<std::uint32_t> ready;                 // 1 once the initializer returned
+    alignas(64) std::atomic<std::uint32_t> ready;  // 1 once the initializer returned
     std::atomic<std::uint32_t> pad;
     RingControl inbox;
     RingControl outbox;
@@ -58,6 +57,19 @@ struct PoolControl {
 };
 static_assert(std::is_standard_layout_v<PoolControl> && sizeof(PoolControl) == 64, "PoolControl layout");
 
+/// Every task in a worker's inbox holds a ticket: an entry of the shared ticket table,
+/// a 32-bit word (generation << 2 | status). A worker runs a task only after it moved
+/// the ticket from queued to running with a CAS; the parent takes a task back (to give
+/// it to an idle worker, "work stealing") by moving it from queued to revoked with a
+/// CAS. Exactly one of the two wins, so a task never runs twice, and after a worker
+/// died the table says which of its tasks it was running.
+namespace ticket {
+inline constexpr std::uint32_t kQueued = 1;
+inline constexpr std::uint32_t kRunning = 2;
+inline constexpr std::uint32_t kRevoked = 3;
+constexpr std::uint32_t pack(std::uint32_t gen, std::uint32_t status) noexcept { return (gen << 2) | status; }
+}  // namespace ticket
+
 /// The task record's fixed part (after the u64 length).
 struct TaskHeader {
     static constexpr std::uint32_t kTask = 1;
@@ -66,8 +78,10 @@ struct TaskHeader {
     std::uint32_t callable_size = 0;
     std::uint64_t trampoline_module = 0;
     std::uint64_t trampoline_offset = 0;
+    std::uint32_t ticket = 0;
+    std::uint32_t generation = 0;
 };
-static_assert(std::is_trivially_copyable_v<TaskHeader> && sizeof(TaskHeader) == 24, "TaskHeader layout");
+static_assert(std::is_trivially_copyable_v<TaskHeader> && sizeof(TaskHeader) == 32, "TaskHeader layout");
 
 /// The result record's fixed part (after the u64 length); a frame follows.
 struct ResultHeader {
@@ -75,7 +89,7 @@ struct ResultHeader {
     static constexpr std::uint32_t kError = 2;       // frame of pair<type name, message>
     static constexpr std::uint32_t kInitError = 3;   // the initializer threw (same frame)
     std::uint32_t kind = kOk;
-    std::uint32_t pad = 0;
+    std::uint32_t ticket = 0;
 };
 static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 8, "ResultHeader layout");
 
@@ -140,16 +154,24 @@ private:
     std::size_t cap_ = 0;
 };
 
-/// The region's layout for `workers` slots with rings of `ring_bytes` each.
+/// The region's layout: the PoolControl, the ticket table (`tickets` words), then for
+/// each of `workers` slots a WorkerSlot and two rings of `ring_bytes`.
 struct PoolLayout {
     std::size_t workers = 0;
     std::size_t ring_bytes = 0;
+    std::size_t tickets = 0;
 
     [[nodiscard]] std::size_t slot_stride() const noexcept { return sizeof(WorkerSlot) + 2 * ring_bytes; }
-    [[nodiscard]] std::size_t total() const noexcept { return 4096 + workers * slot_stride(); }
+    [[nodiscard]] std::size_t slots_at() const noexcept {
+        return (4096 + tickets * sizeof(std::uint32_t) + 4095) / 4096 * 4096;
+    }
+    [[nodiscard]] std::size_t total() const noexcept { return slots_at() + workers * slot_stride(); }
     [[nodiscard]] PoolControl* control(void* base) const noexcept { return static_cast<PoolControl*>(base); }
+    [[nodiscard]] std::atomic<std::uint32_t>* ticket_table(void* base) const noexcept {
+        return reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<std::byte*>(base) + 4096);
+    }
     [[nodiscard]] WorkerSlot* slot(void* base, std::size_t i) const noexcept {
-        return reinterpret_cast<WorkerSlot*>(static_cast<std::byte*>(base) + 4096 + i * slot_stride());
+        return reinterpret_cast<WorkerSlot*>(static_cast<std::byte*>(base) + slots_at() + i * slot_stride());
     }
     [[nodiscard]] Ring inbox(void* base, std::size_t i) const noexcept {
         auto* s = slot(base, i);

@@ -30,12 +30,14 @@ public:
     Worker(void* region, const PoolLayout& layout, std::size_t index, int event_fd, pid_t parent)
         : ctl_(layout.control(region)),
           slot_(layout.slot(region, index)),
+          tickets_(layout.ticket_table(region)),
           in_(layout.inbox(region, index)),
           out_(layout.outbox(region, index)),
           efd_(event_fd),
           parent_(parent) {}
 
     WorkerSlot& slot() { return *slot_; }
+    std::atomic<std::uint32_t>& ticket(std::uint32_t i) { return tickets_[i]; }
 
     /// Reads the next record into `buf`; false if the parent is gone.
     bool read_record(Bytes& buf) {
@@ -121,16 +123,17 @@ private:
 
     PoolControl* ctl_;
     WorkerSlot* slot_;
+    std::atomic<std::uint32_t>* tickets_;
     Ring in_;
     Ring out_;
     int efd_;
     pid_t parent_;
 };
 
-void begin_result(Bytes& out, std::uint32_t kind) {
+void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket) {
     out.clear();
     out.resize(sizeof(std::uint64_t) + sizeof(ResultHeader));
-    ResultHeader h{kind, 0};
+    ResultHeader h{kind, ticket};
     std::memcpy(out.data() + sizeof(std::uint64_t), &h, sizeof h);
 }
 
@@ -139,7 +142,7 @@ void end_result(Bytes& out) {
     std::memcpy(out.data(), &len, sizeof len);
 }
 
-void encode_current_exception(Bytes& out, std::uint32_t kind) {
+void encode_current_exception(Bytes& out, std::uint32_t kind, std::uint32_t ticket) {
     std::pair<std::string, std::string> err;
     err.first = current_exception_type_name();
     try {
@@ -149,17 +152,14 @@ void encode_current_exception(Bytes& out, std::uint32_t kind) {
     } catch (...) {
         err.second = "(an exception that is not a std::exception)";
     }
-    begin_result(out, kind);
+    begin_result(out, kind, ticket);
     encode_frame(err, out);
     end_result(out);
 }
 
-// Runs one task record; leaves the result record in `out`.
-void run_task(const Bytes& rec, Bytes& out) {
+// Runs one task record whose header is `h`; leaves the result record in `out`.
+void run_task(const TaskHeader& h, const Bytes& rec, Bytes& out) {
     try {
-        TaskHeader h;
-        if (rec.size() < sizeof h) throw SerializationError("corrupt Pool task: short record");
-        std::memcpy(&h, rec.data(), sizeof h);
         if (rec.size() < sizeof h + h.callable_size) throw SerializationError("corrupt Pool task: short callable");
         const void* code = resolve_code(CodeRef{h.trampoline_module, h.trampoline_offset});
         if (code == nullptr) {
@@ -168,11 +168,11 @@ void run_task(const Bytes& rec, Bytes& out) {
         }
         auto tramp = reinterpret_cast<Trampoline>(const_cast<void*>(code));
         std::span<const std::byte> all(rec);
-        begin_result(out, ResultHeader::kOk);
+        begin_result(out, ResultHeader::kOk, h.ticket);
         tramp(all.subspan(sizeof h, h.callable_size), all.subspan(sizeof h + h.callable_size), out);
         end_result(out);
     } catch (...) {
-        encode_current_exception(out, ResultHeader::kError);
+        encode_current_exception(out, ResultHeader::kError, h.ticket);
     }
 }
 
@@ -187,7 +187,7 @@ int pool_worker_main(void* region, const PoolLayout& layout, std::size_t index, 
         try {
             (*initializer)();
         } catch (...) {
-            encode_current_exception(out, ResultHeader::kInitError);
+            encode_current_exception(out, ResultHeader::kInitError, 0);
             w.write_record(out);
             return 1;
         }
@@ -197,11 +197,16 @@ int pool_worker_main(void* region, const PoolLayout& layout, std::size_t index, 
     while (maxtasks == 0 || done < maxtasks) {
         if (!w.read_record(rec)) return 1;  // the parent is gone
         TaskHeader h;
-        if (rec.size() >= sizeof h) std::memcpy(&h, rec.data(), sizeof h);
+        if (rec.size() < sizeof h) return 2;  // corrupt stream: nothing sensible is left to do
+        std::memcpy(&h, rec.data(), sizeof h);
         if (h.kind == TaskHeader::kStop) break;
+        if (h.ticket >= layout.tickets) return 2;
+        std::uint32_t queued = ticket::pack(h.generation, ticket::kQueued);
+        if (!w.ticket(h.ticket).compare_exchange_strong(queued, ticket::pack(h.generation, ticket::kRunning))) {
+            continue;  // the parent took this task back and gave it to another worker
+        }
         ++done;
-        w.slot().started.store(done, std::memory_order_release);
-        run_task(rec, out);
+        run_task(h, rec, out);
         if (!w.write_record(out)) return 1;
         if (out.capacity() > (std::size_t{1} << 20)) out = Bytes();  // do not keep a huge buffer
     }

@@ -4,7 +4,7 @@
 namespace mp::detail {
 
 namespace {
-constexpr std::size_t kKeepScratch = std::size_t{1} << 20;
+constexpr std::size_t kKeepScratch = std::size_t{16} << 20;
 thread_local Bytes t_scratch;
 }  // namespace
 

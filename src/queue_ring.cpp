@@ -84,6 +84,7 @@ constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinPiece = 64;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
+constexpr std::size_t kMaxParts = 3;
 constexpr auto kSpin = std::chrono::microseconds(20);
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
@@ -165,11 +166,21 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// Whether spins have been paying off in this thread: after a spin that ended in a
+// sleep anyway, the next 2^k - 1 waits skip the spin (k grows with each failure, up
+// to 8); a spin that succeeds resets k. Bounds the CPU spent spinning in vain.
+thread_local unsigned t_spin_fails = 0;
+thread_local unsigned t_spin_skip = 0;
+
 /// Spinning can only help if someone else can run meanwhile: the peer that ends the
-/// wait last ran on another CPU, and there is more than one.
+/// wait last ran on another CPU, there is more than one, and spins have been paying off.
 bool spin_worth_it(const std::atomic<std::int32_t>& peer_cpu) {
     static const int cpus = cpu_count();
     if (cpus < 2) return false;
+    if (t_spin_skip != 0) {
+        --t_spin_skip;
+        return false;
+    }
     int peer = peer_cpu.load(std::memory_order_relaxed);
     int me = ::sched_getcpu();
     return peer >= 0 && me >= 0 && peer != me;
@@ -181,11 +192,18 @@ bool spin_until(Pred ready) {
     auto end = Clock::now() + kSpin;
     for (;;) {
         for (int i = 0; i < 32; ++i) {
-            if (ready()) return true;
+            if (ready()) {
+                t_spin_fails = 0;
+                return true;
+            }
             cpu_relax();
         }
-        if (Clock::now() >= end) return ready();
+        if (Clock::now() >= end) break;
     }
+    if (ready()) return true;
+    t_spin_fails = std::min(t_spin_fails + 1, 8u);
+    t_spin_skip = (1u << t_spin_fails) - 1;
+    return false;
 }
 
 void note_cpu(RingSide& s) noexcept { s.cpu.store(::sched_getcpu(), std::memory_order_relaxed); }
@@ -265,10 +283,13 @@ private:
 
 // ---- sleeping and waking -------------------------------------------------------------------
 
-/// Called after publishing: wakes the other side's sleeper, if there is one.
+/// Called after publishing: wakes the other side's sleeper, if there is one. The
+/// first caller to see the flag clears it, so a sleeper costs one wake-up, not one
+/// per record published before it runs (it sets the flag again if it sleeps again).
 void wake_if_waiting(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiting.load(std::memory_order_relaxed) != 0) {
+    if (waiting.load(std::memory_order_relaxed) != 0 &&
+        waiting.exchange(0, std::memory_order_acq_rel) != 0) {
         seq.fetch_add(1, std::memory_order_release);
         futex_wake_all(seq);
     }
@@ -303,8 +324,7 @@ bool wait_for(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& s
 }
 
 /// Copies `n` bytes from offset `from` of the concatenation of `parts` to `dst`.
-template <std::size_t N>
-void gather(std::byte* dst, const std::span<const std::byte> (&parts)[N], std::uint64_t from,
+void gather(std::byte* dst, std::span<const std::span<const std::byte>> parts, std::uint64_t from,
             std::uint64_t n) {
     for (const auto& part : parts) {
         if (n == 0) return;
@@ -319,6 +339,31 @@ void gather(std::byte* dst, const std::span<const std::byte> (&parts)[N], std::u
         from = 0;
     }
 }
+
+/// This thread's buffer for reassembling long records: reused, so a stream of large
+/// items does not map and unmap fresh memory for each; released past 16 MiB.
+class Reassembly {
+public:
+    std::byte* reserve(std::size_t n) {
+        if (n > capacity_) {
+            data_.reset();
+            data_ = std::make_unique_for_overwrite<std::byte[]>(n);
+            capacity_ = n;
+        }
+        return data_.get();
+    }
+    void trim() noexcept {
+        if (capacity_ > (std::size_t{16} << 20)) {
+            data_.reset();
+            capacity_ = 0;
+        }
+    }
+
+private:
+    std::unique_ptr<std::byte[]> data_;
+    std::size_t capacity_ = 0;
+};
+thread_local Reassembly t_record;
 
 std::string closed_message(const char* what, const char* op) {
     return std::string("mp::") + what + "::" + op +
@@ -369,9 +414,10 @@ std::size_t ByteRing::qsize() const {
 std::size_t ByteRing::maxsize() const { return shared("maxsize").maxsize; }
 std::size_t ByteRing::ring_bytes() const { return shared("ring_bytes").capacity; }
 
-bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, Deadline deadline,
+bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline deadline,
                    bool nowait) {
     RingShared& h = shared("put");
+    if (parts.size() > kMaxParts) throw ValueError("ByteRing::put: at most 3 parts");
     if (nowait) {
         if (h.maxsize != 0 && qsize() >= h.maxsize) return false;
         deadline = Clock::now();
@@ -419,7 +465,8 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
         p.committing = 0;
     };
 
-    const std::uint64_t total = a.size() + b.size();
+    std::uint64_t total = 0;
+    for (const auto& part : parts) total += part.size();
     const std::uint64_t max_payload = h.max_piece - sizeof(PieceHeader);
     if (total <= max_payload) {  // one piece: the common case
         std::uint64_t need = sizeof(PieceHeader) + align8(total);
@@ -429,7 +476,6 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
             write_header(pos, to_end - sizeof(PieceHeader), kPad);
             pos += to_end;
         }
-        const std::span<const std::byte> parts[] = {a, b};
         gather(ring + (pos & mask) + sizeof(PieceHeader), parts, 0, total);
         write_header(pos, total, kFirst | kLast);
         pos += need;
@@ -443,7 +489,9 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
     const std::uint64_t stream = sizeof(std::uint64_t) + total;
     std::byte size_bytes[sizeof(std::uint64_t)];
     std::memcpy(size_bytes, &total, sizeof total);
-    const std::span<const std::byte> parts[] = {size_bytes, a, b};
+    std::span<const std::byte> all[kMaxParts + 1] = {size_bytes};
+    std::copy(parts.begin(), parts.end(), all + 1);
+    const std::span<const std::span<const std::byte>> stream_parts(all, parts.size() + 1);
     std::uint64_t done = 0;
     while (done < stream) {
         std::uint64_t to_end = cap - (pos & mask);
@@ -461,7 +509,7 @@ bool ByteRing::put(std::span<const std::byte> a, std::span<const std::byte> b, D
             }
         }
         if (!room(need)) break;
-        gather(ring + (pos & mask) + sizeof(PieceHeader), parts, done, want);
+        gather(ring + (pos & mask) + sizeof(PieceHeader), stream_parts, done, want);
         std::uint32_t flags = (done == 0 ? kFirst : 0) | (done + want == stream ? kLast : 0);
         write_header(pos, want, flags);
         pos += need;
@@ -541,9 +589,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
         return more;
     };
 
-    std::unique_ptr<std::byte[]> record;  // a multi-piece record being reassembled
-    std::uint64_t record_size = 0;
-    std::uint64_t have = 0;
+    // A multi-piece record being received: its bytes [skip, record_size) go to dst
+    // (this thread's reassembly buffer, or the sink's own storage when it streams).
+    std::byte* dst = nullptr;
+    bool streaming = false;
+    std::uint64_t record_size = 0, skip = 0, have = 0;
 
     try {
         for (;;) {
@@ -554,7 +604,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 };
                 if (!ready()) {
                     publish();
-                    if (record) {
+                    if (dst != nullptr) {
                         // Holding the start of a record: wait for the rest in slices
                         // (beyond our deadline: the record is in transfer) while a
                         // producer may still finish it.
@@ -563,7 +613,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                             if (!producer_may_continue()) break;
                         }
                         if (t == c.cached) {  // nobody will finish it: drop the start
-                            record.reset();
+                            dst = nullptr;
                             continue;
                         }
                     } else if (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu, deadline,
@@ -586,13 +636,14 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 continue;
             }
             if (ph.flags & kFirst) {
-                record.reset();  // a producer gave up on the record we held: drop it
+                dst = nullptr;  // a producer gave up on the record we held: drop it
                 if ((ph.flags & kLast) == 0 && piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (short first piece)");
                 }
                 auto body = (ph.flags & kLast) ? piece : piece.subspan(sizeof(std::uint64_t));
-                sink.check(sink.ctx, body.first(std::min<std::size_t>(body.size(), kMinPiece / 2)));
+                auto first = body.first(std::min<std::size_t>(body.size(), kMinPiece / 2));
+                sink.check(sink.ctx, first);
                 if (ph.flags & kLast) {  // a whole record in place: decode it from the ring
                     try {
                         sink.take(sink.ctx, piece);
@@ -607,21 +658,29 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 // The first piece of a long record starts with the record's size.
                 std::memcpy(&record_size, piece.data(), sizeof record_size);
-                piece = piece.subspan(sizeof record_size);
-                if (record_size < piece.size() || record_size > kMaxRing * 1024) {
+                if (record_size < body.size() || record_size > kMaxRing * 1024) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (bad record size)");
                 }
-                record = std::make_unique_for_overwrite<std::byte[]>(record_size);
-                std::memcpy(record.get(), piece.data(), piece.size());
-                have = piece.size();
+                skip = 0;
+                std::span<std::byte> to;
+                if (sink.stream != nullptr) to = sink.stream(sink.ctx, first, record_size, skip);
+                streaming = !to.empty() && skip <= body.size() && to.size() == record_size - skip;
+                if (streaming) {
+                    dst = to.data();
+                } else {
+                    skip = 0;
+                    dst = t_record.reserve(record_size);
+                }
+                std::memcpy(dst, body.data() + skip, body.size() - skip);
+                have = body.size();
                 t = next;
                 publish();
                 continue;
             }
             // A continuation piece.
-            if (!record || have + piece.size() > record_size) {  // an orphan: its consumer died
-                record.reset();
+            if (dst == nullptr || have + piece.size() > record_size) {  // an orphan: its consumer died
+                dst = nullptr;
                 t = next;
                 if (ph.flags & kLast) {
                     commit(true);
@@ -630,7 +689,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 continue;
             }
-            std::memcpy(record.get() + have, piece.data(), piece.size());
+            std::memcpy(dst + (have - skip), piece.data(), piece.size());
             have += piece.size();
             t = next;
             if (ph.flags & kLast) {
@@ -640,7 +699,12 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": a record ended short of the size it announced");
                 }
-                sink.take(sink.ctx, std::span<const std::byte>(record.get(), record_size));
+                if (streaming) {
+                    sink.take(sink.ctx, {});
+                } else {
+                    sink.take(sink.ctx, std::span<const std::byte>(dst, record_size));
+                    t_record.trim();
+                }
                 return true;
             }
             publish();

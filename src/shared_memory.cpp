@@ -74,16 +74,17 @@ struct SharedMemory::Impl {
             int err = errno;
             if (err == EEXIST && retry_on_exist) return false;
             detail::throw_errno("mp::SharedMemory: cannot create '" + name + "'" +
-                                (err == EEXIST ? " (it exists: attach with SharedMemory(name), "
-                                                   "or remove it with SharedMemory::unlink)"
-                                                 : ""),
+                                    (err == EEXIST ? " (it exists: attach with SharedMemory(name), "
+                                                     "or remove it with SharedMemory::unlink)"
+                                                   : ""),
                                 err);
         }
         if (::ftruncate(fd, static_cast<off_t>(n)) < 0) {
             int err = errno;
             detail::close_fd(fd);
             ::shm_unlink(path.c_str());
-            detail::throw_errno("mp::SharedMemory('" + name + "'): ftruncate to " + std::to_string(n), err);
+            detail::throw_errno(
+                "mp::SharedMemory('" + name + "'): ftruncate to " + std::to_string(n), err);
         }
         size = n;
         creator = true;
@@ -100,8 +101,10 @@ struct SharedMemory::Impl {
 
 namespace {
 void check_size(std::size_t size) {
-    if (size == 0) throw ValueError("mp::SharedMemory: size must be positive when creating a segment");
-    if (size > (std::size_t(1) << 46)) throw ValueError("mp::SharedMemory: size " + std::to_string(size) + " is too large");
+    if (size == 0)
+        throw ValueError("mp::SharedMemory: size must be positive when creating a segment");
+    if (size > (std::size_t(1) << 46))
+        throw ValueError("mp::SharedMemory: size " + std::to_string(size) + " is too large");
 }
 }  // namespace
 
@@ -129,9 +132,10 @@ SharedMemory::SharedMemory(std::string_view name) : impl_(std::make_shared<Impl>
     int fd = ::shm_open(path.c_str(), O_RDWR, 0);
     if (fd < 0) {
         int err = errno;
-        detail::throw_errno("mp::SharedMemory: cannot attach to '" + impl_->name + "'" +
-                                (err == ENOENT ? " (no such segment: FileNotFoundError; see ls /dev/shm)" : ""),
-                            err);
+        detail::throw_errno(
+            "mp::SharedMemory: cannot attach to '" + impl_->name + "'" +
+                (err == ENOENT ? " (no such segment: FileNotFoundError; see ls /dev/shm)" : ""),
+            err);
     }
     struct stat st {};
     if (::fstat(fd, &st) < 0) {
@@ -147,14 +151,22 @@ SharedMemory::SharedMemory(std::string_view name) : impl_(std::make_shared<Impl>
     impl_->map(fd);
 }
 
-const std::string& SharedMemory::name() const noexcept { return impl_->name; }
-std::size_t SharedMemory::size() const noexcept { return impl_->size; }
+const std::string& SharedMemory::name() const noexcept {
+    return impl_->name;
+}
+std::size_t SharedMemory::size() const noexcept {
+    return impl_->size;
+}
 std::span<std::byte> SharedMemory::buf() const noexcept {
     if (impl_->addr == nullptr) return {};
     return {static_cast<std::byte*>(impl_->addr), impl_->size};
 }
-void SharedMemory::close() noexcept { impl_->unmap(); }
-bool SharedMemory::closed() const noexcept { return impl_->addr == nullptr; }
+void SharedMemory::close() noexcept {
+    impl_->unmap();
+}
+bool SharedMemory::closed() const noexcept {
+    return impl_->addr == nullptr;
+}
 
 void SharedMemory::unlink() {
     unlink(impl_->name);

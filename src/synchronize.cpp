@@ -1,10 +1,12 @@
 // Lock, RLock, Semaphore, Event, Condition, Barrier: the shared state and its protocols.
 //
 // Lock and RLock are robust, process-shared pthread mutexes (the kernel's robust-futex
-// list reports a holder's death as EOWNERDEAD) plus the owner's thread id and depth.
-// Semaphore, Event and Condition are futex words. The Barrier is a robust mutex guarding
-// Python's barrier state machine, plus one robust "slot" mutex per party that a waiting
-// party holds: a dead party's slot reports EOWNERDEAD to the others' periodic checks.
+// list reports a holder's death as EOWNERDEAD); who holds one and at what depth is kept
+// per process (LockOwner), confirmed by the mutex's futex word, so the uncontended path
+// touches only the mutex's cache line. Semaphore, Event and Condition are futex words. The Barrier
+// is a robust mutex guarding Python's barrier state machine, plus one robust "slot" mutex per party
+// that a waiting party holds: a dead party's slot reports EOWNERDEAD to the others' periodic
+// checks.
 #include "mp/synchronize.hpp"
 
 #include <linux/futex.h>
@@ -41,7 +43,7 @@ static_assert(std::is_standard_layout_v<SemaphoreState> && sizeof(SemaphoreState
               "SemaphoreState: four 32-bit words");
 
 struct EventState {
-    std::atomic<std::uint32_t> flag;     // futex word: 0 clear, 1 set
+    std::atomic<std::uint32_t> flag;  // futex word: 0 clear, 1 set
     std::atomic<std::uint32_t> waiters;
 };
 static_assert(std::is_standard_layout_v<EventState> && sizeof(EventState) == 8,
@@ -112,8 +114,9 @@ int lock_mutex(pthread_mutex_t* m, Deadline deadline) {
     }
     if (r == 0 || r == EOWNERDEAD || r == ETIMEDOUT || r == EBUSY) return r;
     if (r == ENOTRECOVERABLE)
-        throw Error("mp: a lock whose holder died was released without being repaired; it is "
-                    "unusable (ENOTRECOVERABLE)");
+        throw Error(
+            "mp: a lock whose holder died was released without being repaired; it is "
+            "unusable (ENOTRECOVERABLE)");
     throw_errno("pthread_mutex_lock", r);
 }
 
@@ -129,7 +132,9 @@ pid_t init_current_tid() noexcept {
 // ---- Lock and RLock ------------------------------------------------------------------------
 
 LockCore::LockCore(bool recursive, const char* kind)
-    : region_(sizeof(pthread_mutex_t)), owner_(std::make_shared<LockOwner>()), kind_(kind),
+    : region_(sizeof(pthread_mutex_t)),
+      owner_(std::make_shared<LockOwner>()),
+      kind_(kind),
       recursive_(recursive) {
     m_ = new (region_.data()) pthread_mutex_t{};
     init_robust_mutex(m_, PTHREAD_MUTEX_NORMAL);
@@ -269,28 +274,38 @@ void Semaphore::release() {
     std::uint32_t cur = v.load();
     do {
         if (s_->bounded && cur >= s_->max)
-            throw ValueError("mp::BoundedSemaphore.release: released too many times (the value "
-                             "would exceed its start value " + std::to_string(s_->max) + ")");
+            throw ValueError(
+                "mp::BoundedSemaphore.release: released too many times (the value "
+                "would exceed its start value " +
+                std::to_string(s_->max) + ")");
         if (cur >= static_cast<std::uint32_t>(detail::kMaxSemaphore))
             throw ValueError("mp::Semaphore.release: the value would exceed 2^31-1");
     } while (!v.compare_exchange_weak(cur, cur + 1));
     if (s_->waiters.load() > 0) detail::futex_wake(v, 1);
 }
 
-long Semaphore::get_value() const noexcept { return static_cast<long>(s_->value.load()); }
+long Semaphore::get_value() const noexcept {
+    return static_cast<long>(s_->value.load());
+}
 
 // ---- Event ---------------------------------------------------------------------------------
 
-Event::Event() : region_(sizeof(detail::EventState)) { s_ = new (region_.data()) detail::EventState{}; }
+Event::Event() : region_(sizeof(detail::EventState)) {
+    s_ = new (region_.data()) detail::EventState{};
+}
 
 void Event::set() {
     s_->flag.store(1);
     if (s_->waiters.load() > 0) detail::futex_wake_all(s_->flag);
 }
 
-void Event::clear() { s_->flag.store(0); }
+void Event::clear() {
+    s_->flag.store(0);
+}
 
-bool Event::is_set() const noexcept { return s_->flag.load() != 0; }
+bool Event::is_set() const noexcept {
+    return s_->flag.load() != 0;
+}
 
 bool Event::wait_until(Deadline deadline) {
     while (s_->flag.load() == 0) {
@@ -329,8 +344,9 @@ bool take_token(std::atomic<std::uint32_t>& tokens) {
 
 bool Condition::wait_until(Deadline deadline) {
     if (!lock_.is_mine())
-        throw ValueError("mp::Condition.wait: this thread does not hold the condition's lock; "
-                         "acquire it first (with std::unique_lock or acquire())");
+        throw ValueError(
+            "mp::Condition.wait: this thread does not hold the condition's lock; "
+            "acquire it first (with std::unique_lock or acquire())");
     auto& c = *s_;
     const std::uint32_t entry = c.gen.load();
     c.sleepers.fetch_add(1);
@@ -371,8 +387,9 @@ bool Condition::wait_until(Deadline deadline) {
 
 void Condition::notify(std::size_t n) {
     if (!lock_.is_mine())
-        throw ValueError("mp::Condition.notify: this thread does not hold the condition's lock; "
-                         "acquire it first");
+        throw ValueError(
+            "mp::Condition.notify: this thread does not hold the condition's lock; "
+            "acquire it first");
     auto& c = *s_;
     std::uint32_t sleepers = c.sleepers.load();
     auto k = static_cast<std::uint32_t>(std::min<std::size_t>(n, sleepers));
@@ -383,7 +400,9 @@ void Condition::notify(std::size_t n) {
     detail::futex_wake(c.gen, static_cast<int>(std::min<std::uint32_t>(k, INT32_MAX)));
 }
 
-void Condition::notify_all() { notify(std::numeric_limits<std::size_t>::max()); }
+void Condition::notify_all() {
+    notify(std::numeric_limits<std::size_t>::max());
+}
 
 // ---- Barrier -------------------------------------------------------------------------------
 
@@ -392,7 +411,9 @@ namespace {
 constexpr auto kLivenessPeriod = std::chrono::milliseconds(100);
 
 pthread_mutex_t* slot(detail::BarrierState* b, std::size_t i) {
-    return reinterpret_cast<pthread_mutex_t*>(reinterpret_cast<std::byte*>(b) + detail::kSlotsOffset) + i;
+    return reinterpret_cast<pthread_mutex_t*>(reinterpret_cast<std::byte*>(b) +
+                                              detail::kSlotsOffset) +
+           i;
 }
 
 void wake_all(detail::BarrierState* b) {
@@ -431,7 +452,7 @@ void reap_dead_parties(detail::BarrierState* b) {
 
 /// Holds the barrier's lock; a holder that died leaves a broken barrier with a recount.
 class BarrierGuard {
-public:
+  public:
     explicit BarrierGuard(detail::BarrierState* b) : b_(b) { lock(); }
     ~BarrierGuard() {
         if (held_) pthread_mutex_unlock(&b_->mutex);
@@ -476,35 +497,48 @@ public:
         reap_dead_parties(b_);
     }
 
-private:
+  private:
     detail::BarrierState* b_;
     bool held_ = false;
 };
 
 }  // namespace
 
-Barrier::Barrier(std::size_t parties)
+Barrier::Barrier(std::size_t parties, std::function<void()> action)
     : region_((parties == 0 || parties > detail::kMaxParties)
                   ? throw ValueError("mp::Barrier: parties must be in [1, 65536], got " +
                                      std::to_string(parties))
-                  : detail::kSlotsOffset + parties * sizeof(pthread_mutex_t)) {
+                  : detail::kSlotsOffset + parties * sizeof(pthread_mutex_t)),
+      action_(std::move(action)) {
     s_ = new (region_.data()) detail::BarrierState{};
     detail::init_robust_mutex(&s_->mutex, PTHREAD_MUTEX_NORMAL);
     s_->parties = static_cast<std::uint32_t>(parties);
-    for (std::size_t i = 0; i < parties; ++i) detail::init_robust_mutex(slot(s_, i), PTHREAD_MUTEX_ERRORCHECK);
+    for (std::size_t i = 0; i < parties; ++i)
+        detail::init_robust_mutex(slot(s_, i), PTHREAD_MUTEX_ERRORCHECK);
 }
 
 std::size_t Barrier::wait_until(Deadline deadline) {
     BarrierGuard g(s_);
     auto* b = s_;
     while (b->state == detail::kDraining || b->state == detail::kResetting) g.sleep(std::nullopt);
-    if (b->state == detail::kBroken) throw BrokenBarrierError("mp::Barrier.wait: the barrier is broken");
+    if (b->state == detail::kBroken)
+        throw BrokenBarrierError("mp::Barrier.wait: the barrier is broken");
     const std::size_t index = b->count++;
     pthread_mutex_t* mine = slot(b, index);
     int r = pthread_mutex_trylock(mine);
     if (r == EOWNERDEAD) pthread_mutex_consistent(mine);
     bool ok = true;
     if (index + 1 == b->parties) {
+        if (action_) {
+            try {
+                action_();
+            } catch (...) {
+                break_barrier(b);
+                pthread_mutex_unlock(mine);
+                party_left(b);
+                throw;
+            }
+        }
         b->state = detail::kDraining;
         wake_all(b);
     } else {
@@ -525,8 +559,10 @@ std::size_t Barrier::wait_until(Deadline deadline) {
     }
     pthread_mutex_unlock(mine);
     party_left(b);
-    if (!ok) throw BrokenBarrierError("mp::Barrier.wait: the barrier was broken (aborted, reset, a "
-                                      "wait timed out or a party died) while waiting");
+    if (!ok)
+        throw BrokenBarrierError(
+            "mp::Barrier.wait: the barrier was broken (aborted, reset, a "
+            "wait timed out or a party died) while waiting");
     return index;
 }
 
@@ -538,14 +574,17 @@ void Barrier::abort() {
 void Barrier::reset() {
     BarrierGuard g(s_);
     if (s_->count > 0) {
-        if (s_->state == detail::kFilling || s_->state == detail::kBroken) s_->state = detail::kResetting;
+        if (s_->state == detail::kFilling || s_->state == detail::kBroken)
+            s_->state = detail::kResetting;
     } else {
         s_->state = detail::kFilling;
     }
     wake_all(s_);
 }
 
-std::size_t Barrier::parties() const noexcept { return s_->parties; }
+std::size_t Barrier::parties() const noexcept {
+    return s_->parties;
+}
 
 std::size_t Barrier::n_waiting() const {
     BarrierGuard g(s_);

@@ -133,6 +133,34 @@ struct IntQueueOn : mp::Queue<int> {
     explicit IntQueueOn(const mp::detail::ByteRing& r) { ring_ = r; }
 };
 
+TEST(Queue, ContiguousFastPathMatchesTheFrameEncoding) {
+    // vectors and strings of numbers are copied straight between container and ring;
+    // small ones are then decoded by cereal from the ring, long ones streamed back.
+    mp::Queue<std::vector<double>> vq(mp::QueueOptions{.ring_bytes = 4096});
+    mp::Queue<std::u16string> sq(mp::QueueOptions{.ring_bytes = 4096});
+    mp::Queue<std::vector<std::vector<int>>> nested(mp::QueueOptions{.ring_bytes = 4096});
+    for (std::size_t n : {0u, 1u, 100u, 127u, 128u, 5000u}) {
+        std::vector<double> v(n);
+        std::iota(v.begin(), v.end(), 0.5);
+        std::u16string s(n, u'\u00e9');
+        std::vector<std::vector<int>> nv(3, std::vector<int>(n, 7));
+        mp::Process p(
+            [&](mp::Queue<std::vector<double>> a, mp::Queue<std::u16string> b,
+                mp::Queue<std::vector<std::vector<int>>> c) {
+                a.put(v);
+                b.put(s);
+                c.put(nv);
+            },
+            vq, sq, nested);
+        p.start();
+        EXPECT_EQ(vq.get(10s), v) << n;
+        EXPECT_EQ(sq.get(10s), s) << n;
+        EXPECT_EQ(nested.get(10s), nv) << n;
+        EXPECT_TRUE(p.join(10s));
+    }
+    EXPECT_EQ(mp::serialize(std::vector<double>{1.5}).size(), 24u + 8u + 8u);  // count + bytes
+}
+
 TEST(Queue, WrongTypeNamesBothTypesAndLeavesTheItem) {
     StringQueue s;
     s.put("text");

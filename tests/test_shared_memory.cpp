@@ -13,25 +13,23 @@
 #include <string>
 #include <thread>
 
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-int finish(mp::Process& p) {
-    if (!p.join(20s)) {
-        p.kill();
-        p.join();
-        ADD_FAILURE() << "child did not end in time";
-    }
-    return p.exitcode().value_or(-999);
+using mp::test::finish;
+
+bool in_dev_shm(const std::string& name) {
+    return std::filesystem::exists("/dev/shm/" + name);
 }
 
-bool in_dev_shm(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
-
+/// "mp-<pid>-test-<tag>": the creator's pid first, as in generated names, so the leak check
+/// of another test process running beside this one (ctest -j) knows it is not its own.
 std::string unique_name(const char* tag) {
-    return std::string("mp-test-") + tag + "-" + std::to_string(::getpid());
+    return "mp-" + std::to_string(::getpid()) + "-test-" + tag;
 }
 
 template <class F>

@@ -11,20 +11,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-int finish(mp::Process& p) {
-    if (!p.join(20s)) {
-        p.kill();
-        p.join();
-        ADD_FAILURE() << "child did not end in time";
-    }
-    return p.exitcode().value_or(-999);
-}
+using mp::test::finish;
 
 struct Point {
     double x, y;
@@ -36,8 +30,10 @@ struct Point {
 // A type that is not trivially copyable is a compile error that says why.
 TEST(SharedCtypes, NonTriviallyCopyableTypeIsAClearCompileError) {
     for (const char* decl : {"mp::Value<std::string> v;", "mp::RawArray<std::vector<int>> a(3);"}) {
-        std::string program = std::string("#include <mp/sharedctypes.hpp>\n#include <string>\n#include "
-                                          "<vector>\nint main() { ") + decl + " }\n";
+        std::string program = std::string(
+                                  "#include <mp/sharedctypes.hpp>\n#include <string>\n#include "
+                                  "<vector>\nint main() { ") +
+                              decl + " }\n";
         auto r = mp::test::run_program(
             "/bin/sh", {"-c", "c++ -std=c++20 -fsyntax-only -I" MP_SOURCE_DIR "/include -x c++ -"},
             program, 120s);
@@ -180,7 +176,8 @@ TEST(RawArray, CopiesShareAndChildrenWrite) {
     }
     for (auto& p : ps) p.start();
     for (auto& p : ps) EXPECT_EQ(finish(p), 0);
-    EXPECT_EQ(std::vector<int>(a.begin(), a.end()), (std::vector<int>{0, 1, 10, 11, 20, 21, 30, 31}));
+    EXPECT_EQ(std::vector<int>(a.begin(), a.end()),
+              (std::vector<int>{0, 1, 10, 11, 20, 21, 30, 31}));
     std::span<int> s = a.get_obj();
     EXPECT_EQ(s.size(), 8u);
     EXPECT_EQ(s.data(), a.data());
@@ -216,7 +213,8 @@ TEST(Array, FilledByFourProcessesWithLockedSum) {
     std::vector<mp::Process> ps;
     for (int w = 0; w < 4; ++w) {
         ps.emplace_back([a, sum, w]() mutable {
-            for (std::size_t i = static_cast<std::size_t>(w) * 100; i < static_cast<std::size_t>(w + 1) * 100; ++i) {
+            for (std::size_t i = static_cast<std::size_t>(w) * 100;
+                 i < static_cast<std::size_t>(w + 1) * 100; ++i) {
                 a[i] = static_cast<long>(i);
                 std::lock_guard g(sum.get_lock());
                 sum.value() += static_cast<long>(i);
@@ -233,7 +231,9 @@ TEST(Examples, SharedMemoryLesson) {
     auto r = mp::test::run_program(mp::test::binary("examples/06_shared_memory"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("Final value: 5000 "), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Array filled by 4 processes: 0 1 4 9 16 25 36 49 64 81 100 121\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Array filled by 4 processes: 0 1 4 9 16 25 36 49 64 81 100 121\n"),
+              std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find("now holds: \"hello from the child\""), std::string::npos) << r.out;
 }
 
@@ -242,7 +242,9 @@ TEST(Examples, MpWorkerAgreesAndReportsSpeedups) {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     // pi(2,000,000) = 148933, found by each of the three versions.
     std::size_t count = 0;
-    for (auto at = r.out.find("148933 primes"); at != std::string::npos; at = r.out.find("148933 primes", at + 1)) ++count;
+    for (auto at = r.out.find("148933 primes"); at != std::string::npos;
+         at = r.out.find("148933 primes", at + 1))
+        ++count;
     EXPECT_EQ(count, 3u) << r.out;
     EXPECT_NE(r.out.find("All three agree: yes"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("speedup"), std::string::npos);

@@ -4,16 +4,17 @@
 #include <mp/mp.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <string>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -21,17 +22,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-/// Joins `p` within `timeout` (killing it otherwise) and returns its exit code.
-int finish(mp::Process& p, std::chrono::seconds timeout = 20s) {
-    if (!p.join(timeout)) {
-        p.kill();
-        p.join();
-        ADD_FAILURE() << "child " << p.pid() << " did not end in time";
-    }
-    return p.exitcode().value_or(-999);
-}
+using mp::test::finish;
 
-void expect_ok(mp::Process& p) { EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed"; }
+void expect_ok(mp::Process& p) {
+    EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed";
+}
 
 /// Throws (so the child ends with exit code 1) when `cond` is false.
 void require(bool cond, const char* what) {
@@ -48,6 +43,23 @@ mp::Process start_holder(L lock, mp::Event ready, int depth = 1) {
     });
     p.start();
     EXPECT_TRUE(ready.wait(10s));
+    return p;
+}
+
+/// Waits on `bar` (at most 10 s, or forever); 1 if the barrier passed, 2 if it broke.
+int wait_outcome(mp::Barrier& bar, bool forever = false) {
+    try {
+        forever ? bar.wait() : bar.wait(10s);
+        return 1;
+    } catch (const mp::BrokenBarrierError&) {
+        return 2;
+    }
+}
+
+/// A started child that waits once on `bar` (at most 10 s).
+mp::Process party(mp::Barrier bar) {
+    mp::Process p([bar]() mutable { bar.wait(10s); });
+    p.start();
     return p;
 }
 
@@ -262,6 +274,16 @@ TEST(Lock, TimedAcquireReportsAbandonment) {
     EXPECT_THROW(l.release(), mp::ValueError);
 }
 
+TEST(Lock, ThreadThatExitsHoldingItAbandonsIt) {
+    mp::Lock l;
+    std::thread t([&] { l.acquire(); });  // ends without release()
+    t.join();
+    EXPECT_THROW(l.acquire(), mp::LockAbandoned);
+    l.release();
+    EXPECT_TRUE(l.acquire(false));
+    l.release();
+}
+
 // ---- RLock ---------------------------------------------------------------------------------
 
 TEST(RLock, ReentrantPerThread) {
@@ -305,6 +327,24 @@ TEST(RLock, OtherProcessWaitsUntilFullyReleased) {
     r.release();
     expect_ok(p);
     EXPECT_EQ(got.value(), 1);
+}
+
+TEST(RLock, OwnershipIsPerProcessToo) {
+    mp::RLock r;
+    r.acquire();
+    mp::Process p([r]() mutable {
+        require(!r.is_mine(), "a child does not own its parent's RLock");
+        try {
+            r.release();
+        } catch (const mp::ValueError&) {
+            return;
+        }
+        throw std::runtime_error("release() of the parent's RLock did not throw");
+    });
+    p.start();
+    expect_ok(p);
+    EXPECT_TRUE(r.is_mine());
+    r.release();
 }
 
 TEST(RLock, StandardWrappersAndTimedLockable) {
@@ -402,6 +442,19 @@ TEST(Semaphore, ReleaseWakesSleeperInAnotherProcess) {
     s.release();
     expect_ok(p);
     EXPECT_EQ(s.get_value(), 0);
+}
+
+TEST(Semaphore, UnitsOfAKilledProcessAreLostButNobodyHangsWithATimeout) {
+    // Documented as NOT promised: a dead holder's units are not given back.
+    mp::Semaphore s(1);
+    mp::Event ready;
+    mp::Process holder = start_holder(s, ready);
+    holder.kill();
+    EXPECT_EQ(finish(holder), -9);
+    EXPECT_EQ(s.get_value(), 0);
+    EXPECT_FALSE(s.acquire(50ms));  // a timeout still ends the wait
+    s.release();                    // any process may give a unit back
+    EXPECT_TRUE(s.acquire(false));
 }
 
 TEST(BoundedSemaphore, OverReleaseThrowsValueError) {
@@ -694,7 +747,8 @@ TEST(Barrier, IndicesAreDistinctAcrossProcesses) {
     for (auto& p : ps) p.start();
     for (auto& p : ps) expect_ok(p);
     for (std::size_t round = 0; round < 3; ++round) {
-        std::set<int> seen(index.begin() + round * kParties, index.begin() + (round + 1) * kParties);
+        std::set<int> seen(index.begin() + round * kParties,
+                           index.begin() + (round + 1) * kParties);
         EXPECT_EQ(seen, (std::set<int>{0, 1, 2, 3})) << "round " << round;
     }
     EXPECT_EQ(bar.n_waiting(), 0u);
@@ -720,8 +774,7 @@ TEST(Barrier, TimeoutBreaksTheBarrier) {
     EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);  // stays broken
     bar.reset();
     EXPECT_FALSE(bar.broken());
-    mp::Process p([bar]() mutable { bar.wait(10s); });
-    p.start();
+    mp::Process p = party(bar);
     EXPECT_NO_THROW(bar.wait(10s));
     expect_ok(p);
 }
@@ -733,9 +786,7 @@ TEST(Barrier, AbortWakesWaitersWithBrokenBarrierError) {
     std::vector<mp::Process> ps;
     for (int i = 0; i < 2; ++i) {
         ps.emplace_back([bar, broken_seen, l]() mutable {
-            try {
-                bar.wait();
-            } catch (const mp::BrokenBarrierError&) {
+            if (wait_outcome(bar, true) == 2) {
                 std::lock_guard g(l);
                 ++broken_seen.value();
             }
@@ -756,22 +807,14 @@ TEST(Barrier, AbortWakesWaitersWithBrokenBarrierError) {
 TEST(Barrier, ResetWhileWaitingBreaksCurrentWaitersThenWorks) {
     mp::Barrier bar(2);
     mp::RawValue<int> outcome(0);
-    mp::Process p([bar, outcome]() mutable {
-        try {
-            bar.wait(10s);
-            outcome.value() = 1;
-        } catch (const mp::BrokenBarrierError&) {
-            outcome.value() = 2;
-        }
-    });
+    mp::Process p([bar, outcome]() mutable { outcome.value() = wait_outcome(bar); });
     p.start();
     ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 1; }));
     bar.reset();
     expect_ok(p);
     EXPECT_EQ(outcome.value(), 2);
     EXPECT_FALSE(bar.broken());
-    mp::Process q([bar]() mutable { bar.wait(10s); });
-    q.start();
+    mp::Process q = party(bar);
     EXPECT_NO_THROW(bar.wait(10s));
     expect_ok(q);
 }
@@ -782,14 +825,8 @@ TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
     victim.start();
     ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 1; }));
     mp::RawValue<int> outcome(0);
-    mp::Process other([bar, outcome]() mutable {
-        try {
-            bar.wait();  // no timeout: only the death of the victim can end this
-            outcome.value() = 1;
-        } catch (const mp::BrokenBarrierError&) {
-            outcome.value() = 2;
-        }
-    });
+    // No timeout: only the death of the victim can end this wait.
+    mp::Process other([bar, outcome]() mutable { outcome.value() = wait_outcome(bar, true); });
     other.start();
     ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 2; }));
     victim.kill();
@@ -799,10 +836,8 @@ TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
     EXPECT_TRUE(bar.broken());
     bar.reset();
     EXPECT_EQ(bar.n_waiting(), 0u);
-    mp::Process a([bar]() mutable { bar.wait(10s); });
-    mp::Process b([bar]() mutable { bar.wait(10s); });
-    a.start();
-    b.start();
+    mp::Process a = party(bar);
+    mp::Process b = party(bar);
     EXPECT_NO_THROW(bar.wait(10s));
     expect_ok(a);
     expect_ok(b);
@@ -824,14 +859,137 @@ TEST(Examples, LockShowsTheRaceAndTheFix) {
     long expected = 0, got_unlocked = 0, got_locked = 0;
     auto at = r.out.find("Without a lock: expected ");
     ASSERT_NE(at, std::string::npos) << r.out;
-    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "Without a lock: expected %ld, got %ld", &expected, &got_unlocked), 2);
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "Without a lock: expected %ld, got %ld", &expected,
+                          &got_unlocked),
+              2);
     at = r.out.find("With a lock:");
     ASSERT_NE(at, std::string::npos) << r.out;
     long expected2 = 0;
-    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "With a lock: expected %ld, got %ld", &expected2, &got_locked), 2);
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "With a lock: expected %ld, got %ld", &expected2,
+                          &got_locked),
+              2);
     EXPECT_EQ(expected, 800);
     EXPECT_LT(got_unlocked, expected) << "the race did not show";
     EXPECT_EQ(got_locked, expected);
     for (int i = 0; i < 3; ++i)
-        EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"), std::string::npos);
+        EXPECT_NE(r.out.find("Process " + std::to_string(i) + " entering the critical section"),
+                  std::string::npos);
+}
+
+TEST(Barrier, ActionRunsOnceBeforeTheRelease) {
+    mp::RawValue<int> runs(0);
+    mp::RawValue<int> seen_by_child(-1);
+    mp::Barrier bar(2, [runs]() mutable { ++runs.value(); });
+    mp::Process p([bar, runs, seen_by_child]() mutable {
+        bar.wait(10s);
+        seen_by_child.value() = runs.value();  // the action ran before anyone was released
+    });
+    p.start();
+    EXPECT_NO_THROW(bar.wait(10s));
+    expect_ok(p);
+    EXPECT_EQ(runs.value(), 1);
+    EXPECT_EQ(seen_by_child.value(), 1);
+}
+
+TEST(Barrier, ThrowingActionBreaksTheBarrier) {
+    mp::Barrier bar(1, [] { throw std::runtime_error("action failed"); });
+    EXPECT_THROW(bar.wait(), std::runtime_error);
+    EXPECT_TRUE(bar.broken());
+    EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);
+    bar.reset();
+    EXPECT_FALSE(bar.broken());
+}
+
+TEST(Barrier, DefaultTimeoutAppliesToWait) {
+    mp::Barrier bar(2, nullptr, 100ms);
+    auto t0 = Clock::now();
+    EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);
+    EXPECT_GE(Clock::now() - t0, 95ms);
+    EXPECT_TRUE(bar.broken());
+}
+
+// ---- stress: no lost wake-ups --------------------------------------------------------------
+
+TEST(Stress, SemaphoreAsMutexGivesExactTotals) {
+    mp::Semaphore s(1);
+    mp::RawValue<long> total(0);
+    constexpr int kPer = 20000;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 4; ++i) {
+        ps.emplace_back([s, total]() mutable {
+            for (int k = 0; k < kPer; ++k) {
+                require(s.acquire(10s), "no lost wake-up");
+                long v = total.value();
+                if (k % 500 == 0) std::this_thread::yield();
+                total.value() = v + 1;
+                s.release();
+            }
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(total.value(), 4L * kPer);
+    EXPECT_EQ(s.get_value(), 1);
+}
+
+TEST(Stress, BoundedBufferWithConditionTwoProducersTwoConsumers) {
+    // A ring of 4 slots guarded by one Condition; every item is consumed exactly once.
+    constexpr int kPerProducer = 3000;
+    mp::Condition c;
+    mp::RawArray<long> ring(4);
+    mp::RawValue<long> head(0), tail(0), sum(0), taken(0);
+    auto producer = [=](long base) mutable {
+        for (long i = 1; i <= kPerProducer; ++i) {
+            std::unique_lock u(c);
+            require(c.wait_for([&] { return tail.value() - head.value() < 4; }, 10s), "space");
+            ring[static_cast<std::size_t>(tail.value() % 4)] = base + i;
+            ++tail.value();
+            c.notify_all();
+        }
+    };
+    auto consumer = [=]() mutable {
+        for (;;) {
+            std::unique_lock u(c);
+            require(c.wait_for(
+                        [&] {
+                            return head.value() < tail.value() || taken.value() == 2 * kPerProducer;
+                        },
+                        10s),
+                    "item");
+            if (taken.value() == 2 * kPerProducer) return;
+            sum.value() += ring[static_cast<std::size_t>(head.value() % 4)];
+            ++head.value();
+            ++taken.value();
+            c.notify_all();
+        }
+    };
+    std::vector<mp::Process> ps;
+    ps.emplace_back(producer, 0L);
+    ps.emplace_back(producer, 1'000'000L);
+    ps.emplace_back(consumer);
+    ps.emplace_back(consumer);
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    const long n = kPerProducer;
+    EXPECT_EQ(taken.value(), 2 * n);
+    EXPECT_EQ(sum.value(), n * (n + 1) + 1'000'000L * n);
+}
+
+TEST(Stress, EventPingPongAcrossProcesses) {
+    mp::Event ping, pong;
+    constexpr int kRounds = 2000;
+    mp::Process p([ping, pong]() mutable {
+        for (int i = 0; i < kRounds; ++i) {
+            require(ping.wait(10s), "ping");
+            ping.clear();
+            pong.set();
+        }
+    });
+    p.start();
+    for (int i = 0; i < kRounds; ++i) {
+        ping.set();
+        ASSERT_TRUE(pong.wait(10s)) << "round " << i;
+        pong.clear();
+    }
+    expect_ok(p);
 }

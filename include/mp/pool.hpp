@@ -33,11 +33,19 @@
 //
 // Transport: one shared-memory region made before the workers; per worker an
 // inbox and an outbox, each a single-producer single-consumer byte ring carrying
-// length-prefixed records (larger records stream through). A worker that finds its
-// inbox empty sleeps on a futex; the parent wakes it only if it sleeps, so a burst
-// of apply_async costs no system call per task. The parent sleeps in poll() on an
-// eventfd (written by a worker only when the parent has said it sleeps) and on the
-// workers' pidfds, so a dying worker wakes it at once.
+// length-prefixed records (larger records stream through). The parent gives each
+// task to the worker with the fewest queued (at most 1024 each, the rest wait in the
+// parent); a map is cut into chunks (Python's automatic chunksize). Each queued task
+// holds a ticket in a shared table: a worker runs it only after a CAS from "queued" to
+// "running", and the parent takes not yet started tasks back from a busy worker's inbox
+// for an idle one ("queued" → "revoked"), so a long task does not hold up the tasks
+// queued behind it; the same table says, after a worker died, which task it was
+// running. A worker that finds its inbox empty polls it for ~50 µs (yielding the CPU)
+// and then sleeps on a futex; the parent wakes it only if it sleeps, so a burst of
+// apply_async costs no system call per task. The thread waiting for results polls the
+// outboxes for ~50 µs too, then sleeps in poll() on an eventfd (written by a worker only
+// when the parent said it sleeps) and on the workers' pidfds, so a dying worker wakes
+// it at once.
 //
 // Fork safety — the parent keeps no thread: mp starts no thread in the process
 // that forks (the rule of <mp/process.hpp>). There is no result-handler thread;
@@ -45,7 +53,14 @@
 // thread that calls into the pool: get/wait/ready, map, imap iteration, join, and
 // each submission. Replacement workers are therefore forked from a process in which
 // mp runs no thread (if *your* program runs threads, the caveat of Process applies).
-// A consequence: callbacks run inside such calls, never behind your back.
+// Why not a single-threaded spawner process with result threads in the parent: it
+// costs a process and a hop per replacement, and threads in the parent would make
+// every later fork of the program (Process, another Pool) unsafe. The price: the
+// pool advances only while a thread is inside a pool call. Tasks already in the
+// workers' inboxes (up to 1024 each, i.e. all of them in most programs) run in the
+// background regardless; tasks beyond that, work stealing, replacing a dead worker and
+// callbacks wait for the next call (get, wait, ready, join, a submission). Callbacks
+// therefore run inside such calls, in the calling thread, never behind your back.
 //
 // Failures: a task that throws makes get()/map() throw mp::RemoteError (the
 // original type's demangled name and message); the pool goes on. A worker that
@@ -53,7 +68,7 @@
 // (with its exit code) as soon as someone waits on the pool; the tasks it had not
 // started go to other workers; a replacement is forked. An initializer that throws
 // or kills its worker makes every task fail (RemoteError / WorkerLost) instead of
-// respawning forever. Workers exit if the parent dies.
+// respawning forever. Workers exit (within a second) if the parent dies.
 //
 // Lifetime: the destructor terminates the workers and reaps them (Python's
 // `with Pool() as pool:`); results still pending then throw mp::WorkerLost. No
@@ -98,7 +113,7 @@ struct PoolOptions {
     /// Number of workers; 0 means cpu_count(). Negative → ValueError.
     int processes = 0;
     /// Runs once in each worker before its first task (inherited by fork: may capture handles).
-    std::function<void()> initializer;
+    std::function<void()> initializer = {};
     /// A worker is replaced after this many tasks (a map chunk counts as one); 0: never.
     std::size_t maxtasksperchild = 0;
 };
@@ -222,6 +237,7 @@ void encode_args(const std::tuple<A...>& args, Bytes& out) {
                 std::memcpy(out.data() + len_at, &len, sizeof len);
             };
             (one(a), ...);
+            (void)one;  // no arguments
         },
         args);
     FrameHeader h = tag_header<ArgsTag<A...>>(FrameKind::cereal, out.size() - at - sizeof(FrameHeader));
@@ -782,7 +798,9 @@ public:
 private:
     static PoolOptions with_initializer(int processes, std::function<void()> initializer);
     template <class R, bool Star, class F, class Range>
-    std::pair<std::vector<Bytes>, std::size_t> make_chunks(const F& f, Range&& items, std::size_t chunksize);
+    std::vector<Bytes> make_chunks(const F& f, Range&& items, std::size_t chunksize);
+    template <class R, bool Star, class Fn, class Range>
+    AsyncResult<std::vector<R>> map_impl(const Fn& fn, Range&& items, std::size_t chunksize);
     template <class F, class Range>
     auto imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered);
     detail::PoolCore& core() const;
@@ -812,7 +830,7 @@ AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&.
 }
 
 template <class R, bool Star, class F, class Range>
-std::pair<std::vector<Bytes>, std::size_t> Pool::make_chunks(const F& f, Range&& items, std::size_t chunksize) {
+std::vector<Bytes> Pool::make_chunks(const F& f, Range&& items, std::size_t chunksize) {
     using Fn = std::decay_t<F>;
     using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
     MP_REQUIRE_SERIALIZABLE(Arg);
@@ -830,7 +848,7 @@ std::pair<std::vector<Bytes>, std::size_t> Pool::make_chunks(const F& f, Range&&
             recs.push_back(detail::make_task_record<&detail::chunk_trampoline<Fn, R, Arg, Star>>(
                 f, [&](Bytes& out) { detail::encode_chunk<Arg>(it, k, out); }));
         }
-        return {std::move(recs), n};
+        return recs;
     } else {
         std::vector<Arg> all;
         for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
@@ -846,13 +864,7 @@ auto Pool::map_async(F&& f, Range&& items, std::size_t chunksize) {
     static_assert(std::is_invocable_v<Fn&, Arg&>, "mp::Pool::map: f cannot be called with an item of the range");
     using R = detail::map_result_t<F, Arg>;
     static_assert(!std::is_void_v<R>, "mp::Pool::map: f must return a value (use apply_async for void functions)");
-    MP_REQUIRE_SERIALIZABLE(R);
-    Fn fn(std::forward<F>(f));
-    auto [recs, n] = make_chunks<R, false>(fn, std::forward<Range>(items), chunksize);
-    auto state = std::make_shared<detail::MapState<R>>(recs.size());
-    if (recs.empty()) state->set_value({});
-    detail::PoolCoreHandle::submit(core(), std::move(recs), state);
-    return AsyncResult<std::vector<R>>(std::static_pointer_cast<detail::ResultStateBase<std::vector<R>>>(state), core_);
+    return map_impl<R, false>(Fn(std::forward<F>(f)), std::forward<Range>(items), chunksize);
 }
 
 template <class F, std::ranges::input_range Range>
@@ -862,13 +874,17 @@ auto Pool::starmap_async(F&& f, Range&& items, std::size_t chunksize) {
     using Tuple = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
     using R = detail::starmap_result_t<F, Tuple>;
     static_assert(!std::is_void_v<R>, "mp::Pool::starmap: f must return a value");
+    return map_impl<R, true>(Fn(std::forward<F>(f)), std::forward<Range>(items), chunksize);
+}
+
+template <class R, bool Star, class Fn, class Range>
+AsyncResult<std::vector<R>> Pool::map_impl(const Fn& fn, Range&& items, std::size_t chunksize) {
     MP_REQUIRE_SERIALIZABLE(R);
-    Fn fn(std::forward<F>(f));
-    auto [recs, n] = make_chunks<R, true>(fn, std::forward<Range>(items), chunksize);
+    std::vector<Bytes> recs = make_chunks<R, Star>(fn, std::forward<Range>(items), chunksize);
     auto state = std::make_shared<detail::MapState<R>>(recs.size());
     if (recs.empty()) state->set_value({});
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
-    return AsyncResult<std::vector<R>>(std::static_pointer_cast<detail::ResultStateBase<std::vector<R>>>(state), core_);
+    return AsyncResult<std::vector<R>>(std::move(state), core_);
 }
 
 template <class F, class Range>
@@ -882,7 +898,7 @@ auto Pool::imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered) 
     MP_REQUIRE_SERIALIZABLE(R);
     if (chunksize == 0) throw ValueError("Pool.imap: chunksize must be at least 1");
     Fn fn(std::forward<F>(f));
-    auto [recs, n] = make_chunks<R, false>(fn, std::forward<Range>(items), chunksize);
+    std::vector<Bytes> recs = make_chunks<R, false>(fn, std::forward<Range>(items), chunksize);
     auto state = std::make_shared<detail::IMapState<R>>(recs.size());
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
     return IMapRange<R>(std::move(state), core_, ordered);

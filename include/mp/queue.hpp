@@ -54,10 +54,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstring>
+#include <string>
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "mp/detail/byte_ring.hpp"
 #include "mp/errors.hpp"
@@ -75,7 +79,22 @@ struct QueueOptions {
 };
 
 namespace detail {
-/// The encoding buffer of this thread (reused; released once it grows past 1 MiB).
+/// std::vector or std::basic_string of arithmetic elements (not bool): cereal encodes
+/// them as a 64-bit element count and the elements' bytes, so the queue can copy them
+/// straight between the container and the ring.
+template <class T>
+struct is_contiguous_arithmetic : std::false_type {};
+template <class E, class A>
+struct is_contiguous_arithmetic<std::vector<E, A>>
+    : std::bool_constant<std::is_arithmetic_v<E> && !std::is_same_v<E, bool>> {};
+template <class C, class Tr, class A>
+struct is_contiguous_arithmetic<std::basic_string<C, Tr, A>> : std::bool_constant<std::is_arithmetic_v<C>> {};
+template <class T>
+concept ContiguousArithmetic = is_contiguous_arithmetic<T>::value && CerealSerializable<T>;
+static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
+              "the queue's contiguous fast path writes cereal's 64-bit size tag");
+
+/// The encoding buffer of this thread (reused; released once it grows past 16 MiB).
 Bytes& queue_scratch();
 void queue_scratch_trim() noexcept;
 template <class Rep, class Period>
@@ -190,15 +209,29 @@ template <class T>
 void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait) {
     bool ok;
     if constexpr (BytesSerializable<T>) {
-        FrameHeader h = header_for<T>(sizeof(T));
-        ok = ring_.put(std::as_bytes(std::span(&h, 1)), std::as_bytes(std::span(std::addressof(item), 1)),
-                       deadline, nowait);
+        struct {
+            FrameHeader h;
+            std::byte value[sizeof(T)];
+        } frame{header_for<T>(sizeof(T)), {}};
+        std::memcpy(frame.value, std::addressof(item), sizeof(T));
+        const std::span<const std::byte> parts[] = {
+            std::as_bytes(std::span(&frame, 1)).first(sizeof(FrameHeader) + sizeof(T))};
+        ok = ring_.put(parts, deadline, nowait);
+    } else if constexpr (detail::ContiguousArithmetic<T>) {
+        // Written straight from the container: exactly the bytes encode_payload makes.
+        const std::uint64_t count = item.size();
+        const std::span<const std::byte> data = std::as_bytes(std::span(item.data(), item.size()));
+        FrameHeader h = header_for<T>(sizeof(count) + data.size());
+        const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&h, 1)),
+                                                    std::as_bytes(std::span(&count, 1)), data};
+        ok = ring_.put(parts, deadline, nowait);
     } else {
         Bytes& buf = detail::queue_scratch();
         buf.clear();
         encode_payload(item, buf);
         FrameHeader h = header_for<T>(buf.size());
-        ok = ring_.put(std::as_bytes(std::span(&h, 1)), buf, deadline, nowait);
+        const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&h, 1)), buf};
+        ok = ring_.put(parts, deadline, nowait);
         detail::queue_scratch_trim();
     }
     if (!ok) {
@@ -213,9 +246,34 @@ T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
     detail::ByteRing::Sink sink{
         &out,
         [](void*, std::span<const std::byte> first) { expect_type<T>(read_header(first)); },
-        [](void* ctx, std::span<const std::byte> record) {
-            static_cast<std::optional<T>*>(ctx)->emplace(deserialize<T>(record));
-        }};
+        [](void* ctx, std::span<const std::byte> record) {  // check() accepted its header
+            if (record.empty()) return;  // streamed into *ctx already
+            FrameHeader h;
+            std::memcpy(&h, record.data(), sizeof h);
+            auto payload = record.subspan(sizeof h);
+            if (payload.size() != h.size) {
+                throw SerializationError("mp::Queue::get: truncated frame (" + std::to_string(payload.size()) +
+                                         " of " + std::to_string(h.size) + " bytes)");
+            }
+            static_cast<std::optional<T>*>(ctx)->emplace(decode_payload<T>(payload));
+        },
+        nullptr};
+    if constexpr (detail::ContiguousArithmetic<T>) {
+        sink.stream = [](void* ctx, std::span<const std::byte> first, std::uint64_t size,
+                         std::uint64_t& skip) -> std::span<std::byte> {
+            FrameHeader h;
+            std::uint64_t count;
+            std::memcpy(&h, first.data(), sizeof h);
+            std::memcpy(&count, first.data() + sizeof h, sizeof count);
+            using E = typename T::value_type;
+            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size) return {};
+            auto& o = *static_cast<std::optional<T>*>(ctx);
+            o.emplace();
+            o->resize(count);
+            skip = sizeof h + sizeof count;
+            return std::as_writable_bytes(std::span(o->data(), o->size()));
+        };
+    }
     if (!ring_.get(sink, deadline, nowait)) {
         throw Empty(nowait ? "mp::Queue::get_nowait: the queue is empty"
                            : "mp::Queue::get: the queue stayed empty until the timeout");

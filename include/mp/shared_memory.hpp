@@ -39,7 +39,7 @@
 namespace mp {
 
 class SharedMemory {
-public:
+  public:
     /// Creates a new segment of `size` bytes with a unique generated name, zero-filled.
     /// track: unlink it when the creator's last handle goes (Python 3.13's track=True).
     explicit SharedMemory(std::size_t size, bool track = true);
@@ -65,7 +65,7 @@ public:
     /// OSError ENOENT if there is none; ValueError for an invalid name.
     static void unlink(std::string_view name);
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

@@ -33,9 +33,9 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <new>
-#include <memory>
 #include <ranges>
 #include <span>
 #include <string>
@@ -48,21 +48,24 @@
 namespace mp {
 
 namespace detail {
+/// The compile-time check of the element type of every shared ctype.
 template <class T>
-constexpr bool shareable_v = std::is_trivially_copyable_v<T> && !std::is_reference_v<T> &&
-                             alignof(T) <= 4096;
+struct SharedCtype {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "mp::Value / RawValue / Array / RawArray<T>: T must be trivially copyable (its "
+                  "bytes are shared between processes as they are: no pointers, std::string or "
+                  "vector inside; use a fixed-size struct or std::array)");
+    static_assert(alignof(T) <= 4096, "mp::Value / Array<T>: T may not be aligned beyond a page");
+    static constexpr bool checked = true;
+};
 }  // namespace detail
 
 /// Python's RawValue: one T in shared memory, no lock.
 template <class T>
 class RawValue {
-    static_assert(std::is_trivially_copyable_v<T>,
-                  "mp::RawValue<T> / mp::Value<T>: T must be trivially copyable (its bytes are "
-                  "shared between processes as they are: no pointers, std::string or vector "
-                  "inside; use a fixed-size struct or std::array)");
-    static_assert(alignof(T) <= 4096, "mp::RawValue<T>: T may not be aligned beyond a page");
+    static_assert(detail::SharedCtype<T>::checked);
 
-public:
+  public:
     /// A zero-initialized T (Value('i') is 0).
     RawValue() : RawValue(T{}) {}
     /// A T initialized with `initial`.
@@ -75,15 +78,15 @@ public:
     /// The shared T itself (Python's get_obj()).
     [[nodiscard]] T& get_obj() const noexcept { return *p_; }
 
-private:
+  private:
     detail::SharedRegion region_;
     T* p_ = nullptr;
 };
 
 /// Python's Value: a RawValue plus an RLock (get_lock()).
 template <class T>
-class Value {
-public:
+class Value : public detail::LockInterface<Value<T>> {
+  public:
     Value() : Value(T{}) {}
     /// Value(typecode, initial): a new RLock guards it.
     explicit Value(const T& initial) : raw_(initial) {}
@@ -108,14 +111,12 @@ public:
         raw_.value() = x;
     }
 
-    // The lock's interface, as Python's synchronized wrapper: `with v:` is std::lock_guard g(v).
-    bool acquire() { return lock_.acquire(); }
+    // The lock's interface, as Python's synchronized wrapper (`with v:` is
+    // std::lock_guard g(v)): acquire(), acquire(false), acquire(timeout), release(), lock() ...
+    bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
-    void lock() { lock_.lock(); }
-    void unlock() { lock_.unlock(); }
-    [[nodiscard]] bool try_lock() { return lock_.try_lock(); }
 
-private:
+  private:
     RawValue<T> raw_;
     RLock lock_;
 };
@@ -123,13 +124,9 @@ private:
 /// Python's RawArray: a fixed number of T in shared memory, no lock.
 template <class T>
 class RawArray {
-    static_assert(std::is_trivially_copyable_v<T>,
-                  "mp::RawArray<T> / mp::Array<T>: T must be trivially copyable (its bytes are "
-                  "shared between processes as they are: no pointers, std::string or vector "
-                  "inside; use a fixed-size struct or std::array)");
-    static_assert(alignof(T) <= 4096, "mp::RawArray<T>: T may not be aligned beyond a page");
+    static_assert(detail::SharedCtype<T>::checked);
 
-public:
+  public:
     using value_type = T;
     using size_type = std::size_t;
     using iterator = T*;
@@ -145,9 +142,9 @@ public:
     }
     /// The elements of any sized range convertible to T (copying a RawArray shares it instead).
     template <std::ranges::sized_range R>
-        requires(!std::is_same_v<std::remove_cvref_t<R>, RawArray> &&
-                 std::convertible_to<std::ranges::range_reference_t<R>, T>)
-    explicit RawArray(R&& range) : RawArray(std::ranges::size(range), 0) {
+    requires(!std::is_same_v<std::remove_cvref_t<R>, RawArray> &&
+             std::convertible_to<std::ranges::range_reference_t<R>, T>) explicit RawArray(R&& range)
+        : RawArray(std::ranges::size(range), 0) {
         std::size_t i = 0;
         for (auto&& x : range) ::new (data_ + i++) T(static_cast<T>(x));
     }
@@ -169,7 +166,7 @@ public:
     /// The shared elements (Python's get_obj()).
     [[nodiscard]] std::span<T> get_obj() const noexcept { return {data_, size_}; }
 
-private:
+  private:
     RawArray(std::size_t n, int) : region_(bytes_for(n)), size_(n) {
         data_ = static_cast<T*>(region_.data());
     }
@@ -186,8 +183,8 @@ private:
 
 /// Python's Array: a RawArray plus an RLock (get_lock()).
 template <class T>
-class Array {
-public:
+class Array : public detail::LockInterface<Array<T>> {
+  public:
     using value_type = T;
     using size_type = std::size_t;
     using iterator = T*;
@@ -196,9 +193,9 @@ public:
     explicit Array(std::size_t n) : raw_(n) {}
     Array(std::initializer_list<T> init) : raw_(init) {}
     template <std::ranges::sized_range R>
-        requires(!std::is_same_v<std::remove_cvref_t<R>, Array> &&
-                 std::convertible_to<std::ranges::range_reference_t<R>, T>)
-    explicit Array(R&& range) : raw_(std::forward<R>(range)) {}
+    requires(!std::is_same_v<std::remove_cvref_t<R>, Array> &&
+             std::convertible_to<std::ranges::range_reference_t<R>, T>) explicit Array(R&& range)
+        : raw_(std::forward<R>(range)) {}
     /// Array(typecode, n, lock=lock): share an existing RLock.
     Array(std::size_t n, RLock lock) : raw_(n), lock_(std::move(lock)) {}
 
@@ -212,13 +209,11 @@ public:
     [[nodiscard]] std::span<T> get_obj() const noexcept { return raw_.get_obj(); }
     [[nodiscard]] RLock& get_lock() noexcept { return lock_; }
 
-    bool acquire() { return lock_.acquire(); }
+    // The lock's interface, as for Value.
+    bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
-    void lock() { lock_.lock(); }
-    void unlock() { lock_.unlock(); }
-    [[nodiscard]] bool try_lock() { return lock_.try_lock(); }
 
-private:
+  private:
     RawArray<T> raw_;
     RLock lock_;
 };

@@ -21,27 +21,39 @@
 //
 // Robustness that Python lacks — what is promised when a process (or thread) dies:
 //  * Lock, RLock, and the lock of a Condition are robust process-shared pthread mutexes:
-//    when the holder dies (SIGKILL included) the kernel marks the mutex; the next
-//    acquire, blocked or not yet started, throws mp::LockAbandoned and the caller then
-//    HOLDS the lock (for an RLock with depth 1). Repair the state the lock guards, then
-//    release() it. A std::lock_guard whose constructor throws does not unlock, so catch
-//    LockAbandoned where you lock and release() there. After that the lock is normal.
+//    when the holding thread ends without releasing (SIGKILL, a crash, _exit, or just a
+//    thread returning) the kernel's robust-futex list marks the mutex and wakes one
+//    waiter; the next acquire, already blocked or not yet started, throws
+//    mp::LockAbandoned and the caller then HOLDS the lock (an RLock at depth 1; inside
+//    Condition::wait at the depth it had before wait()). Repair the state the lock
+//    guards, then release() it; from then on it is a normal lock. A std::lock_guard
+//    whose constructor throws does not unlock, so catch LockAbandoned where you lock and
+//    release() there (inside Condition::wait, a std::unique_lock around it does release).
 //  * Condition: its own bookkeeping (how many wait, wake-up tokens) is changed only
 //    while holding its lock, so a death inside it is reported by the lock as above.
-//    A waiter that dies while asleep in wait() leaves at most one surplus wake-up
-//    behind (a later waiter may return from wait() spuriously — use wait_for with a
-//    predicate, as with any condition variable); a notify() interrupted by the death
-//    of its caller may be lost or become a spurious wake-up. No live waiter is ever
-//    left asleep by a notify that completed.
-//  * Barrier: a party that dies while waiting, or while updating the barrier, is seen by
-//    the others within about 100 ms: the barrier breaks and every waiter gets
-//    mp::BrokenBarrierError (reset() makes it usable again), never a hang.
-//  * Semaphore and BoundedSemaphore: NOT robust. Units are not owned by anyone (any
-//    process may release them, as in Python), so a process that dies after acquire()
-//    and before release() takes its units with it; the others wait until their
-//    timeout. Their bookkeeping is a single atomic word, so a death never corrupts it.
-//    Use a timeout, or a Lock, when a peer may die.
+//    A waiter that dies while asleep in wait() is still counted: a later notify() may
+//    spend one wake-up on it, or later wake one waiter too many (a spurious return from
+//    wait() — use wait_for with a predicate, as with any condition variable). A notify()
+//    interrupted by the death of its caller may be lost or become a spurious wake-up.
+//    A notify() that completed never leaves a live waiter asleep.
+//  * Barrier: a party that dies while waiting is seen by the others within about 100 ms
+//    (each waiting party holds a robust per-party mutex that the others probe), and one
+//    that dies while updating the barrier is reported by its robust internal lock: in
+//    both cases the barrier breaks and every waiter gets mp::BrokenBarrierError (reset()
+//    makes it usable again) instead of hanging.
+//  * Semaphore and BoundedSemaphore: NOT robust, and nothing is promised about units.
+//    Units are owned by no one (any process may release them, as in Python), so a
+//    process that dies between acquire() and release() takes its units with it: the
+//    others wait until their timeout (or forever, without one). What is promised: the
+//    count itself is never corrupted (it is one atomic word), and a waiter that dies
+//    asleep costs only a spare wake-up system call later. Use a timeout, or a Lock,
+//    when a peer may die.
 //  * Event: no holder; a death changes nothing.
+//
+// Ownership differs from Python in one place: Python's multiprocessing.Lock may be
+// released by a process other than the one that acquired it; mp::Lock, like std::mutex,
+// must be released by the thread that holds it (that is what lets a holder's death be
+// detected). For hand-off signalling between processes use a Semaphore(0) or an Event.
 //
 // Misuse (Python raises ValueError/AssertionError; we throw mp::ValueError for all):
 // release() of a Lock this thread does not hold, of an RLock this thread does not own,
@@ -62,6 +74,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -106,6 +119,40 @@ inline pid_t current_tid() noexcept {
     return t != 0 ? t : init_current_tid();
 }
 
+/// Python's acquire() forms and the standard Lockable / TimedLockable members, written
+/// once for every lock-like type in terms of Derived::acquire_until(Deadline) and
+/// Derived::release().
+template <class Derived>
+class LockInterface {
+  public:
+    /// Blocks until acquired; returns true.
+    bool acquire() { return self().acquire_until(std::nullopt); }
+    /// acquire(false): takes it only if that needs no waiting; acquire(true) is acquire().
+    bool acquire(bool blocking) {
+        return self().acquire_until(blocking ? Deadline{} : Deadline{no_wait});
+    }
+    /// Waits at most `timeout`; true if acquired.
+    template <class Rep, class Period>
+    bool acquire(std::chrono::duration<Rep, Period> timeout) {
+        return self().acquire_until(deadline_after(timeout));
+    }
+
+    void lock() { acquire(); }
+    void unlock() { self().release(); }
+    [[nodiscard]] bool try_lock() { return acquire(false); }
+    template <class Rep, class Period>
+    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+        return acquire(timeout);
+    }
+    template <class Clock, class Duration>
+    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
+        return self().acquire_until(to_deadline(tp));
+    }
+
+  private:
+    Derived& self() { return static_cast<Derived&>(*this); }
+};
+
 /// Who holds a lock, as seen by this process: the holder's tid when it is a thread of
 /// this process, and its depth. Kept in private memory (one per lock and process, shared
 /// by the handles there), so an uncontended acquire touches no shared cache line but the
@@ -118,7 +165,7 @@ struct LockOwner {
 /// What Lock and RLock share: a robust process-shared mutex plus owner and depth.
 /// The fast paths are inline; everything else is in src/synchronize.cpp.
 class LockCore {
-public:
+  public:
     /// Acquires until `deadline` (nullopt: forever; no_wait: try once). False on timeout.
     bool acquire_until(Deadline deadline) {
         const pid_t me = current_tid();
@@ -142,7 +189,8 @@ public:
             kernel_says_mine(me)) [[likely]] {
             owner_->depth = 0;
             owner_->tid.store(0, std::memory_order_relaxed);
-            if (pthread_mutex_unlock(m_) == 0) [[likely]] return;
+            if (pthread_mutex_unlock(m_) == 0) [[likely]]
+                return;
         }
         release_slow(me);
     }
@@ -158,10 +206,10 @@ public:
     /// Takes the lock again with `depth`. LockAbandoned (holding it) if its holder died.
     void reacquire(std::uint32_t depth);
 
-protected:
+  protected:
     LockCore(bool recursive, const char* kind);
 
-private:
+  private:
     // glibc keeps a robust mutex's futex word first; its contents are kernel ABI (the
     // robust-futex protocol): the owner's tid, plus FUTEX_OWNER_DIED once it died.
     bool kernel_says_mine(pid_t me) const noexcept {
@@ -184,70 +232,30 @@ private:
 
 /// Python's multiprocessing.Lock: a non-recursive lock shared by processes.
 /// Owned by the (process, thread) that acquired it; robust to the holder's death.
-class Lock : public detail::LockCore {
-public:
+///
+/// acquire() blocks and returns true; LockAbandoned (holding it) if the holder died;
+/// ValueError if this thread already holds it (it would deadlock). acquire(false) and
+/// acquire(timeout) return whether it is now held. release(): ValueError if this thread
+/// does not hold it. lock/unlock/try_lock/try_lock_for/try_lock_until: the same, for
+/// std::lock_guard, std::unique_lock and std::scoped_lock.
+class Lock : public detail::LockCore, public detail::LockInterface<Lock> {
+  public:
     Lock();
-
-    /// Blocks until held; returns true. LockAbandoned (holding it) if the holder died;
-    /// ValueError if this thread already holds it (it would deadlock).
-    bool acquire() { return acquire_until(std::nullopt); }
-    /// acquire(false): takes it only if free now; acquire(true) is acquire().
-    bool acquire(bool blocking) { return blocking ? acquire() : acquire_until(detail::no_wait); }
-    /// Waits at most `timeout`; true if now held.
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
-    /// Releases it. ValueError if this thread does not hold it.
-    using LockCore::release;
-
-    // Lockable / TimedLockable.
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return acquire_until(detail::to_deadline(tp));
-    }
-
-    /// True if some thread of some process holds it (a snapshot).
+    using LockCore::acquire_until;
     using LockCore::locked;
+    using LockCore::release;
 };
 
 /// Python's multiprocessing.RLock: re-entrant per (process, thread); release() as often
-/// as acquire(). Robust to the owner's death (the taker gets depth 1).
-class RLock : public detail::LockCore {
-public:
+/// as acquire(); the last release frees it (ValueError if not owned by this thread).
+/// Robust to the owner's death: the taker gets LockAbandoned holding it at depth 1.
+class RLock : public detail::LockCore, public detail::LockInterface<RLock> {
+  public:
     RLock();
-
-    bool acquire() { return acquire_until(std::nullopt); }
-    bool acquire(bool blocking) { return blocking ? acquire() : acquire_until(detail::no_wait); }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
-    /// Drops one level; the last release frees it. ValueError if not owned by this thread.
-    using LockCore::release;
-
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return acquire_until(detail::to_deadline(tp));
-    }
-
-    using LockCore::locked;
-    /// True if the calling thread owns it.
+    using LockCore::acquire_until;
     using LockCore::is_mine;
+    using LockCore::locked;
+    using LockCore::release;
 };
 
 namespace detail {
@@ -256,48 +264,30 @@ struct SemaphoreState;
 
 /// Python's multiprocessing.Semaphore: a counter; acquire() takes a unit (waiting while
 /// there is none), release() gives one back. Not robust: see the header notes.
-class Semaphore {
-public:
+class Semaphore : public detail::LockInterface<Semaphore> {
+  public:
     /// Semaphore(value=1). ValueError if `value` is negative or above 2^31-1.
     explicit Semaphore(long value = 1);
 
-    bool acquire() { return acquire_until(std::nullopt); }
-    bool acquire(bool blocking) { return blocking ? acquire() : acquire_until(detail::no_wait); }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
     /// Gives one unit back and wakes one waiter. ValueError for a BoundedSemaphore
     /// already at its start value.
     void release();
     /// The units available now (a snapshot).
     [[nodiscard]] long get_value() const noexcept;
-
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return acquire_until(detail::to_deadline(tp));
-    }
-
+    /// Takes a unit, waiting until `deadline` (nullopt: forever). False on timeout.
     bool acquire_until(detail::Deadline deadline);
 
-protected:
+  protected:
     Semaphore(long value, bool bounded);
 
-private:
+  private:
     detail::SharedRegion region_;
     detail::SemaphoreState* s_ = nullptr;
 };
 
 /// Python's multiprocessing.BoundedSemaphore: release() above the start value → ValueError.
 class BoundedSemaphore : public Semaphore {
-public:
+  public:
     explicit BoundedSemaphore(long value = 1);
 };
 
@@ -307,7 +297,7 @@ struct EventState;
 
 /// Python's multiprocessing.Event: a flag that processes can wait for.
 class Event {
-public:
+  public:
     Event();
     /// Sets the flag and wakes every waiter.
     void set();
@@ -323,7 +313,7 @@ public:
     }
     bool wait_until(detail::Deadline deadline);
 
-private:
+  private:
     detail::SharedRegion region_;
     detail::EventState* s_ = nullptr;
 };
@@ -334,31 +324,16 @@ struct ConditionState;
 
 /// Python's multiprocessing.Condition: wait for a notification while releasing a lock.
 /// Uses its own RLock, or the Lock or RLock given (shared: the same lock object).
-class Condition {
-public:
+class Condition : public detail::LockInterface<Condition> {
+  public:
     Condition();
     explicit Condition(const Lock& lock);
     explicit Condition(const RLock& lock);
 
-    // The lock's interface (Python's Condition.acquire/release, `with cond:`).
-    bool acquire() { return lock_.acquire_until(std::nullopt); }
-    bool acquire(bool blocking) { return blocking ? acquire() : lock_.acquire_until(detail::no_wait); }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return lock_.acquire_until(detail::deadline_after(timeout));
-    }
+    // The lock's interface (Python's Condition.acquire/release, `with cond:`) comes from
+    // LockInterface: acquire(), acquire(false), acquire(timeout), lock(), try_lock_for() ...
+    bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    [[nodiscard]] bool try_lock() { return acquire(false); }
-    template <class Rep, class Period>
-    [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
-    template <class Clock, class Duration>
-    [[nodiscard]] bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-        return lock_.acquire_until(detail::to_deadline(tp));
-    }
 
     /// Releases the lock (all levels of an RLock), sleeps until notified, takes the lock
     /// back; returns true. ValueError if this thread does not hold the lock.
@@ -396,7 +371,7 @@ public:
     /// Wakes everyone waiting now. ValueError if the lock is not held.
     void notify_all();
 
-private:
+  private:
     detail::LockCore lock_;
     detail::SharedRegion region_;
     detail::ConditionState* s_ = nullptr;
@@ -409,13 +384,26 @@ struct BarrierState;
 /// Python's threading.Barrier across processes: `parties` callers of wait() meet; each
 /// gets a distinct index in [0, parties). A wait that times out breaks the barrier.
 class Barrier {
-public:
-    /// ValueError if parties is 0 or above 65536.
-    explicit Barrier(std::size_t parties);
+  public:
+    /// Barrier(parties, action=None). ValueError if parties is 0 or above 65536. The
+    /// action, if any, is run by the last party to arrive before the others are released
+    /// (each process runs its own copy, inherited by fork); if it throws, the barrier
+    /// breaks and the exception reaches that party's wait().
+    explicit Barrier(std::size_t parties, std::function<void()> action = nullptr);
+    /// Barrier(parties, action, timeout): `timeout` is the default of wait().
+    template <class Rep, class Period>
+    Barrier(std::size_t parties, std::function<void()> action,
+            std::chrono::duration<Rep, Period> timeout)
+        : Barrier(parties, std::move(action)) {
+        default_timeout_ = std::chrono::ceil<detail::SyncClock::duration>(timeout);
+    }
 
-    /// Waits for all parties; returns this caller's arrival index. BrokenBarrierError
-    /// if the barrier is or becomes broken (abort(), reset(), a timeout, a dead party).
-    std::size_t wait() { return wait_until(std::nullopt); }
+    /// Waits for all parties (at most the default timeout, if one was given); returns
+    /// this caller's arrival index. BrokenBarrierError if the barrier is or becomes
+    /// broken (abort(), reset(), a timeout, a dead party).
+    std::size_t wait() {
+        return default_timeout_ ? wait(*default_timeout_) : wait_until(std::nullopt);
+    }
     /// As wait(); if `timeout` runs out the barrier breaks and BrokenBarrierError is thrown.
     template <class Rep, class Period>
     std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
@@ -432,9 +420,11 @@ public:
     [[nodiscard]] std::size_t n_waiting() const;
     [[nodiscard]] bool broken() const;
 
-private:
+  private:
     detail::SharedRegion region_;
     detail::BarrierState* s_ = nullptr;
+    std::function<void()> action_;
+    std::optional<detail::SyncClock::duration> default_timeout_;
 };
 
 }  // namespace mp

@@ -35,10 +35,18 @@ public:
     /// min(record size, 32)) before anything is consumed: if it throws, the record
     /// stays in the ring. `take` receives the whole record once it is consumed; if
     /// it throws, the record is gone all the same (it was corrupt).
+    /// `stream` (may be null) lets the sink receive a long record without a
+    /// reassembly copy: called with the first bytes and the record's size, it returns
+    /// where bytes [skip, size) of the record go (exactly size - skip bytes; it sets
+    /// skip, at most 32) or an empty span to get the record whole. A streamed
+    /// record ends with take() of an empty span; a stream may also be abandoned
+    /// (its producer died) and followed by another stream() or take().
     struct Sink {
         void* ctx;
         void (*check)(void* ctx, std::span<const std::byte> first);
         void (*take)(void* ctx, std::span<const std::byte> record);
+        std::span<std::byte> (*stream)(void* ctx, std::span<const std::byte> first, std::uint64_t size,
+                                       std::uint64_t& skip);
     };
 
     /// A closed handle.
@@ -48,12 +56,11 @@ public:
     /// `what` names the owner in error messages ("Queue", "SimpleQueue", …).
     ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what);
 
-    /// Appends one record: the bytes of `a` followed by those of `b`. Blocks until
+    /// Appends one record: the bytes of `parts` (at most 3) one after the other. Blocks until
     /// there is room or `deadline` passes (then returns false and no part of the
     /// record is ever delivered). `nowait`: do not wait for room, and wait for the
     /// producer lock only briefly.
-    bool put(std::span<const std::byte> a, std::span<const std::byte> b, Deadline deadline,
-             bool nowait);
+    bool put(std::span<const std::span<const std::byte>> parts, Deadline deadline, bool nowait);
 
     /// Takes the oldest record and hands it to `sink`. Returns false if none could be
     /// taken before `deadline` (or at once with `nowait`).

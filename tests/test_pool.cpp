@@ -1,0 +1,692 @@
+// Tests for <mp/pool.hpp>: every line of API.md's Pool section, failures (RemoteError,
+// WorkerLost), lifetime (close/join/terminate, no leaks) and the examples' output.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <numeric>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "mp/detail/shared_region.hpp"
+#include "mp/pool.hpp"
+#include "mp/process.hpp"
+#include "mp/queue.hpp"
+#include "mp/sharedctypes.hpp"
+#include "mp/synchronize.hpp"
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int square(int x) { return x * x; }
+int add(int a, int b) { return a + b; }
+int my_pid(int) { return static_cast<int>(::getpid()); }
+int sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+int fail_on_3(int x) {
+    if (x == 3) throw std::out_of_range("item 3 is out of range");
+    return x;
+}
+struct MyError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+int throw_mine(int) { throw MyError("custom failure"); }
+int throw_int(int) { throw 42; }
+int exit_3(int) { ::_exit(3); }
+
+struct Point {
+    int x = 0;
+    int y = 0;
+};
+Point twice(Point p) { return Point{2 * p.x, 2 * p.y}; }
+
+std::string shout(const std::string& s) { return s + "!"; }
+std::size_t length_of(const std::string& s) { return s.size(); }
+std::vector<int> iota_to(int n) {
+    std::vector<int> v(static_cast<std::size_t>(n));
+    std::iota(v.begin(), v.end(), 0);
+    return v;
+}
+
+// State shared with the workers through fork: created before the Pools that use it.
+struct Shared {
+    std::atomic<int> pid{0};           // set by a task that wants to be killed
+    std::atomic<int> init_calls{0};    // initializer runs, all workers together
+    std::atomic<int> counter{0};       // incremented by tasks
+};
+Shared* shared() {
+    static mp::detail::SharedRegion region(sizeof(Shared));
+    static Shared* s = new (region.data()) Shared;
+    return s;
+}
+int announce_and_hang(int) {
+    shared()->pid.store(static_cast<int>(::getpid()));
+    std::this_thread::sleep_for(60s);
+    return 0;
+}
+int g_worker_tag = 0;  // set by the initializer, per worker
+void init_tag(int tag) {
+    g_worker_tag = tag;
+    shared()->init_calls.fetch_add(1);
+}
+int read_tag(int) { return g_worker_tag; }
+int count_task(int) { return shared()->counter.fetch_add(1) + 1; }
+void init_throws() { throw std::invalid_argument("bad initializer argument"); }
+void init_exits() { ::_exit(7); }
+
+// The seed's case: a Value handed to each worker by the initializer, incremented under
+// get_lock() by every task.
+std::optional<mp::Value<int>> g_counter;
+void init_counter(mp::Value<int> v) { g_counter = v; }
+int increment_counter(int) {
+    std::lock_guard g(g_counter->get_lock());
+    g_counter->value() += 1;
+    return g_counter->value();
+}
+std::optional<mp::Queue<int>> g_log;
+void init_log(mp::Queue<int> q) { g_log = q; }
+int log_and_square(int x) {
+    g_log->put(x);
+    return x * x;
+}
+
+struct Scale {  // a trivially copyable function object with state
+    int factor;
+    int operator()(int x) const { return factor * x; }
+};
+
+template <class F>
+double seconds_of(F&& f) {
+    auto t = Clock::now();
+    f();
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void reset_shared() {
+    shared()->pid = 0;
+    shared()->init_calls = 0;
+    shared()->counter = 0;
+}
+
+}  // namespace
+
+// ---- what can be sent ------------------------------------------------------------------
+
+TEST(PoolCallable, AcceptsFunctionsCaptureLessLambdasAndTriviallyCopyableObjects) {
+    auto lambda = [](int x) { return x; };
+    int k = 3;
+    auto capturing_int = [k](int x) { return k * x; };
+    std::string s;
+    auto capturing_string = [s](int) { return 0; };
+    static_assert(mp::detail::PoolCallable<int (*)(int)>);
+    static_assert(mp::detail::PoolCallable<decltype(lambda)>);
+    static_assert(mp::detail::PoolCallable<decltype(capturing_int)>);
+    static_assert(mp::detail::PoolCallable<Scale>);
+    static_assert(!mp::detail::PoolCallable<decltype(capturing_string)>);
+    static_assert(!mp::detail::PoolCallable<std::function<int(int)>>);
+    (void)capturing_string;
+    SUCCEED();
+}
+
+TEST(PoolCallable, CodeReferencesAreModuleOffsetsThatResolveBack) {
+    auto ref = mp::detail::code_ref(reinterpret_cast<const void*>(&square));
+    EXPECT_EQ(mp::detail::resolve_code(ref), reinterpret_cast<const void*>(&square));
+    auto libc_ref = mp::detail::code_ref(reinterpret_cast<const void*>(&::getpid));
+    EXPECT_NE(libc_ref.module, ref.module);  // getpid lives in libc, not in the test program
+    EXPECT_EQ(mp::detail::resolve_code(libc_ref), reinterpret_cast<const void*>(&::getpid));
+    EXPECT_EQ(mp::detail::resolve_code(mp::detail::CodeRef{0x1234, 0}), nullptr);
+    int on_stack = 0;
+    EXPECT_THROW(mp::detail::code_ref(&on_stack), mp::ValueError);
+}
+
+// ---- construction ----------------------------------------------------------------------
+
+TEST(Pool, DefaultHasCpuCountWorkers) {
+    mp::Pool pool;
+    EXPECT_EQ(pool.processes(), static_cast<std::size_t>(mp::cpu_count()));
+    EXPECT_EQ(pool.worker_pids().size(), pool.processes());
+}
+
+TEST(Pool, BadProcessCountsThrowValueError) {
+    EXPECT_THROW(mp::Pool(0), mp::ValueError);
+    EXPECT_THROW(mp::Pool(-2), mp::ValueError);
+    EXPECT_THROW(mp::Pool(mp::PoolOptions{.processes = -1}), mp::ValueError);
+    EXPECT_TRUE(mp::test::child_pids().empty());
+}
+
+// ---- map and friends -------------------------------------------------------------------
+
+TEST(Pool, MapKeepsOrderForEveryChunksize) {
+    mp::Pool pool(3);
+    std::vector<int> items(1000);
+    std::iota(items.begin(), items.end(), -500);
+    std::vector<int> expected;
+    for (int x : items) expected.push_back(x * x);
+    EXPECT_EQ(pool.map(square, items), expected);
+    for (std::size_t cs : {1u, 7u, 333u, 1000u, 5000u}) EXPECT_EQ(pool.map(square, items, cs), expected) << cs;
+}
+
+TEST(Pool, MapOfEmptyInputIsEmpty) {
+    mp::Pool pool(2);
+    EXPECT_TRUE(pool.map(square, std::vector<int>{}).empty());
+    EXPECT_TRUE(pool.map_async(square, std::vector<int>{}).get().empty());
+    EXPECT_TRUE(pool.starmap(add, std::vector<std::pair<int, int>>{}).empty());
+    int n = 0;
+    for (int r : pool.imap(square, std::vector<int>{})) n += r + 1;
+    for (int r : pool.imap_unordered(square, std::vector<int>{})) n += r + 1;
+    EXPECT_EQ(n, 0);
+}
+
+TEST(Pool, MapAcceptsAnyRange) {
+    mp::Pool pool(2);
+    EXPECT_EQ(pool.map(square, {1, 2, 3, 4}), (std::vector<int>{1, 4, 9, 16}));
+    EXPECT_EQ(pool.map(square, std::views::iota(0, 5)), (std::vector<int>{0, 1, 4, 9, 16}));
+    EXPECT_EQ(pool.map(square, std::list<int>{3, 4}), (std::vector<int>{9, 16}));
+    auto odd = std::views::iota(0, 10) | std::views::filter([](int x) { return x % 2 == 1; });
+    EXPECT_EQ(pool.map(square, odd), (std::vector<int>{1, 9, 25, 49, 81}));
+}
+
+TEST(Pool, ArgumentsAndResultsOfManyTypes) {
+    mp::Pool pool(2);
+    EXPECT_EQ(pool.map(shout, std::vector<std::string>{"a", "bc", ""}),
+              (std::vector<std::string>{"a!", "bc!", "!"}));
+    auto pts = pool.map(twice, std::vector<Point>{{1, 2}, {3, 4}});
+    ASSERT_EQ(pts.size(), 2u);
+    EXPECT_EQ(pts[1].x, 6);
+    EXPECT_EQ(pts[1].y, 8);
+    EXPECT_EQ(pool.apply(twice, Point{5, 6}).y, 12);
+    EXPECT_EQ(pool.apply(iota_to, 4), (std::vector<int>{0, 1, 2, 3}));
+    EXPECT_EQ(pool.apply([](std::string a, int n) { return std::string(static_cast<std::size_t>(n), a[0]); },
+                         std::string("xy"), 3),
+              "xxx");
+}
+
+TEST(Pool, PayloadsLargerThanTheRingsStreamThrough) {
+    mp::Pool pool(2);
+    std::vector<std::string> big = {std::string(3 << 20, 'a'), std::string(5 << 20, 'b'), "c"};
+    EXPECT_EQ(pool.map(length_of, big, 1), (std::vector<std::size_t>{3u << 20, 5u << 20, 1u}));
+    auto v = pool.apply(iota_to, 2'000'000);  // 8 MB back
+    ASSERT_EQ(v.size(), 2'000'000u);
+    EXPECT_EQ(v.back(), 1'999'999);
+}
+
+TEST(Pool, StarmapUnpacksTuplesAndPairs) {
+    mp::Pool pool(2);
+    EXPECT_EQ(pool.starmap(add, std::vector<std::pair<int, int>>{{1, 2}, {3, 4}}), (std::vector<int>{3, 7}));
+    std::vector<std::tuple<std::string, int>> t = {{"ab", 2}, {"c", 0}};
+    auto r = pool.starmap_async([](const std::string& s, int n) { return s.size() + static_cast<std::size_t>(n); }, t)
+                 .get();
+    EXPECT_EQ(r, (std::vector<std::size_t>{4, 1}));
+}
+
+TEST(Pool, ImapYieldsInOrder) {
+    mp::Pool pool(2);
+    std::vector<int> got;
+    for (int r : pool.imap(sleep_ms, std::vector<int>{60, 0, 30, 0, 10})) got.push_back(r);
+    EXPECT_EQ(got, (std::vector<int>{60, 0, 30, 0, 10}));
+    got.clear();
+    for (int r : pool.imap(square, std::views::iota(0, 100), 7)) got.push_back(r);
+    ASSERT_EQ(got.size(), 100u);
+    EXPECT_EQ(got[99], 99 * 99);
+}
+
+TEST(Pool, ImapUnorderedYieldsAsResultsArrive) {
+    mp::Pool pool(2);
+    std::vector<int> got;
+    // The slow item goes first; the fast ones finish (on the other worker) before it.
+    for (int r : pool.imap_unordered(sleep_ms, std::vector<int>{400, 0, 0, 0})) got.push_back(r);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got.back(), 400);
+    EXPECT_EQ(std::multiset<int>(got.begin(), got.end()), (std::multiset<int>{0, 0, 0, 400}));
+}
+
+TEST(Pool, ImapRaisesAtTheFailingItemOnly) {
+    mp::Pool pool(2);
+    std::vector<int> got;
+    auto results = pool.imap(fail_on_3, std::vector<int>{1, 2, 3, 4});
+    auto it = results.begin();
+    got.push_back(*it);
+    ++it;
+    got.push_back(*it);
+    ++it;
+    EXPECT_THROW((void)*it, mp::RemoteError);
+    ++it;
+    got.push_back(*it);
+    ++it;
+    EXPECT_TRUE(it == results.end());
+    EXPECT_EQ(got, (std::vector<int>{1, 2, 4}));
+}
+
+// ---- apply, AsyncResult ----------------------------------------------------------------
+
+TEST(Pool, ApplyAndApplyAsync) {
+    mp::Pool pool(2);
+    EXPECT_EQ(pool.apply(square, 7), 49);
+    EXPECT_EQ(pool.apply(add, 2, 3), 5);
+    EXPECT_EQ(pool.apply([](int x) { return x + 1; }, 41), 42);
+    EXPECT_EQ(pool.apply(Scale{3}, 5), 15);
+    int k = 4;
+    EXPECT_EQ(pool.apply([k](int x) { return k * x; }, 5), 20);
+    mp::AsyncResult<int> r = pool.apply_async(square, 9);
+    EXPECT_EQ(r.get(), 81);
+    EXPECT_EQ(r.get(), 81);  // get() again returns the same value
+    EXPECT_TRUE(r.ready());
+    EXPECT_TRUE(r.successful());
+    std::vector<mp::AsyncResult<int>> many;
+    for (int i = 0; i < 500; ++i) many.push_back(pool.apply_async(square, i));
+    for (int i = 499; i >= 0; --i) EXPECT_EQ(many[static_cast<std::size_t>(i)].get(), i * i);
+}
+
+TEST(Pool, ApplyOfAVoidFunction) {
+    reset_shared();
+    mp::Pool pool(2);
+    mp::AsyncResult<void> r = pool.apply_async([](int n) { shared()->counter.fetch_add(n); }, 5);
+    r.get();
+    pool.apply([] { shared()->counter.fetch_add(1); });
+    EXPECT_EQ(shared()->counter.load(), 6);
+}
+
+TEST(Pool, GetWithTimeoutThrowsTimeoutError) {
+    mp::Pool pool(1);
+    auto r = pool.apply_async(sleep_ms, 3000);
+    EXPECT_FALSE(r.ready());
+    EXPECT_THROW((void)r.successful(), mp::ValueError);
+    double t = seconds_of([&] { EXPECT_THROW(r.get(50ms), mp::TimeoutError); });
+    EXPECT_GE(t, 0.045);
+    EXPECT_LT(t, 1.0);
+    EXPECT_FALSE(r.wait(20ms));
+    auto quick = pool.apply_async(square, 3);
+    EXPECT_FALSE(quick.wait(10ms));  // queued behind the sleeper on the only worker
+    pool.terminate();
+    EXPECT_THROW(r.get(), mp::WorkerLost);
+}
+
+TEST(Pool, WaitReturnsOnceReady) {
+    mp::Pool pool(2);
+    auto r = pool.apply_async(sleep_ms, 50);
+    EXPECT_TRUE(r.wait(5s));
+    EXPECT_TRUE(r.ready());
+    r.wait();
+    EXPECT_EQ(r.get(0ms), 50);
+}
+
+// ---- failures --------------------------------------------------------------------------
+
+TEST(Pool, ThrowingTaskGivesRemoteErrorWithTypeAndMessage) {
+    mp::Pool pool(2);
+    try {
+        pool.apply(fail_on_3, 3);
+        FAIL() << "no exception";
+    } catch (const mp::RemoteError& e) {
+        EXPECT_EQ(e.type_name(), "std::out_of_range");
+        EXPECT_STREQ(e.what(), "item 3 is out of range");
+    }
+    try {
+        pool.apply(throw_mine, 0);
+        FAIL() << "no exception";
+    } catch (const mp::RemoteError& e) {
+        EXPECT_NE(e.type_name().find("MyError"), std::string::npos) << e.type_name();
+        EXPECT_STREQ(e.what(), "custom failure");
+    }
+    try {
+        pool.apply(throw_int, 0);
+        FAIL() << "no exception";
+    } catch (const mp::RemoteError& e) {
+        EXPECT_EQ(e.type_name(), "int");
+    }
+    auto r = pool.apply_async(fail_on_3, 3);
+    r.wait();
+    EXPECT_TRUE(r.ready());
+    EXPECT_FALSE(r.successful());
+    // The pool goes on.
+    EXPECT_EQ(pool.apply(square, 4), 16);
+}
+
+TEST(Pool, MapWithAFailingItemThrowsRemoteErrorAndThePoolGoesOn) {
+    mp::Pool pool(2);
+    EXPECT_THROW(pool.map(fail_on_3, std::views::iota(0, 10)), mp::RemoteError);
+    EXPECT_THROW(pool.map(fail_on_3, std::views::iota(0, 10), 1), mp::RemoteError);
+    EXPECT_EQ(pool.map(square, {1, 2}), (std::vector<int>{1, 4}));
+}
+
+TEST(Pool, WorkerKilledMidTaskGivesWorkerLostAndThePoolGoesOn) {
+    reset_shared();
+    mp::test::FdLeakCheck fds;
+    {
+        mp::Pool pool(2);
+        auto before = pool.worker_pids();
+        std::vector<mp::AsyncResult<int>> others;
+        auto victim = pool.apply_async(announce_and_hang, 0);
+        for (int i = 0; i < 50; ++i) others.push_back(pool.apply_async(sleep_ms, 2));
+        ASSERT_TRUE(mp::test::eventually([] { return shared()->pid.load() != 0; }));
+        pid_t pid = shared()->pid.load();
+        ASSERT_EQ(::kill(pid, SIGKILL), 0);
+        auto t = Clock::now();
+        try {
+            victim.get(5s);
+            FAIL() << "no exception";
+        } catch (const mp::WorkerLost& e) {
+            EXPECT_EQ(e.exitcode(), -SIGKILL);
+            EXPECT_NE(std::string(e.what()).find("SIGKILL"), std::string::npos) << e.what();
+        }
+        EXPECT_LT(std::chrono::duration<double>(Clock::now() - t).count(), 1.5);
+        for (auto& r : others) EXPECT_EQ(r.get(5s), 2);  // the other tasks finish
+        std::vector<int> items(100);
+        std::iota(items.begin(), items.end(), 0);
+        auto sq = pool.map(square, items, 3);
+        EXPECT_EQ(sq[99], 99 * 99);
+        auto after = pool.worker_pids();
+        EXPECT_EQ(after.size(), 2u);
+        EXPECT_EQ(std::count(after.begin(), after.end(), pid), 0);  // replaced
+    }
+    EXPECT_TRUE(mp::test::child_pids().empty());
+    EXPECT_TRUE(fds.leaked().empty());
+}
+
+TEST(Pool, TaskThatExitsGivesWorkerLostWithItsExitCode) {
+    mp::Pool pool(2);
+    try {
+        pool.apply(exit_3, 0);
+        FAIL() << "no exception";
+    } catch (const mp::WorkerLost& e) {
+        EXPECT_EQ(e.exitcode(), 3);
+    }
+    // A map whose one chunk kills its worker: that chunk's error, others unaffected.
+    EXPECT_THROW(pool.map([](int x) { return x == 5 ? exit_3(x) : x; }, std::views::iota(0, 10), 1), mp::WorkerLost);
+    EXPECT_EQ(pool.map(square, {5, 6}), (std::vector<int>{25, 36}));
+}
+
+TEST(Pool, SelfKillingTasksNeverHangThePool) {
+    mp::Pool pool(2);
+    std::vector<mp::AsyncResult<int>> rs;
+    for (int i = 0; i < 10; ++i) {
+        rs.push_back(pool.apply_async([](int x) {
+            if (x % 3 == 0) ::raise(SIGKILL);
+            return x;
+        }, i));
+    }
+    int lost = 0, ok = 0;
+    for (auto& r : rs) {
+        try {
+            r.get(10s);
+            ++ok;
+        } catch (const mp::WorkerLost&) {
+            ++lost;
+        }
+    }
+    EXPECT_EQ(lost, 4);  // 0, 3, 6, 9
+    EXPECT_EQ(ok, 6);
+}
+
+// ---- workers: initializer, maxtasksperchild --------------------------------------------
+
+TEST(Pool, InitializerRunsOncePerWorkerAndWhatItSetsStays) {
+    reset_shared();
+    {
+        mp::Pool pool(3, init_tag, 77);
+        auto tags = pool.map(read_tag, std::views::iota(0, 300), 1);
+        EXPECT_TRUE(std::all_of(tags.begin(), tags.end(), [](int t) { return t == 77; }));
+        pool.close();
+        pool.join();
+    }
+    EXPECT_EQ(shared()->init_calls.load(), 3);
+    EXPECT_EQ(g_worker_tag, 0);  // the parent's copy is untouched
+}
+
+TEST(Pool, EveryTaskIncrementsStateSharedThroughTheInitializer) {
+    reset_shared();
+    mp::Pool pool(mp::PoolOptions{.processes = 2, .initializer = [] { shared()->init_calls.fetch_add(1); }});
+    for (int i = 0; i < 40; ++i) pool.apply_async(count_task, i);
+    auto last = pool.map(count_task, std::views::iota(0, 60), 1);
+    pool.close();
+    pool.join();
+    EXPECT_EQ(shared()->counter.load(), 100);
+    EXPECT_EQ(shared()->init_calls.load(), 2);
+    EXPECT_EQ(last.size(), 60u);
+}
+
+TEST(Pool, SeedValueThroughInitializerIncrementedUnderItsLockByEveryTask) {
+    mp::Value<int> counter(0);
+    {
+        mp::Pool pool(4, init_counter, counter);
+        auto seen = pool.map(increment_counter, std::views::iota(0, 1000), 1);
+        for (int i = 0; i < 200; ++i) pool.apply_async(increment_counter, i);
+        pool.close();
+        pool.join();
+        std::sort(seen.begin(), seen.end());
+        // Every task saw a different count: no increment was lost or done twice.
+        EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+    }
+    EXPECT_EQ(counter.load(), 1200);
+    EXPECT_FALSE(g_counter.has_value());  // only the workers' copies were set
+}
+
+TEST(Pool, WorkersPutIntoAQueueHandedThroughTheInitializer) {
+    mp::Queue<int> q;
+    mp::Pool pool(2, init_log, q);
+    auto r = pool.map(log_and_square, std::views::iota(0, 50));
+    EXPECT_EQ(r[7], 49);
+    std::multiset<int> got;
+    for (int i = 0; i < 50; ++i) got.insert(q.get(5s));
+    EXPECT_EQ(got.size(), 50u);
+    EXPECT_EQ(*got.begin(), 0);
+    EXPECT_EQ(*got.rbegin(), 49);
+}
+
+TEST(Pool, ThrowingInitializerFailsTasksInsteadOfRespawningForever) {
+    mp::Pool pool(2, init_throws);
+    try {
+        pool.apply(square, 2);
+        FAIL() << "no exception";
+    } catch (const mp::RemoteError& e) {
+        EXPECT_EQ(e.type_name(), "std::invalid_argument");
+        EXPECT_NE(std::string(e.what()).find("bad initializer argument"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("initializer"), std::string::npos);
+    }
+    EXPECT_THROW(pool.map(square, {1, 2, 3}), mp::RemoteError);
+}
+
+TEST(Pool, InitializerThatExitsGivesWorkerLost) {
+    mp::Pool pool(2, init_exits);
+    auto t = Clock::now();
+    EXPECT_THROW(pool.apply(square, 2), mp::WorkerLost);
+    EXPECT_LT(std::chrono::duration<double>(Clock::now() - t).count(), 2.0);
+}
+
+TEST(Pool, MaxtasksperchildReplacesWorkers) {
+    mp::Pool pool(mp::PoolOptions{.processes = 2, .maxtasksperchild = 2});
+    auto pids = pool.map(my_pid, std::views::iota(0, 20), 1);
+    std::map<int, int> per_pid;
+    for (int p : pids) ++per_pid[p];
+    EXPECT_GE(per_pid.size(), 10u);
+    for (auto [pid, n] : per_pid) EXPECT_LE(n, 2) << pid;
+    // Each apply counts as one task as well.
+    std::set<int> apply_pids;
+    for (int i = 0; i < 6; ++i) apply_pids.insert(pool.apply(my_pid, 0));
+    EXPECT_GE(apply_pids.size(), 3u);
+}
+
+// ---- callbacks -------------------------------------------------------------------------
+
+TEST(Pool, CallbacksRunOnceWithTheValueOrTheError) {
+    mp::Pool pool(2);
+    int got = 0;
+    std::string err;
+    auto r = pool.apply_async(square, 6);
+    r.then([&](int v) { got = v; }, [&](const mp::Error& e) { err = e.what(); });
+    r.wait();
+    EXPECT_EQ(got, 36);
+    EXPECT_TRUE(err.empty());
+
+    pool.apply_async(fail_on_3, 3).then([&](int v) { got = v; }, [&](const mp::Error& e) { err = e.what(); }).wait();
+    EXPECT_EQ(err, "item 3 is out of range");
+    EXPECT_EQ(got, 36);
+
+    std::vector<int> all;
+    pool.map_async(square, {1, 2, 3}).then([&](const std::vector<int>& v) { all = v; }).wait();
+    EXPECT_EQ(all, (std::vector<int>{1, 4, 9}));
+
+    // A callback added after the result arrived runs at once.
+    int late = 0;
+    auto done = pool.apply_async(square, 2);
+    done.wait();
+    done.then([&](int v) { late = v; });
+    EXPECT_EQ(late, 4);
+
+    // Callbacks of results nobody waits for run when the pool is next driven (join here).
+    int n = 0;
+    for (int i = 0; i < 20; ++i) pool.apply_async(square, i).then([&](int) { ++n; });
+    pool.close();
+    pool.join();
+    EXPECT_EQ(n, 20);
+}
+
+// ---- close, join, terminate, destructor ------------------------------------------------
+
+TEST(Pool, CloseThenJoinFinishesQueuedWork) {
+    mp::Pool pool(2);
+    std::vector<mp::AsyncResult<int>> rs;
+    for (int i = 0; i < 10; ++i) rs.push_back(pool.apply_async(sleep_ms, 20));
+    auto m = pool.map_async(square, std::views::iota(0, 100));
+    EXPECT_THROW(pool.join(), mp::ValueError);  // join before close
+    pool.close();
+    EXPECT_THROW(pool.apply(square, 1), mp::ValueError);
+    EXPECT_THROW(pool.map(square, {1}), mp::ValueError);
+    pool.join();
+    for (auto& r : rs) {
+        EXPECT_TRUE(r.ready());
+        EXPECT_EQ(r.get(0ms), 20);
+    }
+    EXPECT_EQ(m.get(0ms)[10], 100);
+    EXPECT_TRUE(pool.worker_pids().empty());
+    EXPECT_TRUE(mp::test::child_pids().empty());
+    pool.join();  // again: nothing to do
+}
+
+TEST(Pool, TerminateReturnsFastWithATaskStuck) {
+    reset_shared();
+    mp::Pool pool(2);
+    auto stuck = pool.apply_async(announce_and_hang, 0);
+    auto queued = pool.map_async(sleep_ms, std::vector<int>(20, 100), 1);
+    ASSERT_TRUE(mp::test::eventually([] { return shared()->pid.load() != 0; }));
+    double t = seconds_of([&] { pool.terminate(); });
+    EXPECT_LT(t, 1.5);
+    EXPECT_THROW(stuck.get(), mp::WorkerLost);
+    EXPECT_THROW(queued.get(), mp::WorkerLost);
+    EXPECT_TRUE(mp::test::child_pids().empty());
+    EXPECT_THROW(pool.apply(square, 1), mp::ValueError);
+    pool.join();  // allowed after terminate
+}
+
+TEST(Pool, DestructorTerminatesAndLeavesNothing) {
+    mp::test::FdLeakCheck fds;
+    reset_shared();
+    std::optional<mp::AsyncResult<int>> pending;
+    double t = seconds_of([&] {
+        mp::Pool pool(2);
+        EXPECT_EQ(pool.apply(square, 3), 9);
+        pending = pool.apply_async(announce_and_hang, 0);
+        ASSERT_TRUE(mp::test::eventually([] { return shared()->pid.load() != 0; }));
+    });
+    EXPECT_LT(t, 3.0);
+    EXPECT_THROW(pending->get(), mp::WorkerLost);  // a result may outlive its pool
+    EXPECT_TRUE(mp::test::child_pids().empty());
+    EXPECT_TRUE(fds.leaked().empty());
+}
+
+TEST(Pool, ManyPoolsInARowLeaveNoFdOrChild) {
+    mp::test::FdLeakCheck fds;
+    for (int i = 0; i < 10; ++i) {
+        mp::Pool pool(2);
+        EXPECT_EQ(pool.map(square, {i}), std::vector<int>{i * i});
+    }
+    EXPECT_TRUE(mp::test::child_pids().empty());
+    EXPECT_TRUE(fds.leaked().empty());
+}
+
+TEST(Pool, IsMovable) {
+    mp::Pool a(2);
+    mp::Pool b(std::move(a));
+    EXPECT_EQ(b.apply(square, 5), 25);
+    EXPECT_THROW(a.apply(square, 1), mp::ValueError);
+    mp::Pool c(1);
+    c = std::move(b);
+    EXPECT_EQ(c.apply(square, 6), 36);
+}
+
+// ---- threads ---------------------------------------------------------------------------
+
+TEST(Pool, UsableFromSeveralThreads) {
+    mp::Pool pool(2);
+    std::vector<std::thread> ts;
+    std::atomic<int> bad{0};
+    for (int t = 0; t < 4; ++t) {
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < 200; ++i) {
+                if (pool.apply(square, t * 1000 + i) != (t * 1000 + i) * (t * 1000 + i)) ++bad;
+            }
+            auto m = pool.map(square, std::views::iota(0, 50));
+            if (m[49] != 49 * 49) ++bad;
+        });
+    }
+    for (auto& th : ts) th.join();
+    EXPECT_EQ(bad.load(), 0);
+}
+
+// ---- examples --------------------------------------------------------------------------
+
+TEST(PoolExamples, SquaresExamplePrintsTheSeedsResults) {
+    auto r = mp::test::run_program(mp::test::binary("examples/07_pool"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("map:       [1, 4, 9, 16]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("apply:     49"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("map_async: [1, 4, 9, 16, 25, 36]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("apply_async: [0, 1, 4, 9, 16]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("imap:      1 4 9 16 25 36"), std::string::npos) << r.out;
+}
+
+TEST(PoolExamples, QueueLockPoolExampleLogsEveryJobInOrder) {
+    auto r = mp::test::run_program(mp::test::binary("examples/12_queue_lock_pool"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (int k = 1; k <= 12; ++k) {
+        EXPECT_NE(r.out.find("[" + std::to_string(k) + "/12]"), std::string::npos) << k << "\n" << r.out;
+    }
+    // The progress counter and the log line are updated together under the Lock, so
+    // the lines arrive numbered 1, 2, 3, … in the order they were logged.
+    std::size_t prev = 0;
+    for (int k = 1; k <= 12; ++k) {
+        auto at = r.out.find("[" + std::to_string(k) + "/12]");
+        ASSERT_NE(at, std::string::npos) << k;
+        if (k > 1) {
+            EXPECT_GT(at, prev) << k;
+        }
+        prev = at;
+    }
+    EXPECT_NE(r.out.find("primes below 120000: 11301"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("matches the sequential count: yes"), std::string::npos) << r.out;
+}
+
+TEST(PoolExamples, FactorialsMatchGmp) {
+    auto r = mp::test::run_program(mp::test::binary("examples/10_factorials"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // 1000! has 2568 digits and ends in 249 zeros; 20! = 2432902008176640000.
+    EXPECT_NE(r.out.find("20! = 2432902008176640000"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1000! has 2568 digits"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("all checked against the parent: OK"), std::string::npos) << r.out;
+}
