@@ -56,11 +56,37 @@ int wait_outcome(mp::Barrier& bar, bool forever = false) {
     }
 }
 
-/// A started child that waits once on `bar` (at most 10 s).
-mp::Process party(mp::Barrier bar) {
-    mp::Process p([bar]() mutable { bar.wait(10s); });
-    p.start();
-    return p;
+/// 4 processes x 20000 read-pause-write increments under `lock` (any TimedLockable):
+/// the total must be exact. A wait longer than 10 s (a lost wake-up) fails the child.
+template <class L>
+void expect_exact_total(L lock) {
+    mp::RawValue<long> total(0);
+    constexpr int kPerChild = 20000;
+    std::vector<mp::Process> ps;
+    for (int i = 0; i < 4; ++i) {
+        ps.emplace_back([lock, total]() mutable {
+            for (int k = 0; k < kPerChild; ++k) {
+                std::unique_lock u(lock, 10s);
+                require(u.owns_lock(), "no lost wake-up");
+                long v = total.value();
+                if (k % 500 == 0) std::this_thread::yield();  // widen the window
+                total.value() = v + 1;
+            }
+        });
+    }
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) expect_ok(p);
+    EXPECT_EQ(total.value(), 4L * kPerChild);
+}
+
+/// A full round passes: parties()-1 children and this process meet at `bar`.
+void expect_round_passes(mp::Barrier& bar) {
+    std::vector<mp::Process> ps;
+    for (std::size_t i = 0; i + 1 < bar.parties(); ++i)
+        ps.emplace_back([bar]() mutable { bar.wait(10s); });
+    for (auto& p : ps) p.start();
+    EXPECT_NO_THROW(bar.wait(10s));
+    for (auto& p : ps) EXPECT_EQ(finish(p), 0);
 }
 
 }  // namespace
@@ -149,23 +175,7 @@ TEST(Lock, WaitsAcrossThreads) {
 }
 
 TEST(Lock, ExactTotalAcrossFourProcesses) {
-    mp::Lock l;
-    mp::RawValue<long> total(0);
-    constexpr int kPerChild = 20000;
-    std::vector<mp::Process> ps;
-    for (int i = 0; i < 4; ++i) {
-        ps.emplace_back([l, total]() mutable {
-            for (int k = 0; k < kPerChild; ++k) {
-                std::lock_guard g(l);
-                long v = total.value();
-                if (k % 1000 == 0) std::this_thread::yield();  // widen the window
-                total.value() = v + 1;
-            }
-        });
-    }
-    for (auto& p : ps) p.start();
-    for (auto& p : ps) expect_ok(p);
-    EXPECT_EQ(total.value(), 4L * kPerChild);
+    expect_exact_total(mp::Lock());
 }
 
 TEST(Lock, StandardLockWrappers) {
@@ -774,9 +784,7 @@ TEST(Barrier, TimeoutBreaksTheBarrier) {
     EXPECT_THROW(bar.wait(), mp::BrokenBarrierError);  // stays broken
     bar.reset();
     EXPECT_FALSE(bar.broken());
-    mp::Process p = party(bar);
-    EXPECT_NO_THROW(bar.wait(10s));
-    expect_ok(p);
+    expect_round_passes(bar);
 }
 
 TEST(Barrier, AbortWakesWaitersWithBrokenBarrierError) {
@@ -814,9 +822,7 @@ TEST(Barrier, ResetWhileWaitingBreaksCurrentWaitersThenWorks) {
     expect_ok(p);
     EXPECT_EQ(outcome.value(), 2);
     EXPECT_FALSE(bar.broken());
-    mp::Process q = party(bar);
-    EXPECT_NO_THROW(bar.wait(10s));
-    expect_ok(q);
+    expect_round_passes(bar);
 }
 
 TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
@@ -836,11 +842,7 @@ TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
     EXPECT_TRUE(bar.broken());
     bar.reset();
     EXPECT_EQ(bar.n_waiting(), 0u);
-    mp::Process a = party(bar);
-    mp::Process b = party(bar);
-    EXPECT_NO_THROW(bar.wait(10s));
-    expect_ok(a);
-    expect_ok(b);
+    expect_round_passes(bar);
 }
 
 TEST(Barrier, BadPartiesThrowValueError) {
@@ -912,24 +914,12 @@ TEST(Barrier, DefaultTimeoutAppliesToWait) {
 
 TEST(Stress, SemaphoreAsMutexGivesExactTotals) {
     mp::Semaphore s(1);
-    mp::RawValue<long> total(0);
-    constexpr int kPer = 20000;
-    std::vector<mp::Process> ps;
-    for (int i = 0; i < 4; ++i) {
-        ps.emplace_back([s, total]() mutable {
-            for (int k = 0; k < kPer; ++k) {
-                require(s.acquire(10s), "no lost wake-up");
-                long v = total.value();
-                if (k % 500 == 0) std::this_thread::yield();
-                total.value() = v + 1;
-                s.release();
-            }
-        });
-    }
-    for (auto& p : ps) p.start();
-    for (auto& p : ps) expect_ok(p);
-    EXPECT_EQ(total.value(), 4L * kPer);
+    expect_exact_total(s);
     EXPECT_EQ(s.get_value(), 1);
+}
+
+TEST(Stress, RLockGivesExactTotals) {
+    expect_exact_total(mp::RLock());
 }
 
 TEST(Stress, BoundedBufferWithConditionTwoProducersTwoConsumers) {

@@ -9,6 +9,8 @@
 //
 //     mp::Array<double> a(10);                    // Array('d', 10): ten zeros
 //     mp::Array<int> b{1, 2, 3};                  // Array('i', [1, 2, 3])
+//     (as with std::vector, braces list elements: Array<int>{10} is one element, 10;
+//      Array<int>(10) is ten zeros)
 //
 // The objects live in an anonymous shared mapping made by the constructor; children
 // started afterwards (and copies of the handle) see the same bytes. Nothing is left in
