@@ -27,9 +27,13 @@
 // for a producer, data for a consumer); it sets a flag, re-checks, and sleeps on a
 // futex word; the other side issues the futex wake only when it sees the flag
 // (a seq_cst fence on both sides makes the flag/index pair a Dekker handshake).
-// Before sleeping a waiter spins for up to kSpin, but only if the peer that will
-// end the wait last ran on another CPU: spinning against a peer on one's own CPU
-// only delays it (see shared/anchors/README.md).
+// Before sleeping a waiter spins (kSpin for data or room, kLockSpin for a lock, as a
+// lock is held for ~0.1 us unless its holder was preempted), but only if the peer
+// that will end the wait last ran on another CPU (each side's lock holder leaves its
+// CPU number as a hint) and recent spins in this thread paid off: spinning against a
+// peer on one's own CPU only delays it (see shared/anchors/README.md). The waker
+// clears the flag it saw, so a sleeper costs one futex_wake however many records
+// are published before it runs; on x86 the unlock's xchg serves as the waker's fence.
 //
 // Crash recovery (a process SIGKILLed at any instruction):
 //  * The locks are robust: the kernel marks a dead owner's lock and the next
@@ -82,10 +86,13 @@ constexpr std::uint32_t kLast = 2;
 constexpr std::uint32_t kPad = 4;
 constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
-constexpr std::uint64_t kMinPiece = 64;  // the smallest piece of a long record worth writing
+constexpr std::uint64_t kMinPiece = 64;
+constexpr std::uint64_t kMaxPiece = std::uint64_t{1} << 30;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
 constexpr std::size_t kMaxParts = 3;
-constexpr auto kSpin = std::chrono::microseconds(20);
+constexpr auto kSpin = std::chrono::microseconds(20);     // waiting for the other side
+constexpr auto kLockSpin = std::chrono::microseconds(2);  // a lock is held ~0.1 us unless its
+                                                          // holder was preempted or waits
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
 
@@ -186,10 +193,10 @@ bool spin_worth_it(const std::atomic<std::int32_t>& peer_cpu) {
     return peer >= 0 && me >= 0 && peer != me;
 }
 
-/// Polls `ready` for up to kSpin; true once it holds.
+/// Polls `ready` for up to `spin`; true once it holds.
 template <class Pred>
-bool spin_until(Pred ready) {
-    auto end = Clock::now() + kSpin;
+bool spin_until(Pred ready, Clock::duration spin = kSpin) {
+    auto end = Clock::now() + spin;
     for (;;) {
         for (int i = 0; i < 32; ++i) {
             if (ready()) {
@@ -206,7 +213,12 @@ bool spin_until(Pred ready) {
     return false;
 }
 
-void note_cpu(RingSide& s) noexcept { s.cpu.store(::sched_getcpu(), std::memory_order_relaxed); }
+/// Records the CPU of a side's lock holder (a hint for the other side's spin); every
+/// 64th lock is enough to follow migrations, and cheaper than every time.
+thread_local unsigned t_locks = 0;
+void note_cpu(RingSide& s, bool now) noexcept {
+    if (now || (t_locks++ & 63) == 0) s.cpu.store(::sched_getcpu(), std::memory_order_relaxed);
+}
 
 timespec to_timespec(Clock::time_point t) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -242,11 +254,14 @@ void recover_consumer(RingShared& h) noexcept {
 bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept,
                ByteRing::Deadline deadline) {
     int r = ::pthread_mutex_trylock(&s.lock);
+    const bool contended = r != 0;
     if (r == EBUSY && spin_worth_it(s.cpu)) {
-        spin_until([&] {
-            r = ::pthread_mutex_trylock(&s.lock);
-            return r != EBUSY;
-        });
+        spin_until(
+            [&] {
+                r = ::pthread_mutex_trylock(&s.lock);
+                return r != EBUSY;
+            },
+            kLockSpin);
     }
     if (r == EBUSY) {
         if (deadline) {
@@ -262,8 +277,19 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
         r = ::pthread_mutex_consistent(&s.lock);
     }
     if (r != 0) throw_errno("queue: locking the shared ring", r);
-    note_cpu(s);
+    note_cpu(s, contended);
     return true;
+}
+
+/// The start of put and get: takes the side's lock. With `nowait`, gives up at once
+/// if `hopeless` (full / empty), waits for the lock only briefly, and turns the
+/// deadline for room or data into "now".
+bool enter_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept,
+                ByteRing::Deadline& deadline, bool nowait, bool hopeless) {
+    if (!nowait) return lock_side(h, s, recover, deadline);
+    if (hopeless) return false;
+    deadline = Clock::now();
+    return lock_side(h, s, recover, *deadline + kNowaitLockGrace);
 }
 
 class SideGuard {
@@ -286,8 +312,22 @@ private:
 /// Called after publishing: wakes the other side's sleeper, if there is one. The
 /// first caller to see the flag clears it, so a sleeper costs one wake-up, not one
 /// per record published before it runs (it sets the flag again if it sleeps again).
-void wake_if_waiting(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq) {
+/// `just_unlocked`: the caller released its side's lock after publishing. On x86
+/// pthread_mutex_unlock ends in a locked xchg, a full barrier, which orders the
+/// publication before the flag check as the fence would (Linux's
+/// smp_mb__after_atomic idea); this saves one fence per put and per get.
+void wake_if_waiting(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq,
+                     bool just_unlocked) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (just_unlocked) {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+#else
+    (void)just_unlocked;
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
     if (waiting.load(std::memory_order_relaxed) != 0 &&
         waiting.exchange(0, std::memory_order_acq_rel) != 0) {
         seq.fetch_add(1, std::memory_order_release);
@@ -385,7 +425,7 @@ ByteRing::ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what
     h->magic = kMagic;
     h->capacity = cap;
     h->maxsize = maxsize;
-    h->max_piece = cap / 4;
+    h->max_piece = std::min<std::uint64_t>(cap / 4, kMaxPiece);  // a piece's length is 32-bit
     for (RingSide* s : {&h->producer, &h->consumer}) {
         pthread_mutexattr_t attr;
         ::pthread_mutexattr_init(&attr);
@@ -418,22 +458,18 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
                    bool nowait) {
     RingShared& h = shared("put");
     if (parts.size() > kMaxParts) throw ValueError("ByteRing::put: at most 3 parts");
-    if (nowait) {
-        if (h.maxsize != 0 && qsize() >= h.maxsize) return false;
-        deadline = Clock::now();
-    }
-    if (!lock_side(h, h.producer, recover_producer,
-                   nowait ? Deadline(Clock::now() + kNowaitLockGrace) : deadline)) {
+    if (!enter_side(h, h.producer, recover_producer, deadline, nowait,
+                    nowait && h.maxsize != 0 && qsize() >= h.maxsize)) {
         return false;
     }
     SideGuard guard(h.producer);
     RingSide& p = h.producer;
-    std::byte* ring = static_cast<std::byte*>(region_.data()) + kHeaderBytes;
+    std::byte* ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t cap = h.capacity;
     const std::uint64_t mask = cap - 1;
     const std::uint64_t put_count = h.put_count.load(std::memory_order_relaxed);
 
-    auto notify = [&] { wake_if_waiting(h.data_waiting, h.data_seq); };
+    auto notify = [&](bool just_unlocked) { wake_if_waiting(h.data_waiting, h.data_seq, just_unlocked); };
 
     if (h.maxsize != 0 && put_count - p.cached_count >= h.maxsize) {
         auto slot = [&] {
@@ -481,7 +517,7 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
         pos += need;
         commit();
         guard.release();
-        notify();
+        notify(true);
         return true;
     }
 
@@ -516,12 +552,13 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
         done += want;
         if (done == stream) {
             commit();
-        } else {
-            h.head.store(pos, std::memory_order_release);
+            guard.release();
+            notify(true);
+            return true;
         }
-        notify();
+        h.head.store(pos, std::memory_order_release);
+        notify(false);
     }
-    if (done == stream) return true;
     // Out of time in the middle of a record: the pieces already published stay a
     // FIRST without a LAST, which consumers drop. A padding piece written but not
     // yet published is simply overwritten by the next producer.
@@ -533,17 +570,12 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
 
 bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
     RingShared& h = shared("get");
-    if (nowait) {
-        if (qsize() == 0) return false;
-        deadline = Clock::now();
-    }
-    if (!lock_side(h, h.consumer, recover_consumer,
-                   nowait ? Deadline(Clock::now() + kNowaitLockGrace) : deadline)) {
+    if (!enter_side(h, h.consumer, recover_consumer, deadline, nowait, nowait && qsize() == 0)) {
         return false;
     }
     SideGuard guard(h.consumer);
     RingSide& c = h.consumer;
-    const std::byte* ring = static_cast<const std::byte*>(region_.data()) + kHeaderBytes;
+    const std::byte* ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t cap = h.capacity;
     const std::uint64_t mask = cap - 1;
     std::uint64_t t = h.tail.load(std::memory_order_relaxed);
@@ -553,10 +585,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
         if (t == published) return;
         h.tail.store(t, std::memory_order_release);
         published = t;
-        wake_if_waiting(h.space_waiting, h.space_seq);
+        wake_if_waiting(h.space_waiting, h.space_seq, false);
     };
-    // Takes one record off the books; `lost`: discarded because its consumer died.
-    auto commit = [&](bool lost) {
+    // Takes one record off the books; `lost`: discarded because its consumer died;
+    // `unlock`: release the consumer lock right after (the record is ours).
+    auto commit = [&](bool lost, bool unlock) {
         std::uint64_t got = h.got_count.load(std::memory_order_relaxed) + 1;
         std::uint64_t lost_n = h.lost_count.load(std::memory_order_relaxed) + (lost ? 1 : 0);
         c.commit_pos = t;
@@ -568,7 +601,8 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
         h.got_count.store(got, std::memory_order_release);
         if (lost) h.lost_count.store(lost_n, std::memory_order_release);
         c.committing = 0;
-        wake_if_waiting(h.space_waiting, h.space_seq);
+        if (unlock) guard.release();
+        wake_if_waiting(h.space_waiting, h.space_seq, unlock);
         if (lost && h.joiners.load(std::memory_order_seq_cst) != 0) {
             h.join_seq.fetch_add(1, std::memory_order_release);
             futex_wake_all(h.join_seq);
@@ -649,11 +683,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                         sink.take(sink.ctx, piece);
                     } catch (...) {
                         t = next;
-                        commit(false);
+                        commit(false, true);
                         throw;
                     }
                     t = next;
-                    commit(false);
+                    commit(false, true);
                     return true;
                 }
                 // The first piece of a long record starts with the record's size.
@@ -683,7 +717,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 dst = nullptr;
                 t = next;
                 if (ph.flags & kLast) {
-                    commit(true);
+                    commit(true, false);
                 } else {
                     publish();
                 }
@@ -693,8 +727,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
             have += piece.size();
             t = next;
             if (ph.flags & kLast) {
-                commit(false);
-                guard.release();
+                commit(false, true);
                 if (have != record_size) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": a record ended short of the size it announced");

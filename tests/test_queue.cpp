@@ -177,6 +177,24 @@ TEST(Queue, WrongTypeNamesBothTypesAndLeavesTheItem) {
     }
     EXPECT_EQ(s.qsize(), 1u);
     EXPECT_EQ(s.get(), "text");
+
+    // A long record is refused at its first piece, before anything is consumed.
+    StringQueue small;
+    IntQueueOn wrong_small(small.raw());
+    std::string big(3000000, 'q');  // larger than the 1 MiB ring: the producer waits mid-item
+    mp::Process p([&big](StringQueue q) { q.put(big); }, small);
+    p.start();
+    EXPECT_TRUE(mp::test::eventually([&] {
+        try {
+            (void)wrong_small.get(10ms);
+        } catch (const mp::SerializationError&) {
+            return true;
+        } catch (const mp::Empty&) {
+        }
+        return false;
+    }));
+    EXPECT_EQ(small.get(10s), big);
+    EXPECT_TRUE(p.join(10s));
 }
 
 TEST(Queue, SizesFullAndEmpty) {

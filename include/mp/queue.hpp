@@ -38,8 +38,10 @@
 //     for another process to finish its own put/get.
 //
 // Blocking sleeps in the kernel (futex; robust process-shared mutexes) and costs a
-// wake-up only when somebody sleeps. A waiter spins for a few microseconds first,
-// but only when the process it waits for runs on another CPU.
+// wake-up only when somebody sleeps. Before sleeping a waiter spins briefly (up to
+// 20 us for room or data, 2 us for a lock), but only when the process it waits for
+// last ran on another CPU, and less often after spins that did not pay off: on a
+// machine where the two share a CPU, spinning would only delay the other.
 //
 // What survives a SIGKILL: a producer killed at any point inside put() leaves the
 // queue usable, and its partial item is never delivered: consumers drop it. A
@@ -245,7 +247,15 @@ T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
     std::optional<T> out;
     detail::ByteRing::Sink sink{
         &out,
-        [](void*, std::span<const std::byte> first) { expect_type<T>(read_header(first)); },
+        [](void*, std::span<const std::byte> first) {
+            constexpr FrameKind kind = BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal;
+            FrameHeader h{};
+            if (first.size() >= sizeof h) std::memcpy(&h, first.data(), sizeof h);
+            bool fine = h.magic == FrameHeader::kMagic && h.kind == kind &&
+                        h.fingerprint == detail::type_fingerprint<T> &&
+                        (!BytesSerializable<T> || h.size == sizeof(T));
+            if (!fine) expect_type<T>(read_header(first));  // throws, naming both types
+        },
         [](void* ctx, std::span<const std::byte> record) {  // check() accepted its header
             if (record.empty()) return;  // streamed into *ctx already
             FrameHeader h;
