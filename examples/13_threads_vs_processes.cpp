@@ -264,7 +264,12 @@ int main() {
     Run evl = cpu_event_loop();
     print_cpu("event loop (1 thread, coroutines)", evl, seq.seconds);
     bool agree = seq.primes == thr.primes && seq.primes == prc.primes && seq.primes == evl.primes;
-    std::printf("  all four found the same count: %s\n\n", agree ? "yes" : "NO (bug!)");
+    std::printf("  all four found the same count: %s\n", agree ? "yes" : "NO (bug!)");
+    if (mp::cpu_count() > 1 && seq.seconds / thr.seconds < 1.3) {
+        std::printf("  (little speedup this time: the CPUs are busy with other programs right now —\n"
+                    "   parallel work only goes faster on idle CPUs)\n");
+    }
+    std::printf("\n");
 
     std::printf("I/O-bound job: %d requests, each waits %lld ms for its reply\n", kRequests,
                 static_cast<long long>(kReplyTime.count()));

@@ -643,7 +643,7 @@ int main() {
 import math
 
 if __name__ == "__main__":
-    numeros = [5000, 6000, 7000, 8000]
+    numeros = [100, 1000, 5000, 10000]
     with Pool(4) as pool:
         fs = pool.map(math.factorial, numeros)
     for n, f in zip(numeros, fs):
@@ -662,8 +662,8 @@ std::string factorial_str(unsigned long n) {
 }
 
 int main() {
-    std::vector<unsigned long> numeros{5000, 6000,
-                                       7000, 8000};
+    std::vector<unsigned long> numeros{100, 1000,
+                                       5000, 10000};
     mp::Pool pool(4);
     auto fs = pool.map(factorial_str, numeros);
     for (std::size_t i = 0; i < fs.size(); ++i)
