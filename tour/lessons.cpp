@@ -1139,8 +1139,8 @@ const Phrases& phrases() {
         .finished = {"End of the tour.", "Fin del recorrido."},
         .report_written = {"Session report written to %s", "Informe de la sesión escrito en %s"},
         .end_body =
-            {"Next: change the examples in examples/ and run them again (make -C build <name>); docs/python-to-mp.md lists every Python call of the guides beside its mp form.",
-             "Siguiente paso: modifica los ejemplos de examples/ y vuelve a ejecutarlos (make -C build <nombre>); docs/python-a-mp.es.md lista cada llamada Python de las guías junto a su forma en mp."},
+            {"Next: change the examples in examples/, then rebuild and run one:\n    make -C build 11_word_count && build/examples/11_word_count\ndocs/python-to-mp.md lists every Python call of the guides beside its mp form; mp-tour --interactive asks you the checkpoint questions and writes a report of your session.",
+             "Siguiente paso: modifica los ejemplos de examples/, y luego recompila y ejecuta uno:\n    make -C build 11_word_count && build/examples/11_word_count\ndocs/python-a-mp.es.md lista cada llamada Python de las guías junto a su forma en mp; mp-tour --interactive te hace las preguntas de cada alto y escribe un informe de tu sesión."},
         .programs_in_english = {"", "(los programas de ejemplo imprimen en inglés)"},
         .lesson_word = {"lesson", "lección"},
         .list_heading = {"Lessons (use --lesson ID or its alias):", "Lecciones (usa --lesson ID o su alias):"},
