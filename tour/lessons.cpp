@@ -1134,8 +1134,8 @@ const Phrases& phrases() {
         .the_answer_is = {"Answer", "Respuesta"},
         .saved_and_quit = {"Progress saved in %s. Run `mp-tour --interactive` again to resume at lesson %s.",
                            "Progreso guardado en %s. Ejecuta `mp-tour --interactive` otra vez para seguir en la lección %s."},
-        .resume = {"Welcome back: resuming at lesson %s (%d of %d done). Start over with --restart.",
-                   "Bienvenido de nuevo: seguimos en la lección %s (%d de %d hechas). Para empezar de cero, --restart."},
+        .resume = {"Welcome back: resuming at lesson %s (%s of %s done). Start over with --restart.",
+                   "Bienvenido de nuevo: seguimos en la lección %s (%s de %s hechas). Para empezar de cero, --restart."},
         .finished = {"End of the tour.", "Fin del recorrido."},
         .report_written = {"Session report written to %s", "Informe de la sesión escrito en %s"},
         .end_body =

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <initializer_list>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -42,12 +43,16 @@ struct Options {
     bool run_programs = true;
 };
 
-std::string fmt(std::string_view pattern, const std::string& a, const std::string& b = {}) {
+/// The pattern with each "%s" replaced by the next value, in order.
+std::string fill(std::string_view pattern, std::initializer_list<std::string> values) {
     std::string out(pattern);
-    auto at = out.find("%s");
-    if (at != std::string::npos) out.replace(at, 2, a);
-    at = out.find("%s");
-    if (at != std::string::npos) out.replace(at, 2, b);
+    std::size_t from = 0;
+    for (const auto& v : values) {
+        auto at = out.find("%s", from);
+        if (at == std::string::npos) break;
+        out.replace(at, 2, v);
+        from = at + v.size();
+    }
     return out;
 }
 
@@ -289,11 +294,8 @@ int main(int argc, char** argv) {
     print_wrapped(stdout, st, ph.welcome_body(o.lang));
     if (!ph.programs_in_english(o.lang).empty()) print_wrapped(stdout, st, ph.programs_in_english(o.lang));
     if (interactive && progress.resumes > 0 && first < static_cast<int>(all.size())) {
-        std::string msg = fmt(ph.resume(o.lang), std::string(all[static_cast<std::size_t>(first)].id) + ")");
-        auto at = msg.find("%d");
-        msg.replace(at, 2, std::to_string(progress.done.size()));
-        at = msg.find("%d");
-        msg.replace(at, 2, std::to_string(all.size()));
+        std::string msg = fill(ph.resume(o.lang), {std::string(all[static_cast<std::size_t>(first)].id) + ")",
+                                                   std::to_string(progress.done.size()), std::to_string(all.size())});
         std::printf("\n%s\n", paint(st, msg, ansi::bold).c_str());
     }
 
@@ -308,7 +310,7 @@ int main(int argc, char** argv) {
         for (const auto& part : l.parts) show_part(o, part, progress);
         if (!checkpoint(o, l, progress)) {
             save_progress(progress_file, progress);
-            std::printf("\n%s\n", fmt(ph.saved_and_quit(o.lang), progress_file.string(), std::string(l.id) + ")").c_str());
+            std::printf("\n%s\n", fill(ph.saved_and_quit(o.lang), {progress_file.string(), std::string(l.id) + ")"}).c_str());
             return 0;
         }
         if (interactive) {
@@ -327,8 +329,8 @@ int main(int argc, char** argv) {
     } else {
         const auto& next = all[static_cast<std::size_t>(first) + 1];
         print_wrapped(stdout, st,
-                      fmt(ph.only_done(o.lang), std::string(all[static_cast<std::size_t>(first)].id) + ")",
-                          std::string(next.id)));
+                      fill(ph.only_done(o.lang), {std::string(all[static_cast<std::size_t>(first)].id) + ")",
+                                                  std::string(next.id)}));
     }
     std::printf("(%s %.1f s)\n", std::string(ph.total_time(o.lang)).c_str(), secs);
 
@@ -344,7 +346,7 @@ int main(int argc, char** argv) {
         std::fwrite(md.data(), 1, md.size(), f);
         std::fclose(f);
         fs::remove(progress_file);
-        std::printf("%s\n", fmt(ph.report_written(o.lang), out.string()).c_str());
+        std::printf("%s\n", fill(ph.report_written(o.lang), {out.string()}).c_str());
     }
     return 0;
 }
