@@ -225,7 +225,7 @@ private:
         return layout_.ticket_table(region_.data())[t].load(std::memory_order_acquire);
     }
     Task release_ticket(std::uint32_t t);
-    bool send(std::size_t i, Task task);
+    void send(std::size_t i, Task task);
     void steal();
     bool eligible(const WorkerState& w) const noexcept;
     bool send_stop(std::size_t i);
@@ -324,7 +324,7 @@ bool PoolCore::eligible(const WorkerState& w) const noexcept {
 }
 
 // Gives `task` a ticket and writes it into worker i's inbox (as much as fits).
-bool PoolCore::send(std::size_t i, Task task) {
+void PoolCore::send(std::size_t i, Task task) {
     auto& w = workers_[i];
     std::uint32_t t = free_tickets_.back();
     free_tickets_.pop_back();
@@ -341,7 +341,6 @@ bool PoolCore::send(std::size_t i, Task task) {
     const Bytes& rec = e.task.record;
     w.written = layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size());
     w.incomplete = w.written != rec.size();
-    return true;
 }
 
 // An idle worker takes the not yet started tasks at the tail of the busiest worker's

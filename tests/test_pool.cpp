@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <sstream>
 #include <list>
 #include <map>
 #include <numeric>
@@ -144,6 +146,25 @@ TEST(PoolCallable, AcceptsFunctionsCaptureLessLambdasAndTriviallyCopyableObjects
     SUCCEED();
 }
 
+TEST(PoolCallable, OtherCallablesAndTypesAreClearCompileErrors) {
+    struct Case {
+        const char* code;
+        const char* message;
+    };
+    for (Case c : {Case{"std::string s = \"x\"; pool.apply([s](int x) { return x; }, 1);", "cannot cross a process boundary: pass"},
+                   Case{"std::function<int(int)> f = [](int x) { return x; }; pool.map(f, std::vector<int>{1});",
+                        "must be a function, a captureless lambda"},
+                   Case{"pool.apply([](const char* p) { return p[0]; }, \"abc\");", "argument's type cannot cross"},
+                   Case{"pool.map([](int x) { return &x; }, std::vector<int>{1});", "cannot cross a process boundary"}}) {
+        std::string program = std::string("#include <mp/pool.hpp>\n#include <functional>\n#include <string>\nint main() { mp::Pool pool(1); ") +
+                              c.code + " }\n";
+        auto r = mp::test::run_program(
+            "/bin/sh", {"-c", "c++ -std=c++20 -fsyntax-only -I" MP_SOURCE_DIR "/include -x c++ -"}, program, 120s);
+        EXPECT_NE(r.exit_code, 0) << c.code;
+        EXPECT_NE(r.err.find(c.message), std::string::npos) << c.code << "\n" << r.err.substr(0, 3000);
+    }
+}
+
 TEST(PoolCallable, CodeReferencesAreModuleOffsetsThatResolveBack) {
     auto ref = mp::detail::code_ref(reinterpret_cast<const void*>(&square));
     EXPECT_EQ(mp::detail::resolve_code(ref), reinterpret_cast<const void*>(&square));
@@ -153,6 +174,62 @@ TEST(PoolCallable, CodeReferencesAreModuleOffsetsThatResolveBack) {
     EXPECT_EQ(mp::detail::resolve_code(mp::detail::CodeRef{0x1234, 0}), nullptr);
     int on_stack = 0;
     EXPECT_THROW(mp::detail::code_ref(&on_stack), mp::ValueError);
+}
+
+// A task is named by module + offset, never by address: a process that was not forked
+// from this one (here: this test program exec'ed anew, loaded at another address under
+// ASLR) runs it. This is what a fork server or MPI ranks would rely on.
+std::string to_hex(const mp::Bytes& b) {
+    static const char* digits = "0123456789abcdef";
+    std::string s;
+    for (std::byte x : b) {
+        s += digits[static_cast<unsigned>(x) >> 4];
+        s += digits[static_cast<unsigned>(x) & 15];
+    }
+    return s;
+}
+mp::Bytes from_hex(const std::string& s) {
+    mp::Bytes b;
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2) {
+        b.push_back(static_cast<std::byte>(std::stoi(s.substr(i, 2), nullptr, 16)));
+    }
+    return b;
+}
+using SquareTrampoline = std::integral_constant<mp::detail::Trampoline,
+                                                &mp::detail::apply_trampoline<int (*)(int), int, int>>;
+
+TEST(PoolCallable, ExecHelperRunsATaskFromItsDescription) {
+    const char* task = std::getenv("MP_POOL_TEST_TASK");
+    if (task == nullptr) GTEST_SKIP() << "helper of ATaskRunsInAProcessThatDidNotForkFromThisOne";
+    std::istringstream in(task);
+    mp::detail::CodeRef ref;
+    std::string callable, args;
+    in >> ref.module >> ref.offset >> callable >> args;
+    const void* code = mp::detail::resolve_code(ref);
+    ASSERT_NE(code, nullptr);
+    auto tramp = reinterpret_cast<mp::detail::Trampoline>(const_cast<void*>(code));
+    mp::Bytes out;
+    tramp(from_hex(callable), from_hex(args), out);
+    std::printf("RESULT %d AT %p\n", mp::deserialize<int>(out), code);
+}
+
+TEST(PoolCallable, ATaskRunsInAProcessThatDidNotForkFromThisOne) {
+    const mp::detail::CodeRef& ref = mp::detail::trampoline_ref<SquareTrampoline::value>();
+    mp::Bytes callable, args;
+    mp::detail::encode_callable(&square, callable);
+    mp::detail::encode_args(std::tuple<int>(12), args);
+    char exe[4096] = {};
+    ASSERT_GT(::readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+    std::string cmd = "MP_POOL_TEST_TASK='" + std::to_string(ref.module) + " " + std::to_string(ref.offset) + " " +
+                      to_hex(callable) + " " + to_hex(args) + "' exec " + exe +
+                      " --gtest_filter=PoolCallable.ExecHelperRunsATaskFromItsDescription";
+    auto r = mp::test::run_program("/bin/sh", {"-c", cmd}, "", 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("RESULT 144"), std::string::npos) << r.out;
+    char here[64];
+    std::snprintf(here, sizeof here, "AT %p", reinterpret_cast<const void*>(SquareTrampoline::value));
+    std::printf("trampoline here %s; in the exec'ed process %s\n", here,
+                r.out.substr(r.out.find("AT 0x"), r.out.find('\n', r.out.find("AT 0x")) - r.out.find("AT 0x")).c_str());
 }
 
 // ---- construction ----------------------------------------------------------------------
@@ -271,6 +348,18 @@ TEST(Pool, ImapRaisesAtTheFailingItemOnly) {
     ++it;
     EXPECT_TRUE(it == results.end());
     EXPECT_EQ(got, (std::vector<int>{1, 2, 4}));
+}
+
+TEST(Pool, AnIdleWorkerTakesTasksQueuedBehindALongOne) {
+    mp::Pool pool(2);
+    auto slow = pool.apply_async(sleep_ms, 600);
+    std::vector<mp::AsyncResult<int>> quick;
+    for (int i = 0; i < 20; ++i) quick.push_back(pool.apply_async(sleep_ms, 1));
+    // Half of the quick ones were queued behind the slow task at first; the other
+    // worker takes them back, so all finish before the slow one.
+    for (auto& q : quick) EXPECT_EQ(q.get(5s), 1);
+    EXPECT_FALSE(slow.ready());
+    EXPECT_EQ(slow.get(5s), 600);
 }
 
 // ---- apply, AsyncResult ----------------------------------------------------------------
@@ -618,6 +707,38 @@ TEST(Pool, ManyPoolsInARowLeaveNoFdOrChild) {
     }
     EXPECT_TRUE(mp::test::child_pids().empty());
     EXPECT_TRUE(fds.leaked().empty());
+}
+
+bool process_gone(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+TEST(Pool, WorkersExitWhenTheirParentIsKilled) {
+    struct Pids {
+        std::atomic<int> n{0};
+        std::atomic<int> pid[2];
+    };
+    mp::detail::SharedRegion region(sizeof(Pids));
+    auto* pids = new (region.data()) Pids;
+    mp::Process owner([pids] {
+        mp::Pool pool(2);
+        auto w = pool.worker_pids();
+        pids->pid[0] = w[0];
+        pids->pid[1] = w[1];
+        pids->n = 2;
+        std::this_thread::sleep_for(60s);
+    });
+    owner.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return pids->n.load() == 2; }));
+    owner.kill();
+    owner.join();
+    // Orphaned, the workers notice within a second (they check between sleeps).
+    EXPECT_TRUE(mp::test::eventually([&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); },
+                                     std::chrono::seconds(4)));
 }
 
 TEST(Pool, IsMovable) {

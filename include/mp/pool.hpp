@@ -532,6 +532,17 @@ using apply_result_t = std::decay_t<std::invoke_result_t<std::decay_t<F>&, std::
 template <class F, class Arg>
 using map_result_t = std::decay_t<std::invoke_result_t<std::decay_t<F>&, Arg&>>;
 
+/// The types of map/imap(f, items), checked with readable messages.
+template <class F, class Range>
+struct MapTypes {
+    using Fn = std::decay_t<F>;
+    MP_REQUIRE_POOL_CALLABLE(Fn);
+    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+    static_assert(std::is_invocable_v<Fn&, Arg&>, "mp::Pool::map/imap: f cannot be called with an item of the range");
+    using R = map_result_t<F, Arg>;
+    static_assert(!std::is_void_v<R>, "mp::Pool::map/imap: f must return a value (use apply_async for void functions)");
+};
+
 template <class F, class Tuple>
 using starmap_result_t =
     std::decay_t<decltype(std::apply(std::declval<std::decay_t<F>&>(), std::declval<Tuple&>()))>;
@@ -547,8 +558,17 @@ public:
     using Value = detail::stored_t<R>;
 
     /// Waits for the result and returns it; rethrows the task's RemoteError/WorkerLost.
-    R get() {
+    R get() & {
         wait();
+        return result();
+    }
+    /// On a temporary (`pool.map_async(...).get()`) that is the last handle to its
+    /// result, the value is moved out rather than copied.
+    R get() && {
+        wait();
+        if constexpr (!std::is_void_v<R>) {
+            if (!state_->error && state_.use_count() == 1) return std::move(*state_->value);
+        }
         return result();
     }
     /// As get(), but throws mp::TimeoutError if the result is not ready within `timeout`.
@@ -858,13 +878,8 @@ std::vector<Bytes> Pool::make_chunks(const F& f, Range&& items, std::size_t chun
 
 template <class F, std::ranges::input_range Range>
 auto Pool::map_async(F&& f, Range&& items, std::size_t chunksize) {
-    using Fn = std::decay_t<F>;
-    MP_REQUIRE_POOL_CALLABLE(Fn);
-    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
-    static_assert(std::is_invocable_v<Fn&, Arg&>, "mp::Pool::map: f cannot be called with an item of the range");
-    using R = detail::map_result_t<F, Arg>;
-    static_assert(!std::is_void_v<R>, "mp::Pool::map: f must return a value (use apply_async for void functions)");
-    return map_impl<R, false>(Fn(std::forward<F>(f)), std::forward<Range>(items), chunksize);
+    using T = detail::MapTypes<F, Range>;
+    return map_impl<typename T::R, false>(typename T::Fn(std::forward<F>(f)), std::forward<Range>(items), chunksize);
 }
 
 template <class F, std::ranges::input_range Range>
@@ -889,15 +904,11 @@ AsyncResult<std::vector<R>> Pool::map_impl(const Fn& fn, Range&& items, std::siz
 
 template <class F, class Range>
 auto Pool::imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered) {
-    using Fn = std::decay_t<F>;
-    MP_REQUIRE_POOL_CALLABLE(Fn);
-    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
-    static_assert(std::is_invocable_v<Fn&, Arg&>, "mp::Pool::imap: f cannot be called with an item of the range");
-    using R = detail::map_result_t<F, Arg>;
-    static_assert(!std::is_void_v<R>, "mp::Pool::imap: f must return a value");
+    using T = detail::MapTypes<F, Range>;
+    using R = typename T::R;
     MP_REQUIRE_SERIALIZABLE(R);
     if (chunksize == 0) throw ValueError("Pool.imap: chunksize must be at least 1");
-    Fn fn(std::forward<F>(f));
+    typename T::Fn fn(std::forward<F>(f));
     std::vector<Bytes> recs = make_chunks<R, false>(fn, std::forward<Range>(items), chunksize);
     auto state = std::make_shared<detail::IMapState<R>>(recs.size());
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
