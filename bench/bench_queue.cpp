@@ -170,9 +170,9 @@ double raw_small_1to1(long n) {
     return static_cast<double>(n) / dt;
 }
 
-/// 1 MiB items through a 1 MiB byte ring in 64 KiB chunks: copy in, copy out, spinning.
+/// 1 MiB items through a 4 MiB byte ring in 256 KiB chunks: copy in, copy out, spinning.
 double raw_big_1to1(long n, std::size_t size) {
-    constexpr std::uint64_t cap = 1 << 20, chunk = 1 << 16;
+    constexpr std::uint64_t cap = 4 << 20, chunk = 256 << 10;
     mp::detail::SharedRegion region(sizeof(RawRing) + cap);
     auto* r = new (region.data()) RawRing{};
     char* ring = static_cast<char*>(region.data()) + sizeof(RawRing);
@@ -315,8 +315,8 @@ int main() {
     const long n_raw = env_long("N_RAW", 20'000'000);
     const long n_boost = env_long("N_BOOST", 2'000'000);
     const long n_big = env_long("N_BIG", 2000);
-    const long n_py_small = env_long("N_PY_SMALL", 200'000);
-    const long n_py_big = env_long("N_PY_BIG", 500);
+    const long n_py_small = env_long("N_PY_SMALL", 100'000);
+    const long n_py_big = env_long("N_PY_BIG", 300);
     const std::size_t mib = std::size_t{1} << 20;
     std::printf("bench_queue: %d CPUs, median of %d runs (Python %d); items/s (1 MiB rows: = MiB/s)\n",
                 mp::cpu_count(), reps, std::min(reps, 3));

@@ -3,9 +3,9 @@
 // Layout of the shared mapping (one SharedRegion):
 //
 //   page 0   RingShared: constants; the producer side and the consumer side (each a
-//            robust process-shared mutex plus the state it guards, one cache line
-//            pair each); `head` and `tail` (64-bit byte positions that only grow)
-//            with the record counters, each on its own line; the rarely written
+//            lock word plus the state it guards, on cache lines of their own);
+//            `head` and `tail` (64-bit byte positions that only grow) with the
+//            record counters, each on its own line; the rarely written
 //            "somebody sleeps" flags on a line that stays in every reader's cache;
 //            the futex words.
 //   page 1.. the ring: capacity bytes, a power of two. Position p lives at
@@ -36,8 +36,17 @@
 // are published before it runs; on x86 the unlock's xchg serves as the waker's fence.
 //
 // Crash recovery (a process SIGKILLed at any instruction):
-//  * The locks are robust: the kernel marks a dead owner's lock and the next
-//    locker gets EOWNERDEAD, repairs the side's state and marks it consistent.
+//  * A lock is a futex word holding its holder's pid (CAS to take, xchg to give:
+//    half the cost of a robust pthread mutex, which keeps a per-thread list). A
+//    waiter sleeps in slices of kLockSlice; after each it checks that the holder's
+//    process still exists (a pidfd: a zombie counts as gone). If not, it takes the
+//    lock over and repairs the side's state first. Limits: a dead holder whose pid
+//    is already reused by a new process looks alive (the kernel hands out pids in
+//    increasing order, so this needs the counter to wrap around pid_max between
+//    the death and the next check); a thread that exits
+//    while holding a lock (not a crash: its process lives) is not detected. The pid
+//    is cached per process and reset after fork() by a pthread_atfork handler, so a
+//    child made with a raw clone() must not use a queue.
 //  * Nothing is visible before its release store of head/tail, and a record is
 //    counted (put_count/got_count) in the same "commit": the committer first
 //    writes the target index and counts into its side, then stores the index,
@@ -56,8 +65,12 @@
 //    next consumer; one that dies after it takes the record with it.
 #include "mp/detail/byte_ring.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -109,7 +122,7 @@ constexpr std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_
 
 /// One side (producers or consumers): its lock and the state that lock guards.
 struct alignas(64) RingSide {
-    pthread_mutex_t lock;            // robust, process-shared
+    std::atomic<std::uint32_t> lock; // 0: free; else the holder's pid, | kWaiters if some sleep
     std::atomic<std::int32_t> cpu;   // CPU of the latest holder (spin hint for waiters)
     std::uint32_t committing;        // 1 between the start and the end of a commit
     std::uint64_t cached;            // producer: a recent tail; consumer: a recent head
@@ -220,12 +233,6 @@ void note_cpu(RingSide& s, bool now) noexcept {
     if (now || (t_locks++ & 63) == 0) s.cpu.store(::sched_getcpu(), std::memory_order_relaxed);
 }
 
-timespec to_timespec(Clock::time_point t) {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-    if (ns < 0) ns = 0;
-    return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-}
-
 // ---- recovery ------------------------------------------------------------------------------
 
 /// Finishes or forgets the commit a dead holder of `side` had under way.
@@ -250,35 +257,104 @@ void recover_consumer(RingShared& h) noexcept {
 
 // ---- locks ---------------------------------------------------------------------------------
 
-/// Takes a side's lock, repairing the side if its holder died. False if `deadline` passed.
+constexpr std::uint32_t kWaiters = 0x80000000u;  // pids are below 2^22
+constexpr auto kLockSlice = std::chrono::milliseconds(20);
+
+// This process's pid, cached (getpid() is a system call); a fork child forgets it.
+std::atomic<std::uint32_t> g_pid{0};
+const bool g_pid_reset_on_fork =
+    ::pthread_atfork(nullptr, nullptr, [] { g_pid.store(0, std::memory_order_relaxed); }) == 0;
+
+std::uint32_t self_pid() noexcept {
+    std::uint32_t p = g_pid.load(std::memory_order_relaxed);
+    if (p == 0 || !g_pid_reset_on_fork) {
+        p = static_cast<std::uint32_t>(::getpid());
+        g_pid.store(p, std::memory_order_relaxed);
+    }
+    return p;
+}
+
+/// True if process `pid` has ended (a zombie counts as ended). A pidfd sees a zombie
+/// as ended; without pidfds, kill(pid, 0) sees it only once it is reaped.
+bool process_gone(std::uint32_t pid) noexcept {
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+    if (fd < 0) {
+        if (errno == ESRCH) return true;
+        return ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
+    }
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, 0);
+    close_fd(fd);
+    return r > 0;
+}
+
+/// Takes a side's lock (a futex word holding the holder's pid), repairing the side if
+/// its holder died: a sleeper wakes every kLockSlice to check that the holder lives.
+/// False if `deadline` passed.
 bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept,
                ByteRing::Deadline deadline) {
-    int r = ::pthread_mutex_trylock(&s.lock);
-    const bool contended = r != 0;
-    if (r == EBUSY && spin_worth_it(s.cpu)) {
-        spin_until(
-            [&] {
-                r = ::pthread_mutex_trylock(&s.lock);
-                return r != EBUSY;
-            },
-            kLockSpin);
+    const std::uint32_t me = self_pid();
+    std::uint32_t cur = 0;
+    if (s.lock.compare_exchange_strong(cur, me, std::memory_order_acquire, std::memory_order_relaxed)) {
+        note_cpu(s, false);
+        return true;
     }
-    if (r == EBUSY) {
-        if (deadline) {
-            timespec ts = to_timespec(*deadline);
-            r = ::pthread_mutex_clocklock(&s.lock, CLOCK_MONOTONIC, &ts);
-            if (r == ETIMEDOUT) return false;
-        } else {
-            r = ::pthread_mutex_lock(&s.lock);
+    if (spin_worth_it(s.cpu)) {
+        // Test, then test-and-set, with growing pauses: a holder that puts again at
+        // once keeps the line in its cache instead of losing it to every poll.
+        unsigned pauses = 1;
+        if (spin_until(
+                [&] {
+                    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
+                    pauses = std::min(pauses * 2, 32u);
+                    std::uint32_t free = 0;
+                    return s.lock.load(std::memory_order_relaxed) == 0 &&
+                           s.lock.compare_exchange_strong(free, me, std::memory_order_acquire,
+                                                          std::memory_order_relaxed);
+                },
+                kLockSpin)) {
+            note_cpu(s, true);
+            return true;
         }
     }
-    if (r == EOWNERDEAD) {
-        recover(h);
-        r = ::pthread_mutex_consistent(&s.lock);
+    for (;;) {
+        cur = s.lock.load(std::memory_order_relaxed);
+        if (cur == 0) {  // others may sleep: keep the waiters bit so our unlock wakes one
+            if (s.lock.compare_exchange_weak(cur, me | kWaiters, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+                break;
+            }
+            continue;
+        }
+        if ((cur & kWaiters) == 0) {
+            if (!s.lock.compare_exchange_weak(cur, cur | kWaiters, std::memory_order_relaxed)) continue;
+            cur |= kWaiters;
+        }
+        auto now = Clock::now();
+        if (deadline && now >= *deadline) return false;
+        auto until = now + kLockSlice;
+        if (deadline && *deadline < until) until = *deadline;
+        if (!futex_wait(s.lock, cur, until) && s.lock.load(std::memory_order_relaxed) == cur &&
+            process_gone(cur & ~kWaiters)) {
+            // The holder died holding the lock: take it over and repair the side.
+            if (s.lock.compare_exchange_strong(cur, me | kWaiters, std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+                recover(h);
+                break;
+            }
+        }
     }
-    if (r != 0) throw_errno("queue: locking the shared ring", r);
-    note_cpu(s, contended);
+    note_cpu(s, true);
     return true;
+}
+
+void unlock_side(RingSide& s) noexcept {
+    if ((s.lock.exchange(0, std::memory_order_seq_cst) & kWaiters) != 0) {
+        try {
+            futex_wake(s.lock, 1);
+        } catch (...) {  // cannot fail on a valid word; a sleeper re-checks within kLockSlice
+        }
+    }
 }
 
 /// The start of put and get: takes the side's lock. With `nowait`, gives up at once
@@ -299,7 +375,7 @@ public:
     SideGuard& operator=(const SideGuard&) = delete;
     ~SideGuard() { release(); }
     void release() noexcept {
-        if (s_ != nullptr) ::pthread_mutex_unlock(&s_->lock);
+        if (s_ != nullptr) unlock_side(*s_);
         s_ = nullptr;
     }
 
@@ -313,7 +389,7 @@ private:
 /// first caller to see the flag clears it, so a sleeper costs one wake-up, not one
 /// per record published before it runs (it sets the flag again if it sleeps again).
 /// `just_unlocked`: the caller released its side's lock after publishing. On x86
-/// pthread_mutex_unlock ends in a locked xchg, a full barrier, which orders the
+/// the unlock is an xchg, a full barrier, which orders the
 /// publication before the flag check as the fence would (Linux's
 /// smp_mb__after_atomic idea); this saves one fence per put and per get.
 void wake_if_waiting(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq,
@@ -426,16 +502,7 @@ ByteRing::ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what
     h->capacity = cap;
     h->maxsize = maxsize;
     h->max_piece = std::min<std::uint64_t>(cap / 4, kMaxPiece);  // a piece's length is 32-bit
-    for (RingSide* s : {&h->producer, &h->consumer}) {
-        pthread_mutexattr_t attr;
-        ::pthread_mutexattr_init(&attr);
-        ::pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-        ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-        int r = ::pthread_mutex_init(&s->lock, &attr);
-        ::pthread_mutexattr_destroy(&attr);
-        if (r != 0) throw_errno("queue: pthread_mutex_init", r);
-        s->cpu.store(-1, std::memory_order_relaxed);
-    }
+    for (RingSide* s : {&h->producer, &h->consumer}) s->cpu.store(-1, std::memory_order_relaxed);
 }
 
 RingShared& ByteRing::shared(const char* op) const {
@@ -454,9 +521,10 @@ std::size_t ByteRing::qsize() const {
 std::size_t ByteRing::maxsize() const { return shared("maxsize").maxsize; }
 std::size_t ByteRing::ring_bytes() const { return shared("ring_bytes").capacity; }
 
-bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline deadline,
+bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::time_point until,
                    bool nowait) {
     RingShared& h = shared("put");
+    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     if (parts.size() > kMaxParts) throw ValueError("ByteRing::put: at most 3 parts");
     if (!enter_side(h, h.producer, recover_producer, deadline, nowait,
                     nowait && h.maxsize != 0 && qsize() >= h.maxsize)) {
@@ -568,8 +636,9 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Deadline d
     return false;
 }
 
-bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
+bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     RingShared& h = shared("get");
+    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     if (!enter_side(h, h.consumer, recover_consumer, deadline, nowait, nowait && qsize() == 0)) {
         return false;
     }
@@ -611,22 +680,24 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
     // True if a producer may still add to the record we hold the start of: it
     // holds the producer lock, or it released it after publishing more.
     auto producer_may_continue = [&] {
-        int r = ::pthread_mutex_trylock(&h.producer.lock);
-        if (r == EBUSY) return true;
-        if (r == EOWNERDEAD) {
-            recover_producer(h);
-            r = ::pthread_mutex_consistent(&h.producer.lock);
+        std::atomic<std::uint32_t>& word = h.producer.lock;
+        std::uint32_t cur = word.load(std::memory_order_acquire);
+        if (cur != 0 && !process_gone(cur & ~kWaiters)) return true;  // a live producer holds it
+        if (!word.compare_exchange_strong(cur, self_pid() | (cur != 0 ? kWaiters : 0),
+                                          std::memory_order_acquire, std::memory_order_relaxed)) {
+            return true;  // somebody else took it: look again later
         }
-        if (r != 0) throw_errno("queue: probing the producer lock", r);
+        if (cur != 0) recover_producer(h);  // its holder died
         bool more = h.head.load(std::memory_order_acquire) != t;
-        ::pthread_mutex_unlock(&h.producer.lock);
+        unlock_side(h.producer);
         return more;
     };
 
-    // A multi-piece record being received: its bytes [skip, record_size) go to dst
-    // (this thread's reassembly buffer, or the sink's own storage when it streams).
+    // A multi-piece record being received: its bytes go to dst (this thread's
+    // reassembly buffer), or, when the sink streams, bytes [skip, record_size) are
+    // appended to the sink piece by piece.
+    bool receiving = false, streaming = false;
     std::byte* dst = nullptr;
-    bool streaming = false;
     std::uint64_t record_size = 0, skip = 0, have = 0;
 
     try {
@@ -638,7 +709,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 };
                 if (!ready()) {
                     publish();
-                    if (dst != nullptr) {
+                    if (receiving) {
                         // Holding the start of a record: wait for the rest in slices
                         // (beyond our deadline: the record is in transfer) while a
                         // producer may still finish it.
@@ -647,7 +718,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                             if (!producer_may_continue()) break;
                         }
                         if (t == c.cached) {  // nobody will finish it: drop the start
-                            dst = nullptr;
+                            receiving = false;
                             continue;
                         }
                     } else if (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu, deadline,
@@ -670,7 +741,7 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 continue;
             }
             if (ph.flags & kFirst) {
-                dst = nullptr;  // a producer gave up on the record we held: drop it
+                receiving = false;  // a producer gave up on the record we held: drop it
                 if ((ph.flags & kLast) == 0 && piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (short first piece)");
@@ -697,24 +768,23 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                                              ": corrupt shared ring (bad record size)");
                 }
                 skip = 0;
-                std::span<std::byte> to;
-                if (sink.stream != nullptr) to = sink.stream(sink.ctx, first, record_size, skip);
-                streaming = !to.empty() && skip <= body.size() && to.size() == record_size - skip;
+                streaming = sink.stream_begin != nullptr &&
+                            sink.stream_begin(sink.ctx, first, record_size, skip) && skip <= body.size();
                 if (streaming) {
-                    dst = to.data();
+                    sink.stream_append(sink.ctx, body.subspan(skip));
                 } else {
-                    skip = 0;
                     dst = t_record.reserve(record_size);
+                    std::memcpy(dst, body.data(), body.size());
                 }
-                std::memcpy(dst, body.data() + skip, body.size() - skip);
+                receiving = true;
                 have = body.size();
                 t = next;
                 publish();
                 continue;
             }
             // A continuation piece.
-            if (dst == nullptr || have + piece.size() > record_size) {  // an orphan: its consumer died
-                dst = nullptr;
+            if (!receiving || have + piece.size() > record_size) {  // an orphan: its consumer died
+                receiving = false;
                 t = next;
                 if (ph.flags & kLast) {
                     commit(true, false);
@@ -723,7 +793,11 @@ bool ByteRing::get(const Sink& sink, Deadline deadline, bool nowait) {
                 }
                 continue;
             }
-            std::memcpy(dst + (have - skip), piece.data(), piece.size());
+            if (streaming) {
+                sink.stream_append(sink.ctx, piece);
+            } else {
+                std::memcpy(dst + have, piece.data(), piece.size());
+            }
             have += piece.size();
             t = next;
             if (ph.flags & kLast) {
@@ -765,8 +839,9 @@ void ByteRing::task_done() {
     }
 }
 
-bool ByteRing::join(Deadline deadline) {
+bool ByteRing::join(Clock::time_point until) {
     RingShared& h = shared("join");
+    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     auto finished = [&] {
         std::uint64_t settled = h.done_count.load(std::memory_order_seq_cst) +
                                 h.lost_count.load(std::memory_order_seq_cst);

@@ -29,7 +29,9 @@
 //     Memory is touched as the ring is used, so an unused large ring costs little.
 //     Items larger than a quarter of the ring stream through it in pieces (a 100 MiB
 //     item passes through a 1 MiB ring), so ring_bytes never limits item size; a
-//     larger ring only lets producers run further ahead of consumers.
+//     larger ring only lets producers run further ahead of consumers. For large
+//     items a ring of a few items (e.g. 4 MiB for 1 MiB items) lets the producer
+//     and the consumer copy at the same time; for small items 1 MiB is plenty.
 //   * put(x, timeout): if the timeout runs out while a large item is half written,
 //     the half written is dropped (never delivered) and Full is thrown. get(timeout)
 //     bounds the wait for an item to begin; once it holds the start of a large item
@@ -37,7 +39,7 @@
 //   * put_nowait()/get_nowait() never wait for room or data, but wait up to 10 ms
 //     for another process to finish its own put/get.
 //
-// Blocking sleeps in the kernel (futex; robust process-shared mutexes) and costs a
+// Blocking sleeps in the kernel (futex words in the shared mapping) and costs a
 // wake-up only when somebody sleeps. Before sleeping a waiter spins briefly (up to
 // 20 us for room or data, 2 us for a lock), but only when the process it waits for
 // last ran on another CPU, and less often after spins that did not pay off: on a
@@ -48,7 +50,10 @@
 // consumer killed inside get() leaves the queue usable too: the item it was taking
 // is either left for the next consumer (killed before taking it) or lost with it;
 // for JoinableQueue such a lost item counts as done. As in Python, a consumer
-// killed after get() returned but before task_done() leaves join() waiting.
+// killed after get() returned but before task_done() leaves join() waiting. The
+// others notice a death within about 20 ms: a process waiting for a lock checks
+// every 20 ms that its holder lives (a zombie counts as dead), and a consumer
+// holding the start of a large item checks on its producer every 10 ms.
 //
 // Thread safety: all members may be called concurrently from any threads and
 // processes, except close(), which unmaps the queue for the whole calling process.
@@ -93,6 +98,9 @@ template <class C, class Tr, class A>
 struct is_contiguous_arithmetic<std::basic_string<C, Tr, A>> : std::bool_constant<std::is_arithmetic_v<C>> {};
 template <class T>
 concept ContiguousArithmetic = is_contiguous_arithmetic<T>::value && CerealSerializable<T>;
+/// ...whose elements never straddle two pieces (pieces split records at multiples of 8).
+template <class T>
+concept StreamableContiguous = ContiguousArithmetic<T> && (8 % sizeof(typename T::value_type) == 0);
 static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
               "the queue's contiguous fast path writes cereal's 64-bit size tag");
 
@@ -100,7 +108,7 @@ static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
 Bytes& queue_scratch();
 void queue_scratch_trim() noexcept;
 template <class Rep, class Period>
-ByteRing::Deadline queue_deadline(std::chrono::duration<Rep, Period> timeout, const char* what) {
+ByteRing::Clock::time_point queue_deadline(std::chrono::duration<Rep, Period> timeout, const char* what) {
     if (timeout < timeout.zero()) throw ValueError(std::string(what) + ": timeout must be non-negative");
     return ByteRing::Clock::now() + std::chrono::ceil<ByteRing::Clock::duration>(timeout);
 }
@@ -119,24 +127,24 @@ public:
     explicit Queue(QueueOptions options) : Queue(options, "Queue") {}
 
     /// Puts `item`, blocking while the queue is full.
-    void put(const T& item) { put_until(item, std::nullopt, false); }
+    void put(const T& item) { put_until(item, detail::ByteRing::kForever, false); }
     /// Puts `item`, waiting at most `timeout`; Full if it is still full.
     template <class Rep, class Period>
     void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
         put_until(item, detail::queue_deadline(timeout, "mp::Queue::put"), false);
     }
     /// Puts `item` if there is room now; Full otherwise.
-    void put_nowait(const T& item) { put_until(item, std::nullopt, true); }
+    void put_nowait(const T& item) { put_until(item, detail::ByteRing::kForever, true); }
 
     /// Removes and returns the oldest item, blocking while the queue is empty.
-    T get() { return get_until(std::nullopt, false); }
+    T get() { return get_until(detail::ByteRing::kForever, false); }
     /// As get(), waiting at most `timeout`; Empty if nothing came.
     template <class Rep, class Period>
     T get(std::chrono::duration<Rep, Period> timeout) {
         return get_until(detail::queue_deadline(timeout, "mp::Queue::get"), false);
     }
     /// Returns an item if one is there now; Empty otherwise.
-    T get_nowait() { return get_until(std::nullopt, true); }
+    T get_nowait() { return get_until(detail::ByteRing::kForever, true); }
 
     /// The number of items in the queue (a snapshot: others may change it at once).
     [[nodiscard]] std::size_t qsize() const { return ring_.qsize(); }
@@ -162,8 +170,8 @@ protected:
     detail::ByteRing ring_;
 
 private:
-    void put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait);
-    T get_until(detail::ByteRing::Deadline deadline, bool nowait);
+    void put_until(const T& item, detail::ByteRing::Clock::time_point deadline, bool nowait);
+    T get_until(detail::ByteRing::Clock::time_point deadline, bool nowait);
 };
 
 /// Python's JoinableQueue: a Queue whose consumers call task_done() once per item
@@ -179,7 +187,7 @@ public:
     /// items were put.
     void task_done() { this->ring_.task_done(); }
     /// Blocks until every item put so far has been taken and task_done()'d.
-    void join() { this->ring_.join(std::nullopt); }
+    void join() { this->ring_.join(detail::ByteRing::kForever); }
     /// As join(), waiting at most `timeout`; true if all items were done.
     template <class Rep, class Period>
     bool join(std::chrono::duration<Rep, Period> timeout) {
@@ -208,9 +216,9 @@ private:
 // ---- definitions -------------------------------------------------------------------------
 
 template <class T>
-void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, bool nowait) {
+void Queue<T>::put_until(const T& item, detail::ByteRing::Clock::time_point deadline, bool nowait) {
     bool ok;
-    if constexpr (BytesSerializable<T>) {
+    if constexpr (BytesSerializable<T> && sizeof(T) <= 64) {  // one contiguous copy
         struct {
             FrameHeader h;
             std::byte value[sizeof(T)];
@@ -218,6 +226,11 @@ void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, boo
         std::memcpy(frame.value, std::addressof(item), sizeof(T));
         const std::span<const std::byte> parts[] = {
             std::as_bytes(std::span(&frame, 1)).first(sizeof(FrameHeader) + sizeof(T))};
+        ok = ring_.put(parts, deadline, nowait);
+    } else if constexpr (BytesSerializable<T>) {
+        FrameHeader h = header_for<T>(sizeof(T));
+        const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&h, 1)),
+                                                    std::as_bytes(std::span(std::addressof(item), 1))};
         ok = ring_.put(parts, deadline, nowait);
     } else if constexpr (detail::ContiguousArithmetic<T>) {
         // Written straight from the container: exactly the bytes encode_payload makes.
@@ -243,7 +256,7 @@ void Queue<T>::put_until(const T& item, detail::ByteRing::Deadline deadline, boo
 }
 
 template <class T>
-T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
+T Queue<T>::get_until(detail::ByteRing::Clock::time_point deadline, bool nowait) {
     std::optional<T> out;
     detail::ByteRing::Sink sink{
         &out,
@@ -267,21 +280,28 @@ T Queue<T>::get_until(detail::ByteRing::Deadline deadline, bool nowait) {
             }
             static_cast<std::optional<T>*>(ctx)->emplace(decode_payload<T>(payload));
         },
-        nullptr};
-    if constexpr (detail::ContiguousArithmetic<T>) {
-        sink.stream = [](void* ctx, std::span<const std::byte> first, std::uint64_t size,
-                         std::uint64_t& skip) -> std::span<std::byte> {
+        nullptr, nullptr};
+    if constexpr (detail::StreamableContiguous<T>) {
+        // Appended piece by piece (pieces split the elements at multiples of 8 bytes):
+        // no reassembly copy, and no zero-filling as resize() would do.
+        using E = typename T::value_type;
+        sink.stream_begin = [](void* ctx, std::span<const std::byte> first, std::uint64_t size,
+                               std::uint64_t& skip) {
             FrameHeader h;
             std::uint64_t count;
             std::memcpy(&h, first.data(), sizeof h);
             std::memcpy(&count, first.data() + sizeof h, sizeof count);
-            using E = typename T::value_type;
-            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size) return {};
+            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size) return false;
             auto& o = *static_cast<std::optional<T>*>(ctx);
             o.emplace();
-            o->resize(count);
+            o->reserve(count);
             skip = sizeof h + sizeof count;
-            return std::as_writable_bytes(std::span(o->data(), o->size()));
+            return true;
+        };
+        sink.stream_append = [](void* ctx, std::span<const std::byte> bytes) {
+            auto* p = reinterpret_cast<const E*>(bytes.data());  // 8-aligned in the ring
+            auto& o = **static_cast<std::optional<T>*>(ctx);
+            o.insert(o.end(), p, p + bytes.size() / sizeof(E));
         };
     }
     if (!ring_.get(sink, deadline, nowait)) {

@@ -30,23 +30,27 @@ class ByteRing {
 public:
     using Clock = std::chrono::steady_clock;
     using Deadline = std::optional<Clock::time_point>;
+    /// "No deadline" for put/get/join. (A plain time_point, not an optional: an
+    /// optional built just before the call costs a store-forwarding stall per call.)
+    static constexpr Clock::time_point kForever = Clock::time_point::max();
 
     /// Receives a record in get(). `check` sees the record's first bytes (at least
     /// min(record size, 32)) before anything is consumed: if it throws, the record
     /// stays in the ring. `take` receives the whole record once it is consumed; if
     /// it throws, the record is gone all the same (it was corrupt).
-    /// `stream` (may be null) lets the sink receive a long record without a
-    /// reassembly copy: called with the first bytes and the record's size, it returns
-    /// where bytes [skip, size) of the record go (exactly size - skip bytes; it sets
-    /// skip, at most 32) or an empty span to get the record whole. A streamed
-    /// record ends with take() of an empty span; a stream may also be abandoned
-    /// (its producer died) and followed by another stream() or take().
+    /// `stream_begin`/`stream_append` (may be null) let the sink receive a long record
+    /// without a reassembly copy: stream_begin sees the first bytes and the record's
+    /// size; returning true (and setting skip, at most 32: the leading bytes it has
+    /// read from `first`) makes the ring pass the rest of the record to stream_append
+    /// piece by piece, then call take() with an empty span. A stream may also be
+    /// abandoned (its producer died) and followed by another stream_begin() or take().
     struct Sink {
         void* ctx;
         void (*check)(void* ctx, std::span<const std::byte> first);
         void (*take)(void* ctx, std::span<const std::byte> record);
-        std::span<std::byte> (*stream)(void* ctx, std::span<const std::byte> first, std::uint64_t size,
-                                       std::uint64_t& skip);
+        bool (*stream_begin)(void* ctx, std::span<const std::byte> first, std::uint64_t size,
+                             std::uint64_t& skip);
+        void (*stream_append)(void* ctx, std::span<const std::byte> bytes);
     };
 
     /// A closed handle.
@@ -60,11 +64,11 @@ public:
     /// there is room or `deadline` passes (then returns false and no part of the
     /// record is ever delivered). `nowait`: do not wait for room, and wait for the
     /// producer lock only briefly.
-    bool put(std::span<const std::span<const std::byte>> parts, Deadline deadline, bool nowait);
+    bool put(std::span<const std::span<const std::byte>> parts, Clock::time_point deadline, bool nowait);
 
     /// Takes the oldest record and hands it to `sink`. Returns false if none could be
     /// taken before `deadline` (or at once with `nowait`).
-    bool get(const Sink& sink, Deadline deadline, bool nowait);
+    bool get(const Sink& sink, Clock::time_point deadline, bool nowait);
 
     /// Whole records in the ring (put and not yet taken).
     [[nodiscard]] std::size_t qsize() const;
@@ -77,7 +81,7 @@ public:
     void task_done();
     /// JoinableQueue: waits until every record put has been task_done()'d (or lost
     /// with a consumer killed while taking it). False if `deadline` passed first.
-    bool join(Deadline deadline);
+    bool join(Clock::time_point deadline);
 
     /// Unmaps the ring for every handle in this process.
     void close() noexcept { region_.close(); }
