@@ -113,6 +113,8 @@ const auto* const kLeakEnvironment = ::testing::AddGlobalTestEnvironment(new Lea
 #include <signal.h>
 #include <sys/wait.h>
 
+extern char** environ;
+
 namespace mp::test {
 
 std::string binary(const std::string& relative) {
@@ -123,8 +125,19 @@ std::string binary(const std::string& relative) {
 #endif
 }
 
+std::optional<double> number_after(const std::string& text, const std::string& prefix, std::size_t from) {
+    auto at = text.find(prefix, from);
+    if (at == std::string::npos) return std::nullopt;
+    const char* start = text.c_str() + at + prefix.size();
+    char* end = nullptr;
+    double v = std::strtod(start, &end);
+    if (end == start) return std::nullopt;
+    return v;
+}
+
 ProgramResult run_program(const std::string& path, const std::vector<std::string>& args,
-                          const std::string& input, std::chrono::seconds timeout) {
+                          const std::string& input, std::chrono::seconds timeout,
+                          const std::vector<std::string>& env) {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
         throw std::runtime_error("run_program: pipe failed");
@@ -133,12 +146,25 @@ ProgramResult run_program(const std::string& path, const std::vector<std::string
     argv.push_back(const_cast<char*>(path.c_str()));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string_view entry(*e);
+        bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& mine) {
+            auto eq = mine.find('=');
+            return entry.substr(0, entry.find('=')) == std::string_view(mine).substr(0, eq);
+        });
+        if (!replaced) env_strings.emplace_back(entry);
+    }
+    env_strings.insert(env_strings.end(), env.begin(), env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
-        execv(path.c_str(), argv.data());
+        execve(path.c_str(), argv.data(), envp.data());
         _exit(127);
     }
     close(in[0]);

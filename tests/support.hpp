@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -56,12 +57,21 @@ struct ProgramResult {
 };
 
 /// Runs `path` with `args`, feeding `input` on stdin; kills it after `timeout`
-/// (then exit_code is -9). For checking what examples and the tour print.
+/// (then exit_code is -9). `env` entries ("NAME=value") are added to the
+/// environment, replacing a variable of the same name. For checking what
+/// examples and the tour print.
 ProgramResult run_program(const std::string& path, const std::vector<std::string>& args = {},
                           const std::string& input = "",
-                          std::chrono::seconds timeout = std::chrono::seconds(60));
+                          std::chrono::seconds timeout = std::chrono::seconds(60),
+                          const std::vector<std::string>& env = {});
 
 /// The path of a program built by this project, e.g. binary("examples/01_process").
 std::string binary(const std::string& relative);
+
+/// The number printed right after the first `prefix` at or after `from` in `text`
+/// (spaces skipped), e.g. number_after(out, "Final value: "); nullopt if absent.
+/// For reading figures out of a program's output (std::regex trips GCC 12 under ASan).
+std::optional<double> number_after(const std::string& text, const std::string& prefix,
+                                   std::size_t from = 0);
 
 }  // namespace mp::test

@@ -1,0 +1,45 @@
+// Debugging exercise 20 (FIXED) — the twin of 20_bug_race.cpp.
+//
+// Python (the guides: "pueden sincronizarse con get_lock()"):
+//     def tarea(n):
+//         with n.get_lock():
+//             n.value += 1
+//
+// Fix: the read-add-write is a critical section; hold the Value's own lock
+// around it, so only one process at a time is between the read and the write.
+#include <mp/mp.hpp>
+
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+constexpr int kProcesses = 4;
+constexpr int kIncrements = 5000;
+
+void tarea(mp::Value<int> n) {
+    for (int i = 0; i < kIncrements; ++i) {
+        std::lock_guard guard(n.get_lock());  // FIX: with n.get_lock():
+        int seen = n.value();
+        std::this_thread::yield();  // others may run now, but they wait for the lock
+        n.value() = seen + 1;
+    }
+}
+
+int main() {
+    mp::Value<int> num(0);
+    std::vector<mp::Process> procesos;
+    for (int i = 0; i < kProcesses; ++i) procesos.emplace_back(tarea, num);
+    for (auto& p : procesos) p.start();
+    for (auto& p : procesos) p.join();
+
+    int expected = kProcesses * kIncrements;
+    std::printf("%d processes x %d increments, under n.get_lock()\n", kProcesses, kIncrements);
+    std::printf("Valor final: %d (expected %d)\n", num.value(), expected);
+    if (num.value() == expected) {
+        std::printf("Fixed: no increment was lost — the lock makes read-add-write one step.\n");
+    } else {
+        std::printf("Unexpected: %d increments were lost despite the lock.\n", expected - num.value());
+    }
+    return num.value() == expected ? 0 : 1;
+}

@@ -1,0 +1,58 @@
+// Debugging exercise 22 (FIXED) — the twin of 22_bug_empty.cpp.
+//
+// Python (sesión 8):
+//     def productor(q):
+//         for i in range(5):
+//             q.put(i)
+//         q.put(None)  # señal de terminación
+//     def consumidor(q):
+//         while True:
+//             item = q.get()
+//             if item is None:
+//                 break
+//
+// Fix: the producer says when it is done by putting a sentinel (None in
+// Python, std::nullopt here); the consumer blocks in get() until it arrives.
+#include <mp/mp.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+void productor(mp::Queue<std::optional<int>> q) {
+    for (int i = 0; i < 5; ++i) {
+        std::this_thread::sleep_for(100ms);
+        std::printf("Producto %d enviado\n", i);
+        std::fflush(stdout);
+        q.put(i);
+    }
+    q.put(std::nullopt);  // FIX: the sentinel — "nothing more will come"
+}
+
+void consumidor(mp::Queue<std::optional<int>> q) {
+    int consumed = 0;
+    while (true) {
+        std::optional<int> item = q.get();  // waits for the next item, however long it takes
+        if (!item) break;
+        std::printf("Consumido %d\n", *item);
+        std::fflush(stdout);
+        ++consumed;
+    }
+    std::printf("consumidor: got the sentinel after %d items\n", consumed);
+}
+
+int main() {
+    mp::Queue<std::optional<int>> q;
+    mp::Process p1(productor, q);
+    mp::Process p2(consumidor, q);
+    p1.start();
+    p2.start();
+    p1.join();
+    p2.join();
+    std::printf("Items left in the queue: %s\n", q.empty() ? "none" : "SOME (unexpected)");
+    if (q.empty()) std::printf("Fixed: all 5 items consumed; the sentinel, not empty(), ends the loop.\n");
+    return q.empty() ? 0 : 1;
+}

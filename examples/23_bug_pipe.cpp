@@ -1,0 +1,40 @@
+// Debugging exercise 23 (BUGGY) — a Pipe where both ends wait to receive.
+//
+// The guide's Pipe example: the child does recv() then send(); the parent must
+// send() first. Here the parent waits for the child's greeting first, while the
+// child waits for the parent's message: both block in recv() forever.
+//
+// Symptom: nothing ever arrives. A plain recv() would hang; we detect it with
+// poll(timeout) — "is there something to read within 1 s?" — and report it.
+// The fix is in 23_fix_pipe.cpp.
+#include <mp/mp.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+using namespace std::chrono_literals;
+
+void hijo(mp::Connection conn) {
+    if (!conn.poll(1s)) {  // BUG (its half): waits for the parent, which waits for us
+        std::printf("child:  waited 1 s in recv(), nothing arrived\n");
+        return;
+    }
+    std::printf("child received: %s\n", conn.recv<std::string>().c_str());
+    conn.send(std::string("Mensaje desde hijo"));
+}
+
+int main() {
+    auto [parent_conn, child_conn] = mp::Pipe();
+    mp::Process p(hijo, child_conn);
+    p.start();
+    // BUG: the parent receives before it sends; the child does the same.
+    if (parent_conn.poll(1s)) {
+        std::printf("parent received: %s\n", parent_conn.recv<std::string>().c_str());
+    } else {
+        std::printf("parent: waited 1 s in recv(), nothing arrived\n");
+        std::printf("Symptom: DEADLOCK — both ends of the Pipe are waiting to receive, so neither\n"
+                    "ever sends. Without the timeout this program would hang forever.\n");
+    }
+    p.join();
+}

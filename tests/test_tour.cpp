@@ -1,0 +1,351 @@
+// mp-tour, the guided tour: it runs to the end in both languages with every
+// lesson's heading, code and live run; --list, --lesson and bad flags behave;
+// and an interactive session with scripted answers saves progress, resumes,
+// and writes a session report in the shape of the guides' reports.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using mp::test::binary;
+using mp::test::ProgramResult;
+using mp::test::run_program;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTour = binary("tour/mp-tour");
+
+bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+std::size_t count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+ProgramResult tour(const std::vector<std::string>& args, const std::string& input = "",
+                   const std::vector<std::string>& env = {}) {
+    std::vector<std::string> all{"--no-color"};
+    all.insert(all.end(), args.begin(), args.end());
+    ProgramResult r = run_program(kTour, all, input, 110s, env);
+    EXPECT_NE(r.exit_code, 127) << "mp-tour is not built";
+    EXPECT_NE(r.exit_code, -9) << "mp-tour did not finish in 110 s; output:\n" << r.out;
+    return r;
+}
+
+const std::vector<std::string> kTitlesEn = {
+    "a) Fundamentals of processes and concurrent programming",
+    "b) Creating and managing processes",
+    "c) Communication between processes: Pipe and Queue",
+    "d) Basic synchronization with Lock",
+    "e) Process pools",
+    "f) Basic shared memory: Value and Array",
+    "g) Final exercise: mp_worker",
+    "h) Mini-exercises",
+    "i) Combined exercise: Queue + Lock + Pool",
+    "j) Debugging exercises: planted bugs",
+    "k) Threads vs processes vs async",
+};
+const std::vector<std::string> kTitlesEs = {
+    "a) Fundamentos de procesos y programación concurrente",
+    "b) Creación y gestión de procesos con multiprocessing",
+    "c) Comunicación entre procesos: Pipe y Queue",
+    "d) Sincronización básica con Lock",
+    "e) Pool de procesos",
+    "f) Memoria compartida básica: Value y Array",
+    "g) Ejercicio final: mp_worker",
+    "h) Mini-ejercicios rápidos",
+    "i) Ejercicio combinado: Queue + Lock + Pool",
+    "j) Ejercicios de depuración: errores intencionales",
+    "k) Hilos vs procesos vs async",
+};
+
+// Every example the tour runs, in its order.
+const std::vector<std::string> kPrograms = {
+    "01_process",  "02_lifecycle",    "03_pipe",         "04_queue",        "05_lock",
+    "06_shared_memory", "07_pool",    "08_mp_worker",    "09_sum_ranges",   "10_factorials",
+    "11_word_count", "12_queue_lock_pool", "20_bug_race", "20_fix_race",    "21_bug_deadlock",
+    "21_fix_deadlock", "22_bug_empty", "22_fix_empty",   "23_bug_pipe",     "23_fix_pipe",
+    "13_threads_vs_processes"};
+
+/// Checks a complete non-interactive tour: headings in order, code, live runs with real PIDs.
+void check_full_tour(const ProgramResult& r, const std::vector<std::string>& titles, const std::string& python,
+                     const std::string& mp, const std::string& live, const std::string& checkpoint,
+                     const std::string& end) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::size_t at = 0;
+    for (const auto& t : titles) {
+        auto found = r.out.find("── " + t, at);
+        EXPECT_NE(found, std::string::npos) << "lesson heading missing or out of order: " << t;
+        if (found != std::string::npos) at = found;
+    }
+    EXPECT_EQ(count(r.out, checkpoint), titles.size()) << "one checkpoint per lesson";
+    // 17 code comparisons: a Python listing headed "Python (the guides)" (or "Python"
+    // where the code is ours) and its mp twin, side by side or one after the other.
+    std::size_t pythons = 0, guides = 0, mps = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+        bool side = contains(line, "   " + mp) && line.ends_with(mp);
+        std::string left = side ? line.substr(0, line.find("   " + mp)) : line;
+        while (!left.empty() && left.back() == ' ') left.pop_back();
+        if (left == "  Python" || left == "  " + python) ++pythons;
+        if (left == "  " + python) ++guides;
+        if (side || line == "  " + mp) ++mps;
+    }
+    EXPECT_EQ(pythons, 17u);
+    EXPECT_EQ(mps, 17u);
+    EXPECT_GE(guides, 8u);
+    EXPECT_TRUE(contains(r.out, "p = Process(target=worker)")) << "the guide's Python";
+    EXPECT_TRUE(contains(r.out, "mp::Process p(worker);")) << "its mp form";
+    // Every program ran live, as a real process: its PID is shown, and it is not ours.
+    for (const auto& p : kPrograms) {
+        auto pid = mp::test::number_after(r.out, live + ": examples/" + p + " — PID ");
+        EXPECT_TRUE(pid.has_value()) << p << " did not run live";
+        if (pid) {
+            EXPECT_NE(static_cast<pid_t>(*pid), getpid());
+        }
+    }
+    // 01_process prints its own PID: the PID the tour reported is the real one.
+    auto pid = mp::test::number_after(r.out, live + ": examples/01_process — PID ");
+    ASSERT_TRUE(pid.has_value());
+    std::string parent = std::to_string(static_cast<long>(*pid));
+    EXPECT_TRUE(contains(r.out, "┃ Parent PID: " + parent + " ")) << r.out.substr(0, 4000);
+    EXPECT_TRUE(contains(r.out, "(name Process-1, parent PID " + parent + ")")) << r.out.substr(0, 4000);
+    // Real output of later lessons reaches the tour.
+    EXPECT_TRUE(contains(r.out, "┃ Symptom: RACE CONDITION"));
+    EXPECT_TRUE(contains(r.out, "┃ Check: counting directly in the parent"));
+    EXPECT_TRUE(contains(r.out, "┃   all four found the same count: yes"));
+    EXPECT_FALSE(contains(r.out, "NOT BUILT YET")) << "every example should be built";
+    EXPECT_FALSE(contains(r.out, "TODAVÍA NO COMPILADO")) << "every example should be built";
+    EXPECT_TRUE(contains(r.out, end));
+    // Under the sanitizers, the examples' own reports would land in the tour's output.
+    EXPECT_FALSE(contains(r.out, "runtime error")) << r.out;
+    EXPECT_FALSE(contains(r.out, "Sanitizer")) << r.out;
+}
+
+std::string make_temp_dir() {
+    char dir[] = "/tmp/mp-tour-test-XXXXXX";
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    return dir;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+/// The right letter of every question, read from the non-interactive tour (which marks it ✔).
+std::vector<char> answer_key() {
+    ProgramResult r = tour({"--no-run", "--lang", "en"});
+    std::vector<char> key;
+    char current = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+        // an option line: "   b) text"
+        if (line.size() > 5 && line.starts_with("   ") && line[3] >= 'a' && line[3] <= 'c' && line[4] == ')') {
+            current = line[3];
+        }
+        if (contains(line, " ✔")) key.push_back(current);
+    }
+    return key;
+}
+
+}  // namespace
+
+TEST(Tour, RunsToTheEndInEnglish) {
+    ProgramResult r = tour({"--lang", "en", "--width", "100"});
+    check_full_tour(r, kTitlesEn, "Python (the guides)", "C++ with mp", "Live run",
+                    "Checkpoint — alto para puesta en común", "End of the tour.");
+    EXPECT_TRUE(contains(r.out, "1. Why can Python's multiprocessing run in real parallel while threading"));
+}
+
+TEST(Tour, RunsToTheEndInSpanish) {
+    ProgramResult r = tour({"--lang", "es", "--width", "100"});
+    check_full_tour(r, kTitlesEs, "Python (las guías)", "C++ con mp", "Ejecución en vivo",
+                    "── Alto para puesta en común", "Fin del recorrido.");
+    EXPECT_TRUE(contains(r.out, "¿Por qué multiprocessing puede ejecutar en paralelo real y threading no?"));
+    EXPECT_TRUE(contains(r.out, "¿Cuál es la diferencia práctica entre Queue y Pipe?"));
+    EXPECT_TRUE(contains(r.out, "¿Qué problema soluciona el Lock y qué pasa si no se usa?"));
+    EXPECT_TRUE(contains(r.out, "¿Cuándo conviene usar Pool en vez de Process manual?"));
+    EXPECT_TRUE(contains(r.out, "señal de terminación"));
+}
+
+TEST(Tour, ListNamesEveryLesson) {
+    ProgramResult r = tour({"--list", "--lang", "en"});
+    EXPECT_EQ(r.exit_code, 0);
+    for (const auto& t : kTitlesEn) EXPECT_TRUE(contains(r.out, t)) << t;
+    for (auto alias : {"process", "lifecycle", "pipe", "lock", "pool", "value", "mp_worker", "mini", "combined",
+                       "debug", "compare"}) {
+        EXPECT_TRUE(contains(r.out, alias)) << alias;
+    }
+    EXPECT_TRUE(contains(r.out, "20_bug_race 20_fix_race"));
+    EXPECT_FALSE(contains(r.out, "Live run")) << "--list runs nothing";
+}
+
+TEST(Tour, LessonOnlyShowsJustThatLesson) {
+    ProgramResult r = tour({"--lesson", "d", "--only", "--lang", "en"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, kTitlesEn[3]));
+    EXPECT_TRUE(contains(r.out, "Live run: examples/05_lock — PID "));
+    for (std::size_t i = 0; i < kTitlesEn.size(); ++i) {
+        if (i != 3) {
+            EXPECT_FALSE(contains(r.out, "── " + kTitlesEn[i])) << kTitlesEn[i];
+        }
+    }
+    EXPECT_EQ(count(r.out, "Checkpoint — alto para puesta en común"), 1u);
+}
+
+TEST(Tour, LessonByAliasJumpsThereAndGoesOn) {
+    ProgramResult r = tour({"--lesson", "debug", "--lang", "en", "--no-run"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(contains(r.out, "── " + kTitlesEn[8]));
+    EXPECT_TRUE(contains(r.out, "── " + kTitlesEn[9]));
+    EXPECT_TRUE(contains(r.out, "── " + kTitlesEn[10]));
+    EXPECT_FALSE(contains(r.out, "Live run")) << "--no-run";
+}
+
+TEST(Tour, CodeSideBySideWhenWideOneAfterTheOtherWhenNarrow) {
+    ProgramResult wide = tour({"--lesson", "a", "--only", "--no-run", "--width", "160"});
+    bool same_line = false;
+    std::istringstream wide_lines(wide.out);
+    for (std::string line; std::getline(wide_lines, line);) {
+        same_line = same_line || (contains(line, "def worker():") && contains(line, "│ void worker() {"));
+    }
+    EXPECT_TRUE(same_line) << wide.out;
+    ProgramResult narrow = tour({"--lesson", "a", "--only", "--no-run", "--width", "60"});
+    EXPECT_TRUE(contains(narrow.out, "  │ def worker():\n"));
+    EXPECT_TRUE(contains(narrow.out, "  │ void worker() {\n"));
+    std::istringstream lines(narrow.out);
+    for (std::string line; std::getline(lines, line);) {
+        std::size_t cols = 0;
+        for (unsigned char c : line) cols += (c & 0xC0) != 0x80;
+        EXPECT_LE(cols, 60u) << "wider than --width 60: " << line;
+    }
+}
+
+TEST(Tour, BadFlagsFailClearly) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string message;
+    };
+    for (const auto& c : std::vector<Case>{{{"--lang", "fr"}, "--lang"},
+                                           {{"--lesson", "z"}, "--lesson"},
+                                           {{"--bogus"}, "--bogus"},
+                                           {{"--only"}, "--only requires --lesson"},
+                                           {{"--width", "5"}, "--width"},
+                                           {{"--restart"}, "--restart only makes sense with --interactive"}}) {
+        ProgramResult r = tour(c.args);
+        EXPECT_NE(r.exit_code, 0) << c.args[0];
+        EXPECT_TRUE(contains(r.err, c.message)) << c.args[0] << " → " << r.err;
+        EXPECT_FALSE(contains(r.out, "── a)")) << "no tour after a bad flag";
+    }
+}
+
+TEST(Tour, InteractiveSessionSavesResumesAndReports) {
+    std::vector<char> key = answer_key();
+    ASSERT_EQ(key.size(), 27u) << "questions in lessons a) to k)";
+    std::string state = make_temp_dir();
+    std::vector<std::string> env{"XDG_STATE_HOME=" + state};
+    fs::path progress = fs::path(state) / "mp-tour" / "progress";
+
+    // Session 1: lessons a) and b) right (7 questions: a=2, b=2, c=3 → stop inside c), then "q".
+    std::string input;
+    input += "x\n";  // not a letter shown: asked again
+    for (int i = 0; i < 4; ++i) input += std::string(1, key[i]) + "\n";
+    input += std::string(1, key[4]) + "\nq\n";  // first question of c), then quit
+    ProgramResult r1 = tour({"--interactive", "--lang", "en", "--no-run"}, input, env);
+    EXPECT_EQ(r1.exit_code, 0) << r1.err;
+    EXPECT_TRUE(contains(r1.out, "Please answer with one of the letters shown.")) << r1.out;
+    EXPECT_EQ(count(r1.out, "✔ Correct."), 5u) << r1.out;
+    EXPECT_TRUE(contains(r1.out, "Progress saved in " + progress.string())) << r1.out;
+    EXPECT_TRUE(contains(r1.out, "to resume at lesson c)")) << r1.out;
+    EXPECT_FALSE(contains(r1.out, "── " + kTitlesEn[3])) << "stopped inside c)";
+    std::string saved = slurp(progress);
+    EXPECT_TRUE(contains(saved, "done a\n")) << saved;
+    EXPECT_TRUE(contains(saved, "done b\n")) << saved;
+    EXPECT_FALSE(contains(saved, "done c\n")) << saved;
+
+    // Session 2: resumes at c); every answer of c) wrong once (the first question), the rest right.
+    input.clear();
+    std::vector<int> wrong{4, 11};  // c) question 1 and f) question 1
+    for (std::size_t i = 4; i < key.size(); ++i) {
+        char a = key[i];
+        if (std::find(wrong.begin(), wrong.end(), static_cast<int>(i)) != wrong.end()) a = a == 'a' ? 'b' : 'a';
+        input += std::string(1, a) + "\n";
+    }
+    fs::path report = fs::path(state) / "report.md";
+    ProgramResult r2 = tour({"--interactive", "--lang", "en", "--report", report.string()}, input, env);
+    EXPECT_EQ(r2.exit_code, 0) << r2.err;
+    EXPECT_TRUE(contains(r2.out, "Welcome back: resuming at lesson c) (2 of 11 done)")) << r2.out.substr(0, 2000);
+    EXPECT_FALSE(contains(r2.out, "── " + kTitlesEn[0])) << "lessons done are not shown again";
+    EXPECT_TRUE(contains(r2.out, "── " + kTitlesEn[2]));
+    EXPECT_TRUE(contains(r2.out, "── " + kTitlesEn[10]));
+    EXPECT_EQ(count(r2.out, "✘ Not quite."), 2u);
+    EXPECT_TRUE(contains(r2.out, "Live run: examples/03_pipe — PID ")) << "programs run in interactive mode";
+    EXPECT_TRUE(contains(r2.out, "Session report written to " + report.string()));
+    EXPECT_FALSE(fs::exists(progress)) << "a finished session leaves no progress behind";
+
+    std::string md = slurp(report);
+    for (auto section : {"# Session report", "## 1. Structure followed", "## 2. Clarity and depth",
+                         "## 3. Where the student needed clarification", "## 4. Application and reflection",
+                         "## 5. Suggestions for next time", "**Summary:**"}) {
+        EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
+    }
+    EXPECT_TRUE(contains(md, "checkpoint answers: 25/27")) << md;
+    EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[0] + " — 2/2 correct")) << md;
+    EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[2] + " — 2/3 correct")) << md;
+    EXPECT_TRUE(contains(md, "stopped and resumed from saved progress 1 time(s)")) << md;
+    EXPECT_TRUE(contains(md, "**c)** What is the practical difference between Queue and Pipe?")) << md;
+    EXPECT_TRUE(contains(md, "**f)** What is Python's Value('d', 0.0) in mp?")) << md;
+    EXPECT_TRUE(contains(md, "Clarification given:")) << md;
+    EXPECT_TRUE(contains(md, "Revisit lesson c) (Pipe vs Queue)")) << md;
+    EXPECT_TRUE(contains(md, "`03_pipe` (exit code 0)")) << md;
+    EXPECT_TRUE(contains(md, "`13_threads_vs_processes` (exit code 0)")) << md;
+    EXPECT_TRUE(contains(md, "11/11 blocks completed")) << md;
+    fs::remove_all(state);
+}
+
+TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
+    std::vector<char> key = answer_key();
+    ASSERT_EQ(key.size(), 27u);
+    std::string state = make_temp_dir();
+    std::vector<std::string> env{"XDG_STATE_HOME=" + state};
+    // Lesson k) only (the last three questions), one wrong; then the report.
+    std::string input = std::string(1, key[24] == 'a' ? 'b' : 'a') + "\n" + key[25] + "\n" + key[26] + "\n";
+    ProgramResult r = tour({"--interactive", "--lang", "es", "--lesson", "k", "--no-run"}, input, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "✘ No exactamente.")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Informe de la sesión escrito en ")) << r.out;
+    std::vector<fs::path> reports;
+    for (const auto& e : fs::directory_iterator(fs::path(state) / "mp-tour")) {
+        if (e.path().filename().string().starts_with("report-")) reports.push_back(e.path());
+    }
+    ASSERT_EQ(reports.size(), 1u);
+    std::string md = slurp(reports[0]);
+    for (auto section : {"# Análisis de la sesión", "## 1. Estructura de la sesión", "## 2. Claridad y profundidad",
+                         "## 3. Dónde el estudiante necesitó aclaraciones", "## 4. Aplicación y reflexión",
+                         "## 5. Observaciones y sugerencias para la próxima vez", "**Resumen:**"}) {
+        EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
+    }
+    EXPECT_TRUE(contains(md, "respuestas en los altos: 2/3")) << md;
+    EXPECT_TRUE(contains(md, "- [ ] " + kTitlesEs[0] + " — no alcanzada")) << md;
+    EXPECT_TRUE(contains(md, "Completar los bloques no alcanzados: a), b)")) << md;
+
+    // End of input in the middle of a checkpoint saves progress and exits cleanly.
+    ProgramResult cut = tour({"--interactive", "--lang", "es", "--no-run"}, std::string(1, key[0]) + "\n", env);
+    EXPECT_EQ(cut.exit_code, 0) << cut.err;
+    EXPECT_TRUE(contains(cut.out, "Progreso guardado en ")) << cut.out;
+    EXPECT_TRUE(fs::exists(fs::path(state) / "mp-tour" / "progress"));
+    fs::remove_all(state);
+}

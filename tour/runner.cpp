@@ -1,0 +1,109 @@
+#include "runner.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace tour {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Writes one line of the child's output behind the bar.
+void emit_line(std::FILE* out, const Style& st, std::string_view line) {
+    std::fprintf(out, "  %s %.*s\n", paint(st, "┃", ansi::green).c_str(), static_cast<int>(line.size()),
+                 line.data());
+}
+
+}  // namespace
+
+RunResult run_live_impl(std::FILE* out, const Style& st, const std::string& path, void (*on_start)(void*, int),
+                        void* ctx, std::chrono::seconds timeout) {
+    RunResult r;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        r.output = std::string("pipe: ") + std::strerror(errno);
+        return r;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+    pid_t pid = 0;
+    std::fflush(out);
+    int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        r.output = "posix_spawn: " + std::string(std::strerror(rc));
+        return r;
+    }
+    r.started = true;
+    r.pid = pid;
+    on_start(ctx, pid);
+    std::fflush(out);
+
+    auto t0 = Clock::now();
+    auto deadline = t0 + timeout;
+    std::string pending;  // a line not yet complete
+    bool spinner_shown = false;
+    static const char* const frames[] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};
+    int frame = 0;
+    auto clear_spinner = [&] {
+        if (spinner_shown) std::fputs("\r\x1b[2K", out);
+        spinner_shown = false;
+    };
+    while (true) {
+        pollfd p{fds[0], POLLIN, 0};
+        int n = poll(&p, 1, 100);
+        auto now = Clock::now();
+        if (n > 0) {
+            char buf[4096];
+            ssize_t k = read(fds[0], buf, sizeof buf);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;  // every copy of the write end is closed: output is complete
+            r.output.append(buf, static_cast<std::size_t>(k));
+            pending.append(buf, static_cast<std::size_t>(k));
+            clear_spinner();
+            for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+                emit_line(out, st, std::string_view(pending).substr(0, nl));
+                pending.erase(0, nl + 1);
+            }
+            std::fflush(out);
+        } else if (now > deadline && !r.timed_out) {
+            kill(pid, SIGKILL);
+            r.timed_out = true;
+        } else if (r.timed_out && now > deadline + std::chrono::seconds(2)) {
+            break;  // killed, but something it started still holds the pipe open
+        } else if (st.color && now - t0 > std::chrono::milliseconds(300)) {
+            // Quiet for a moment: show that it is still working.
+            double s = std::chrono::duration<double>(now - t0).count();
+            std::fprintf(out, "\r\x1b[2K  %s running… %.1f s", frames[frame++ % 10], s);
+            std::fflush(out);
+            spinner_shown = true;
+        }
+    }
+    clear_spinner();
+    if (!pending.empty()) emit_line(out, st, pending);
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return r;
+}
+
+}  // namespace tour
