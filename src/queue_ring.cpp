@@ -277,7 +277,7 @@ std::uint32_t self_pid() noexcept {
 /// True if process `pid` has ended (a zombie counts as ended). A pidfd sees a zombie
 /// as ended; without pidfds, kill(pid, 0) sees it only once it is reaped.
 bool process_gone(std::uint32_t pid) noexcept {
-    int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+    int fd = pidfd_open(static_cast<pid_t>(pid));
     if (fd < 0) {
         if (errno == ESRCH) return true;
         return ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;

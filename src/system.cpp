@@ -1,6 +1,7 @@
 #include "system.hpp"
 
 #include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace mp::detail {
@@ -9,6 +10,8 @@ void throw_errno(const std::string& what, int code) {
     if (code == EPIPE || code == ECONNRESET) throw BrokenPipeError(code, what);
     throw OSError(code, what);
 }
+
+int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 void close_fd(int fd) noexcept {
     if (fd >= 0) ::close(fd);

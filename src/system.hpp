@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+
+#include <sys/types.h>
 #include <string>
 
 #include "mp/errors.hpp"
@@ -28,6 +30,10 @@ auto retry_eintr(F&& f) {
         if (!(r == -1 && errno == EINTR)) return r;
     }
 }
+
+/// pidfd_open(2): an fd for process `pid` that polls readable once it has ended
+/// (a zombie counts as ended); -1 with errno set on failure.
+int pidfd_open(pid_t pid) noexcept;
 
 /// Closes an fd, ignoring EINTR (Linux always releases the fd).
 void close_fd(int fd) noexcept;
