@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <climits>
-#include <ctime>
 
 #include "system.hpp"
 
@@ -23,13 +22,7 @@ long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t val, const ti
 bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 std::optional<Clock::time_point> deadline) {
     timespec ts{};
-    if (deadline) {
-        // steady_clock is CLOCK_MONOTONIC; FUTEX_WAIT_BITSET takes an absolute time on it.
-        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
-        if (ns < 0) ns = 0;
-        ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-        ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    }
+    if (deadline) ts = to_timespec(*deadline);  // FUTEX_WAIT_BITSET: absolute, CLOCK_MONOTONIC
     long r = futex(word, FUTEX_WAIT_BITSET, expected, deadline ? &ts : nullptr, FUTEX_BITSET_MATCH_ANY);
     if (r == 0) return true;
     if (errno == ETIMEDOUT) return false;

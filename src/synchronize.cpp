@@ -94,13 +94,6 @@ void init_robust_mutex(pthread_mutex_t* m, int type) {
     if (r != 0) throw_errno("pthread_mutex_init (robust, process-shared)", r);
 }
 
-timespec to_timespec(SyncClock::time_point tp) {
-    // libstdc++'s steady_clock is CLOCK_MONOTONIC.
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
-    if (ns < 0) ns = 0;
-    return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-}
-
 /// Locks `m`: 0, EOWNERDEAD (held, previous holder died) or ETIMEDOUT/EBUSY (not held).
 int lock_mutex(pthread_mutex_t* m, Deadline deadline) {
     int r;

@@ -17,6 +17,12 @@ void close_fd(int fd) noexcept {
     if (fd >= 0) ::close(fd);
 }
 
+timespec to_timespec(Clock::time_point tp) noexcept {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+    if (ns < 0) ns = 0;
+    return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
 int poll_timeout_ms(std::optional<Clock::time_point> deadline) {
     if (!deadline) return -1;
     auto left = *deadline - Clock::now();

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <sys/types.h>
+#include <time.h>
 #include <string>
 
 #include "mp/errors.hpp"
@@ -39,6 +40,10 @@ int pidfd_open(pid_t pid) noexcept;
 void close_fd(int fd) noexcept;
 
 using Clock = std::chrono::steady_clock;
+
+/// `tp` as a timespec on CLOCK_MONOTONIC (libstdc++'s steady_clock), for absolute
+/// timeouts (FUTEX_WAIT_BITSET, pthread_mutex_clocklock); a time before the epoch is 0.
+timespec to_timespec(Clock::time_point tp) noexcept;
 
 /// Milliseconds left until `deadline` for poll(2), rounded up; -1 for "no deadline".
 int poll_timeout_ms(std::optional<Clock::time_point> deadline);
