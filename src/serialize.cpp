@@ -20,12 +20,6 @@ NameRegistry& registry() {
     return *r;
 }
 
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
-        s.replace(pos, from.size(), to);
-    }
-}
-
 }  // namespace
 
 bool register_type_name(std::uint64_t fingerprint, std::string_view name) noexcept {
@@ -51,15 +45,6 @@ std::string describe_fingerprint(std::uint64_t fingerprint) {
     std::snprintf(buf, sizeof buf, "an unknown type (fingerprint %016llx)",
                   static_cast<unsigned long long>(fingerprint));
     return buf;
-}
-
-std::string readable_type_name(std::string_view name) {
-    std::string s(name);
-    replace_all(s, "std::__cxx11::", "std::");
-    replace_all(s, "std::basic_string<char>", "std::string");
-    replace_all(s, "std::basic_string<char, std::char_traits<char>, std::allocator<char> >",
-                "std::string");
-    return s;
 }
 
 void InputArchive::loadBinary(void* data, std::size_t size) {

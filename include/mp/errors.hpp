@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace mp {
 
@@ -124,6 +125,8 @@ public:
 }  // namespace mp
 
 namespace mp::detail {
-/// The demangled type of the exception being handled (call inside a catch block).
+/// A readable form of a compiler type name ("std::__cxx11::basic_string<char>" → "std::string").
+std::string readable_type_name(std::string_view name);
+/// The demangled, readable type of the exception being handled (call inside a catch block).
 std::string current_exception_type_name();
 }  // namespace mp::detail

@@ -93,8 +93,6 @@ inline constexpr std::uint64_t type_fingerprint = fnv1a(type_name<T>());
 bool register_type_name(std::uint64_t fingerprint, std::string_view name) noexcept;
 /// A readable name for a fingerprint, e.g. "std::string" or "an unknown type (0x…)".
 std::string describe_fingerprint(std::uint64_t fingerprint);
-/// A readable form of a compiler type name ("std::__cxx11::basic_string<char>" → "std::string").
-std::string readable_type_name(std::string_view name);
 
 template <class T>
 inline const bool type_registered = register_type_name(type_fingerprint<T>, type_name<T>());
