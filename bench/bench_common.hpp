@@ -28,7 +28,8 @@ double per_op_seconds(F&& op, int n, int rounds = 5) {
 /// Runs `python3 <MP_BENCH_DIR>/<script> <args>` and reads the number it prints last.
 /// Returns a negative value if python3 or the script is unavailable.
 inline double python_figure(const std::string& script, const std::string& args) {
-    std::string cmd = "python3 " + std::string(MP_BENCH_DIR) + "/" + script + " " + args + " 2>/dev/null";
+    std::string cmd =
+        "python3 " + std::string(MP_BENCH_DIR) + "/" + script + " " + args + " 2>/dev/null";
     std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
     if (!p) return -1;
     double v = -1, x = 0;

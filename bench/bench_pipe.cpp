@@ -30,7 +30,8 @@ double raw_round_trip() {
     close(sv[1]);
     std::uint64_t x = 1;
     auto op = [&] {
-        if (write(sv[0], &x, sizeof x) != sizeof x || read(sv[0], &x, sizeof x) != sizeof x) std::abort();
+        if (write(sv[0], &x, sizeof x) != sizeof x || read(sv[0], &x, sizeof x) != sizeof x)
+            std::abort();
     };
     for (int i = 0; i < 1000; ++i) op();
     double s = bench::per_op_seconds(op, kN);
@@ -74,7 +75,8 @@ int main() {
     }
     double py_us = bench::python_figure("py_peers.py", "pipe 20000");
     bench::header("8-byte round trip parent -> child -> parent (lower is better)");
-    bench::row("mp::Pipe send/recv<uint64_t>", "raw socketpair write/read", mp_s * 1e6, raw_s * 1e6, "us");
+    bench::row("mp::Pipe send/recv<uint64_t>", "raw socketpair write/read", mp_s * 1e6, raw_s * 1e6,
+               "us");
     bench::row("mp::Pipe send/recv<uint64_t>", "Python Pipe send/recv", mp_s * 1e6, py_us, "us");
     std::printf("\ntargets: within 1.3x of raw -> %s (%.2fx); faster than Python -> %s (%.2fx)\n",
                 mp_s <= 1.3 * raw_s ? "met" : "NOT met", mp_s / raw_s,

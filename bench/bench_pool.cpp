@@ -28,7 +28,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int sq(int x) { return x * x; }
+int sq(int x) {
+    return x * x;
+}
 
 std::uint64_t burn(std::uint64_t n) {
     std::uint64_t s = 0;
@@ -36,7 +38,9 @@ std::uint64_t burn(std::uint64_t n) {
     return s;
 }
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 double children_cpu_seconds() {
     rusage ru{};
@@ -68,7 +72,8 @@ double raw_pipe_roundtrip_us(int n) {
     auto t = Clock::now();
     for (int i = 0; i < n; ++i) {
         x = static_cast<std::uint64_t>(i);
-        if (::write(a[1], &x, sizeof x) != sizeof x || ::read(b[0], &x, sizeof x) != sizeof x) std::abort();
+        if (::write(a[1], &x, sizeof x) != sizeof x || ::read(b[0], &x, sizeof x) != sizeof x)
+            std::abort();
     }
     double dt = seconds_since(t);
     ::close(a[1]);
@@ -96,7 +101,8 @@ std::map<std::string, std::vector<double>> run_python(int n_map, int n_async, in
 
 int main(int argc, char** argv) {
     int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
-    const int n_map = 1'000'000, n_async = 100'000, n_apply = 2'000, n_apply_py = 2'000, n_async_py = 20'000;
+    const int n_map = 1'000'000, n_async = 100'000, n_apply = 2'000, n_apply_py = 2'000,
+              n_async_py = 20'000;
     const std::uint64_t burn_n = 2'000'000;  // ~10 ms of work per item
     const int n_burn = 32;
 
@@ -161,36 +167,51 @@ int main(int argc, char** argv) {
             if (check != std::accumulate(b.begin(), b.end(), std::uint64_t{0})) std::abort();
         }
         pipe_us.push_back(raw_pipe_roundtrip_us(n_apply));
-        for (auto& [k, v] : run_python(n_map, n_async_py, n_apply_py)) py[k].insert(py[k].end(), v.begin(), v.end());
+        for (auto& [k, v] : run_python(n_map, n_async_py, n_apply_py))
+            py[k].insert(py[k].end(), v.begin(), v.end());
     }
 
     auto pym = [&](const char* k) { return py.count(k) ? median(py[k]) : 0.0; };
-    double m_map = median(map_s), m_async = median(async_us), m_apply = median(apply_us), m_pipe = median(pipe_us);
+    double m_map = median(map_s), m_async = median(async_us), m_apply = median(apply_us),
+           m_pipe = median(pipe_us);
     double m_cpu = median(cpu_pool_s), m_seq = median(cpu_seq_s);
-    double p_map = pym("py_map_s"), p_async = pym("py_apply_async_us_per_task"), p_apply = pym("py_apply_roundtrip_us");
+    double p_map = pym("py_map_s"), p_async = pym("py_apply_async_us_per_task"),
+           p_apply = pym("py_apply_roundtrip_us");
 
     double load[3] = {0, 0, 0};
     if (FILE* f = std::fopen("/proc/loadavg", "r")) {
         if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
         std::fclose(f);
     }
-    std::printf("bench_pool: 2 workers, median of %d runs (machine: %d CPUs, load average %.2f at the end: "
-                "a CPU-bound speed-up needs a second idle CPU)\n\n",
-                reps, mp::cpu_count(), load[0]);
+    std::printf(
+        "bench_pool: 2 workers, median of %d runs (machine: %d CPUs, load average %.2f at the end: "
+        "a CPU-bound speed-up needs a second idle CPU)\n\n",
+        reps, mp::cpu_count(), load[0]);
     std::printf("%-44s %12s %12s %9s  %s\n", "figure", "mp::Pool", "peer", "ratio", "target");
-    auto row = [](const char* name, double ours, double peer, double ratio, const char* target, bool ok) {
-        std::printf("%-44s %12.4g %12.4g %8.2fx  %s %s\n", name, ours, peer, ratio, target, ok ? "OK" : "MISSED");
+    auto row = [](const char* name, double ours, double peer, double ratio, const char* target,
+                  bool ok) {
+        std::printf("%-44s %12.4g %12.4g %8.2fx  %s %s\n", name, ours, peer, ratio, target,
+                    ok ? "OK" : "MISSED");
     };
-    row("map sq over 1e6 ints, auto chunksize (s)", m_map, p_map, p_map / m_map, ">= 10x Python", p_map / m_map >= 10);
-    row("apply round trip (us) vs raw pipe rt", m_apply, m_pipe, m_apply / m_pipe, "<= 3x raw pipe", m_apply / m_pipe <= 3);
-    row("apply round trip (us) vs Python apply", m_apply, p_apply, p_apply / m_apply, "(info)", true);
-    row("apply_async throughput (us/task)", m_async, p_async, p_async / m_async, ">= 20x Python", p_async / m_async >= 20);
-    row("CPU-bound map 32 x ~10 ms (s) vs sequential", m_cpu, m_seq, m_seq / m_cpu, ">= 1.8x sequential", m_seq / m_cpu >= 1.8);
-    std::printf("\nCPU-bound map: the workers were on CPU %.2f of each second (2.00 = both CPUs theirs; the "
-                "rest went to other processes on the machine)\n",
-                median(cpus_busy));
-    std::printf("raw pipe round trip %.1f us (the peer of apply); Python: map %.3f s, apply_async %.2f us/task "
-                "(%d tasks), apply %.1f us\n",
-                m_pipe, p_map, p_async, n_async_py, p_apply);
+    row("map sq over 1e6 ints, auto chunksize (s)", m_map, p_map, p_map / m_map, ">= 10x Python",
+        p_map / m_map >= 10);
+    row("apply round trip (us) vs raw pipe rt", m_apply, m_pipe, m_apply / m_pipe, "<= 3x raw pipe",
+        m_apply / m_pipe <= 3);
+    row("apply round trip (us) vs Python apply", m_apply, p_apply, p_apply / m_apply, "(info)",
+        true);
+    row("apply_async throughput (us/task)", m_async, p_async, p_async / m_async, ">= 20x Python",
+        p_async / m_async >= 20);
+    row("CPU-bound map 32 x ~10 ms (s) vs sequential", m_cpu, m_seq, m_seq / m_cpu,
+        ">= 1.8x sequential", m_seq / m_cpu >= 1.8);
+    std::printf(
+        "\nCPU-bound map: the workers were on CPU %.2f of each second (2.00 = both CPUs theirs; "
+        "the "
+        "rest went to other processes on the machine)\n",
+        median(cpus_busy));
+    std::printf(
+        "raw pipe round trip %.1f us (the peer of apply); Python: map %.3f s, apply_async %.2f "
+        "us/task "
+        "(%d tasks), apply %.1f us\n",
+        m_pipe, p_map, p_async, n_async_py, p_apply);
     return 0;
 }

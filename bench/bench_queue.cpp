@@ -31,7 +31,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 long env_long(const char* name, long fallback) {
     const char* v = std::getenv(name);
@@ -144,7 +146,8 @@ double raw_small_1to1(long n) {
     constexpr std::uint64_t cap = 1 << 16;
     mp::detail::SharedRegion region(sizeof(RawRing) + cap * 8);
     auto* r = new (region.data()) RawRing{};
-    auto* buf = reinterpret_cast<std::int64_t*>(static_cast<char*>(region.data()) + sizeof(RawRing));
+    auto* buf =
+        reinterpret_cast<std::int64_t*>(static_cast<char*>(region.data()) + sizeof(RawRing));
     StartLine go;
     mp::Process p([&] {
         go.wait();
@@ -318,8 +321,9 @@ int main() {
     const long n_py_small = env_long("N_PY_SMALL", 100'000);
     const long n_py_big = env_long("N_PY_BIG", 300);
     const std::size_t mib = std::size_t{1} << 20;
-    std::printf("bench_queue: %d CPUs, median of %d runs (Python %d); items/s (1 MiB rows: = MiB/s)\n",
-                mp::cpu_count(), reps, std::min(reps, 3));
+    std::printf(
+        "bench_queue: %d CPUs, median of %d runs (Python %d); items/s (1 MiB rows: = MiB/s)\n",
+        mp::cpu_count(), reps, std::min(reps, 3));
     std::fflush(stdout);
 
     // The machine is shared and noisy: run the configurations round-robin, so each
@@ -359,13 +363,15 @@ int main() {
     std::printf("\n%-14s %12s %12s %12s %12s | %16s %16s %12s\n", "row", "mp::Queue", "Python",
                 "raw SPSC", "Boost mq", "mp/Python", "mp/raw", "mp/Boost");
     for (const Row& r : rows) {
-        std::printf("%-14s %12.4g %12.4g %12.4g %12.4g | %7.1fx (>=%3.0f) %8.3f (>=0.2) %7.2fx (>1)\n",
-                    r.name, r.ours, r.python, r.raw, r.boost, r.python > 0 ? r.ours / r.python : 0,
-                    r.py_target, r.ours / r.raw, r.ours / r.boost);
+        std::printf(
+            "%-14s %12.4g %12.4g %12.4g %12.4g | %7.1fx (>=%3.0f) %8.3f (>=0.2) %7.2fx (>1)\n",
+            r.name, r.ours, r.python, r.raw, r.boost, r.python > 0 ? r.ours / r.python : 0,
+            r.py_target, r.ours / r.raw, r.ours / r.boost);
     }
-    std::printf("\nraw SPSC: one producer only; the 2 -> 2 row compares with the 1 -> 1 raw figure.\n"
-                "mp::Queue: default options (1 MiB ring, no maxsize) for 8 B, a 4 MiB ring for 1 MiB;\n"
-                "Boost: 4096 x 8 B and 4 x 1 MiB slots; Python: Queue(), and Queue(maxsize=64) for 1 MiB.\n"
-                "mp/raw target applies to the 8 B rows. Total time %.1f s\n",
-                since(t0));
+    std::printf(
+        "\nraw SPSC: one producer only; the 2 -> 2 row compares with the 1 -> 1 raw figure.\n"
+        "mp::Queue: default options (1 MiB ring, no maxsize) for 8 B, a 4 MiB ring for 1 MiB;\n"
+        "Boost: 4096 x 8 B and 4 x 1 MiB slots; Python: Queue(), and Queue(maxsize=64) for 1 MiB.\n"
+        "mp/raw target applies to the 8 B rows. Total time %.1f s\n",
+        since(t0));
 }

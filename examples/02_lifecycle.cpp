@@ -18,7 +18,9 @@ void task() {
     std::printf("  [child] task ends\n");
 }
 
-const char* yes_no(bool b) { return b ? "yes" : "no"; }
+const char* yes_no(bool b) {
+    return b ? "yes" : "no";
+}
 
 int main() {
     mp::Process p(task);

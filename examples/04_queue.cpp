@@ -75,7 +75,8 @@ int main() {
     go.put(1);  // now let the producer put its items
     prod.join();
     cons.join();
-    std::printf("The racy consumer took %d of 5 items and stopped: it saw an empty queue\n", consumed);
+    std::printf("The racy consumer took %d of 5 items and stopped: it saw an empty queue\n",
+                consumed);
     std::printf("before the producer had put anything. %zu items are still in the queue.\n",
                 items.qsize());
     std::printf("Use a sentinel (or a count) to know when to stop, never empty().\n");

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
-int cuadrado(int x) { return x * x; }  // square
+int cuadrado(int x) {
+    return x * x;
+}  // square
 
 std::string show(const std::vector<int>& v) {
     std::string s = "[";

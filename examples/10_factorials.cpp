@@ -38,7 +38,8 @@ Summary factorial_summary(unsigned long n) {
     r.n = n;
     r.digits = s.size();
     for (char c : s) r.digit_sum += static_cast<unsigned long>(c - '0');
-    while (r.trailing_zeros < s.size() && s[s.size() - 1 - r.trailing_zeros] == '0') ++r.trailing_zeros;
+    while (r.trailing_zeros < s.size() && s[s.size() - 1 - r.trailing_zeros] == '0')
+        ++r.trailing_zeros;
     r.head = s.size() <= 30 ? s : s.substr(0, 20);
     return r;
 }
@@ -49,7 +50,8 @@ int main() {
     std::vector<Summary> results;
     {
         mp::Pool pool(4);
-        results = pool.map(factorial_summary, numbers, 1);  // one number per task: they differ a lot in cost
+        results = pool.map(factorial_summary, numbers,
+                           1);  // one number per task: they differ a lot in cost
     }
 
     std::printf("Factorials with a Pool of 4 processes (GMP in each worker):\n");
@@ -57,14 +59,15 @@ int main() {
         if (r.digits <= 30) {
             std::printf("%lu! = %s\n", r.n, r.head.c_str());
         } else {
-            std::printf("%lu! has %zu digits, digit sum %lu, %zu trailing zeros, starts %s...\n", r.n, r.digits,
-                        r.digit_sum, r.trailing_zeros, r.head.c_str());
+            std::printf("%lu! has %zu digits, digit sum %lu, %zu trailing zeros, starts %s...\n",
+                        r.n, r.digits, r.digit_sum, r.trailing_zeros, r.head.c_str());
         }
     }
 
     // The parent checks every answer by computing it itself.
     bool ok = true;
-    for (std::size_t i = 0; i < numbers.size(); ++i) ok = ok && results[i] == factorial_summary(numbers[i]);
+    for (std::size_t i = 0; i < numbers.size(); ++i)
+        ok = ok && results[i] == factorial_summary(numbers[i]);
     std::printf("all checked against the parent: %s\n", ok ? "OK" : "MISMATCH");
     return ok ? 0 : 1;
 }

@@ -119,21 +119,23 @@ void productor(mp::Queue<std::optional<std::string>> q, std::string ruta) {
         ++sent;
     }
     q.put(std::nullopt);  // the sentinel: q.put(None)
-    std::printf("productor   (PID %d): put %ld words, then the sentinel\n", mp::current_process().pid(),
-                sent);
+    std::printf("productor   (PID %d): put %ld words, then the sentinel\n",
+                mp::current_process().pid(), sent);
 }
 
 void consumidor(mp::Queue<std::optional<std::string>> q, mp::Queue<Counts> resultados) {
-    std::printf("consumidor  (PID %d): counting until the sentinel arrives\n", mp::current_process().pid());
+    std::printf("consumidor  (PID %d): counting until the sentinel arrives\n",
+                mp::current_process().pid());
     std::fflush(stdout);
     Counts cuenta;
     while (true) {
-        std::optional<std::string> palabra = q.get();  // blocks until a word (or the sentinel) comes
-        if (!palabra) break;                           // if palabra is None: break
+        std::optional<std::string> palabra =
+            q.get();          // blocks until a word (or the sentinel) comes
+        if (!palabra) break;  // if palabra is None: break
         ++cuenta[*palabra];
     }
-    std::printf("consumidor  (PID %d): got the sentinel after %ld words\n", mp::current_process().pid(),
-                total(cuenta));
+    std::printf("consumidor  (PID %d): got the sentinel after %ld words\n",
+                mp::current_process().pid(), total(cuenta));
     resultados.put(cuenta);
 }
 
@@ -167,6 +169,7 @@ int main(int argc, char** argv) {
     for (auto& w : words_of(*text)) ++direct[w];
     bool same = direct == cuenta;
     std::printf("\nCheck: counting directly in the parent gives %ld words, %zu distinct — %s\n",
-                total(direct), direct.size(), same ? "the same counts: OK" : "DIFFERENT counts: FAIL");
+                total(direct), direct.size(),
+                same ? "the same counts: OK" : "DIFFERENT counts: FAIL");
     return same ? 0 : 1;
 }

@@ -62,7 +62,8 @@ int job(std::pair<int, int> range) {
     int k = ++shared->done.value();
     shared->log.put("[" + std::to_string(k) + "/" + std::to_string(kJobs) + "] worker " +
                     std::to_string(mp::current_process().pid()) + " counted " + std::to_string(n) +
-                    " primes in [" + std::to_string(range.first) + ", " + std::to_string(range.second) + ")");
+                    " primes in [" + std::to_string(range.first) + ", " +
+                    std::to_string(range.second) + ")");
     return n;
 }
 
@@ -77,12 +78,14 @@ int main() {
     mp::Pool pool(4, init_worker, log, lock, done);
     auto counts = pool.map_async(job, ranges, 1);  // one range per task; returns at once
 
-    for (int i = 0; i < kJobs; ++i) std::printf("%s\n", log.get().c_str());  // the log, as it is written
+    for (int i = 0; i < kJobs; ++i)
+        std::printf("%s\n", log.get().c_str());  // the log, as it is written
 
     int total = 0;
     for (int c : counts.get()) total += c;
     std::printf("primes below %d: %d (jobs done: %d)\n", kJobs * kStep, total, done.load());
-    std::printf("matches the sequential count: %s\n", total == count_primes(0, kJobs * kStep) ? "yes" : "no");
+    std::printf("matches the sequential count: %s\n",
+                total == count_primes(0, kJobs * kStep) ? "yes" : "no");
     pool.close();
     pool.join();
 }

@@ -31,9 +31,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::int64_t kLimit = 3'000'000;  // CPU job: primes below this
-constexpr int kChunks = 4;                    // split into this many pieces
-constexpr int kRequests = 8;                  // I/O job: this many requests…
-constexpr auto kReplyTime = 100ms;            // …each waits this long for its reply
+constexpr int kChunks = 4;                  // split into this many pieces
+constexpr int kRequests = 8;                // I/O job: this many requests…
+constexpr auto kReplyTime = 100ms;          // …each waits this long for its reply
 
 // ---- the two jobs --------------------------------------------------------------------
 
@@ -54,12 +54,14 @@ std::int64_t count_primes(int i) {
 }
 
 /// One "request": the CPU does nothing while the reply is on its way.
-void request() { std::this_thread::sleep_for(kReplyTime); }
+void request() {
+    std::this_thread::sleep_for(kReplyTime);
+}
 
 // ---- a tiny event loop: coroutines that co_await timers --------------------------------
 
 class EventLoop {
-public:
+  public:
     /// A coroutine run by the loop; it starts when the loop runs.
     struct Task {
         struct promise_type {
@@ -107,7 +109,7 @@ public:
         tasks_.clear();
     }
 
-private:
+  private:
     struct Timer {
         int fd;
         std::coroutine_handle<> waiter;
@@ -159,7 +161,8 @@ Run cpu_threads() {
     auto t0 = Clock::now();
     std::vector<std::int64_t> part(kChunks);
     std::vector<std::thread> threads;
-    for (int i = 0; i < kChunks; ++i) threads.emplace_back([&part, i] { part[i] = count_primes(i); });
+    for (int i = 0; i < kChunks; ++i)
+        threads.emplace_back([&part, i] { part[i] = count_primes(i); });
     for (auto& t : threads) t.join();
     Run r;
     for (auto p : part) r.primes += p;  // threads share memory: they wrote straight into `part`
@@ -251,7 +254,8 @@ void print_io(const char* how, double s, double base) {
 }  // namespace
 
 int main() {
-    std::printf("The same two jobs, four ways (this machine lets us use %d CPUs).\n\n", mp::cpu_count());
+    std::printf("The same two jobs, four ways (this machine lets us use %d CPUs).\n\n",
+                mp::cpu_count());
 
     std::printf("CPU-bound job: count the primes below %lld, in %d chunks\n",
                 static_cast<long long>(kLimit), kChunks);
@@ -266,8 +270,9 @@ int main() {
     bool agree = seq.primes == thr.primes && seq.primes == prc.primes && seq.primes == evl.primes;
     std::printf("  all four found the same count: %s\n", agree ? "yes" : "NO (bug!)");
     if (mp::cpu_count() > 1 && seq.seconds / thr.seconds < 1.3) {
-        std::printf("  (little speedup this time: the CPUs are busy with other programs right now —\n"
-                    "   parallel work only goes faster on idle CPUs)\n");
+        std::printf(
+            "  (little speedup this time: the CPUs are busy with other programs right now —\n"
+            "   parallel work only goes faster on idle CPUs)\n");
     }
     std::printf("\n");
 
@@ -288,9 +293,10 @@ int main() {
     mp::Process host([] { std::thread([] { crash(); }).join(); });
     host.start();
     host.join();
-    std::printf("  mp::Process whose std::thread crashes: exitcode %d: the crash of one thread\n"
-                "    killed its whole process — here only the child, because it was a process.\n",
-                *host.exitcode());
+    std::printf(
+        "  mp::Process whose std::thread crashes: exitcode %d: the crash of one thread\n"
+        "    killed its whole process — here only the child, because it was a process.\n",
+        *host.exitcode());
     std::printf("  The parent (PID %d) is still alive and goes on.\n", mp::current_process().pid());
 
     std::printf(

@@ -22,9 +22,9 @@ constexpr int kIncrements = 5000;
 
 void tarea(mp::Value<int> n) {
     for (int i = 0; i < kIncrements; ++i) {
-        int seen = n.value();          // read …
-        std::this_thread::yield();     // … another process may run right here …
-        n.value() = seen + 1;          // … write: whatever it wrote meanwhile is lost (BUG)
+        int seen = n.value();       // read …
+        std::this_thread::yield();  // … another process may run right here …
+        n.value() = seen + 1;       // … write: whatever it wrote meanwhile is lost (BUG)
     }
 }
 
@@ -39,9 +39,10 @@ int main() {
     std::printf("%d processes x %d increments, no lock\n", kProcesses, kIncrements);
     std::printf("Valor final: %d (expected %d)\n", num.value(), expected);
     if (num.value() != expected) {
-        std::printf("Symptom: RACE CONDITION — %d increments were lost: processes overwrote each\n"
-                    "other's writes between a read and a write.\n",
-                    expected - num.value());
+        std::printf(
+            "Symptom: RACE CONDITION — %d increments were lost: processes overwrote each\n"
+            "other's writes between a read and a write.\n",
+            expected - num.value());
     } else {
         std::printf("No update was lost this time (lucky timing) — the bug is still there.\n");
     }

@@ -39,7 +39,8 @@ int main() {
     if (num.value() == expected) {
         std::printf("Fixed: no increment was lost — the lock makes read-add-write one step.\n");
     } else {
-        std::printf("Unexpected: %d increments were lost despite the lock.\n", expected - num.value());
+        std::printf("Unexpected: %d increments were lost despite the lock.\n",
+                    expected - num.value());
     }
     return num.value() == expected ? 0 : 1;
 }

@@ -26,7 +26,7 @@ void worker(int id, NamedLock first, NamedLock second, mp::Barrier both_hold_one
     first.lock.acquire();
     std::printf("worker %d: holds lock %c, now wants lock %c\n", id, first.name, second.name);
     std::fflush(stdout);
-    both_hold_one.wait(5s);  // the unlucky timing, every time
+    both_hold_one.wait(5s);              // the unlucky timing, every time
     bool got = second.lock.acquire(1s);  // BUG: the other worker holds it and waits for ours
     if (got) {
         std::printf("worker %d: got lock %c too\n", id, second.name);
@@ -53,9 +53,10 @@ int main() {
     w1.join();
     w2.join();
     if (timeouts.value() > 0) {
-        std::printf("Symptom: DEADLOCK — %d of 2 workers timed out: each held one lock and waited\n"
-                    "for the other's. Without the timeout this program would hang forever.\n",
-                    timeouts.value());
+        std::printf(
+            "Symptom: DEADLOCK — %d of 2 workers timed out: each held one lock and waited\n"
+            "for the other's. Without the timeout this program would hang forever.\n",
+            timeouts.value());
     } else {
         std::printf("No deadlock this time (lucky timing) — the bug is still there.\n");
     }

@@ -23,7 +23,8 @@ void worker(int id, NamedLock first, NamedLock second, mp::Barrier start_togethe
     bool got_first = first.lock.acquire(5s);
     bool got_second = got_first && second.lock.acquire(5s);
     if (got_second) {
-        std::printf("worker %d: holds lock %c and lock %c — working\n", id, first.name, second.name);
+        std::printf("worker %d: holds lock %c and lock %c — working\n", id, first.name,
+                    second.name);
         std::fflush(stdout);
         second.lock.release();
     } else {
@@ -44,7 +45,8 @@ int main() {
     w1.join();
     w2.join();
     if (timeouts.value() == 0) {
-        std::printf("Fixed: both workers took A before B; one waited its turn, no one timed out.\n");
+        std::printf(
+            "Fixed: both workers took A before B; one waited its turn, no one timed out.\n");
     } else {
         std::printf("Unexpected: %d workers timed out.\n", timeouts.value());
     }

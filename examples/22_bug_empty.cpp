@@ -52,7 +52,8 @@ int main() {
     while (!q.empty()) left.push_back(q.get_nowait());  // safe here: no producer is left
     std::printf("Items consumed: %zu of 5\n", 5 - left.size());
     if (!left.empty()) {
-        std::printf("Symptom: LOST ITEMS — %zu items stayed in the queue, never consumed:", left.size());
+        std::printf("Symptom: LOST ITEMS — %zu items stayed in the queue, never consumed:",
+                    left.size());
         for (int v : left) std::printf(" %d", v);
         std::printf("\n");
     }

@@ -53,6 +53,7 @@ int main() {
     p1.join();
     p2.join();
     std::printf("Items left in the queue: %s\n", q.empty() ? "none" : "SOME (unexpected)");
-    if (q.empty()) std::printf("Fixed: all 5 items consumed; the sentinel, not empty(), ends the loop.\n");
+    if (q.empty())
+        std::printf("Fixed: all 5 items consumed; the sentinel, not empty(), ends the loop.\n");
     return q.empty() ? 0 : 1;
 }

@@ -33,8 +33,9 @@ int main() {
         std::printf("parent received: %s\n", parent_conn.recv<std::string>().c_str());
     } else {
         std::printf("parent: waited 1 s in recv(), nothing arrived\n");
-        std::printf("Symptom: DEADLOCK — both ends of the Pipe are waiting to receive, so neither\n"
-                    "ever sends. Without the timeout this program would hang forever.\n");
+        std::printf(
+            "Symptom: DEADLOCK — both ends of the Pipe are waiting to receive, so neither\n"
+            "ever sends. Without the timeout this program would hang forever.\n");
     }
     p.join();
 }

@@ -193,7 +193,8 @@ bool Connection::recv_fixed(const FrameHeader& expected, std::span<std::byte> ou
     FrameHeader h;
     std::memcpy(&h, buf, sizeof h);
     validate_header(h);
-    bool match = h.kind == expected.kind && h.fingerprint == expected.fingerprint && h.size == out.size();
+    bool match =
+        h.kind == expected.kind && h.fingerprint == expected.fingerprint && h.size == out.size();
     if (!match) {
         s_->pending = h;
         s_->pushback.assign(buf + sizeof(FrameHeader), buf + got);
@@ -222,15 +223,21 @@ void Connection::close() noexcept {
     }
 }
 
-bool Connection::closed() const noexcept { return !s_ || s_->fd < 0; }
+bool Connection::closed() const noexcept {
+    return !s_ || s_->fd < 0;
+}
 
 int Connection::fileno() const {
     if (closed()) throw OSError(EBADF, "Connection.fileno: handle is closed");
     return s_->fd;
 }
 
-bool Connection::readable() const noexcept { return s_ && s_->readable; }
-bool Connection::writable() const noexcept { return s_ && s_->writable; }
+bool Connection::readable() const noexcept {
+    return s_ && s_->readable;
+}
+bool Connection::writable() const noexcept {
+    return s_ && s_->writable;
+}
 
 std::vector<Connection*> wait(std::span<Connection* const> conns,
                               std::optional<std::chrono::steady_clock::duration> timeout) {

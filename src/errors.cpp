@@ -46,8 +46,8 @@ std::string current_exception_type_name() {
     const std::type_info* t = abi::__cxa_current_exception_type();
     if (t == nullptr) return "<no exception>";
     int status = 0;
-    std::unique_ptr<char, decltype(&std::free)> d(abi::__cxa_demangle(t->name(), nullptr, nullptr, &status),
-                                                  &std::free);
+    std::unique_ptr<char, decltype(&std::free)> d(
+        abi::__cxa_demangle(t->name(), nullptr, nullptr, &status), &std::free);
     return readable_type_name(status == 0 && d ? d.get() : t->name());
 }
 

@@ -23,7 +23,8 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 std::optional<Clock::time_point> deadline) {
     timespec ts{};
     if (deadline) ts = to_timespec(*deadline);  // FUTEX_WAIT_BITSET: absolute, CLOCK_MONOTONIC
-    long r = futex(word, FUTEX_WAIT_BITSET, expected, deadline ? &ts : nullptr, FUTEX_BITSET_MATCH_ANY);
+    long r =
+        futex(word, FUTEX_WAIT_BITSET, expected, deadline ? &ts : nullptr, FUTEX_BITSET_MATCH_ANY);
     if (r == 0) return true;
     if (errno == ETIMEDOUT) return false;
     if (errno == EAGAIN || errno == EINTR) return true;  // value changed, or a signal: re-check
@@ -36,6 +37,8 @@ int futex_wake(std::atomic<std::uint32_t>& word, int n) {
     return static_cast<int>(r);
 }
 
-int futex_wake_all(std::atomic<std::uint32_t>& word) { return futex_wake(word, INT_MAX); }
+int futex_wake_all(std::atomic<std::uint32_t>& word) {
+    return futex_wake(word, INT_MAX);
+}
 
 }  // namespace mp::detail

@@ -85,7 +85,8 @@ CodeRef code_ref(const void* address) {
     if (m == nullptr) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "%p", address);
-        throw ValueError(std::string("mp::Pool: the task's code at ") + buf + " is in no loaded module");
+        throw ValueError(std::string("mp::Pool: the task's code at ") + buf +
+                         " is in no loaded module");
     }
     return CodeRef{m->hash, a - m->base};
 }
@@ -125,7 +126,8 @@ void end_task_record(Bytes& rec, std::size_t callable_size) {
     std::uint64_t len = rec.size() - sizeof(std::uint64_t);
     std::memcpy(rec.data(), &len, sizeof len);
     auto cs = static_cast<std::uint32_t>(callable_size);
-    std::memcpy(rec.data() + sizeof(std::uint64_t) + offsetof(TaskHeader, callable_size), &cs, sizeof cs);
+    std::memcpy(rec.data() + sizeof(std::uint64_t) + offsetof(TaskHeader, callable_size), &cs,
+                sizeof cs);
 }
 
 void run_callback(const std::function<void()>& cb) noexcept {
@@ -140,7 +142,8 @@ void run_callback(const std::function<void()>& cb) noexcept {
             what = e.what();
         } catch (...) {
         }
-        std::fprintf(stderr, "mp::Pool: a result callback threw %s: %s\n", type.c_str(), what.c_str());
+        std::fprintf(stderr, "mp::Pool: a result callback threw %s: %s\n", type.c_str(),
+                     what.c_str());
     }
 }
 
@@ -166,7 +169,8 @@ std::size_t ring_bytes_for(std::size_t workers) {
 std::string describe_exit(int code) {
     if (code < 0) {
         const char* name = ::sigabbrev_np(-code);
-        return "killed by signal " + std::to_string(-code) + (name ? std::string(" (SIG") + name + ")" : "");
+        return "killed by signal " + std::to_string(-code) +
+               (name ? std::string(" (SIG") + name + ")" : "");
     }
     return "exit code " + std::to_string(code);
 }
@@ -181,9 +185,9 @@ struct WorkerState {
     std::unique_ptr<Process> proc;
     std::deque<std::uint32_t> queue;  // tickets of the tasks in its inbox, in order
     std::uint64_t sent = 0;           // tasks given to this incarnation (for maxtasksperchild)
-    bool incomplete = false;  // the task of queue.back() is not yet all in the inbox
-    std::size_t written = 0;  // bytes of it that are
-    bool stopping = false;    // a stop record was sent
+    bool incomplete = false;          // the task of queue.back() is not yet all in the inbox
+    std::size_t written = 0;          // bytes of it that are
+    bool stopping = false;            // a stop record was sent
     // the outbox record being assembled
     Bytes rbuf;
     std::size_t rgot = 0;
@@ -193,7 +197,7 @@ struct WorkerState {
 }  // namespace
 
 class PoolCore {
-public:
+  public:
     explicit PoolCore(PoolOptions options);
     ~PoolCore() { terminate(); }
 
@@ -207,7 +211,7 @@ public:
     std::size_t n = 0;
     std::vector<pid_t> pids();
 
-private:
+  private:
     enum class State { run, close, terminated, joined };
 
     bool live() const noexcept { return state_ == State::run || state_ == State::close; }
@@ -231,7 +235,8 @@ private:
     bool send_stop(std::size_t i);
     void set_broken(std::exception_ptr e);
     bool progress_possible();
-    bool spin_for_progress(std::unique_lock<std::mutex>& lk, std::optional<Clock::time_point> deadline);
+    bool spin_for_progress(std::unique_lock<std::mutex>& lk,
+                           std::optional<Clock::time_point> deadline);
     void shutdown_workers();
     void release_resources();
     void defer(std::function<void()> f) {
@@ -251,7 +256,7 @@ private:
         Task task;
         std::uint32_t generation = 0;
     };
-    std::vector<Entry> entries_;               // by ticket
+    std::vector<Entry> entries_;  // by ticket
     std::vector<std::uint32_t> free_tickets_;
     std::exception_ptr broken_;
     std::vector<std::function<void()>> deferred_;
@@ -263,12 +268,15 @@ private:
 
 PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
     if (opts_.processes < 0) {
-        throw ValueError("Pool: processes must be at least 1 (got " + std::to_string(opts_.processes) + ")");
+        throw ValueError("Pool: processes must be at least 1 (got " +
+                         std::to_string(opts_.processes) + ")");
     }
-    n = opts_.processes == 0 ? static_cast<std::size_t>(cpu_count()) : static_cast<std::size_t>(opts_.processes);
+    n = opts_.processes == 0 ? static_cast<std::size_t>(cpu_count())
+                             : static_cast<std::size_t>(opts_.processes);
     layout_ = PoolLayout{n, ring_bytes_for(n), n * kMaxQueuedPerWorker};
     entries_.resize(layout_.tickets);
-    for (std::size_t t = layout_.tickets; t-- > 0;) free_tickets_.push_back(static_cast<std::uint32_t>(t));
+    for (std::size_t t = layout_.tickets; t-- > 0;)
+        free_tickets_.push_back(static_cast<std::uint32_t>(t));
     region_ = SharedRegion(layout_.total());
     efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
     parent_ = ::getpid();
@@ -333,9 +341,12 @@ void PoolCore::send(std::size_t i, Task task) {
     e.task = std::move(task);
     TaskHeader* h = reinterpret_cast<TaskHeader*>(e.task.record.data() + sizeof(std::uint64_t));
     std::uint32_t ticket_no = t, gen = e.generation;
-    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, ticket), &ticket_no, sizeof ticket_no);
-    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, generation), &gen, sizeof gen);
-    layout_.ticket_table(region_.data())[t].store(ticket::pack(gen, ticket::kQueued), std::memory_order_relaxed);
+    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, ticket), &ticket_no,
+                sizeof ticket_no);
+    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, generation), &gen,
+                sizeof gen);
+    layout_.ticket_table(region_.data())[t].store(ticket::pack(gen, ticket::kQueued),
+                                                  std::memory_order_relaxed);
     w.queue.push_back(t);
     ++w.sent;
     const Bytes& rec = e.task.record;
@@ -355,7 +366,8 @@ void PoolCore::steal() {
             auto& w = workers_[b];
             std::size_t movable = w.queue.size() - (w.incomplete ? 1 : 0);
             if (!w.proc || movable < 2) continue;
-            if (busiest == workers_.size() || w.queue.size() > workers_[busiest].queue.size()) busiest = b;
+            if (busiest == workers_.size() || w.queue.size() > workers_[busiest].queue.size())
+                busiest = b;
         }
         if (busiest == workers_.size()) return;
         auto& b = workers_[busiest];
@@ -369,7 +381,8 @@ void PoolCore::steal() {
         while (take-- > 0 && b.queue.size() > 1) {
             std::uint32_t t = b.queue.back();
             std::uint32_t expected = ticket::pack(entries_[t].generation, ticket::kQueued);
-            if (!table[t].compare_exchange_strong(expected, ticket::pack(entries_[t].generation, ticket::kRevoked))) {
+            if (!table[t].compare_exchange_strong(
+                    expected, ticket::pack(entries_[t].generation, ticket::kRevoked))) {
                 break;  // the worker has started it (and everything before it)
             }
             b.queue.pop_back();
@@ -404,12 +417,14 @@ void PoolCore::run_deferred(std::unique_lock<std::mutex>& lk) {
 void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink) {
     std::unique_lock lk(mutex);
     if (state_ != State::run) {
-        throw ValueError("Pool not running: it was closed or terminated; no new tasks can be submitted");
+        throw ValueError(
+            "Pool not running: it was closed or terminated; no new tasks can be submitted");
     }
     if (broken_) {
         for (std::size_t i = 0; i < records.size(); ++i) defer(sink->on_error(i, broken_));
     } else {
-        for (std::size_t i = 0; i < records.size(); ++i) pending_.push_back(Task{std::move(records[i]), sink, i});
+        for (std::size_t i = 0; i < records.size(); ++i)
+            pending_.push_back(Task{std::move(records[i]), sink, i});
         pump();
     }
     run_deferred(lk);
@@ -448,13 +463,16 @@ void PoolCore::dispatch() {
             std::size_t best = workers_.size();
             for (std::size_t i = 0; i < workers_.size(); ++i) {
                 if (!eligible(workers_[i])) continue;
-                if (best == workers_.size() || workers_[i].queue.size() < workers_[best].queue.size()) best = i;
+                if (best == workers_.size() ||
+                    workers_[i].queue.size() < workers_[best].queue.size())
+                    best = i;
             }
             if (best == workers_.size()) break;
             Task t = std::move(pending_.front());
             pending_.pop_front();
             send(best, std::move(t));
-            if (std::find(touched.begin(), touched.end(), best) == touched.end()) touched.push_back(best);
+            if (std::find(touched.begin(), touched.end(), best) == touched.end())
+                touched.push_back(best);
         }
         if (round == 0 && pending_.empty()) steal();
     }
@@ -486,7 +504,8 @@ bool PoolCore::send_stop(std::size_t i) {
     h.kind = TaskHeader::kStop;
     std::memcpy(stop.data(), &len, sizeof len);
     std::memcpy(stop.data() + sizeof len, &h, sizeof h);
-    if (layout_.inbox(region_.data(), i).write_some(stop.data(), stop.size()) != stop.size()) return false;
+    if (layout_.inbox(region_.data(), i).write_some(stop.data(), stop.size()) != stop.size())
+        return false;
     w.stopping = true;
     return true;
 }
@@ -527,13 +546,14 @@ void PoolCore::drain(std::size_t i) {
 void PoolCore::handle_record(std::size_t i, std::span<const std::byte> rec) {
     auto& w = workers_[i];
     ResultHeader h;
-    if (rec.size() < sizeof h) throw SerializationError("Pool: corrupt result record from a worker");
+    if (rec.size() < sizeof h)
+        throw SerializationError("Pool: corrupt result record from a worker");
     std::memcpy(&h, rec.data(), sizeof h);
     auto frame = rec.subspan(sizeof h);
     if (h.kind == ResultHeader::kInitError) {
         auto err = deserialize<std::pair<std::string, std::string>>(frame);
-        set_broken(std::make_exception_ptr(
-            RemoteError(err.first, "Pool initializer failed in " + w.proc->name() + ": " + err.second)));
+        set_broken(std::make_exception_ptr(RemoteError(
+            err.first, "Pool initializer failed in " + w.proc->name() + ": " + err.second)));
         return;
     }
     if (w.queue.empty() || w.queue.front() != h.ticket) {
@@ -590,10 +610,11 @@ void PoolCore::handle_exit(std::size_t i) {
         Task task = release_ticket(t);
         if (running) {
             defer(task.sink->on_error(
-                task.index, std::make_exception_ptr(WorkerLost(
-                                "Pool worker " + w.proc->name() + " (pid " + std::to_string(w.proc->pid()) +
-                                    ") died while running this task: " + describe_exit(code),
-                                code))));
+                task.index,
+                std::make_exception_ptr(WorkerLost(
+                    "Pool worker " + w.proc->name() + " (pid " + std::to_string(w.proc->pid()) +
+                        ") died while running this task: " + describe_exit(code),
+                    code))));
         } else {
             again.push_back(std::move(task));
         }
@@ -607,10 +628,10 @@ void PoolCore::handle_exit(std::size_t i) {
     std::string name = w.proc->name();
     w.proc.reset();
     if (!was_ready && !broken_) {
-        set_broken(std::make_exception_ptr(WorkerLost(
-            "Pool worker " + name + " died in its initializer (" + describe_exit(code) +
-                "); the pool cannot run tasks",
-            code)));
+        set_broken(std::make_exception_ptr(
+            WorkerLost("Pool worker " + name + " died in its initializer (" + describe_exit(code) +
+                           "); the pool cannot run tasks",
+                       code)));
     }
     if (broken_) {
         fail_all(pending_, broken_);
@@ -631,7 +652,8 @@ bool PoolCore::progress_possible() {
     return false;
 }
 
-bool PoolCore::spin_for_progress(std::unique_lock<std::mutex>& lk, std::optional<Clock::time_point> deadline) {
+bool PoolCore::spin_for_progress(std::unique_lock<std::mutex>& lk,
+                                 std::optional<Clock::time_point> deadline) {
     auto end = Clock::now() + kSpinBeforeSleep;
     if (deadline && *deadline < end) end = *deadline;
     driving_ = true;  // others keep off the pool while the lock is released
@@ -647,7 +669,8 @@ bool PoolCore::spin_for_progress(std::unique_lock<std::mutex>& lk, std::optional
     return found;
 }
 
-bool PoolCore::drive_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline) {
+bool PoolCore::drive_until(const std::function<bool()>& done,
+                           std::optional<Clock::time_point> deadline) {
     std::unique_lock lk(mutex);
     for (;;) {
         pump();
@@ -719,7 +742,8 @@ void PoolCore::join() {
     {
         std::unique_lock lk(mutex);
         if (state_ == State::run) {
-            throw ValueError("Pool.join: the pool is still running; call close() or terminate() first");
+            throw ValueError(
+                "Pool.join: the pool is still running; call close() or terminate() first");
         }
         if (state_ != State::close) return;  // terminated or joined: workers already reaped
     }
@@ -795,18 +819,29 @@ void PoolCore::terminate() {
 std::shared_ptr<PoolCore> PoolCoreHandle::create(PoolOptions options) {
     return std::make_shared<PoolCore>(std::move(options));
 }
-void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink) {
+void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records,
+                            const std::shared_ptr<TaskSink>& sink) {
     core.submit(std::move(records), sink);
 }
 bool PoolCoreHandle::drive_until(PoolCore& core, const std::function<bool()>& done,
                                  std::optional<PoolClock::time_point> deadline) {
     return core.drive_until(done, deadline);
 }
-std::unique_lock<std::mutex> PoolCoreHandle::lock(PoolCore& core) { return std::unique_lock(core.mutex); }
-void PoolCoreHandle::close(PoolCore& core) { core.close(); }
-void PoolCoreHandle::join(PoolCore& core) { core.join(); }
-void PoolCoreHandle::terminate(PoolCore& core) { core.terminate(); }
-std::size_t PoolCoreHandle::processes(const PoolCore& core) noexcept { return core.n; }
+std::unique_lock<std::mutex> PoolCoreHandle::lock(PoolCore& core) {
+    return std::unique_lock(core.mutex);
+}
+void PoolCoreHandle::close(PoolCore& core) {
+    core.close();
+}
+void PoolCoreHandle::join(PoolCore& core) {
+    core.join();
+}
+void PoolCoreHandle::terminate(PoolCore& core) {
+    core.terminate();
+}
+std::size_t PoolCoreHandle::processes(const PoolCore& core) noexcept {
+    return core.n;
+}
 std::vector<pid_t> PoolCoreHandle::worker_pids(PoolCore& core) {
     std::lock_guard lk(core.mutex);
     return core.pids();
@@ -818,7 +853,9 @@ std::vector<pid_t> PoolCoreHandle::worker_pids(PoolCore& core) {
 
 namespace {
 PoolOptions checked_processes(int processes) {
-    if (processes < 1) throw ValueError("Pool: processes must be at least 1 (got " + std::to_string(processes) + ")");
+    if (processes < 1)
+        throw ValueError("Pool: processes must be at least 1 (got " + std::to_string(processes) +
+                         ")");
     return PoolOptions{processes, {}, 0};
 }
 }  // namespace
@@ -833,7 +870,8 @@ PoolOptions Pool::with_initializer(int processes, std::function<void()> initiali
 
 Pool::Pool(PoolOptions options) {
     if (options.processes < 0) {
-        throw ValueError("Pool: processes must be at least 1 (got " + std::to_string(options.processes) + ")");
+        throw ValueError("Pool: processes must be at least 1 (got " +
+                         std::to_string(options.processes) + ")");
     }
     core_ = detail::PoolCoreHandle::create(std::move(options));
 }
@@ -855,10 +893,20 @@ detail::PoolCore& Pool::core() const {
     return *core_;
 }
 
-void Pool::close() { core().close(); }
-void Pool::join() { core().join(); }
-void Pool::terminate() { core().terminate(); }
-std::size_t Pool::processes() const { return core().n; }
-std::vector<pid_t> Pool::worker_pids() const { return detail::PoolCoreHandle::worker_pids(core()); }
+void Pool::close() {
+    core().close();
+}
+void Pool::join() {
+    core().join();
+}
+void Pool::terminate() {
+    core().terminate();
+}
+std::size_t Pool::processes() const {
+    return core().n;
+}
+std::vector<pid_t> Pool::worker_pids() const {
+    return detail::PoolCoreHandle::worker_pids(core());
+}
 
 }  // namespace mp

@@ -30,10 +30,10 @@ namespace mp::detail {
 
 struct RingControl {
     alignas(64) std::atomic<std::uint64_t> write_pos;  // bytes ever written (writer only)
-    std::atomic<std::uint32_t> data_seq;                // futex word for a sleeping reader
+    std::atomic<std::uint32_t> data_seq;               // futex word for a sleeping reader
     std::atomic<std::uint32_t> reader_sleeping;
-    alignas(64) std::atomic<std::uint64_t> read_pos;   // bytes ever read (reader only)
-    std::atomic<std::uint32_t> space_seq;               // futex word for a sleeping writer
+    alignas(64) std::atomic<std::uint64_t> read_pos;  // bytes ever read (reader only)
+    std::atomic<std::uint32_t> space_seq;             // futex word for a sleeping writer
     std::atomic<std::uint32_t> writer_sleeping;
 };
 static_assert(std::is_standard_layout_v<RingControl> && sizeof(RingControl) == 128 &&
@@ -55,7 +55,8 @@ struct PoolControl {
     alignas(64) std::atomic<std::uint32_t> parent_sleeping;  // the parent sleeps in poll()
     std::atomic<std::uint32_t> pad;
 };
-static_assert(std::is_standard_layout_v<PoolControl> && sizeof(PoolControl) == 64, "PoolControl layout");
+static_assert(std::is_standard_layout_v<PoolControl> && sizeof(PoolControl) == 64,
+              "PoolControl layout");
 
 /// Every task in a worker's inbox holds a ticket: an entry of the shared ticket table,
 /// a 32-bit word (generation << 2 | status). A worker runs a task only after it moved
@@ -67,7 +68,9 @@ namespace ticket {
 inline constexpr std::uint32_t kQueued = 1;
 inline constexpr std::uint32_t kRunning = 2;
 inline constexpr std::uint32_t kRevoked = 3;
-constexpr std::uint32_t pack(std::uint32_t gen, std::uint32_t status) noexcept { return (gen << 2) | status; }
+constexpr std::uint32_t pack(std::uint32_t gen, std::uint32_t status) noexcept {
+    return (gen << 2) | status;
+}
 }  // namespace ticket
 
 /// The task record's fixed part (after the u64 length).
@@ -81,23 +84,26 @@ struct TaskHeader {
     std::uint32_t ticket = 0;
     std::uint32_t generation = 0;
 };
-static_assert(std::is_trivially_copyable_v<TaskHeader> && sizeof(TaskHeader) == 32, "TaskHeader layout");
+static_assert(std::is_trivially_copyable_v<TaskHeader> && sizeof(TaskHeader) == 32,
+              "TaskHeader layout");
 
 /// The result record's fixed part (after the u64 length); a frame follows.
 struct ResultHeader {
-    static constexpr std::uint32_t kOk = 1;          // frame of the result
-    static constexpr std::uint32_t kError = 2;       // frame of pair<type name, message>
-    static constexpr std::uint32_t kInitError = 3;   // the initializer threw (same frame)
+    static constexpr std::uint32_t kOk = 1;         // frame of the result
+    static constexpr std::uint32_t kError = 2;      // frame of pair<type name, message>
+    static constexpr std::uint32_t kInitError = 3;  // the initializer threw (same frame)
     std::uint32_t kind = kOk;
     std::uint32_t ticket = 0;
 };
-static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 8, "ResultHeader layout");
+static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 8,
+              "ResultHeader layout");
 
 /// A process-local view of one ring. `capacity` is a power of two.
 class Ring {
-public:
+  public:
     Ring() = default;
-    Ring(RingControl* c, std::byte* data, std::size_t capacity) : c_(c), data_(data), cap_(capacity) {}
+    Ring(RingControl* c, std::byte* data, std::size_t capacity)
+        : c_(c), data_(data), cap_(capacity) {}
 
     [[nodiscard]] RingControl& control() const noexcept { return *c_; }
 
@@ -115,7 +121,8 @@ public:
     /// Writes up to n bytes; returns how many fit.
     std::size_t write_some(const std::byte* p, std::size_t n) noexcept {
         std::uint64_t w = c_->write_pos.load(std::memory_order_relaxed);
-        std::size_t room = cap_ - static_cast<std::size_t>(w - c_->read_pos.load(std::memory_order_acquire));
+        std::size_t room =
+            cap_ - static_cast<std::size_t>(w - c_->read_pos.load(std::memory_order_acquire));
         if (n > room) n = room;
         if (n == 0) return 0;
         std::size_t at = static_cast<std::size_t>(w) & (cap_ - 1);
@@ -129,7 +136,8 @@ public:
     /// Reads up to n bytes; returns how many there were.
     std::size_t read_some(std::byte* p, std::size_t n) noexcept {
         std::uint64_t r = c_->read_pos.load(std::memory_order_relaxed);
-        std::size_t avail = static_cast<std::size_t>(c_->write_pos.load(std::memory_order_acquire) - r);
+        std::size_t avail =
+            static_cast<std::size_t>(c_->write_pos.load(std::memory_order_acquire) - r);
         if (n > avail) n = avail;
         if (n == 0) return 0;
         std::size_t at = static_cast<std::size_t>(r) & (cap_ - 1);
@@ -148,7 +156,7 @@ public:
         c_->writer_sleeping.store(0);
     }
 
-private:
+  private:
     RingControl* c_ = nullptr;
     std::byte* data_ = nullptr;
     std::size_t cap_ = 0;
@@ -161,17 +169,24 @@ struct PoolLayout {
     std::size_t ring_bytes = 0;
     std::size_t tickets = 0;
 
-    [[nodiscard]] std::size_t slot_stride() const noexcept { return sizeof(WorkerSlot) + 2 * ring_bytes; }
+    [[nodiscard]] std::size_t slot_stride() const noexcept {
+        return sizeof(WorkerSlot) + 2 * ring_bytes;
+    }
     [[nodiscard]] std::size_t slots_at() const noexcept {
         return (4096 + tickets * sizeof(std::uint32_t) + 4095) / 4096 * 4096;
     }
-    [[nodiscard]] std::size_t total() const noexcept { return slots_at() + workers * slot_stride(); }
-    [[nodiscard]] PoolControl* control(void* base) const noexcept { return static_cast<PoolControl*>(base); }
+    [[nodiscard]] std::size_t total() const noexcept {
+        return slots_at() + workers * slot_stride();
+    }
+    [[nodiscard]] PoolControl* control(void* base) const noexcept {
+        return static_cast<PoolControl*>(base);
+    }
     [[nodiscard]] std::atomic<std::uint32_t>* ticket_table(void* base) const noexcept {
         return reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<std::byte*>(base) + 4096);
     }
     [[nodiscard]] WorkerSlot* slot(void* base, std::size_t i) const noexcept {
-        return reinterpret_cast<WorkerSlot*>(static_cast<std::byte*>(base) + slots_at() + i * slot_stride());
+        return reinterpret_cast<WorkerSlot*>(static_cast<std::byte*>(base) + slots_at() +
+                                             i * slot_stride());
     }
     [[nodiscard]] Ring inbox(void* base, std::size_t i) const noexcept {
         auto* s = slot(base, i);
@@ -179,7 +194,8 @@ struct PoolLayout {
     }
     [[nodiscard]] Ring outbox(void* base, std::size_t i) const noexcept {
         auto* s = slot(base, i);
-        return Ring(&s->outbox, reinterpret_cast<std::byte*>(s) + sizeof(WorkerSlot) + ring_bytes, ring_bytes);
+        return Ring(&s->outbox, reinterpret_cast<std::byte*>(s) + sizeof(WorkerSlot) + ring_bytes,
+                    ring_bytes);
     }
 };
 

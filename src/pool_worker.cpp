@@ -26,7 +26,7 @@ constexpr auto kParentCheck = std::chrono::seconds(1);
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 
 class Worker {
-public:
+  public:
     Worker(void* region, const PoolLayout& layout, std::size_t index, int event_fd, pid_t parent)
         : ctl_(layout.control(region)),
           slot_(layout.slot(region, index)),
@@ -68,7 +68,7 @@ public:
         return true;
     }
 
-private:
+  private:
     bool read_exact(std::byte* p, std::size_t n) {
         while (n != 0) {
             std::size_t k = in_.read_some(p, n);
@@ -92,7 +92,8 @@ private:
 
     /// Sleeps on `seq` until `ready()`; false if the parent died meanwhile.
     template <class Pred>
-    bool wait_for(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& sleeping, Pred ready) {
+    bool wait_for(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& sleeping,
+                  Pred ready) {
         auto spin_end = Clock::now() + kSpinBeforeSleep;
         while (Clock::now() < spin_end) {
             if (ready()) return true;
@@ -160,7 +161,8 @@ void encode_current_exception(Bytes& out, std::uint32_t kind, std::uint32_t tick
 // Runs one task record whose header is `h`; leaves the result record in `out`.
 void run_task(const TaskHeader& h, const Bytes& rec, Bytes& out) {
     try {
-        if (rec.size() < sizeof h + h.callable_size) throw SerializationError("corrupt Pool task: short callable");
+        if (rec.size() < sizeof h + h.callable_size)
+            throw SerializationError("corrupt Pool task: short callable");
         const void* code = resolve_code(CodeRef{h.trampoline_module, h.trampoline_offset});
         if (code == nullptr) {
             throw Error("mp::Pool: the task's code is not loaded in this worker (module hash " +
@@ -202,7 +204,8 @@ int pool_worker_main(void* region, const PoolLayout& layout, std::size_t index, 
         if (h.kind == TaskHeader::kStop) break;
         if (h.ticket >= layout.tickets) return 2;
         std::uint32_t queued = ticket::pack(h.generation, ticket::kQueued);
-        if (!w.ticket(h.ticket).compare_exchange_strong(queued, ticket::pack(h.generation, ticket::kRunning))) {
+        if (!w.ticket(h.ticket).compare_exchange_strong(
+                queued, ticket::pack(h.generation, ticket::kRunning))) {
             continue;  // the parent took this task back and gave it to another worker
         }
         ++done;

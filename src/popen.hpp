@@ -14,7 +14,7 @@
 namespace mp::detail {
 
 class Popen {
-public:
+  public:
     virtual ~Popen() = default;
     [[nodiscard]] virtual pid_t pid() const noexcept = 0;
     /// An fd that polls readable once the child has ended.

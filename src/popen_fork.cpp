@@ -24,7 +24,7 @@ int decode_status(const siginfo_t& info) {
 }
 
 class PopenFork final : public Popen {
-public:
+  public:
     explicit PopenFork(const std::function<int()>& child_main) {
         flush_std_streams();
         pid_ = ::fork();
@@ -56,11 +56,12 @@ public:
         if (pidfd_send_signal(pidfd_, sig) < 0 && errno != ESRCH) throw_errno("Process: signal");
     }
 
-private:
+  private:
     std::optional<int> reap(int flags) {
         if (code_) return code_;
         siginfo_t info{};
-        int r = retry_eintr([&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_), &info, WEXITED | flags); });
+        int r = retry_eintr(
+            [&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_), &info, WEXITED | flags); });
         if (r < 0) {
             if (errno != ECHILD) throw_errno("Process: waitid");
             code_ = 255;  // someone else (a SIGCHLD handler) reaped it: the status is lost

@@ -18,10 +18,10 @@ namespace detail {
 struct ProcessImpl {
     std::string name;
     bool daemon = false;
-    std::vector<int> identity;        // "Process-1:2" is {1, 2}
-    std::unique_ptr<Popen> popen;     // set by start()
-    pid_t owner = 0;                  // the process that started it
-    std::optional<int> code;          // once reaped
+    std::vector<int> identity;     // "Process-1:2" is {1, 2}
+    std::unique_ptr<Popen> popen;  // set by start()
+    pid_t owner = 0;               // the process that started it
+    std::optional<int> code;       // once reaped
     bool closed = false;
 
     [[nodiscard]] bool started() const noexcept { return popen != nullptr || closed; }
@@ -57,7 +57,9 @@ Registry*& registry_ptr() {
     return r;
 }
 
-Registry& registry() { return *registry_ptr(); }
+Registry& registry() {
+    return *registry_ptr();
+}
 
 void unregister(ProcessImpl* p) {
     auto& r = registry();
@@ -187,9 +189,13 @@ void Process::run() {
 void Process::start() {
     auto& p = impl();
     if (p.closed) throw ValueError("Process.start: process " + p.name + " is closed");
-    if (p.popen) throw ProcessError("Process.start: process " + p.name + " was already started (a process object can only be started once)");
+    if (p.popen)
+        throw ProcessError("Process.start: process " + p.name +
+                           " was already started (a process object can only be started once)");
     auto& s = detail::self();
-    if (s.daemon) throw ProcessError("Process.start: daemonic processes are not allowed to have children (" + p.name + ")");
+    if (s.daemon)
+        throw ProcessError("Process.start: daemonic processes are not allowed to have children (" +
+                           p.name + ")");
     {
         auto& r = detail::registry();
         std::lock_guard lock(r.mutex);
@@ -223,13 +229,17 @@ void Process::start() {
     r.children.push_back(&p);
 }
 
-bool Process::join() { return join_until(std::nullopt); }
+bool Process::join() {
+    return join_until(std::nullopt);
+}
 
 bool Process::join_until(std::optional<clock::time_point> deadline) {
     auto& p = impl();
     if (p.closed) throw ValueError("Process.join: process " + p.name + " is closed");
     if (!p.popen) throw ProcessError("Process.join: process " + p.name + " was never started");
-    if (!p.owned_here()) throw ProcessError("Process.join: can only join a child process (" + p.name + " was started by pid " + std::to_string(p.owner) + ")");
+    if (!p.owned_here())
+        throw ProcessError("Process.join: can only join a child process (" + p.name +
+                           " was started by pid " + std::to_string(p.owner) + ")");
     if (p.code) return true;
     p.record(p.popen->wait(deadline));
     return p.code.has_value();
@@ -243,7 +253,9 @@ bool Process::is_alive() {
     return !p.code;
 }
 
-pid_t Process::pid() const noexcept { return impl_ && impl_->popen ? impl_->popen->pid() : 0; }
+pid_t Process::pid() const noexcept {
+    return impl_ && impl_->popen ? impl_->popen->pid() : 0;
+}
 
 std::optional<int> Process::exitcode() {
     auto& p = impl();
@@ -266,7 +278,8 @@ void Process::kill() {
 void Process::close() {
     auto& p = impl();
     if (p.popen && !p.code && is_alive()) {
-        throw ValueError("Process.close: process " + p.name + " is still running; join() or terminate() it first");
+        throw ValueError("Process.close: process " + p.name +
+                         " is still running; join() or terminate() it first");
     }
     p.closed = true;
 }
@@ -276,13 +289,18 @@ const std::string& Process::name() const noexcept {
     return impl_ ? impl_->name : moved;
 }
 
-void Process::set_name(std::string name) { impl().name = std::move(name); }
+void Process::set_name(std::string name) {
+    impl().name = std::move(name);
+}
 
-bool Process::daemon() const noexcept { return impl_ && impl_->daemon; }
+bool Process::daemon() const noexcept {
+    return impl_ && impl_->daemon;
+}
 
 void Process::set_daemon(bool daemon) {
     auto& p = impl();
-    if (p.popen) throw ProcessError("Process.set_daemon: process " + p.name + " has already started");
+    if (p.popen)
+        throw ProcessError("Process.set_daemon: process " + p.name + " has already started");
     p.daemon = daemon;
 }
 
@@ -295,7 +313,9 @@ ProcessInfo current_process() {
     return ProcessInfo(s.name, ::getpid(), s.daemon);
 }
 
-std::optional<ProcessInfo> parent_process() { return detail::self().parent; }
+std::optional<ProcessInfo> parent_process() {
+    return detail::self().parent;
+}
 
 std::vector<ProcessInfo> active_children() {
     std::vector<detail::ProcessImpl*> children;

@@ -8,7 +8,9 @@ constexpr std::size_t kKeepScratch = std::size_t{16} << 20;
 thread_local Bytes t_scratch;
 }  // namespace
 
-Bytes& queue_scratch() { return t_scratch; }
+Bytes& queue_scratch() {
+    return t_scratch;
+}
 
 void queue_scratch_trim() noexcept {
     if (t_scratch.capacity() > kKeepScratch) Bytes().swap(t_scratch);

@@ -100,7 +100,8 @@ constexpr std::uint32_t kPad = 4;
 constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinPiece = 64;
-constexpr std::uint64_t kMaxPiece = std::uint64_t{1} << 30;  // the smallest piece of a long record worth writing
+constexpr std::uint64_t kMaxPiece = std::uint64_t{1}
+                                    << 30;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
 constexpr std::size_t kMaxParts = 3;
 constexpr auto kSpin = std::chrono::microseconds(20);     // waiting for the other side
@@ -116,20 +117,22 @@ struct PieceHeader {
 static_assert(sizeof(PieceHeader) == 8 && std::is_trivially_copyable_v<PieceHeader>,
               "a piece header is 8 raw bytes");
 
-constexpr std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
+constexpr std::uint64_t align8(std::uint64_t n) {
+    return (n + 7) & ~std::uint64_t{7};
+}
 
 }  // namespace
 
 /// One side (producers or consumers): its lock and the state that lock guards.
 struct alignas(64) RingSide {
-    std::atomic<std::uint32_t> lock; // 0: free; else the holder's pid, | kWaiters if some sleep
-    std::atomic<std::int32_t> cpu;   // CPU of the latest holder (spin hint for waiters)
-    std::uint32_t committing;        // 1 between the start and the end of a commit
-    std::uint64_t cached;            // producer: a recent tail; consumer: a recent head
-    std::uint64_t cached_count;      // producer: a recent got_count (for maxsize)
-    std::uint64_t commit_pos;        // the index a commit stores
-    std::uint64_t commit_count;      // put_count / got_count after that commit
-    std::uint64_t commit_lost;       // consumer: lost_count after that commit
+    std::atomic<std::uint32_t> lock;  // 0: free; else the holder's pid, | kWaiters if some sleep
+    std::atomic<std::int32_t> cpu;    // CPU of the latest holder (spin hint for waiters)
+    std::uint32_t committing;         // 1 between the start and the end of a commit
+    std::uint64_t cached;             // producer: a recent tail; consumer: a recent head
+    std::uint64_t cached_count;       // producer: a recent got_count (for maxsize)
+    std::uint64_t commit_pos;         // the index a commit stores
+    std::uint64_t commit_count;       // put_count / got_count after that commit
+    std::uint64_t commit_lost;        // consumer: lost_count after that commit
 };
 
 /// The shared header at the start of the mapping.
@@ -150,8 +153,8 @@ struct RingShared {
     std::atomic<std::uint64_t> got_count;         // whole records ever taken (or discarded)
     std::atomic<std::uint64_t> lost_count;        // records discarded after a consumer died
     // read on every put/get, written only around a sleep: stays in every cache
-    alignas(64) std::atomic<std::uint32_t> data_waiting;   // a consumer sleeps on data_seq
-    std::atomic<std::uint32_t> space_waiting;              // a producer sleeps on space_seq
+    alignas(64) std::atomic<std::uint32_t> data_waiting;  // a consumer sleeps on data_seq
+    std::atomic<std::uint32_t> space_waiting;             // a producer sleeps on space_seq
     alignas(64) std::atomic<std::uint32_t> data_seq;
     std::atomic<std::uint32_t> space_seq;
     std::atomic<std::uint32_t> join_seq;
@@ -164,7 +167,8 @@ static_assert(std::is_standard_layout_v<RingSide> && std::is_standard_layout_v<R
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
                   std::atomic<std::int32_t>::is_always_lock_free,
               "shared counters must be lock-free to work across processes");
-static_assert(offsetof(RingShared, producer) % 64 == 0 && offsetof(RingShared, consumer) % 64 == 0 &&
+static_assert(offsetof(RingShared, producer) % 64 == 0 &&
+                  offsetof(RingShared, consumer) % 64 == 0 &&
                   offsetof(RingShared, head) % 64 == 0 && offsetof(RingShared, tail) % 64 == 0 &&
                   offsetof(RingShared, data_waiting) % 64 == 0 &&
                   offsetof(RingShared, data_seq) % 64 == 0,
@@ -295,7 +299,8 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
                ByteRing::Deadline deadline) {
     const std::uint32_t me = self_pid();
     std::uint32_t cur = 0;
-    if (s.lock.compare_exchange_strong(cur, me, std::memory_order_acquire, std::memory_order_relaxed)) {
+    if (s.lock.compare_exchange_strong(cur, me, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
         note_cpu(s, false);
         return true;
     }
@@ -327,7 +332,8 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
             continue;
         }
         if ((cur & kWaiters) == 0) {
-            if (!s.lock.compare_exchange_weak(cur, cur | kWaiters, std::memory_order_relaxed)) continue;
+            if (!s.lock.compare_exchange_weak(cur, cur | kWaiters, std::memory_order_relaxed))
+                continue;
             cur |= kWaiters;
         }
         auto now = Clock::now();
@@ -369,7 +375,7 @@ bool enter_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcep
 }
 
 class SideGuard {
-public:
+  public:
     explicit SideGuard(RingSide& s) : s_(&s) {}
     SideGuard(const SideGuard&) = delete;
     SideGuard& operator=(const SideGuard&) = delete;
@@ -379,7 +385,7 @@ public:
         s_ = nullptr;
     }
 
-private:
+  private:
     RingSide* s_;
 };
 
@@ -459,7 +465,7 @@ void gather(std::byte* dst, std::span<const std::span<const std::byte>> parts, s
 /// This thread's buffer for reassembling long records: reused, so a stream of large
 /// items does not map and unmap fresh memory for each; released past 16 MiB.
 class Reassembly {
-public:
+  public:
     std::byte* reserve(std::size_t n) {
         if (n > capacity_) {
             data_.reset();
@@ -475,7 +481,7 @@ public:
         }
     }
 
-private:
+  private:
     std::unique_ptr<std::byte[]> data_;
     std::size_t capacity_ = 0;
 };
@@ -518,8 +524,12 @@ std::size_t ByteRing::qsize() const {
     return put > got ? put - got : 0;
 }
 
-std::size_t ByteRing::maxsize() const { return shared("maxsize").maxsize; }
-std::size_t ByteRing::ring_bytes() const { return shared("ring_bytes").capacity; }
+std::size_t ByteRing::maxsize() const {
+    return shared("maxsize").maxsize;
+}
+std::size_t ByteRing::ring_bytes() const {
+    return shared("ring_bytes").capacity;
+}
 
 bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::time_point until,
                    bool nowait) {
@@ -537,7 +547,9 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     const std::uint64_t mask = cap - 1;
     const std::uint64_t put_count = h.put_count.load(std::memory_order_relaxed);
 
-    auto notify = [&](bool just_unlocked) { wake_if_waiting(h.data_waiting, h.data_seq, just_unlocked); };
+    auto notify = [&](bool just_unlocked) {
+        wake_if_waiting(h.data_waiting, h.data_seq, just_unlocked);
+    };
 
     if (h.maxsize != 0 && put_count - p.cached_count >= h.maxsize) {
         auto slot = [&] {
@@ -631,7 +643,8 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     // FIRST without a LAST, which consumers drop. A padding piece written but not
     // yet published is simply overwritten by the next producer.
     guard.release();
-    h.data_seq.fetch_add(1, std::memory_order_release);  // let a consumer holding the start look now
+    h.data_seq.fetch_add(1,
+                         std::memory_order_release);  // let a consumer holding the start look now
     futex_wake_all(h.data_seq);
     return false;
 }
@@ -742,7 +755,8 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
             }
             if (ph.flags & kFirst) {
                 receiving = false;  // a producer gave up on the record we held: drop it
-                if ((ph.flags & kLast) == 0 && piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
+                if ((ph.flags & kLast) == 0 &&
+                    piece.size() < sizeof(std::uint64_t) + kMinPiece / 2) {
                     throw SerializationError(std::string("mp::") + what_ +
                                              ": corrupt shared ring (short first piece)");
                 }
@@ -769,7 +783,8 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
                 }
                 skip = 0;
                 streaming = sink.stream_begin != nullptr &&
-                            sink.stream_begin(sink.ctx, first, record_size, skip) && skip <= body.size();
+                            sink.stream_begin(sink.ctx, first, record_size, skip) &&
+                            skip <= body.size();
                 if (streaming) {
                     sink.stream_append(sink.ctx, body.subspan(skip));
                 } else {

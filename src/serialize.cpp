@@ -49,8 +49,8 @@ std::string describe_fingerprint(std::uint64_t fingerprint) {
 
 void InputArchive::loadBinary(void* data, std::size_t size) {
     if (size > remaining()) {
-        throw SerializationError("truncated frame: " + std::to_string(size) + " more bytes needed, " +
-                                 std::to_string(remaining()) + " left");
+        throw SerializationError("truncated frame: " + std::to_string(size) +
+                                 " more bytes needed, " + std::to_string(remaining()) + " left");
     }
     if (size != 0) std::memcpy(data, in_.data() + pos_, size);
     pos_ += size;
@@ -68,8 +68,9 @@ void InputArchive::check_length(std::uint64_t n) const {
 
 void validate_header(const FrameHeader& h) {
     if (h.magic != FrameHeader::kMagic) {
-        throw SerializationError("corrupt frame: bad magic number (the stream is out of step or "
-                                 "was not written by mp)");
+        throw SerializationError(
+            "corrupt frame: bad magic number (the stream is out of step or "
+            "was not written by mp)");
     }
     if (h.kind != FrameKind::raw && h.kind != FrameKind::bytes && h.kind != FrameKind::cereal) {
         throw SerializationError("corrupt frame: unknown encoding " +

@@ -31,8 +31,12 @@ SharedRegion::SharedRegion(std::size_t size) {
     m_ = std::move(m);
 }
 
-void* SharedRegion::data() const noexcept { return m_ ? m_->addr : nullptr; }
-std::size_t SharedRegion::size() const noexcept { return m_ && m_->addr ? m_->size : 0; }
+void* SharedRegion::data() const noexcept {
+    return m_ ? m_->addr : nullptr;
+}
+std::size_t SharedRegion::size() const noexcept {
+    return m_ && m_->addr ? m_->size : 0;
+}
 void SharedRegion::close() noexcept {
     if (m_) m_->unmap();
 }

@@ -11,7 +11,9 @@ void throw_errno(const std::string& what, int code) {
     throw OSError(code, what);
 }
 
-int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 void close_fd(int fd) noexcept {
     if (fd >= 0) ::close(fd);

@@ -1,8 +1,8 @@
 #include "support.hpp"
 
 #include <dirent.h>
-#include <signal.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,12 +77,13 @@ namespace {
 // test process still running beside this one (ctest -j) is not this process's leak.
 bool owned_by_another_live_process(const std::string& name) {
     long pid = 0;
-    if (std::sscanf(name.c_str(), "mp-%ld-", &pid) != 1 || pid <= 0 || pid == getpid()) return false;
+    if (std::sscanf(name.c_str(), "mp-%ld-", &pid) != 1 || pid <= 0 || pid == getpid())
+        return false;
     return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
 class LeakEnvironment : public ::testing::Environment {
-public:
+  public:
     void SetUp() override { shm_before_ = dev_shm_entries(); }
     void TearDown() override {
         // Children may take a moment to be reaped by destructors that already ran.
@@ -99,7 +100,7 @@ public:
         if (!leaked.empty()) ADD_FAILURE() << "/dev/shm entries left behind:" << leaked;
     }
 
-private:
+  private:
     std::set<std::string> shm_before_;
 };
 
@@ -125,7 +126,8 @@ std::string binary(const std::string& relative) {
 #endif
 }
 
-std::optional<double> number_after(const std::string& text, const std::string& prefix, std::size_t from) {
+std::optional<double> number_after(const std::string& text, const std::string& prefix,
+                                   std::size_t from) {
     auto at = text.find(prefix, from);
     if (at == std::string::npos) return std::nullopt;
     const char* start = text.c_str() + at + prefix.size();
@@ -183,7 +185,9 @@ ProgramResult run_program(const std::string& path, const std::vector<std::string
     int open_outputs = 2;
     while (open_outputs > 0) {
         pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
         if (left <= 0) {
             if (!killed) kill(pid, SIGKILL);
             killed = true;

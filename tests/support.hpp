@@ -24,12 +24,12 @@ std::set<std::string> dev_shm_entries();
 
 /// Records fds at construction; check() reports any fd opened since and still open.
 class FdLeakCheck {
-public:
+  public:
     FdLeakCheck();
     /// The fds open now that were not open at construction.
     [[nodiscard]] std::vector<int> leaked() const;
 
-private:
+  private:
     std::set<int> before_;
 };
 
@@ -39,7 +39,9 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
     auto end = std::chrono::steady_clock::now() + timeout;
     while (!pred()) {
         if (std::chrono::steady_clock::now() > end) return pred();
-        struct timespec ts{0, 1'000'000};
+        struct timespec ts {
+            0, 1'000'000
+        };
         nanosleep(&ts, nullptr);
     }
     return true;

@@ -73,7 +73,8 @@ TEST(Pipe, MessagesOfManyMebibytesCrossProcesses) {
     p.start();
     std::vector<std::uint32_t> v(kSize / 4);
     std::uint64_t expect = 0;
-    for (std::size_t i = 0; i < v.size(); ++i) expect += (v[i] = static_cast<std::uint32_t>(i * 2654435761u));
+    for (std::size_t i = 0; i < v.size(); ++i)
+        expect += (v[i] = static_cast<std::uint32_t>(i * 2654435761u));
     parent.send(v);
     EXPECT_EQ(parent.recv<std::uint64_t>(), expect);
     auto bytes = parent.recv_bytes();
@@ -118,8 +119,8 @@ TEST(Pipe, WrongTypeThrowsAndTheMessageStays) {
 
 TEST(Pipe, MismatchOfFixedSizeTypesLosesNothing) {
     auto [a, b] = mp::Pipe();
-    a.send(1);                          // a 4-byte frame...
-    a.send(std::string("next"));        // ...followed by another frame
+    a.send(1);                    // a 4-byte frame...
+    a.send(std::string("next"));  // ...followed by another frame
     a.send(2.5);
     EXPECT_THROW((void)b.recv<double>(), mp::SerializationError);  // asks for an 8-byte frame
     EXPECT_THROW((void)b.recv<std::string>(), mp::SerializationError);

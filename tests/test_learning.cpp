@@ -17,7 +17,9 @@ using mp::test::run_program;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+bool contains(const std::string& text, const std::string& what) {
+    return text.find(what) != std::string::npos;
+}
 
 ProgramResult run_example(const std::string& name, const std::vector<std::string>& args = {}) {
     ProgramResult r = run_program(binary("examples/" + name), args, "", 30s);
@@ -73,7 +75,8 @@ TEST(Learning, FixRaceKeepsEveryUpdate) {
 TEST(Learning, BugDeadlockIsDetectedByTimeout) {
     auto t0 = std::chrono::steady_clock::now();
     ProgramResult r = run_example("21_bug_deadlock");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s) << "the timeout should end it in about 1 s";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s)
+        << "the timeout should end it in about 1 s";
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "worker 1: holds lock A, now wants lock B")) << r.out;
     EXPECT_TRUE(contains(r.out, "worker 2: holds lock B, now wants lock A")) << r.out;
@@ -106,7 +109,8 @@ TEST(Learning, BugEmptyLosesItems) {
 TEST(Learning, FixEmptyConsumesEverything) {
     ProgramResult r = run_example("22_fix_empty");
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    for (int i = 0; i < 5; ++i) EXPECT_TRUE(contains(r.out, "Consumido " + std::to_string(i) + "\n")) << r.out;
+    for (int i = 0; i < 5; ++i)
+        EXPECT_TRUE(contains(r.out, "Consumido " + std::to_string(i) + "\n")) << r.out;
     EXPECT_TRUE(contains(r.out, "got the sentinel after 5 items")) << r.out;
     EXPECT_TRUE(contains(r.out, "Items left in the queue: none")) << r.out;
     EXPECT_FALSE(contains(r.out, "Symptom")) << r.out;
@@ -179,11 +183,13 @@ TEST(Learning, ThreadsProcessesAndEventLoopAgreeAndACrashIsIsolated) {
     ProgramResult r = run_example("13_threads_vs_processes");
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     // pi(3,000,000) = 216816, found the same by all four ways.
-    for (auto how : {"sequential (1 thread)", "std::thread x4", "mp::Process x4", "event loop (1 thread, coroutines)"}) {
+    for (auto how : {"sequential (1 thread)", "std::thread x4", "mp::Process x4",
+                     "event loop (1 thread, coroutines)"}) {
         EXPECT_EQ(number(r.out, how), 216816) << how;  // the first one is in the CPU part
     }
     EXPECT_TRUE(contains(r.out, "all four found the same count: yes")) << r.out;
-    for (auto how : {"sequential (1 thread)", "std::thread x8", "mp::Process x8", "event loop (timerfd + poll)"}) {
+    for (auto how : {"sequential (1 thread)", "std::thread x8", "mp::Process x8",
+                     "event loop (timerfd + poll)"}) {
         EXPECT_TRUE(contains(r.out, how)) << how;
     }
     // The I/O job: 8 waits of 100 ms take at least 0.8 s in sequence.

@@ -9,12 +9,12 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
-#include <sstream>
 #include <list>
 #include <map>
 #include <numeric>
 #include <ranges>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -34,9 +34,15 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int square(int x) { return x * x; }
-int add(int a, int b) { return a + b; }
-int my_pid(int) { return static_cast<int>(::getpid()); }
+int square(int x) {
+    return x * x;
+}
+int add(int a, int b) {
+    return a + b;
+}
+int my_pid(int) {
+    return static_cast<int>(::getpid());
+}
 int sleep_ms(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return ms;
@@ -48,18 +54,30 @@ int fail_on_3(int x) {
 struct MyError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
-int throw_mine(int) { throw MyError("custom failure"); }
-int throw_int(int) { throw 42; }
-int exit_3(int) { ::_exit(3); }
+int throw_mine(int) {
+    throw MyError("custom failure");
+}
+int throw_int(int) {
+    throw 42;
+}
+int exit_3(int) {
+    ::_exit(3);
+}
 
 struct Point {
     int x = 0;
     int y = 0;
 };
-Point twice(Point p) { return Point{2 * p.x, 2 * p.y}; }
+Point twice(Point p) {
+    return Point{2 * p.x, 2 * p.y};
+}
 
-std::string shout(const std::string& s) { return s + "!"; }
-std::size_t length_of(const std::string& s) { return s.size(); }
+std::string shout(const std::string& s) {
+    return s + "!";
+}
+std::size_t length_of(const std::string& s) {
+    return s.size();
+}
 std::vector<int> iota_to(int n) {
     std::vector<int> v(static_cast<std::size_t>(n));
     std::iota(v.begin(), v.end(), 0);
@@ -68,9 +86,9 @@ std::vector<int> iota_to(int n) {
 
 // State shared with the workers through fork: created before the Pools that use it.
 struct Shared {
-    std::atomic<int> pid{0};           // set by a task that wants to be killed
-    std::atomic<int> init_calls{0};    // initializer runs, all workers together
-    std::atomic<int> counter{0};       // incremented by tasks
+    std::atomic<int> pid{0};         // set by a task that wants to be killed
+    std::atomic<int> init_calls{0};  // initializer runs, all workers together
+    std::atomic<int> counter{0};     // incremented by tasks
 };
 Shared* shared() {
     static mp::detail::SharedRegion region(sizeof(Shared));
@@ -87,22 +105,34 @@ void init_tag(int tag) {
     g_worker_tag = tag;
     shared()->init_calls.fetch_add(1);
 }
-int read_tag(int) { return g_worker_tag; }
-int count_task(int) { return shared()->counter.fetch_add(1) + 1; }
-void init_throws() { throw std::invalid_argument("bad initializer argument"); }
-void init_exits() { ::_exit(7); }
+int read_tag(int) {
+    return g_worker_tag;
+}
+int count_task(int) {
+    return shared()->counter.fetch_add(1) + 1;
+}
+void init_throws() {
+    throw std::invalid_argument("bad initializer argument");
+}
+void init_exits() {
+    ::_exit(7);
+}
 
 // The seed's case: a Value handed to each worker by the initializer, incremented under
 // get_lock() by every task.
 std::optional<mp::Value<int>> g_counter;
-void init_counter(mp::Value<int> v) { g_counter = v; }
+void init_counter(mp::Value<int> v) {
+    g_counter = v;
+}
 int increment_counter(int) {
     std::lock_guard g(g_counter->get_lock());
     g_counter->value() += 1;
     return g_counter->value();
 }
 std::optional<mp::Queue<int>> g_log;
-void init_log(mp::Queue<int> q) { g_log = q; }
+void init_log(mp::Queue<int> q) {
+    g_log = q;
+}
 int log_and_square(int x) {
     g_log->put(x);
     return x * x;
@@ -151,17 +181,25 @@ TEST(PoolCallable, OtherCallablesAndTypesAreClearCompileErrors) {
         const char* code;
         const char* message;
     };
-    for (Case c : {Case{"std::string s = \"x\"; pool.apply([s](int x) { return x; }, 1);", "cannot cross a process boundary: pass"},
-                   Case{"std::function<int(int)> f = [](int x) { return x; }; pool.map(f, std::vector<int>{1});",
+    for (Case c : {Case{"std::string s = \"x\"; pool.apply([s](int x) { return x; }, 1);",
+                        "cannot cross a process boundary: pass"},
+                   Case{"std::function<int(int)> f = [](int x) { return x; }; pool.map(f, "
+                        "std::vector<int>{1});",
                         "must be a function, a captureless lambda"},
-                   Case{"pool.apply([](const char* p) { return p[0]; }, \"abc\");", "argument's type cannot cross"},
-                   Case{"pool.map([](int x) { return &x; }, std::vector<int>{1});", "cannot cross a process boundary"}}) {
-        std::string program = std::string("#include <mp/pool.hpp>\n#include <functional>\n#include <string>\nint main() { mp::Pool pool(1); ") +
+                   Case{"pool.apply([](const char* p) { return p[0]; }, \"abc\");",
+                        "argument's type cannot cross"},
+                   Case{"pool.map([](int x) { return &x; }, std::vector<int>{1});",
+                        "cannot cross a process boundary"}}) {
+        std::string program = std::string(
+                                  "#include <mp/pool.hpp>\n#include <functional>\n#include "
+                                  "<string>\nint main() { mp::Pool pool(1); ") +
                               c.code + " }\n";
         auto r = mp::test::run_program(
-            "/bin/sh", {"-c", "c++ -std=c++20 -fsyntax-only -I" MP_SOURCE_DIR "/include -x c++ -"}, program, 120s);
+            "/bin/sh", {"-c", "c++ -std=c++20 -fsyntax-only -I" MP_SOURCE_DIR "/include -x c++ -"},
+            program, 120s);
         EXPECT_NE(r.exit_code, 0) << c.code;
-        EXPECT_NE(r.err.find(c.message), std::string::npos) << c.code << "\n" << r.err.substr(0, 3000);
+        EXPECT_NE(r.err.find(c.message), std::string::npos) << c.code << "\n"
+                                                            << r.err.substr(0, 3000);
     }
 }
 
@@ -195,8 +233,9 @@ mp::Bytes from_hex(const std::string& s) {
     }
     return b;
 }
-using SquareTrampoline = std::integral_constant<mp::detail::Trampoline,
-                                                &mp::detail::apply_trampoline<int (*)(int), int, int>>;
+using SquareTrampoline =
+    std::integral_constant<mp::detail::Trampoline,
+                           &mp::detail::apply_trampoline<int (*)(int), int, int>>;
 
 TEST(PoolCallable, ExecHelperRunsATaskFromItsDescription) {
     const char* task = std::getenv("MP_POOL_TEST_TASK");
@@ -220,16 +259,21 @@ TEST(PoolCallable, ATaskRunsInAProcessThatDidNotForkFromThisOne) {
     mp::detail::encode_args(std::tuple<int>(12), args);
     char exe[4096] = {};
     ASSERT_GT(::readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
-    std::string cmd = "MP_POOL_TEST_TASK='" + std::to_string(ref.module) + " " + std::to_string(ref.offset) + " " +
-                      to_hex(callable) + " " + to_hex(args) + "' exec " + exe +
+    std::string cmd = "MP_POOL_TEST_TASK='" + std::to_string(ref.module) + " " +
+                      std::to_string(ref.offset) + " " + to_hex(callable) + " " + to_hex(args) +
+                      "' exec " + exe +
                       " --gtest_filter=PoolCallable.ExecHelperRunsATaskFromItsDescription";
     auto r = mp::test::run_program("/bin/sh", {"-c", cmd}, "", 60s);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("RESULT 144"), std::string::npos) << r.out;
     char here[64];
-    std::snprintf(here, sizeof here, "AT %p", reinterpret_cast<const void*>(SquareTrampoline::value));
+    std::snprintf(here, sizeof here, "AT %p",
+                  reinterpret_cast<const void*>(SquareTrampoline::value));
     std::printf("trampoline here %s; in the exec'ed process %s\n", here,
-                r.out.substr(r.out.find("AT 0x"), r.out.find('\n', r.out.find("AT 0x")) - r.out.find("AT 0x")).c_str());
+                r.out
+                    .substr(r.out.find("AT 0x"),
+                            r.out.find('\n', r.out.find("AT 0x")) - r.out.find("AT 0x"))
+                    .c_str());
 }
 
 // ---- construction ----------------------------------------------------------------------
@@ -256,7 +300,8 @@ TEST(Pool, MapKeepsOrderForEveryChunksize) {
     std::vector<int> expected;
     for (int x : items) expected.push_back(x * x);
     EXPECT_EQ(pool.map(square, items), expected);
-    for (std::size_t cs : {1u, 7u, 333u, 1000u, 5000u}) EXPECT_EQ(pool.map(square, items, cs), expected) << cs;
+    for (std::size_t cs : {1u, 7u, 333u, 1000u, 5000u})
+        EXPECT_EQ(pool.map(square, items, cs), expected) << cs;
 }
 
 TEST(Pool, MapOfEmptyInputIsEmpty) {
@@ -289,7 +334,8 @@ TEST(Pool, ArgumentsAndResultsOfManyTypes) {
     EXPECT_EQ(pts[1].y, 8);
     EXPECT_EQ(pool.apply(twice, Point{5, 6}).y, 12);
     EXPECT_EQ(pool.apply(iota_to, 4), (std::vector<int>{0, 1, 2, 3}));
-    EXPECT_EQ(pool.apply([](std::string a, int n) { return std::string(static_cast<std::size_t>(n), a[0]); },
+    EXPECT_EQ(pool.apply([](std::string a,
+                            int n) { return std::string(static_cast<std::size_t>(n), a[0]); },
                          std::string("xy"), 3),
               "xxx");
 }
@@ -305,9 +351,12 @@ TEST(Pool, PayloadsLargerThanTheRingsStreamThrough) {
 
 TEST(Pool, StarmapUnpacksTuplesAndPairs) {
     mp::Pool pool(2);
-    EXPECT_EQ(pool.starmap(add, std::vector<std::pair<int, int>>{{1, 2}, {3, 4}}), (std::vector<int>{3, 7}));
+    EXPECT_EQ(pool.starmap(add, std::vector<std::pair<int, int>>{{1, 2}, {3, 4}}),
+              (std::vector<int>{3, 7}));
     std::vector<std::tuple<std::string, int>> t = {{"ab", 2}, {"c", 0}};
-    auto r = pool.starmap_async([](const std::string& s, int n) { return s.size() + static_cast<std::size_t>(n); }, t)
+    auto r = pool.starmap_async([](const std::string& s,
+                                   int n) { return s.size() + static_cast<std::size_t>(n); },
+                                t)
                  .get();
     EXPECT_EQ(r, (std::vector<std::size_t>{4, 1}));
 }
@@ -497,7 +546,8 @@ TEST(Pool, TaskThatExitsGivesWorkerLostWithItsExitCode) {
         EXPECT_EQ(e.exitcode(), 3);
     }
     // A map whose one chunk kills its worker: that chunk's error, others unaffected.
-    EXPECT_THROW(pool.map([](int x) { return x == 5 ? exit_3(x) : x; }, std::views::iota(0, 10), 1), mp::WorkerLost);
+    EXPECT_THROW(pool.map([](int x) { return x == 5 ? exit_3(x) : x; }, std::views::iota(0, 10), 1),
+                 mp::WorkerLost);
     EXPECT_EQ(pool.map(square, {5, 6}), (std::vector<int>{25, 36}));
 }
 
@@ -505,10 +555,12 @@ TEST(Pool, SelfKillingTasksNeverHangThePool) {
     mp::Pool pool(2);
     std::vector<mp::AsyncResult<int>> rs;
     for (int i = 0; i < 10; ++i) {
-        rs.push_back(pool.apply_async([](int x) {
-            if (x % 3 == 0) ::raise(SIGKILL);
-            return x;
-        }, i));
+        rs.push_back(pool.apply_async(
+            [](int x) {
+                if (x % 3 == 0) ::raise(SIGKILL);
+                return x;
+            },
+            i));
     }
     int lost = 0, ok = 0;
     for (auto& r : rs) {
@@ -540,7 +592,8 @@ TEST(Pool, InitializerRunsOncePerWorkerAndWhatItSetsStays) {
 
 TEST(Pool, EveryTaskIncrementsStateSharedThroughTheInitializer) {
     reset_shared();
-    mp::Pool pool(mp::PoolOptions{.processes = 2, .initializer = [] { shared()->init_calls.fetch_add(1); }});
+    mp::Pool pool(
+        mp::PoolOptions{.processes = 2, .initializer = [] { shared()->init_calls.fetch_add(1); }});
     for (int i = 0; i < 40; ++i) pool.apply_async(count_task, i);
     auto last = pool.map(count_task, std::views::iota(0, 60), 1);
     pool.close();
@@ -623,7 +676,9 @@ TEST(Pool, CallbacksRunOnceWithTheValueOrTheError) {
     EXPECT_EQ(got, 36);
     EXPECT_TRUE(err.empty());
 
-    pool.apply_async(fail_on_3, 3).then([&](int v) { got = v; }, [&](const mp::Error& e) { err = e.what(); }).wait();
+    pool.apply_async(fail_on_3, 3)
+        .then([&](int v) { got = v; }, [&](const mp::Error& e) { err = e.what(); })
+        .wait();
     EXPECT_EQ(err, "item 3 is out of range");
     EXPECT_EQ(got, 36);
 
@@ -737,8 +792,9 @@ TEST(Pool, WorkersExitWhenTheirParentIsKilled) {
     owner.kill();
     owner.join();
     // Orphaned, the workers notice within a second (they check between sleeps).
-    EXPECT_TRUE(mp::test::eventually([&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); },
-                                     std::chrono::seconds(4)));
+    EXPECT_TRUE(mp::test::eventually(
+        [&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); },
+        std::chrono::seconds(4)));
 }
 
 TEST(Pool, IsMovable) {
@@ -786,7 +842,8 @@ TEST(PoolExamples, QueueLockPoolExampleLogsEveryJobInOrder) {
     auto r = mp::test::run_program(mp::test::binary("examples/12_queue_lock_pool"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (int k = 1; k <= 12; ++k) {
-        EXPECT_NE(r.out.find("[" + std::to_string(k) + "/12]"), std::string::npos) << k << "\n" << r.out;
+        EXPECT_NE(r.out.find("[" + std::to_string(k) + "/12]"), std::string::npos) << k << "\n"
+                                                                                   << r.out;
     }
     // The progress counter and the log line are updated together under the Lock, so
     // the lines arrive numbered 1, 2, 3, … in the order they were logged.

@@ -23,7 +23,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool pid_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+bool pid_exists(pid_t pid) {
+    return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
 
 // Runs `body` with fd `fd` (1 or 2) redirected to a temporary file; returns what was written
 // there by this process and its children.
@@ -42,7 +44,8 @@ std::string capture_fd(int fd, F&& body) {
     std::string out;
     lseek(tmp, 0, SEEK_SET);
     char buf[4096];
-    for (ssize_t n; (n = read(tmp, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = read(tmp, buf, sizeof buf)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
     close(tmp);
     return out;
 }
@@ -178,7 +181,8 @@ TEST(Process, ChildFlushesItsOutputAndParentOutputIsNotDuplicated) {
     EXPECT_NE(text.find("child-no-newline"), std::string::npos) << text;
     auto first = text.find("parent-before");
     ASSERT_NE(first, std::string::npos) << text;
-    EXPECT_EQ(text.find("parent-before", first + 1), std::string::npos) << "printed twice: " << text;
+    EXPECT_EQ(text.find("parent-before", first + 1), std::string::npos)
+        << "printed twice: " << text;
 }
 
 TEST(Process, ChildDoesNotRunTheParentsAtexitHandlers) {
@@ -221,7 +225,8 @@ TEST(Process, NamesCurrentAndParentProcess) {
     p.set_name("Named");
     EXPECT_EQ(p.name(), "Named");
     p.start();
-    auto [name, pid, parent_name, parent_pid] = r.recv<std::tuple<std::string, int, std::string, int>>();
+    auto [name, pid, parent_name, parent_pid] =
+        r.recv<std::tuple<std::string, int, std::string, int>>();
     auto grandchild_name = r.recv<std::string>();
     p.join();
     EXPECT_EQ(name, "Named");
@@ -314,7 +319,8 @@ TEST(Process, DaemonicProcessesCannotHaveChildren) {
     p.set_daemon(true);
     std::string err = capture_child_stderr(p);
     EXPECT_EQ(p.exitcode(), 1);
-    EXPECT_NE(err.find("daemonic processes are not allowed to have children"), std::string::npos) << err;
+    EXPECT_NE(err.find("daemonic processes are not allowed to have children"), std::string::npos)
+        << err;
 }
 
 TEST(Process, ActiveChildrenListsRunningOnes) {
@@ -324,7 +330,8 @@ TEST(Process, ActiveChildrenListsRunningOnes) {
     b.join();
     auto kids = mp::active_children();
     auto has = [&](pid_t pid) {
-        return std::any_of(kids.begin(), kids.end(), [&](const mp::ProcessInfo& i) { return i.pid() == pid; });
+        return std::any_of(kids.begin(), kids.end(),
+                           [&](const mp::ProcessInfo& i) { return i.pid() == pid; });
     };
     EXPECT_TRUE(has(a.pid()));
     EXPECT_FALSE(has(b.pid()));
@@ -368,13 +375,13 @@ TEST(Process, MovedProcessKeepsItsChild) {
 }
 
 class Squarer : public mp::Process {
-public:
+  public:
     Squarer(mp::Connection out, int x) : out_(std::move(out)), x_(x) {}
 
-protected:
+  protected:
     void run() override { out_.send(x_ * x_); }
 
-private:
+  private:
     mp::Connection out_;
     int x_;
 };

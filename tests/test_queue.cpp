@@ -346,8 +346,8 @@ TEST(Queue, ChildProducesParentConsumes) {
 
 TEST(Queue, FourProducersThreeConsumersMillionItems) {
     constexpr int kProducers = 4, kConsumers = 3;
-    constexpr std::uint32_t kPer = 250000;  // 1,000,000 items in all
-    using Item = std::pair<std::uint32_t, std::uint32_t>;  // (producer, sequence)
+    constexpr std::uint32_t kPer = 250000;                          // 1,000,000 items in all
+    using Item = std::pair<std::uint32_t, std::uint32_t>;           // (producer, sequence)
     using Report = std::tuple<std::uint64_t, std::uint64_t, bool>;  // count, checksum, in order
     mp::Queue<Item> q(mp::QueueOptions{.maxsize = 5000, .ring_bytes = 256 * 1024});
     mp::Queue<Report> results;
@@ -406,7 +406,8 @@ TEST(Queue, HundredMiBItemThroughASmallRing) {
     mp::Process p(
         [](mp::Queue<std::vector<std::uint8_t>> out) {
             std::vector<std::uint8_t> big(kSize);
-            for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7 + (i >> 20));
+            for (std::size_t i = 0; i < big.size(); ++i)
+                big[i] = static_cast<std::uint8_t>(i * 7 + (i >> 20));
             out.put({1, 2, 3});
             out.put(big);
             out.put({4});
@@ -417,7 +418,8 @@ TEST(Queue, HundredMiBItemThroughASmallRing) {
     auto big = q.get(60s);
     ASSERT_EQ(big.size(), kSize);
     bool ok = true;
-    for (std::size_t i = 0; i < big.size() && ok; ++i) ok = big[i] == static_cast<std::uint8_t>(i * 7 + (i >> 20));
+    for (std::size_t i = 0; i < big.size() && ok; ++i)
+        ok = big[i] == static_cast<std::uint8_t>(i * 7 + (i >> 20));
     EXPECT_TRUE(ok);
     EXPECT_EQ(q.get(30s), (std::vector<std::uint8_t>{4}));
     EXPECT_TRUE(p.join(30s));
@@ -429,7 +431,8 @@ TEST(Queue, LargeItemsFromTwoProducersDoNotInterleave) {
     for (std::uint32_t id = 0; id < 2; ++id) {
         ps.emplace_back(
             [](mp::Queue<Blob> out, std::uint32_t me) {
-                for (std::uint32_t i = 0; i < 200; ++i) out.put(make_blob(me * 1000 + i, 1000 + (i * 997) % 20000));
+                for (std::uint32_t i = 0; i < 200; ++i)
+                    out.put(make_blob(me * 1000 + i, 1000 + (i * 997) % 20000));
             },
             q, id);
     }
@@ -465,7 +468,8 @@ TEST(Queue, ProducerKilledMidPutNeverDeliversAPartialItem) {
             },
             q, static_cast<std::uint32_t>(round) << 16);
         prod.start();
-        take(10s);  // the producer is running (slow to start under sanitizers): now kill it mid-stream
+        take(10s);  // the producer is running (slow to start under sanitizers): now kill it
+                    // mid-stream
         auto kill_at = Clock::now() + std::chrono::microseconds(rng() % 20000);
         while (Clock::now() < kill_at) {
             try {
@@ -602,7 +606,8 @@ TEST(Examples, Queue04) {
         at = f;
     }
     EXPECT_NE(r.out.find("Consumer: got the sentinel, done"), std::string::npos);
-    for (int i = 0; i < 5; ++i) EXPECT_NE(r.out.find("Produced " + std::to_string(i) + "\n"), std::string::npos);
+    for (int i = 0; i < 5; ++i)
+        EXPECT_NE(r.out.find("Produced " + std::to_string(i) + "\n"), std::string::npos);
     EXPECT_NE(r.out.find("The racy consumer took 0 of 5 items"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("5 items are still in the queue"), std::string::npos) << r.out;
 }
@@ -611,8 +616,10 @@ TEST(Examples, SumRanges09) {
     auto r = mp::test::run_program(mp::test::binary("examples/09_sum_ranges"));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("Partial sum of process 0: 50000005000000\n"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Partial sum of process 1: 150000005000000\n"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Partial sum of process 2: 250000005000000\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Partial sum of process 1: 150000005000000\n"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("Partial sum of process 2: 250000005000000\n"), std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find("Total: 450000015000000; n(n+1)/2 = 450000015000000: correct"),
               std::string::npos)
         << r.out;

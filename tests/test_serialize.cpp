@@ -72,7 +72,8 @@ TEST(Serialize, StandardTypesAndUserTypesTravelThroughCereal) {
     EXPECT_EQ(round_trip(std::optional<std::string>()), std::nullopt);
     std::variant<int, std::string> v = std::string("v");
     EXPECT_EQ(round_trip(v), v);
-    EXPECT_EQ(round_trip(std::pair<std::string, int>("k", 1)), (std::pair<std::string, int>("k", 1)));
+    EXPECT_EQ(round_trip(std::pair<std::string, int>("k", 1)),
+              (std::pair<std::string, int>("k", 1)));
     Person p{"Ada", {9, 10}};
     EXPECT_EQ(round_trip(p), p);
     EXPECT_EQ(round_trip(std::vector<Person>{p, p}), (std::vector<Person>{p, p}));
@@ -95,8 +96,8 @@ TEST(Serialize, WrongTypeNamesBothTypes) {
 
 TEST(Serialize, TruncatedFramesThrow) {
     auto frame = mp::serialize(std::string(100, 'x'));
-    for (std::size_t cut : {std::size_t{0}, std::size_t{10}, sizeof(mp::FrameHeader),
-                            frame.size() - 1}) {
+    for (std::size_t cut :
+         {std::size_t{0}, std::size_t{10}, sizeof(mp::FrameHeader), frame.size() - 1}) {
         std::span<const std::byte> part(frame.data(), cut);
         EXPECT_THROW((void)mp::deserialize<std::string>(part), mp::SerializationError) << cut;
     }
@@ -149,7 +150,8 @@ TEST(Serialize, CorruptContentsThrow) {
     std::variant<int, std::string> v = 1;
     auto var = mp::serialize(v);
     var[sizeof(mp::FrameHeader)] = std::byte{9};  // variant index out of range
-    EXPECT_THROW((void)(mp::deserialize<std::variant<int, std::string>>(var)), mp::SerializationError);
+    EXPECT_THROW((void)(mp::deserialize<std::variant<int, std::string>>(var)),
+                 mp::SerializationError);
 }
 
 TEST(Serialize, ReadableTypeNames) {

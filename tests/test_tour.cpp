@@ -24,7 +24,9 @@ namespace {
 
 const std::string kTour = binary("tour/mp-tour");
 
-bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+bool contains(const std::string& text, const std::string& what) {
+    return text.find(what) != std::string::npos;
+}
 
 std::size_t count(const std::string& text, const std::string& what) {
     std::size_t n = 0;
@@ -71,16 +73,18 @@ const std::vector<std::string> kTitlesEs = {
 
 // Every example the tour runs, in its order.
 const std::vector<std::string> kPrograms = {
-    "01_process",  "02_lifecycle",    "03_pipe",         "04_queue",        "05_lock",
-    "06_shared_memory", "07_pool",    "08_mp_worker",    "09_sum_ranges",   "10_factorials",
-    "11_word_count", "12_queue_lock_pool", "20_bug_race", "20_fix_race",    "21_bug_deadlock",
-    "21_fix_deadlock", "22_bug_empty", "22_fix_empty",   "23_bug_pipe",     "23_fix_pipe",
-    "13_threads_vs_processes"};
+    "01_process",      "02_lifecycle",  "03_pipe",
+    "04_queue",        "05_lock",       "06_shared_memory",
+    "07_pool",         "08_mp_worker",  "09_sum_ranges",
+    "10_factorials",   "11_word_count", "12_queue_lock_pool",
+    "20_bug_race",     "20_fix_race",   "21_bug_deadlock",
+    "21_fix_deadlock", "22_bug_empty",  "22_fix_empty",
+    "23_bug_pipe",     "23_fix_pipe",   "13_threads_vs_processes"};
 
 /// Checks a complete non-interactive tour: headings in order, code, live runs with real PIDs.
-void check_full_tour(const ProgramResult& r, const std::vector<std::string>& titles, const std::string& python,
-                     const std::string& mp, const std::string& live, const std::string& checkpoint,
-                     const std::string& end) {
+void check_full_tour(const ProgramResult& r, const std::vector<std::string>& titles,
+                     const std::string& python, const std::string& mp, const std::string& live,
+                     const std::string& checkpoint, const std::string& end) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::size_t at = 0;
     for (const auto& t : titles) {
@@ -119,7 +123,8 @@ void check_full_tour(const ProgramResult& r, const std::vector<std::string>& tit
     ASSERT_TRUE(pid.has_value());
     std::string parent = std::to_string(static_cast<long>(*pid));
     EXPECT_TRUE(contains(r.out, "┃ Parent PID: " + parent + " ")) << r.out.substr(0, 4000);
-    EXPECT_TRUE(contains(r.out, "(name Process-1, parent PID " + parent + ")")) << r.out.substr(0, 4000);
+    EXPECT_TRUE(contains(r.out, "(name Process-1, parent PID " + parent + ")"))
+        << r.out.substr(0, 4000);
     // Real output of later lessons reaches the tour.
     EXPECT_TRUE(contains(r.out, "┃ Symptom: RACE CONDITION"));
     EXPECT_TRUE(contains(r.out, "┃ Check: counting directly in the parent"));
@@ -153,7 +158,8 @@ std::vector<char> answer_key() {
     std::istringstream lines(r.out);
     for (std::string line; std::getline(lines, line);) {
         // an option line: "   b) text"
-        if (line.size() > 5 && line.starts_with("   ") && line[3] >= 'a' && line[3] <= 'c' && line[4] == ')') {
+        if (line.size() > 5 && line.starts_with("   ") && line[3] >= 'a' && line[3] <= 'c' &&
+            line[4] == ')') {
             current = line[3];
         }
         if (contains(line, " ✔")) key.push_back(current);
@@ -167,14 +173,16 @@ TEST(Tour, RunsToTheEndInEnglish) {
     ProgramResult r = tour({"--lang", "en", "--width", "100"});
     check_full_tour(r, kTitlesEn, "Python (the guides)", "C++ with mp", "Live run",
                     "Checkpoint — alto para puesta en común", "End of the tour.");
-    EXPECT_TRUE(contains(r.out, "1. Why can Python's multiprocessing run in real parallel while threading"));
+    EXPECT_TRUE(contains(
+        r.out, "1. Why can Python's multiprocessing run in real parallel while threading"));
 }
 
 TEST(Tour, RunsToTheEndInSpanish) {
     ProgramResult r = tour({"--lang", "es", "--width", "100"});
     check_full_tour(r, kTitlesEs, "Python (las guías)", "C++ con mp", "Ejecución en vivo",
                     "── Alto para puesta en común", "Fin del recorrido.");
-    EXPECT_TRUE(contains(r.out, "¿Por qué multiprocessing puede ejecutar en paralelo real y threading no?"));
+    EXPECT_TRUE(contains(
+        r.out, "¿Por qué multiprocessing puede ejecutar en paralelo real y threading no?"));
     EXPECT_TRUE(contains(r.out, "¿Cuál es la diferencia práctica entre Queue y Pipe?"));
     EXPECT_TRUE(contains(r.out, "¿Qué problema soluciona el Lock y qué pasa si no se usa?"));
     EXPECT_TRUE(contains(r.out, "¿Cuándo conviene usar Pool en vez de Process manual?"));
@@ -185,8 +193,8 @@ TEST(Tour, ListNamesEveryLesson) {
     ProgramResult r = tour({"--list", "--lang", "en"});
     EXPECT_EQ(r.exit_code, 0);
     for (const auto& t : kTitlesEn) EXPECT_TRUE(contains(r.out, t)) << t;
-    for (auto alias : {"process", "lifecycle", "pipe", "lock", "pool", "value", "mp_worker", "mini", "combined",
-                       "debug", "compare"}) {
+    for (auto alias : {"process", "lifecycle", "pipe", "lock", "pool", "value", "mp_worker", "mini",
+                       "combined", "debug", "compare"}) {
         EXPECT_TRUE(contains(r.out, alias)) << alias;
     }
     EXPECT_TRUE(contains(r.out, "20_bug_race 20_fix_race"));
@@ -220,7 +228,8 @@ TEST(Tour, CodeSideBySideWhenWideOneAfterTheOtherWhenNarrow) {
     bool same_line = false;
     std::istringstream wide_lines(wide.out);
     for (std::string line; std::getline(wide_lines, line);) {
-        same_line = same_line || (contains(line, "def worker():") && contains(line, "│ void worker() {"));
+        same_line =
+            same_line || (contains(line, "def worker():") && contains(line, "│ void worker() {"));
     }
     EXPECT_TRUE(same_line) << wide.out;
     ProgramResult narrow = tour({"--lesson", "a", "--only", "--no-run", "--width", "60"});
@@ -239,12 +248,13 @@ TEST(Tour, BadFlagsFailClearly) {
         std::vector<std::string> args;
         std::string message;
     };
-    for (const auto& c : std::vector<Case>{{{"--lang", "fr"}, "--lang"},
-                                           {{"--lesson", "z"}, "--lesson"},
-                                           {{"--bogus"}, "--bogus"},
-                                           {{"--only"}, "--only requires --lesson"},
-                                           {{"--width", "5"}, "--width"},
-                                           {{"--restart"}, "--restart only makes sense with --interactive"}}) {
+    for (const auto& c :
+         std::vector<Case>{{{"--lang", "fr"}, "--lang"},
+                           {{"--lesson", "z"}, "--lesson"},
+                           {{"--bogus"}, "--bogus"},
+                           {{"--only"}, "--only requires --lesson"},
+                           {{"--width", "5"}, "--width"},
+                           {{"--restart"}, "--restart only makes sense with --interactive"}}) {
         ProgramResult r = tour(c.args);
         EXPECT_NE(r.exit_code, 0) << c.args[0];
         EXPECT_TRUE(contains(r.err, c.message)) << c.args[0] << " → " << r.err;
@@ -281,32 +291,38 @@ TEST(Tour, InteractiveSessionSavesResumesAndReports) {
     std::vector<int> wrong{4, 11};  // c) question 1 and f) question 1
     for (std::size_t i = 4; i < key.size(); ++i) {
         char a = key[i];
-        if (std::find(wrong.begin(), wrong.end(), static_cast<int>(i)) != wrong.end()) a = a == 'a' ? 'b' : 'a';
+        if (std::find(wrong.begin(), wrong.end(), static_cast<int>(i)) != wrong.end())
+            a = a == 'a' ? 'b' : 'a';
         input += std::string(1, a) + "\n";
     }
     fs::path report = fs::path(state) / "report.md";
-    ProgramResult r2 = tour({"--interactive", "--lang", "en", "--report", report.string()}, input, env);
+    ProgramResult r2 =
+        tour({"--interactive", "--lang", "en", "--report", report.string()}, input, env);
     EXPECT_EQ(r2.exit_code, 0) << r2.err;
-    EXPECT_TRUE(contains(r2.out, "Welcome back: resuming at lesson c) (2 of 11 done)")) << r2.out.substr(0, 2000);
+    EXPECT_TRUE(contains(r2.out, "Welcome back: resuming at lesson c) (2 of 11 done)"))
+        << r2.out.substr(0, 2000);
     EXPECT_FALSE(contains(r2.out, "── " + kTitlesEn[0])) << "lessons done are not shown again";
     EXPECT_TRUE(contains(r2.out, "── " + kTitlesEn[2]));
     EXPECT_TRUE(contains(r2.out, "── " + kTitlesEn[10]));
     EXPECT_EQ(count(r2.out, "✘ Not quite."), 2u);
-    EXPECT_TRUE(contains(r2.out, "Live run: examples/03_pipe — PID ")) << "programs run in interactive mode";
+    EXPECT_TRUE(contains(r2.out, "Live run: examples/03_pipe — PID "))
+        << "programs run in interactive mode";
     EXPECT_TRUE(contains(r2.out, "Session report written to " + report.string()));
     EXPECT_FALSE(fs::exists(progress)) << "a finished session leaves no progress behind";
 
     std::string md = slurp(report);
-    for (auto section : {"# Session report", "## 1. Structure followed", "## 2. Clarity and depth",
-                         "## 3. Where the student needed clarification", "## 4. Application and reflection",
-                         "## 5. Suggestions for next time", "**Summary:**"}) {
+    for (auto section :
+         {"# Session report", "## 1. Structure followed", "## 2. Clarity and depth",
+          "## 3. Where the student needed clarification", "## 4. Application and reflection",
+          "## 5. Suggestions for next time", "**Summary:**"}) {
         EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
     }
     EXPECT_TRUE(contains(md, "checkpoint answers: 25/27")) << md;
     EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[0] + " — 2/2 correct")) << md;
     EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[2] + " — 2/3 correct")) << md;
     EXPECT_TRUE(contains(md, "stopped and resumed from saved progress 1 time(s)")) << md;
-    EXPECT_TRUE(contains(md, "**c)** What is the practical difference between Queue and Pipe?")) << md;
+    EXPECT_TRUE(contains(md, "**c)** What is the practical difference between Queue and Pipe?"))
+        << md;
     EXPECT_TRUE(contains(md, "**f)** What is Python's Value('d', 0.0) in mp?")) << md;
     EXPECT_TRUE(contains(md, "Clarification given:")) << md;
     EXPECT_TRUE(contains(md, "Revisit lesson c) (Pipe vs Queue)")) << md;
@@ -322,8 +338,10 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
     std::string state = make_temp_dir();
     std::vector<std::string> env{"XDG_STATE_HOME=" + state};
     // Lesson k) only (the last three questions), one wrong; then the report.
-    std::string input = std::string(1, key[24] == 'a' ? 'b' : 'a') + "\n" + key[25] + "\n" + key[26] + "\n";
-    ProgramResult r = tour({"--interactive", "--lang", "es", "--lesson", "k", "--no-run"}, input, env);
+    std::string input =
+        std::string(1, key[24] == 'a' ? 'b' : 'a') + "\n" + key[25] + "\n" + key[26] + "\n";
+    ProgramResult r =
+        tour({"--interactive", "--lang", "es", "--lesson", "k", "--no-run"}, input, env);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "✘ No exactamente.")) << r.out;
     EXPECT_TRUE(contains(r.out, "Informe de la sesión escrito en ")) << r.out;
@@ -333,9 +351,11 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
     }
     ASSERT_EQ(reports.size(), 1u);
     std::string md = slurp(reports[0]);
-    for (auto section : {"# Análisis de la sesión", "## 1. Estructura de la sesión", "## 2. Claridad y profundidad",
-                         "## 3. Dónde el estudiante necesitó aclaraciones", "## 4. Aplicación y reflexión",
-                         "## 5. Observaciones y sugerencias para la próxima vez", "**Resumen:**"}) {
+    for (auto section :
+         {"# Análisis de la sesión", "## 1. Estructura de la sesión",
+          "## 2. Claridad y profundidad", "## 3. Dónde el estudiante necesitó aclaraciones",
+          "## 4. Aplicación y reflexión", "## 5. Observaciones y sugerencias para la próxima vez",
+          "**Resumen:**"}) {
         EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
     }
     EXPECT_TRUE(contains(md, "respuestas en los altos: 2/3")) << md;
@@ -343,7 +363,8 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
     EXPECT_TRUE(contains(md, "Completar los bloques no alcanzados: a), b)")) << md;
 
     // End of input in the middle of a checkpoint saves progress and exits cleanly.
-    ProgramResult cut = tour({"--interactive", "--lang", "es", "--no-run"}, std::string(1, key[0]) + "\n", env);
+    ProgramResult cut =
+        tour({"--interactive", "--lang", "es", "--no-run"}, std::string(1, key[0]) + "\n", env);
     EXPECT_EQ(cut.exit_code, 0) << cut.err;
     EXPECT_TRUE(contains(cut.out, "Progreso guardado en ")) << cut.out;
     EXPECT_TRUE(fs::exists(fs::path(state) / "mp-tour" / "progress"));

@@ -19,8 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <initializer_list>
 #include <filesystem>
+#include <initializer_list>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -82,8 +82,9 @@ void print_list(const Options& o) {
         for (const auto& part : l.parts) {
             for (auto p : part.programs) programs += (programs.empty() ? "" : " ") + std::string(p);
         }
-        std::printf("  %-2s %-10s %s\n       %s\n", std::string(l.id).c_str(), std::string(l.alias).c_str(),
-                    std::string(l.title(o.lang)).c_str(), programs.c_str());
+        std::printf("  %-2s %-10s %s\n       %s\n", std::string(l.id).c_str(),
+                    std::string(l.alias).c_str(), std::string(l.title(o.lang)).c_str(),
+                    programs.c_str());
     }
 }
 
@@ -101,10 +102,12 @@ void run_program(const Options& o, std::string_view name, Progress& progress) {
     }
     RunResult r = run_live(stdout, st, path.string(), [&](int pid) {
         std::printf("  %s %s: %s — PID %d\n", paint(st, "▶", ansi::green).c_str(),
-                    std::string(phrases().live_run(o.lang)).c_str(), paint(st, shown, ansi::bold).c_str(), pid);
+                    std::string(phrases().live_run(o.lang)).c_str(),
+                    paint(st, shown, ansi::bold).c_str(), pid);
     });
     if (!r.started) {
-        std::printf("  %s %s: %s\n", paint(st, "▶", ansi::red).c_str(), shown.c_str(), r.output.c_str());
+        std::printf("  %s %s: %s\n", paint(st, "▶", ansi::red).c_str(), shown.c_str(),
+                    r.output.c_str());
         progress.runs.push_back({std::string(name), 127, true});
         return;
     }
@@ -112,24 +115,30 @@ void run_program(const Options& o, std::string_view name, Progress& progress) {
     if (r.timed_out) {
         how = paint(st, std::string(phrases().timed_out(o.lang)), ansi::red);
     } else if (r.exit_code < 0) {
-        how = paint(st, std::string(phrases().killed_by(o.lang)) + " " + std::to_string(-r.exit_code), ansi::red);
+        how =
+            paint(st, std::string(phrases().killed_by(o.lang)) + " " + std::to_string(-r.exit_code),
+                  ansi::red);
     } else {
         how = std::string(phrases().exit_code(o.lang)) + " " + std::to_string(r.exit_code);
     }
-    std::printf("  %s %s · %.2f s\n", paint(st, "■", r.exit_code == 0 ? ansi::green : ansi::red).c_str(),
-                how.c_str(), r.seconds);
+    std::printf("  %s %s · %.2f s\n",
+                paint(st, "■", r.exit_code == 0 ? ansi::green : ansi::red).c_str(), how.c_str(),
+                r.seconds);
     progress.runs.push_back({std::string(name), r.exit_code, true});
 }
 
 void show_part(const Options& o, const Part& part, Progress& progress) {
     const Style& st = o.style;
-    std::printf("\n%s %s\n", paint(st, "▸", ansi::bold).c_str(), paint(st, part.title(o.lang), ansi::bold).c_str());
+    std::printf("\n%s %s\n", paint(st, "▸", ansi::bold).c_str(),
+                paint(st, part.title(o.lang), ansi::bold).c_str());
     if (!part.python_note(o.lang).empty()) {
         print_wrapped(stdout, st, "(" + std::string(part.python_note(o.lang)) + ")", 2);
     }
     std::printf("\n");
-    // "Python (the guides)" only where the code is the guides' own; the note says where the rest comes from.
-    std::string_view python_heading = part.python_note(o.lang).empty() ? phrases().python_heading(o.lang) : "Python";
+    // "Python (the guides)" only where the code is the guides' own; the note says where the rest
+    // comes from.
+    std::string_view python_heading =
+        part.python_note(o.lang).empty() ? phrases().python_heading(o.lang) : "Python";
     print_code_pair(stdout, st, python_heading, part.python, phrases().mp_heading(o.lang), part.mp);
     std::printf("\n");
     if (o.run_programs) {
@@ -152,7 +161,8 @@ int ask(const Options& o, const Question& q) {
             std::printf("\n");
             return -1;
         }
-        if (!isatty(STDIN_FILENO)) std::printf("%s\n", line.c_str());  // scripted answers: show them
+        if (!isatty(STDIN_FILENO))
+            std::printf("%s\n", line.c_str());  // scripted answers: show them
         auto first = line.find_first_not_of(" \t\r");
         if (first == std::string::npos) {
             std::printf("%s\n", std::string(ph.answer_invalid(o.lang)).c_str());
@@ -161,7 +171,8 @@ int ask(const Options& o, const Question& q) {
         char c = static_cast<char>(std::tolower(static_cast<unsigned char>(line[first])));
         if (c == 'q') return -1;
         int i = c - 'a';
-        if (i >= 0 && i < static_cast<int>(q.options.size()) && line.find_first_not_of(" \t\r", first + 1) == std::string::npos) {
+        if (i >= 0 && i < static_cast<int>(q.options.size()) &&
+            line.find_first_not_of(" \t\r", first + 1) == std::string::npos) {
             return i;
         }
         std::printf("%s\n", std::string(ph.answer_invalid(o.lang)).c_str());
@@ -181,8 +192,10 @@ bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
         print_wrapped(stdout, st, std::to_string(qi + 1) + ". " + std::string(q.text(o.lang)), 0);
         for (std::size_t k = 0; k < q.options.size(); ++k) {
             std::string mark = !o.interactive && static_cast<int>(k) == q.correct ? " ✔" : "";
-            print_wrapped(stdout, st, "   " + std::string(1, static_cast<char>('a' + k)) + ") " +
-                                          std::string(q.options[k](o.lang)) + mark, 0);
+            print_wrapped(stdout, st,
+                          "   " + std::string(1, static_cast<char>('a' + k)) + ") " +
+                              std::string(q.options[k](o.lang)) + mark,
+                          0);
         }
         std::string expl = std::string(q.explanation(o.lang));
         if (o.interactive) {
@@ -190,10 +203,11 @@ bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
             if (chosen < 0) return false;
             bool ok = chosen == q.correct;
             answers.push_back({std::string(l.id), static_cast<int>(qi), chosen, ok});
-            std::string verdict = ok ? paint(st, "✔ " + std::string(ph.correct(o.lang)), ansi::green)
-                                     : paint(st, "✘ " + std::string(ph.not_quite(o.lang)), ansi::red) + " " +
-                                           std::string(ph.the_answer_is(o.lang)) + ": " +
-                                           std::string(1, static_cast<char>('a' + q.correct)) + ").";
+            std::string verdict =
+                ok ? paint(st, "✔ " + std::string(ph.correct(o.lang)), ansi::green)
+                   : paint(st, "✘ " + std::string(ph.not_quite(o.lang)), ansi::red) + " " +
+                         std::string(ph.the_answer_is(o.lang)) + ": " +
+                         std::string(1, static_cast<char>('a' + q.correct)) + ").";
             std::printf("   %s\n", verdict.c_str());
             print_wrapped(stdout, st, "   " + expl, 0);
         } else {
@@ -210,34 +224,45 @@ bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"mp-tour — a guided tour of mp, Python's multiprocessing in C++.\n"
-                 "Walks the study guides' lessons a) to k): explanation, Python beside mp, a live run, a checkpoint."};
+    CLI::App app{
+        "mp-tour — a guided tour of mp, Python's multiprocessing in C++.\n"
+        "Walks the study guides' lessons a) to k): explanation, Python beside mp, a live run, a "
+        "checkpoint."};
     std::string lang;
-    if (const char* env = std::getenv("LANG"); env != nullptr && std::string_view(env).substr(0, 2) == "es") lang = "es";
-    else lang = "en";
+    if (const char* env = std::getenv("LANG");
+        env != nullptr && std::string_view(env).substr(0, 2) == "es")
+        lang = "es";
+    else
+        lang = "en";
     std::vector<std::string> ids;
     for (const auto& l : lessons()) {
         ids.emplace_back(l.id);
         ids.emplace_back(l.alias);
     }
     std::string lesson;
-    bool only = false, list = false, interactive = false, restart = false, no_run = false, no_color = false;
+    bool only = false, list = false, interactive = false, restart = false, no_run = false,
+         no_color = false;
     int width = 0;
     std::string examples_dir, report_path;
     app.add_option("--lang", lang, "Language of the tour: en or es (default: from $LANG)")
         ->check(CLI::IsMember({"en", "es"}));
-    auto* lesson_opt = app.add_option("--lesson", lesson, "Start at this lesson: a … k, or its alias (see --list)")
-                           ->check(CLI::IsMember(ids));
+    auto* lesson_opt =
+        app.add_option("--lesson", lesson, "Start at this lesson: a … k, or its alias (see --list)")
+            ->check(CLI::IsMember(ids));
     app.add_flag("--only", only, "With --lesson: show that lesson only")->needs(lesson_opt);
     app.add_flag("--list", list, "List the lessons and exit");
-    app.add_flag("--interactive,-i", interactive,
-                 "Stop at each checkpoint and ask the questions; save progress; write a session report");
+    app.add_flag(
+        "--interactive,-i", interactive,
+        "Stop at each checkpoint and ask the questions; save progress; write a session report");
     app.add_flag("--restart", restart, "With --interactive: forget saved progress and start over");
     app.add_flag("--no-run", no_run, "Do not run the example programs");
-    app.add_option("--width", width, "Columns to use (default: the terminal's)")->check(CLI::Range(40, 400));
+    app.add_option("--width", width, "Columns to use (default: the terminal's)")
+        ->check(CLI::Range(40, 400));
     app.add_flag("--no-color", no_color, "No colours or spinner");
-    app.add_option("--examples-dir", examples_dir, "Where the built example programs are (default: build/examples)");
-    app.add_option("--report", report_path, "With --interactive: write the session report to this file");
+    app.add_option("--examples-dir", examples_dir,
+                   "Where the built example programs are (default: build/examples)");
+    app.add_option("--report", report_path,
+                   "With --interactive: write the session report to this file");
     CLI11_PARSE(app, argc, argv);
 
     Options o;
@@ -292,10 +317,12 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     print_rule(stdout, st, ph.welcome(o.lang), {}, ansi::bold);
     print_wrapped(stdout, st, ph.welcome_body(o.lang));
-    if (!ph.programs_in_english(o.lang).empty()) print_wrapped(stdout, st, ph.programs_in_english(o.lang));
+    if (!ph.programs_in_english(o.lang).empty())
+        print_wrapped(stdout, st, ph.programs_in_english(o.lang));
     if (interactive && progress.resumes > 0 && first < static_cast<int>(all.size())) {
-        std::string msg = fill(ph.resume(o.lang), {std::string(all[static_cast<std::size_t>(first)].id) + ")",
-                                                   std::to_string(progress.done.size()), std::to_string(all.size())});
+        std::string msg = fill(ph.resume(o.lang),
+                               {std::string(all[static_cast<std::size_t>(first)].id) + ")",
+                                std::to_string(progress.done.size()), std::to_string(all.size())});
         std::printf("\n%s\n", paint(st, msg, ansi::bold).c_str());
     }
 
@@ -304,13 +331,16 @@ int main(int argc, char** argv) {
         if (interactive && lesson.empty() && progress.is_done(l.id)) continue;
         std::printf("\n");
         print_rule(stdout, st, l.title(o.lang),
-                   std::string(ph.lesson_word(o.lang)) + " " + std::to_string(i + 1) + "/" + std::to_string(all.size()),
+                   std::string(ph.lesson_word(o.lang)) + " " + std::to_string(i + 1) + "/" +
+                       std::to_string(all.size()),
                    ansi::bold);
         print_wrapped(stdout, st, l.intro(o.lang));
         for (const auto& part : l.parts) show_part(o, part, progress);
         if (!checkpoint(o, l, progress)) {
             save_progress(progress_file, progress);
-            std::printf("\n%s\n", fill(ph.saved_and_quit(o.lang), {progress_file.string(), std::string(l.id) + ")"}).c_str());
+            std::printf("\n%s\n", fill(ph.saved_and_quit(o.lang),
+                                       {progress_file.string(), std::string(l.id) + ")"})
+                                      .c_str());
             return 0;
         }
         if (interactive) {
@@ -328,15 +358,18 @@ int main(int argc, char** argv) {
         print_wrapped(stdout, st, ph.end_body(o.lang));
     } else {
         const auto& next = all[static_cast<std::size_t>(first) + 1];
-        print_wrapped(stdout, st,
-                      fill(ph.only_done(o.lang), {std::string(all[static_cast<std::size_t>(first)].id) + ")",
-                                                  std::string(next.id)}));
+        print_wrapped(
+            stdout, st,
+            fill(ph.only_done(o.lang), {std::string(all[static_cast<std::size_t>(first)].id) + ")",
+                                        std::string(next.id)}));
     }
     std::printf("(%s %.1f s)\n", std::string(ph.total_time(o.lang)).c_str(), secs);
 
     if (interactive && reached_end) {
         std::time_t now = std::time(nullptr);
-        fs::path out = report_path.empty() ? state_dir() / format_utc(now, "report-%Y%m%d-%H%M%S.md") : fs::path(report_path);
+        fs::path out = report_path.empty()
+                           ? state_dir() / format_utc(now, "report-%Y%m%d-%H%M%S.md")
+                           : fs::path(report_path);
         std::FILE* f = std::fopen(out.c_str(), "w");
         if (f == nullptr) {
             std::fprintf(stderr, "mp-tour: cannot write the report to %s\n", out.c_str());

@@ -23,7 +23,9 @@ std::vector<std::string_view> split_lines(std::string_view s) {
     return lines;
 }
 
-std::string spaces(std::size_t n) { return std::string(n, ' '); }
+std::string spaces(std::size_t n) {
+    return std::string(n, ' ');
+}
 
 /// Splits one paragraph into lines of at most `width` columns, breaking at spaces.
 std::vector<std::string> wrap(std::string_view text, std::size_t width) {
@@ -67,8 +69,8 @@ Style detect_style() {
 }
 
 std::size_t display_width(std::string_view s) {
-    return static_cast<std::size_t>(
-        std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+    return static_cast<std::size_t>(std::count_if(
+        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string paint(const Style& st, std::string_view text, const char* code) {
@@ -111,7 +113,8 @@ void print_rule(std::FILE* out, const Style& st, std::string_view text, std::str
     std::size_t total = static_cast<std::size_t>(std::max(st.width - 1, 20));
     if (used + 3 > total) {  // too narrow for one line: the title, then the right part under it
         std::fprintf(out, "%s\n", paint(st, "── " + std::string(text), color).c_str());
-        if (!right.empty()) std::fprintf(out, "%s\n", paint(st, "   " + std::string(right), color).c_str());
+        if (!right.empty())
+            std::fprintf(out, "%s\n", paint(st, "   " + std::string(right), color).c_str());
         return;
     }
     std::string fill;
@@ -120,8 +123,8 @@ void print_rule(std::FILE* out, const Style& st, std::string_view text, std::str
     std::fprintf(out, "%s\n", paint(st, line + fill, color).c_str());
 }
 
-bool print_code_pair(std::FILE* out, const Style& st, std::string_view left_title, std::string_view left,
-                     std::string_view right_title, std::string_view right) {
+bool print_code_pair(std::FILE* out, const Style& st, std::string_view left_title,
+                     std::string_view left, std::string_view right_title, std::string_view right) {
     auto l = split_lines(left), r = split_lines(right);
     std::size_t lw = display_width(left_title), rw = display_width(right_title);
     for (auto s : l) lw = std::max(lw, display_width(s));
@@ -131,17 +134,23 @@ bool print_code_pair(std::FILE* out, const Style& st, std::string_view left_titl
     auto head = [&](std::string_view t, const char* color) { return paint(st, t, color); };
     if (side) {
         std::fprintf(out, "  %s%s   %s\n", head(left_title, ansi::yellow).c_str(),
-                     spaces(lw - display_width(left_title)).c_str(), head(right_title, ansi::cyan).c_str());
+                     spaces(lw - display_width(left_title)).c_str(),
+                     head(right_title, ansi::cyan).c_str());
         for (std::size_t i = 0; i < std::max(l.size(), r.size()); ++i) {
             std::string_view a = i < l.size() ? l[i] : "", b = i < r.size() ? r[i] : "";
-            std::fprintf(out, "  %s%s %s %s\n", std::string(a).c_str(), spaces(lw - display_width(a)).c_str(),
-                         paint(st, "│", ansi::dim).c_str(), std::string(b).c_str());
+            std::fprintf(out, "  %s%s %s %s\n", std::string(a).c_str(),
+                         spaces(lw - display_width(a)).c_str(), paint(st, "│", ansi::dim).c_str(),
+                         std::string(b).c_str());
         }
     } else {
         std::fprintf(out, "  %s\n", head(left_title, ansi::yellow).c_str());
-        for (auto s : l) std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(), std::string(s).c_str());
+        for (auto s : l)
+            std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(),
+                         std::string(s).c_str());
         std::fprintf(out, "\n  %s\n", head(right_title, ansi::cyan).c_str());
-        for (auto s : r) std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(), std::string(s).c_str());
+        for (auto s : r)
+            std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(),
+                         std::string(s).c_str());
     }
     return side;
 }

@@ -20,14 +20,14 @@ using Clock = std::chrono::steady_clock;
 
 /// Writes one line of the child's output behind the bar.
 void emit_line(std::FILE* out, const Style& st, std::string_view line) {
-    std::fprintf(out, "  %s %.*s\n", paint(st, "┃", ansi::green).c_str(), static_cast<int>(line.size()),
-                 line.data());
+    std::fprintf(out, "  %s %.*s\n", paint(st, "┃", ansi::green).c_str(),
+                 static_cast<int>(line.size()), line.data());
 }
 
 }  // namespace
 
-RunResult run_live_impl(std::FILE* out, const Style& st, const std::string& path, void (*on_start)(void*, int),
-                        void* ctx, std::chrono::seconds timeout) {
+RunResult run_live_impl(std::FILE* out, const Style& st, const std::string& path,
+                        void (*on_start)(void*, int), void* ctx, std::chrono::seconds timeout) {
     RunResult r;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {

@@ -35,7 +35,8 @@ template <class OnStart>
 RunResult run_live(std::FILE* out, const Style& st, const std::string& path, OnStart on_start,
                    std::chrono::seconds timeout) {
     return run_live_impl(
-        out, st, path, [](void* c, int pid) { (*static_cast<OnStart*>(c))(pid); }, &on_start, timeout);
+        out, st, path, [](void* c, int pid) { (*static_cast<OnStart*>(c))(pid); }, &on_start,
+        timeout);
 }
 
 }  // namespace tour

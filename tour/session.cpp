@@ -23,7 +23,8 @@ fs::path state_dir() {
     } else if (const char* h = std::getenv("HOME"); h != nullptr && h[0] != '\0') {
         base = fs::path(h) / ".local" / "state";
     } else {
-        throw std::runtime_error("neither XDG_STATE_HOME nor HOME is set: nowhere to save progress");
+        throw std::runtime_error(
+            "neither XDG_STATE_HOME nor HOME is set: nowhere to save progress");
     }
     fs::path dir = base / "mp-tour";
     fs::create_directories(dir);
@@ -76,8 +77,8 @@ std::optional<Progress> load_progress(const fs::path& file) {
             ok = false;
         }
         if (!ok) {
-            std::fprintf(stderr, "mp-tour: %s: cannot read the line '%s'; starting over\n", file.c_str(),
-                         line.c_str());
+            std::fprintf(stderr, "mp-tour: %s: cannot read the line '%s'; starting over\n",
+                         file.c_str(), line.c_str());
             return std::nullopt;
         }
     }
@@ -94,11 +95,13 @@ void save_progress(const fs::path& file, const Progress& p) {
             << "resumes " << p.resumes << "\n";
         for (const auto& d : p.done) out << "done " << d << "\n";
         for (const auto& a : p.answers) {
-            out << "answer " << a.lesson << " " << a.question << " " << a.chosen << " " << (a.correct ? 1 : 0)
-                << "\n";
+            out << "answer " << a.lesson << " " << a.question << " " << a.chosen << " "
+                << (a.correct ? 1 : 0) << "\n";
         }
-        for (const auto& r : p.runs) out << "ran " << r.name << " " << r.exit_code << " " << (r.built ? 1 : 0) << "\n";
-        if (!out.flush()) throw std::runtime_error("cannot write the progress file " + tmp.string());
+        for (const auto& r : p.runs)
+            out << "ran " << r.name << " " << r.exit_code << " " << (r.built ? 1 : 0) << "\n";
+        if (!out.flush())
+            throw std::runtime_error("cannot write the progress file " + tmp.string());
     }
     fs::rename(tmp, file);
 }
@@ -115,7 +118,9 @@ std::string format_utc(std::time_t t, const char* format) {
 
 namespace {
 
-std::string when(std::time_t t) { return format_utc(t, "%Y-%m-%d %H:%M UTC"); }
+std::string when(std::time_t t) {
+    return format_utc(t, "%Y-%m-%d %H:%M UTC");
+}
 
 const Lesson* find_lesson(std::string_view id) {
     for (const auto& l : lessons()) {
@@ -124,38 +129,56 @@ const Lesson* find_lesson(std::string_view id) {
     return nullptr;
 }
 
-char letter(int i) { return static_cast<char>('a' + i); }
+char letter(int i) {
+    return static_cast<char>('a' + i);
+}
 
 /// What to revisit after a wrong answer in a lesson, and a short practice that shows it.
 Text revisit(std::string_view id) {
-    if (id == "a") return {"lesson a) and exercise k): what processes give that threads do not",
-                           "la lección a) y el ejercicio k): lo que dan los procesos y no los hilos"};
-    if (id == "b") return {"lesson b); practice: make 02_lifecycle print is_alive() before and after join()",
-                           "la lección b); práctica: hacer que 02_lifecycle imprima is_alive() antes y después de join()"};
-    if (id == "c") return {"lesson c) (Pipe vs Queue), then debugging exercises 22 and 23",
-                           "la lección c) (Pipe vs Queue), luego los ejercicios de depuración 22 y 23"};
-    if (id == "d") return {"lesson d), then debugging exercises 20 (race) and 21 (deadlock)",
-                           "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (deadlock)"};
-    if (id == "e") return {"lesson e); practice: one program that uses map, apply, map_async and apply_async",
-                           "la lección e); práctica: un programa que use map, apply, map_async y apply_async"};
-    if (id == "f") return {"lesson f); practice: hand a Value to a Pool through an initializer",
-                           "la lección f); práctica: entregar un Value a un Pool con un initializer"};
-    if (id == "g") return {"exercise g); practice: predict 08_mp_worker's speedup before running it",
-                           "el ejercicio g); práctica: predecir la aceleración de 08_mp_worker antes de ejecutarlo"};
-    if (id == "h") return {"the mini-exercises h); practice: solve one again without looking",
-                           "los mini-ejercicios h); práctica: resolver uno otra vez sin mirar"};
-    if (id == "i") return {"exercise i); practice: add a second Queue for errors",
-                           "el ejercicio i); práctica: agregar una segunda Queue para errores"};
-    if (id == "j") return {"the debugging pairs j); practice: find each bug before reading the fix",
-                           "los pares de depuración j); práctica: encontrar cada error antes de leer la corrección"};
+    if (id == "a")
+        return {"lesson a) and exercise k): what processes give that threads do not",
+                "la lección a) y el ejercicio k): lo que dan los procesos y no los hilos"};
+    if (id == "b")
+        return {"lesson b); practice: make 02_lifecycle print is_alive() before and after join()",
+                "la lección b); práctica: hacer que 02_lifecycle imprima is_alive() antes y "
+                "después de join()"};
+    if (id == "c")
+        return {"lesson c) (Pipe vs Queue), then debugging exercises 22 and 23",
+                "la lección c) (Pipe vs Queue), luego los ejercicios de depuración 22 y 23"};
+    if (id == "d")
+        return {"lesson d), then debugging exercises 20 (race) and 21 (deadlock)",
+                "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (deadlock)"};
+    if (id == "e")
+        return {"lesson e); practice: one program that uses map, apply, map_async and apply_async",
+                "la lección e); práctica: un programa que use map, apply, map_async y apply_async"};
+    if (id == "f")
+        return {"lesson f); practice: hand a Value to a Pool through an initializer",
+                "la lección f); práctica: entregar un Value a un Pool con un initializer"};
+    if (id == "g")
+        return {"exercise g); practice: predict 08_mp_worker's speedup before running it",
+                "el ejercicio g); práctica: predecir la aceleración de 08_mp_worker antes de "
+                "ejecutarlo"};
+    if (id == "h")
+        return {"the mini-exercises h); practice: solve one again without looking",
+                "los mini-ejercicios h); práctica: resolver uno otra vez sin mirar"};
+    if (id == "i")
+        return {"exercise i); practice: add a second Queue for errors",
+                "el ejercicio i); práctica: agregar una segunda Queue para errores"};
+    if (id == "j")
+        return {"the debugging pairs j); practice: find each bug before reading the fix",
+                "los pares de depuración j); práctica: encontrar cada error antes de leer la "
+                "corrección"};
     return {"lesson k); practice: change the job sizes and predict the times before running",
-            "la lección k); práctica: cambiar el tamaño de los trabajos y predecir los tiempos antes de ejecutar"};
+            "la lección k); práctica: cambiar el tamaño de los trabajos y predecir los tiempos "
+            "antes de ejecutar"};
 }
 
 }  // namespace
 
 std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
-    auto T = [lang](std::string_view en, std::string_view es) { return std::string(lang == Lang::es ? es : en); };
+    auto T = [lang](std::string_view en, std::string_view es) {
+        return std::string(lang == Lang::es ? es : en);
+    };
     std::ostringstream md;
 
     int right = 0;
@@ -172,19 +195,23 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
     md << T("# Session report: multiprocessing in C++ with mp (mp-tour)\n\n",
             "# Análisis de la sesión: multiprocessing en C++ con mp (mp-tour)\n\n");
     md << T("Session: ", "Sesión: ") << when(p.started) << " → " << when(finished) << " · "
-       << T("checkpoint answers: ", "respuestas en los altos: ") << right << "/" << asked << " (" << pct << " %)\n\n";
+       << T("checkpoint answers: ", "respuestas en los altos: ") << right << "/" << asked << " ("
+       << pct << " %)\n\n";
 
     // 1. Structure
     md << T("## 1. Structure followed\n\n", "## 1. Estructura de la sesión\n\n");
-    md << T("The session followed the guides' order, one block at a time, each closed by a checkpoint "
-            "(\"alto para puesta en común\") with review questions:\n\n",
-            "La sesión siguió el orden de las guías, bloque por bloque, cada uno cerrado con un \"alto para "
-            "puesta en común\" con preguntas de repaso:\n\n");
+    md << T(
+        "The session followed the guides' order, one block at a time, each closed by a checkpoint "
+        "(\"alto para puesta en común\") with review questions:\n\n",
+        "La sesión siguió el orden de las guías, bloque por bloque, cada uno cerrado con un \"alto "
+        "para "
+        "puesta en común\" con preguntas de repaso:\n\n");
     for (const auto& l : lessons()) {
         bool done = p.is_done(l.id);
         md << "- [" << (done ? "x" : " ") << "] " << l.title(lang);
         if (auto it = per_lesson.find(std::string(l.id)); it != per_lesson.end()) {
-            md << " — " << it->second.first << "/" << it->second.second << T(" correct", " correctas");
+            md << " — " << it->second.first << "/" << it->second.second
+               << T(" correct", " correctas");
         } else if (!done) {
             md << T(" — not reached", " — no alcanzada");
         }
@@ -192,7 +219,8 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
     }
     if (p.resumes > 0) {
         md << "\n"
-           << T("The student stopped and resumed from saved progress ", "El estudiante se detuvo y retomó desde el progreso guardado ")
+           << T("The student stopped and resumed from saved progress ",
+                "El estudiante se detuvo y retomó desde el progreso guardado ")
            << p.resumes << T(" time(s).\n", " vez/veces.\n");
     }
 
@@ -206,18 +234,22 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
         auto& list = it->second.first == it->second.second ? clear : mixed;
         list += (list.empty() ? "" : ", ") + name;
     }
-    md << T("Blocks consolidated at the first answer: ", "Bloques consolidados a la primera respuesta: ")
+    md << T("Blocks consolidated at the first answer: ",
+            "Bloques consolidados a la primera respuesta: ")
        << (clear.empty() ? T("none", "ninguno") : clear) << ".\n\n";
-    md << T("Blocks where some answers needed correction: ", "Bloques donde alguna respuesta necesitó corrección: ")
+    md << T("Blocks where some answers needed correction: ",
+            "Bloques donde alguna respuesta necesitó corrección: ")
        << (mixed.empty() ? T("none", "ninguno") : mixed) << ".\n";
 
     // 3. Clarifications
-    md << T("\n## 3. Where the student needed clarification\n\n", "\n## 3. Dónde el estudiante necesitó aclaraciones\n\n");
+    md << T("\n## 3. Where the student needed clarification\n\n",
+            "\n## 3. Dónde el estudiante necesitó aclaraciones\n\n");
     bool any_wrong = false;
     for (const auto& a : p.answers) {
         if (a.correct) continue;
         const Lesson* l = find_lesson(a.lesson);
-        if (l == nullptr || a.question < 0 || a.question >= static_cast<int>(l->checkpoint.size())) continue;
+        if (l == nullptr || a.question < 0 || a.question >= static_cast<int>(l->checkpoint.size()))
+            continue;
         const Question& q = l->checkpoint[static_cast<std::size_t>(a.question)];
         any_wrong = true;
         md << "- **" << l->id << ")** " << q.text(lang) << "\n"
@@ -228,7 +260,8 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
            << "\n"
            << "  - " << T("Correct", "Correcta") << ": " << letter(q.correct) << ") "
            << q.options[static_cast<std::size_t>(q.correct)](lang) << "\n"
-           << "  - " << T("Clarification given", "Aclaración dada") << ": " << q.explanation(lang) << "\n";
+           << "  - " << T("Clarification given", "Aclaración dada") << ": " << q.explanation(lang)
+           << "\n";
     }
     if (!any_wrong) {
         md << T("No wrong answers: every checkpoint was passed at the first attempt.\n",
@@ -241,26 +274,37 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
     for (const auto& r : p.runs) {
         auto& list = r.built ? ran : missing;
         std::string entry = "`" + r.name + "`";
-        if (r.built) entry += " (" + T("exit code ", "código de salida ") + std::to_string(r.exit_code) + ")";
+        if (r.built)
+            entry +=
+                " (" + T("exit code ", "código de salida ") + std::to_string(r.exit_code) + ")";
         if (std::find(list.begin(), list.end(), entry) == list.end()) list.push_back(entry);
     }
     if (ran.empty()) {
-        md << T("No example program was run in this session (--no-run): the concepts were read, not applied.\n",
-                "En esta sesión no se ejecutó ningún programa de ejemplo (--no-run): los conceptos se leyeron, no se aplicaron.\n");
+        md << T(
+            "No example program was run in this session (--no-run): the concepts were read, not "
+            "applied.\n",
+            "En esta sesión no se ejecutó ningún programa de ejemplo (--no-run): los conceptos se "
+            "leyeron, no se aplicaron.\n");
     } else {
-        md << T("Each concept was applied in a program run live during the session, as real processes with their own PIDs: ",
-                "Cada concepto se aplicó en un programa ejecutado en vivo durante la sesión, como procesos reales con su propio PID: ");
+        md << T(
+            "Each concept was applied in a program run live during the session, as real processes "
+            "with their own PIDs: ",
+            "Cada concepto se aplicó en un programa ejecutado en vivo durante la sesión, como "
+            "procesos reales con su propio PID: ");
         for (std::size_t i = 0; i < ran.size(); ++i) md << (i ? ", " : "") << ran[i];
         md << ".\n";
     }
     if (!missing.empty()) {
-        md << "\n" << T("Not built at the time, so not run: ", "No compilados en ese momento, por lo que no se ejecutaron: ");
+        md << "\n"
+           << T("Not built at the time, so not run: ",
+                "No compilados en ese momento, por lo que no se ejecutaron: ");
         for (std::size_t i = 0; i < missing.size(); ++i) md << (i ? ", " : "") << missing[i];
         md << ".\n";
     }
     std::string exercises;
     for (const auto& l : lessons()) {
-        if (l.id >= "g" && p.is_done(l.id)) exercises += (exercises.empty() ? "" : "; ") + std::string(l.title(lang));
+        if (l.id >= "g" && p.is_done(l.id))
+            exercises += (exercises.empty() ? "" : "; ") + std::string(l.title(lang));
     }
     md << "\n"
        << T("Exercises completed (after lessons a) to f), in the guides' order): ",
@@ -268,7 +312,8 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
        << (exercises.empty() ? T("none yet", "ninguno todavía") : exercises) << ".\n";
 
     // 5. Suggestions
-    md << T("\n## 5. Suggestions for next time\n\n", "\n## 5. Observaciones y sugerencias para la próxima vez\n\n");
+    md << T("\n## 5. Suggestions for next time\n\n",
+            "\n## 5. Observaciones y sugerencias para la próxima vez\n\n");
     bool any_suggestion = false;
     for (const auto& l : lessons()) {
         auto it = per_lesson.find(std::string(l.id));
@@ -278,39 +323,57 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
     }
     std::string not_reached;
     for (const auto& l : lessons()) {
-        if (!p.is_done(l.id)) not_reached += (not_reached.empty() ? "" : ", ") + std::string(l.id) + ")";
+        if (!p.is_done(l.id))
+            not_reached += (not_reached.empty() ? "" : ", ") + std::string(l.id) + ")";
     }
     if (!not_reached.empty()) {
-        md << "- " << T("Finish the blocks not reached: ", "Completar los bloques no alcanzados: ") << not_reached
-           << T(" (mp-tour --interactive --lesson ID).\n", " (mp-tour --interactive --lesson ID).\n");
+        md << "- " << T("Finish the blocks not reached: ", "Completar los bloques no alcanzados: ")
+           << not_reached
+           << T(" (mp-tour --interactive --lesson ID).\n",
+                " (mp-tour --interactive --lesson ID).\n");
         any_suggestion = true;
     }
     if (!any_suggestion) {
-        md << T("- All blocks were consolidated. Next step: short autonomous exercises at the end of each topic — "
-                "change each example (more workers, bigger inputs, a second Queue) and predict the output before "
-                "running it.\n",
-                "- Todos los bloques quedaron consolidados. Próximo paso: ejercicios cortos de práctica autónoma al final de "
-                "cada tema — modificar cada ejemplo (más workers, entradas más grandes, una segunda Queue) y predecir la "
-                "salida antes de ejecutarlo.\n");
+        md << T(
+            "- All blocks were consolidated. Next step: short autonomous exercises at the end of "
+            "each topic — "
+            "change each example (more workers, bigger inputs, a second Queue) and predict the "
+            "output before "
+            "running it.\n",
+            "- Todos los bloques quedaron consolidados. Próximo paso: ejercicios cortos de "
+            "práctica autónoma al final de "
+            "cada tema — modificar cada ejemplo (más workers, entradas más grandes, una segunda "
+            "Queue) y predecir la "
+            "salida antes de ejecutarlo.\n");
     }
-    md << T("- Compare concurrency models on a task of your own (CPU-bound or I/O-bound?) before choosing one.\n",
-            "- Comparar modelos de concurrencia sobre una tarea propia (¿CPU-bound o I/O-bound?) antes de elegir uno.\n");
+    md << T(
+        "- Compare concurrency models on a task of your own (CPU-bound or I/O-bound?) before "
+        "choosing one.\n",
+        "- Comparar modelos de concurrencia sobre una tarea propia (¿CPU-bound o I/O-bound?) antes "
+        "de elegir uno.\n");
 
     md << "\n---\n\n"
        << T("**Summary:** ", "**Resumen:** ") << p.done.size() << "/" << lessons().size()
        << T(" blocks completed; ", " bloques completados; ") << right << "/" << asked
-       << T(" checkpoint answers correct", " respuestas correctas en los altos") << " (" << pct << " %). ";
+       << T(" checkpoint answers correct", " respuestas correctas en los altos") << " (" << pct
+       << " %). ";
     if (asked == 0) {
         md << T("No checkpoint was answered yet.\n", "Todavía no se respondió ningún alto.\n");
     } else if (pct >= 80) {
         md << T("Solid, linear progress: the concepts were consolidated block by block.\n",
                 "Progreso sólido y lineal: los conceptos se consolidaron bloque por bloque.\n");
     } else if (pct >= 50) {
-        md << T("Good progress; the blocks listed in section 3 deserve a second look before moving on.\n",
-                "Buen progreso; los bloques de la sección 3 merecen un segundo repaso antes de avanzar.\n");
+        md << T(
+            "Good progress; the blocks listed in section 3 deserve a second look before moving "
+            "on.\n",
+            "Buen progreso; los bloques de la sección 3 merecen un segundo repaso antes de "
+            "avanzar.\n");
     } else {
-        md << T("Worth taking the tour again, slowly, one block per session, running each example by hand.\n",
-                "Conviene repetir el recorrido con calma, un bloque por sesión, ejecutando cada ejemplo a mano.\n");
+        md << T(
+            "Worth taking the tour again, slowly, one block per session, running each example by "
+            "hand.\n",
+            "Conviene repetir el recorrido con calma, un bloque por sesión, ejecutando cada "
+            "ejemplo a mano.\n");
     }
     return md.str();
 }

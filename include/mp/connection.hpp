@@ -21,7 +21,7 @@
 // sends (or recvs) with an mp::Lock.
 //
 // Errors: recv() on an end whose peer is gone and no data left → mp::EOFError;
-// send() to a closed peer → mp::BrokenPipeError; a frame of another type → 
+// send() to a closed peer → mp::BrokenPipeError; a frame of another type →
 // mp::SerializationError (the frame stays, so recv with the right type still
 // works); using a closed handle → mp::OSError (EBADF).
 #pragma once
@@ -41,7 +41,7 @@
 namespace mp {
 
 class Connection {
-public:
+  public:
     struct State;  ///< implementation detail: the fd and what was read ahead, shared by copies
 
     /// A closed handle (closed() is true); assign a real one from Pipe().
@@ -72,8 +72,7 @@ public:
     /// Waits up to `timeout` for poll() to become true.
     template <class Rep, class Period>
     [[nodiscard]] bool poll(std::chrono::duration<Rep, Period> timeout) const {
-        return poll_until(detail_clock::now() +
-                          std::chrono::ceil<detail_clock::duration>(timeout));
+        return poll_until(detail_clock::now() + std::chrono::ceil<detail_clock::duration>(timeout));
     }
 
     /// Closes this end for every handle to it in this process.
@@ -84,7 +83,7 @@ public:
     [[nodiscard]] bool readable() const noexcept;
     [[nodiscard]] bool writable() const noexcept;
 
-private:
+  private:
     using detail_clock = std::chrono::steady_clock;
     explicit Connection(std::shared_ptr<State> s) : s_(std::move(s)) {}
     static int require(const std::shared_ptr<State>& s, bool want_read);

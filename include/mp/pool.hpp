@@ -140,20 +140,19 @@ using Trampoline = void (*)(std::span<const std::byte> callable, std::span<const
                             Bytes& out);
 
 template <class F>
-concept PoolFunctionPointer =
-    std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+concept PoolFunctionPointer = std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
 
 /// What a Pool can send: a plain function or a trivially copyable function object.
 template <class F>
-concept PoolCallable =
-    PoolFunctionPointer<F> || (std::is_class_v<F> && std::is_trivially_copyable_v<F>);
+concept PoolCallable = PoolFunctionPointer<F> ||
+    (std::is_class_v<F>&& std::is_trivially_copyable_v<F>);
 
-#define MP_REQUIRE_POOL_CALLABLE(F)                                                              \
-    static_assert(::mp::detail::PoolCallable<F>,                                                 \
-                  "mp::Pool: a task must be a function, a captureless lambda or a trivially "    \
-                  "copyable function object; it is sent to the workers by identity, not by "     \
+#define MP_REQUIRE_POOL_CALLABLE(F)                                                                \
+    static_assert(::mp::detail::PoolCallable<F>,                                                   \
+                  "mp::Pool: a task must be a function, a captureless lambda or a trivially "      \
+                  "copyable function object; it is sent to the workers by identity, not by "       \
                   "value. A lambda capturing a std::string/std::vector/…, a std::function or a " \
-                  "std::bind result cannot cross a process boundary: pass that data as task "    \
+                  "std::bind result cannot cross a process boundary: pass that data as task "      \
                   "arguments instead.")
 
 template <class F>
@@ -172,13 +171,15 @@ template <class F>
 F decode_callable(std::span<const std::byte> bytes) {
     if constexpr (PoolFunctionPointer<F>) {
         CodeRef ref;
-        if (bytes.size() != sizeof ref) throw SerializationError("corrupt Pool task: bad function reference");
+        if (bytes.size() != sizeof ref)
+            throw SerializationError("corrupt Pool task: bad function reference");
         std::memcpy(&ref, bytes.data(), sizeof ref);
         const void* p = resolve_code(ref);
         if (p == nullptr) throw Error("mp::Pool: the task's function is not loaded in this worker");
         return reinterpret_cast<F>(const_cast<void*>(p));
     } else {
-        if (bytes.size() != sizeof(F)) throw SerializationError("corrupt Pool task: bad function object");
+        if (bytes.size() != sizeof(F))
+            throw SerializationError("corrupt Pool task: bad function object");
         // F is trivially copyable, hence an implicit-lifetime type: memcpy creates it.
         alignas(F) std::byte storage[sizeof(F)];
         std::memcpy(storage, bytes.data(), sizeof(F));
@@ -215,11 +216,13 @@ template <class Tag>
 std::span<const std::byte> tag_payload(std::span<const std::byte> frame) {
     FrameHeader h = read_header(frame);
     if (h.fingerprint != type_fingerprint<Tag>) {
-        throw SerializationError("type mismatch: the frame holds " + describe_fingerprint(h.fingerprint) +
-                                 " but " + readable_type_name(type_name<Tag>()) + " was expected");
+        throw SerializationError("type mismatch: the frame holds " +
+                                 describe_fingerprint(h.fingerprint) + " but " +
+                                 readable_type_name(type_name<Tag>()) + " was expected");
     }
     auto payload = frame.subspan(sizeof(FrameHeader));
-    if (payload.size() != h.size) throw SerializationError("truncated frame: " + readable_type_name(type_name<Tag>()));
+    if (payload.size() != h.size)
+        throw SerializationError("truncated frame: " + readable_type_name(type_name<Tag>()));
     return payload;
 }
 
@@ -240,7 +243,8 @@ void encode_args(const std::tuple<A...>& args, Bytes& out) {
             (void)one;  // no arguments
         },
         args);
-    FrameHeader h = tag_header<ArgsTag<A...>>(FrameKind::cereal, out.size() - at - sizeof(FrameHeader));
+    FrameHeader h =
+        tag_header<ArgsTag<A...>>(FrameKind::cereal, out.size() - at - sizeof(FrameHeader));
     std::memcpy(out.data() + at, &h, sizeof h);
 }
 
@@ -260,7 +264,8 @@ template <class... A>
 std::tuple<A...> decode_args(std::span<const std::byte> frame) {
     auto rest = tag_payload<ArgsTag<A...>>(frame);
     std::tuple<A...> t{decode_next_arg<A>(rest)...};  // braced: decoded left to right
-    if (!rest.empty()) throw SerializationError("corrupt frame: bytes left over after the task arguments");
+    if (!rest.empty())
+        throw SerializationError("corrupt frame: bytes left over after the task arguments");
     return t;
 }
 
@@ -288,8 +293,9 @@ void encode_chunk(It& first, std::size_t n, Bytes& out) {
         OutputArchive ar(out);
         for (std::size_t i = 0; i < n; ++i, ++first) ar(static_cast<const T&>(*first));
     }
-    FrameHeader h = tag_header<ChunkTag<T>>(BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
-                                            out.size() - at - sizeof(FrameHeader));
+    FrameHeader h =
+        tag_header<ChunkTag<T>>(BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
+                                out.size() - at - sizeof(FrameHeader));
     std::memcpy(out.data() + at, &h, sizeof h);
 }
 
@@ -302,10 +308,11 @@ std::vector<T> decode_chunk(std::span<const std::byte> frame) {
     payload = payload.subspan(sizeof count);
     std::vector<T> v;
     if constexpr (BytesSerializable<T>) {
-        static_assert(std::default_initializable<T>, "mp::Pool: map items and results must be default-constructible");
+        static_assert(std::default_initializable<T>,
+                      "mp::Pool: map items and results must be default-constructible");
         if (count > payload.size() / sizeof(T) || payload.size() != count * sizeof(T)) {
-            throw SerializationError("corrupt frame: a map chunk of " + std::to_string(count) + " items has " +
-                                     std::to_string(payload.size()) + " bytes");
+            throw SerializationError("corrupt frame: a map chunk of " + std::to_string(count) +
+                                     " items has " + std::to_string(payload.size()) + " bytes");
         }
         v.resize(static_cast<std::size_t>(count));
         if (count != 0) std::memcpy(static_cast<void*>(v.data()), payload.data(), payload.size());
@@ -323,13 +330,15 @@ std::vector<T> decode_chunk(std::span<const std::byte> frame) {
         } catch (const std::exception& e) {
             throw SerializationError(std::string("corrupt frame: a map chunk: ") + e.what());
         }
-        if (ar.remaining() != 0) throw SerializationError("corrupt frame: bytes left over after a map chunk");
+        if (ar.remaining() != 0)
+            throw SerializationError("corrupt frame: bytes left over after a map chunk");
     }
     return v;
 }
 
 template <class Fn, class R, class... A>
-void apply_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args, Bytes& out) {
+void apply_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
+                      Bytes& out) {
     Fn f = decode_callable<Fn>(callable);
     std::tuple<A...> t = decode_args<A...>(args);
     if constexpr (std::is_void_v<R>) {
@@ -341,7 +350,8 @@ void apply_trampoline(std::span<const std::byte> callable, std::span<const std::
 }
 
 template <class Fn, class R, class Arg, bool Star>
-void chunk_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args, Bytes& out) {
+void chunk_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
+                      Bytes& out) {
     Fn f = decode_callable<Fn>(callable);
     std::vector<Arg> items = decode_chunk<Arg>(args);
     std::vector<R> results;
@@ -381,11 +391,12 @@ Bytes make_task_record(const Fn& f, EncodeArgs&& encode_args_into) {
 
 /// Where the results of tasks go. All calls happen under the pool's lock.
 class TaskSink {
-public:
+  public:
     virtual ~TaskSink() = default;
     /// Task `index` returned the result encoded in `frame`. Returns a callback to
     /// run once the lock is released (empty if none).
-    virtual std::function<void()> on_result(std::size_t index, std::span<const std::byte> frame) = 0;
+    virtual std::function<void()> on_result(std::size_t index,
+                                            std::span<const std::byte> frame) = 0;
     /// Task `index` failed (RemoteError, WorkerLost, …).
     virtual std::function<void()> on_error(std::size_t index, std::exception_ptr error) = 0;
 };
@@ -395,7 +406,8 @@ class PoolCore;
 /// The non-template face of the pool core (defined in src/pool.cpp).
 struct PoolCoreHandle {
     static std::shared_ptr<PoolCore> create(PoolOptions options);
-    static void submit(PoolCore& core, std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink);
+    static void submit(PoolCore& core, std::vector<Bytes> records,
+                       const std::shared_ptr<TaskSink>& sink);
     /// Drives the pool until done() (called under the lock) is true or the deadline passes.
     static bool drive_until(PoolCore& core, const std::function<bool()>& done,
                             std::optional<PoolClock::time_point> deadline);
@@ -538,9 +550,11 @@ struct MapTypes {
     using Fn = std::decay_t<F>;
     MP_REQUIRE_POOL_CALLABLE(Fn);
     using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
-    static_assert(std::is_invocable_v<Fn&, Arg&>, "mp::Pool::map/imap: f cannot be called with an item of the range");
+    static_assert(std::is_invocable_v<Fn&, Arg&>,
+                  "mp::Pool::map/imap: f cannot be called with an item of the range");
     using R = map_result_t<F, Arg>;
-    static_assert(!std::is_void_v<R>, "mp::Pool::map/imap: f must return a value (use apply_async for void functions)");
+    static_assert(!std::is_void_v<R>,
+                  "mp::Pool::map/imap: f must return a value (use apply_async for void functions)");
 };
 
 template <class F, class Tuple>
@@ -553,7 +567,7 @@ using starmap_result_t =
 /// Waiting on it drives the pool (see the header essay). R may be void.
 template <class R>
 class AsyncResult {
-public:
+  public:
     using clock = std::chrono::steady_clock;
     using Value = detail::stored_t<R>;
 
@@ -574,7 +588,8 @@ public:
     /// As get(), but throws mp::TimeoutError if the result is not ready within `timeout`.
     template <class Rep, class Period>
     R get(std::chrono::duration<Rep, Period> timeout) {
-        if (!wait(timeout)) throw TimeoutError("AsyncResult.get: the result was not ready within the timeout");
+        if (!wait(timeout))
+            throw TimeoutError("AsyncResult.get: the result was not ready within the timeout");
         return result();
     }
     /// Blocks until the result is ready (a value or an error).
@@ -603,7 +618,8 @@ public:
             auto lk = detail::PoolCoreHandle::lock(*core_);
             if constexpr (!std::is_same_v<Cb, std::nullptr_t>) {
                 if constexpr (std::is_void_v<R>) {
-                    state_->callbacks.emplace_back([cb = std::move(callback)](const Value&) { cb(); });
+                    state_->callbacks.emplace_back(
+                        [cb = std::move(callback)](const Value&) { cb(); });
                 } else {
                     state_->callbacks.emplace_back(std::move(callback));
                 }
@@ -617,7 +633,7 @@ public:
         return *this;
     }
 
-private:
+  private:
     template <class>
     friend class AsyncResult;
     friend class Pool;
@@ -626,7 +642,8 @@ private:
 
     bool drive(std::optional<clock::time_point> deadline) {
         auto* st = state_.get();
-        return detail::PoolCoreHandle::drive_until(*core_, [st] { return st->done; }, deadline);
+        return detail::PoolCoreHandle::drive_until(
+            *core_, [st] { return st->done; }, deadline);
     }
     R result() {
         if (state_->error) std::rethrow_exception(state_->error);
@@ -641,9 +658,9 @@ private:
 /// result. Dereferencing a result whose task failed throws its RemoteError/WorkerLost.
 template <class R>
 class IMapRange {
-public:
+  public:
     class iterator {
-    public:
+      public:
         using iterator_category = std::input_iterator_tag;
         using iterator_concept = std::input_iterator_tag;
         using value_type = R;
@@ -662,9 +679,11 @@ public:
             return *this;
         }
         void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.range_ == nullptr; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) {
+            return it.range_ == nullptr;
+        }
 
-    private:
+      private:
         friend class IMapRange;
         IMapRange* range_ = nullptr;
         std::size_t taken_ = 0;   // chunks finished by this iterator
@@ -681,9 +700,10 @@ public:
     }
     std::default_sentinel_t end() const noexcept { return {}; }
 
-private:
+  private:
     friend class Pool;
-    IMapRange(std::shared_ptr<detail::IMapState<R>> s, std::shared_ptr<detail::PoolCore> c, bool ordered)
+    IMapRange(std::shared_ptr<detail::IMapState<R>> s, std::shared_ptr<detail::PoolCore> c,
+              bool ordered)
         : state_(std::move(s)), core_(std::move(c)), ordered_(ordered) {}
 
     // Waits until the chunk the iterator needs is done; skips empty chunks; ends the range.
@@ -698,7 +718,9 @@ private:
             bool ordered = ordered_;
             detail::PoolCoreHandle::drive_until(
                 *core_,
-                [st, k, ordered] { return ordered ? st->chunks[k].done : st->completion_order.size() > k; },
+                [st, k, ordered] {
+                    return ordered ? st->chunks[k].done : st->completion_order.size() > k;
+                },
                 std::nullopt);
             std::size_t chunk;
             {
@@ -728,21 +750,20 @@ private:
 };
 
 class Pool {
-public:
+  public:
     /// Pool(): cpu_count() workers.
     Pool() : Pool(PoolOptions{}) {}
     /// Pool(processes=n). ValueError if n < 1.
     explicit Pool(int processes);
     /// Pool(n, initializer=init, initargs=(args...)): init(args...) runs once in each worker.
     template <class Init, class... InitArgs>
-        requires std::invocable<std::decay_t<Init>&, std::decay_t<InitArgs>&...>
-    Pool(int processes, Init&& initializer, InitArgs&&... initargs)
-        : Pool(with_initializer(
-              processes,
-              [f = std::decay_t<Init>(std::forward<Init>(initializer)),
-               tup = std::make_tuple(std::decay_t<InitArgs>(std::forward<InitArgs>(initargs))...)]() mutable {
-                  std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
-              })) {}
+    requires std::invocable < std::decay_t<Init>
+    &, std::decay_t<InitArgs>&... > Pool(int processes, Init&& initializer, InitArgs&&... initargs)
+        : Pool(with_initializer(processes, [f = std::decay_t<Init>(std::forward<Init>(initializer)),
+                                            tup = std::make_tuple(std::decay_t<InitArgs>(
+                                                std::forward<InitArgs>(initargs))...)]() mutable {
+              std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
+          })) {}
     /// Pool(processes=, initializer=, maxtasksperchild=).
     explicit Pool(PoolOptions options);
 
@@ -815,7 +836,7 @@ public:
     /// The pids of the current workers (for tests and diagnostics).
     [[nodiscard]] std::vector<pid_t> worker_pids() const;
 
-private:
+  private:
     static PoolOptions with_initializer(int processes, std::function<void()> initializer);
     template <class R, bool Star, class F, class Range>
     std::vector<Bytes> make_chunks(const F& f, Range&& items, std::size_t chunksize);
@@ -835,15 +856,17 @@ AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&.
     using Fn = std::decay_t<F>;
     MP_REQUIRE_POOL_CALLABLE(Fn);
     using R = detail::apply_result_t<F, Args...>;
-    static_assert((Serializable<std::decay_t<Args>> && ...),
-                  "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Make it "
-                  "trivially copyable (no pointers), use standard containers, or give it a cereal "
-                  "`template <class Archive> void serialize(Archive&)` member.");
+    static_assert(
+        (Serializable<std::decay_t<Args>> && ...),
+        "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Make it "
+        "trivially copyable (no pointers), use standard containers, or give it a cereal "
+        "`template <class Archive> void serialize(Archive&)` member.");
     MP_REQUIRE_SERIALIZABLE(detail::stored_t<R>);
     std::vector<Bytes> recs;
     std::tuple<std::decay_t<Args>...> t(std::forward<Args>(args)...);
-    recs.push_back(detail::make_task_record<&detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
-        Fn(std::forward<F>(f)), [&t](Bytes& out) { detail::encode_args(t, out); }));
+    recs.push_back(
+        detail::make_task_record<&detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
+            Fn(std::forward<F>(f)), [&t](Bytes& out) { detail::encode_args(t, out); }));
     auto state = std::make_shared<detail::ResultState<R>>();
     detail::PoolCoreHandle::submit(core(), std::move(recs), state);
     return AsyncResult<R>(std::move(state), core_);
@@ -856,7 +879,8 @@ std::vector<Bytes> Pool::make_chunks(const F& f, Range&& items, std::size_t chun
     MP_REQUIRE_SERIALIZABLE(Arg);
     if constexpr (std::ranges::sized_range<Range> && std::ranges::forward_range<Range>) {
         auto n = static_cast<std::size_t>(std::ranges::size(items));
-        if (chunksize == 0) {  // Python: chunksize, extra = divmod(len, 4 * processes); if extra: += 1
+        if (chunksize ==
+            0) {  // Python: chunksize, extra = divmod(len, 4 * processes); if extra: += 1
             std::size_t d = processes() * 4;
             chunksize = std::max<std::size_t>(1, (n + d - 1) / d);
         }
@@ -879,7 +903,8 @@ std::vector<Bytes> Pool::make_chunks(const F& f, Range&& items, std::size_t chun
 template <class F, std::ranges::input_range Range>
 auto Pool::map_async(F&& f, Range&& items, std::size_t chunksize) {
     using T = detail::MapTypes<F, Range>;
-    return map_impl<typename T::R, false>(typename T::Fn(std::forward<F>(f)), std::forward<Range>(items), chunksize);
+    return map_impl<typename T::R, false>(typename T::Fn(std::forward<F>(f)),
+                                          std::forward<Range>(items), chunksize);
 }
 
 template <class F, std::ranges::input_range Range>

@@ -54,21 +54,21 @@ struct ProcessImpl;
 
 /// What current_process(), parent_process() and active_children() report.
 class ProcessInfo {
-public:
+  public:
     ProcessInfo(std::string name, pid_t pid, bool daemon)
         : name_(std::move(name)), pid_(pid), daemon_(daemon) {}
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     [[nodiscard]] bool daemon() const noexcept { return daemon_; }
 
-private:
+  private:
     std::string name_;
     pid_t pid_;
     bool daemon_;
 };
 
 class Process {
-public:
+  public:
     using clock = std::chrono::steady_clock;
 
     /// A process with no target: run() does nothing unless a subclass overrides it.
@@ -77,8 +77,8 @@ public:
     /// Process(target=f, args=(args...)): the child calls f(args...) on copies
     /// of the arguments (use std::ref to share an object inherited by fork).
     template <class F, class... Args>
-        requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-    explicit Process(F&& target, Args&&... args);
+    requires std::invocable < std::decay_t<F>
+    &, std::decay_t<Args>&... > explicit Process(F&& target, Args&&... args);
 
     Process(Process&&) noexcept;
     /// Moves `other` in; a child this object had started is first reaped as by the destructor.
@@ -121,11 +121,11 @@ public:
     /// An fd that becomes readable when the child ends (a pidfd); -1 before start().
     [[nodiscard]] int sentinel() const noexcept;
 
-protected:
+  protected:
     /// What the child runs: the target by default. Override in a subclass (Python's run()).
     virtual void run();
 
-private:
+  private:
     bool join_until(std::optional<clock::time_point> deadline);
     detail::ProcessImpl& impl() const;
 
@@ -147,8 +147,8 @@ int cpu_count();
 // ---- definitions -------------------------------------------------------------------------
 
 template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-Process::Process(F&& target, Args&&... args) : Process() {
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > Process::Process(F&& target, Args&&... args) : Process() {
     target_ = [f = std::decay_t<F>(std::forward<F>(target)),
                tup = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...)]() mutable {
         std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);

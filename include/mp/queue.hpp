@@ -62,10 +62,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
-#include <string>
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -95,12 +95,13 @@ template <class E, class A>
 struct is_contiguous_arithmetic<std::vector<E, A>>
     : std::bool_constant<std::is_arithmetic_v<E> && !std::is_same_v<E, bool>> {};
 template <class C, class Tr, class A>
-struct is_contiguous_arithmetic<std::basic_string<C, Tr, A>> : std::bool_constant<std::is_arithmetic_v<C>> {};
+struct is_contiguous_arithmetic<std::basic_string<C, Tr, A>>
+    : std::bool_constant<std::is_arithmetic_v<C>> {};
 template <class T>
 concept ContiguousArithmetic = is_contiguous_arithmetic<T>::value && CerealSerializable<T>;
 /// ...whose elements never straddle two pieces (pieces split records at multiples of 8).
 template <class T>
-concept StreamableContiguous = ContiguousArithmetic<T> && (8 % sizeof(typename T::value_type) == 0);
+concept StreamableContiguous = ContiguousArithmetic<T> &&(8 % sizeof(typename T::value_type) == 0);
 static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
               "the queue's contiguous fast path writes cereal's 64-bit size tag");
 
@@ -108,8 +109,10 @@ static_assert(std::is_same_v<cereal::size_type, std::uint64_t>,
 Bytes& queue_scratch();
 void queue_scratch_trim() noexcept;
 template <class Rep, class Period>
-ByteRing::Clock::time_point queue_deadline(std::chrono::duration<Rep, Period> timeout, const char* what) {
-    if (timeout < timeout.zero()) throw ValueError(std::string(what) + ": timeout must be non-negative");
+ByteRing::Clock::time_point queue_deadline(std::chrono::duration<Rep, Period> timeout,
+                                           const char* what) {
+    if (timeout < timeout.zero())
+        throw ValueError(std::string(what) + ": timeout must be non-negative");
     return ByteRing::Clock::now() + std::chrono::ceil<ByteRing::Clock::duration>(timeout);
 }
 }  // namespace detail
@@ -118,7 +121,7 @@ template <class T>
 class Queue {
     MP_REQUIRE_SERIALIZABLE(T);
 
-public:
+  public:
     using value_type = T;
 
     /// Queue(maxsize=0): 0 means no limit on the number of items.
@@ -164,12 +167,13 @@ public:
     void close() noexcept { ring_.close(); }
     [[nodiscard]] bool closed() const noexcept { return ring_.closed(); }
 
-protected:
-    Queue(QueueOptions options, const char* what) : ring_(options.maxsize, options.ring_bytes, what) {}
+  protected:
+    Queue(QueueOptions options, const char* what)
+        : ring_(options.maxsize, options.ring_bytes, what) {}
 
     detail::ByteRing ring_;
 
-private:
+  private:
     void put_until(const T& item, detail::ByteRing::Clock::time_point deadline, bool nowait);
     T get_until(detail::ByteRing::Clock::time_point deadline, bool nowait);
 };
@@ -178,7 +182,7 @@ private:
 /// they have finished with, and whose join() waits until all items put are done.
 template <class T>
 class JoinableQueue : public Queue<T> {
-public:
+  public:
     explicit JoinableQueue(std::size_t maxsize = 0)
         : JoinableQueue(QueueOptions{.maxsize = maxsize}) {}
     explicit JoinableQueue(QueueOptions options) : Queue<T>(options, "JoinableQueue") {}
@@ -198,7 +202,7 @@ public:
 /// Python's SimpleQueue: put, get, empty, close; no item limit and no timeouts.
 template <class T>
 class SimpleQueue {
-public:
+  public:
     SimpleQueue() : SimpleQueue(QueueOptions{}) {}
     /// maxsize is honoured too, though Python's SimpleQueue has none.
     explicit SimpleQueue(QueueOptions options) : q_(options) {}
@@ -209,7 +213,7 @@ public:
     void close() noexcept { q_.close(); }
     [[nodiscard]] bool closed() const noexcept { return q_.closed(); }
 
-private:
+  private:
     Queue<T> q_;
 };
 
@@ -229,8 +233,8 @@ void Queue<T>::put_until(const T& item, detail::ByteRing::Clock::time_point dead
         ok = ring_.put(parts, deadline, nowait);
     } else if constexpr (BytesSerializable<T>) {
         FrameHeader h = header_for<T>(sizeof(T));
-        const std::span<const std::byte> parts[] = {std::as_bytes(std::span(&h, 1)),
-                                                    std::as_bytes(std::span(std::addressof(item), 1))};
+        const std::span<const std::byte> parts[] = {
+            std::as_bytes(std::span(&h, 1)), std::as_bytes(std::span(std::addressof(item), 1))};
         ok = ring_.put(parts, deadline, nowait);
     } else if constexpr (detail::ContiguousArithmetic<T>) {
         // Written straight from the container: exactly the bytes encode_payload makes.
@@ -270,13 +274,14 @@ T Queue<T>::get_until(detail::ByteRing::Clock::time_point deadline, bool nowait)
             if (!fine) expect_type<T>(read_header(first));  // throws, naming both types
         },
         [](void* ctx, std::span<const std::byte> record) {  // check() accepted its header
-            if (record.empty()) return;  // streamed into *ctx already
+            if (record.empty()) return;                     // streamed into *ctx already
             FrameHeader h;
             std::memcpy(&h, record.data(), sizeof h);
             auto payload = record.subspan(sizeof h);
             if (payload.size() != h.size) {
-                throw SerializationError("mp::Queue::get: truncated frame (" + std::to_string(payload.size()) +
-                                         " of " + std::to_string(h.size) + " bytes)");
+                throw SerializationError("mp::Queue::get: truncated frame (" +
+                                         std::to_string(payload.size()) + " of " +
+                                         std::to_string(h.size) + " bytes)");
             }
             static_cast<std::optional<T>*>(ctx)->emplace(decode_payload<T>(payload));
         },
@@ -291,7 +296,8 @@ T Queue<T>::get_until(detail::ByteRing::Clock::time_point deadline, bool nowait)
             std::uint64_t count;
             std::memcpy(&h, first.data(), sizeof h);
             std::memcpy(&count, first.data() + sizeof h, sizeof count);
-            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size) return false;
+            if (h.size != sizeof count + count * sizeof(E) || size != sizeof h + h.size)
+                return false;
             auto& o = *static_cast<std::optional<T>*>(ctx);
             o.emplace();
             o->reserve(count);

@@ -107,7 +107,7 @@ struct is_view<std::span<E, N>> : std::true_type {};
 // ---- cereal archives over a byte vector / a checked byte span ---------------------------
 
 class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision> {
-public:
+  public:
     explicit OutputArchive(Bytes& out)
         : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this), out_(&out) {}
     void saveBinary(const void* data, std::size_t size) {
@@ -115,12 +115,12 @@ public:
         out_->insert(out_->end(), p, p + size);
     }
 
-private:
+  private:
     Bytes* out_;
 };
 
 class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision> {
-public:
+  public:
     explicit InputArchive(std::span<const std::byte> in)
         : cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>(this), in_(in) {}
     void loadBinary(void* data, std::size_t size);
@@ -128,23 +128,24 @@ public:
     void check_length(std::uint64_t n) const;
     [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
 
-private:
+  private:
     std::span<const std::byte> in_;
     std::size_t pos_ = 0;
 };
 
 template <class T>
-    requires std::is_arithmetic_v<T>
+requires std::is_arithmetic_v<T>
 void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar, const T& t) {
     ar.saveBinary(std::addressof(t), sizeof(t));
 }
 template <class T>
-    requires std::is_arithmetic_v<T>
+requires std::is_arithmetic_v<T>
 void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, T& t) {
     if constexpr (std::is_same_v<T, bool>) {
         unsigned char c = 0;
         ar.loadBinary(&c, 1);
-        if (c > 1) throw SerializationError("corrupt frame: a bool holds the byte " + std::to_string(c));
+        if (c > 1)
+            throw SerializationError("corrupt frame: a bool holds the byte " + std::to_string(c));
         t = c != 0;
     } else {
         ar.loadBinary(std::addressof(t), sizeof(t));
@@ -187,9 +188,9 @@ namespace mp {
 
 /// Travels as its bytes: trivially copyable and not a pointer or a view.
 template <class T>
-concept BytesSerializable = std::is_object_v<T> && std::is_trivially_copyable_v<T> &&
-                            !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-                            !detail::is_view<std::remove_cv_t<T>>::value;
+concept BytesSerializable =
+    std::is_object_v<T> && std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
+    !std::is_member_pointer_v<T> && !detail::is_view<std::remove_cv_t<T>>::value;
 
 /// Travels through cereal: a standard type or a user type with serialize/save/load.
 template <class T>
@@ -202,8 +203,8 @@ concept CerealSerializable =
 template <class T>
 concept Serializable = BytesSerializable<T> || CerealSerializable<T>;
 
-#define MP_REQUIRE_SERIALIZABLE(T)                                                            \
-    static_assert(::mp::Serializable<T>,                                                      \
+#define MP_REQUIRE_SERIALIZABLE(T)                                                             \
+    static_assert(::mp::Serializable<T>,                                                       \
                   "mp: this type cannot cross a process boundary. Make it trivially copyable " \
                   "(no pointers), use standard containers, or give it a cereal "               \
                   "`template <class Archive> void serialize(Archive&)` member.")
@@ -236,7 +237,8 @@ void validate_header(const FrameHeader& h);
 template <Serializable T>
 FrameHeader header_for(std::uint64_t payload_size) {
     (void)detail::type_registered<T>;
-    return FrameHeader{FrameHeader::kMagic, BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
+    return FrameHeader{FrameHeader::kMagic,
+                       BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
                        detail::type_fingerprint<T>, payload_size};
 }
 
@@ -250,10 +252,9 @@ void expect_type(const FrameHeader& h) {
                                  " was expected; receive it with recv_bytes()");
     }
     if (h.fingerprint != detail::type_fingerprint<T>) {
-        throw SerializationError("type mismatch: the frame holds " +
-                                 detail::describe_fingerprint(h.fingerprint) + " but " +
-                                 detail::readable_type_name(detail::type_name<T>()) +
-                                 " was expected");
+        throw SerializationError(
+            "type mismatch: the frame holds " + detail::describe_fingerprint(h.fingerprint) +
+            " but " + detail::readable_type_name(detail::type_name<T>()) + " was expected");
     }
     if (BytesSerializable<T> && h.size != sizeof(T)) {
         throw SerializationError("corrupt frame: " + std::to_string(h.size) + " bytes for " +
@@ -279,8 +280,8 @@ template <Serializable T>
 T decode_payload(std::span<const std::byte> payload) {
     if constexpr (BytesSerializable<T>) {
         if (payload.size() != sizeof(T)) {
-            throw SerializationError("truncated frame: " + std::to_string(payload.size()) +
-                                     " of " + std::to_string(sizeof(T)) + " bytes");
+            throw SerializationError("truncated frame: " + std::to_string(payload.size()) + " of " +
+                                     std::to_string(sizeof(T)) + " bytes");
         }
         alignas(T) std::byte storage[sizeof(T)];
         std::memcpy(storage, payload.data(), sizeof(T));

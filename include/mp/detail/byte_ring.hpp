@@ -27,7 +27,7 @@ namespace mp::detail {
 struct RingShared;  // the shared header, defined in src/queue_ring.cpp
 
 class ByteRing {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     using Deadline = std::optional<Clock::time_point>;
     /// "No deadline" for put/get/join. (A plain time_point, not an optional: an
@@ -64,7 +64,8 @@ public:
     /// there is room or `deadline` passes (then returns false and no part of the
     /// record is ever delivered). `nowait`: do not wait for room, and wait for the
     /// producer lock only briefly.
-    bool put(std::span<const std::span<const std::byte>> parts, Clock::time_point deadline, bool nowait);
+    bool put(std::span<const std::span<const std::byte>> parts, Clock::time_point deadline,
+             bool nowait);
 
     /// Takes the oldest record and hands it to `sink`. Returns false if none could be
     /// taken before `deadline` (or at once with `nowait`).
@@ -90,7 +91,7 @@ public:
     /// The default ring size: 1 MiB.
     static constexpr std::size_t kDefaultRingBytes = std::size_t{1} << 20;
 
-private:
+  private:
     RingShared& shared(const char* op) const;
 
     SharedRegion region_;

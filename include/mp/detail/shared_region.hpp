@@ -13,7 +13,7 @@
 namespace mp::detail {
 
 class SharedRegion {
-public:
+  public:
     SharedRegion() = default;
     /// Maps `size` zero-filled bytes (page-aligned). ValueError if size is 0.
     explicit SharedRegion(std::size_t size);
@@ -30,7 +30,7 @@ public:
         return static_cast<T*>(data());
     }
 
-private:
+  private:
     struct Mapping;
     std::shared_ptr<Mapping> m_;
 };
