@@ -1,14 +1,46 @@
 #!/usr/bin/env bash
-# The whole test suite: builds with warnings as errors and runs every test, then does
-# the same under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/.
+# The whole test suite (about 15 minutes on 2 cores):
+#   1. clang-format check of the tree (tour/lessons.cpp is `// clang-format off`);
+#   2. build with warnings as errors and run every test (build/);
+#   3. install from ONE fresh configure into a temporary prefix and build tests/consumer
+#      against it with find_package(mp);
+#   4. the frame decoder's libFuzzer target (clang), 60 s over fuzz/corpus (build-fuzz/);
+#   5. the threaded tests under ThreadSanitizer (build-tsan/, tests/test_threads.cpp);
+#   6. every test again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/).
 source "$(dirname "$0")/scripts/common.sh"
 mp_install_deps
 jobs=$(nproc)
+
+echo "== clang-format check"
+(cd "$MP_ROOT" && git ls-files -- '*.cpp' '*.hpp' '*.h' | xargs clang-format --dry-run --Werror)
 
 echo "== build (RelWithDebInfo, -Werror)"
 mp_build build
 echo "== tests"
 (cd "$MP_ROOT/build" && ctest -j "$jobs" --output-on-failure --timeout 300)
+
+echo "== install from one fresh configure, then build a find_package(mp) consumer"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake -S "$MP_ROOT" -B "$tmp/build" -DMP_BUILD_TESTS=OFF -DMP_BUILD_EXAMPLES=OFF \
+      -DMP_BUILD_BENCH=OFF >/dev/null
+cmake --build "$tmp/build" -j "$jobs" >/dev/null
+cmake --install "$tmp/build" --prefix "$tmp/prefix" >/dev/null
+cmake -S "$MP_ROOT/tests/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/consumer" -j "$jobs" >/dev/null
+"$tmp/consumer/consumer"
+
+echo "== fuzz the frame decoder (libFuzzer, 60 s)"
+CMAKE_CXX_COMPILER=clang++ mp_build build-fuzz -DMP_BUILD_FUZZ=ON -DMP_BUILD_TESTS=OFF \
+    -DMP_BUILD_EXAMPLES=OFF -DMP_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+"$MP_ROOT/fuzz/run.sh" "$MP_ROOT/build-fuzz/fuzz/fuzz_decode" 60
+
+echo "== threaded tests under ThreadSanitizer (build-tsan/)"
+mp_build build-tsan -DMP_TSAN=ON -DMP_BUILD_BENCH=OFF -DMP_BUILD_EXAMPLES=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo --target test_threads
+(cd "$MP_ROOT/build-tsan" &&
+ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+ ctest -j "$jobs" -R '^Threads\.' --output-on-failure --timeout 600)
 
 echo "== build with ASan + UBSan (build-asan/)"
 mp_build build-asan -DMP_SANITIZE=ON -DMP_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
@@ -16,4 +48,4 @@ echo "== tests under ASan + UBSan"
 (cd "$MP_ROOT/build-asan" &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
  ctest -j "$jobs" --output-on-failure --timeout 600)
-echo "== all tests passed (normal and sanitized builds)"
+echo "== all checks passed (format, tests, install, fuzz, TSan, ASan + UBSan)"

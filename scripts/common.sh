@@ -5,6 +5,8 @@ MP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian 12 packages mp needs to build, test, benchmark and run the tour.
 MP_PACKAGES=(cmake make g++ pkg-config python3 libcereal-dev libgtest-dev libgmock-dev
              libcli11-dev libgmp-dev libboost-dev)
+MP_PACKAGES+=(clang libclang-rt-14-dev)  # the fuzz target (libFuzzer) in ./test.sh
+MP_PACKAGES+=(clang-format)  # the format check in ./test.sh
 
 mp_install_deps() {
     local missing=()
@@ -23,9 +25,15 @@ mp_install_deps() {
     fi
 }
 
-# mp_build DIR [cmake options...]: configure (once) and build everything in DIR.
+# mp_build DIR [cmake options...] [--target T...]: configure (once) and build DIR
+# (everything, or the targets named after --target).
 mp_build() {
     local dir="$1"; shift
-    cmake -S "$MP_ROOT" -B "$MP_ROOT/$dir" -DMP_WERROR=ON "$@" >/dev/null
-    cmake --build "$MP_ROOT/$dir" -j "$(nproc)"
+    local opts=() targets=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "--target" ]; then shift; targets=("--target" "$@"); break; fi
+        opts+=("$1"); shift
+    done
+    cmake -S "$MP_ROOT" -B "$MP_ROOT/$dir" -DMP_WERROR=ON "${opts[@]}" >/dev/null
+    cmake --build "$MP_ROOT/$dir" -j "$(nproc)" "${targets[@]}"
 }

@@ -64,6 +64,36 @@ void InputArchive::check_length(std::uint64_t n) const {
     }
 }
 
+void InputArchive::check_elements(std::uint64_t n, std::size_t min_size) const {
+    check_length(n);
+    if (min_size > 1 && n > remaining() / min_size) {
+        throw SerializationError("corrupt frame: a sequence announces " + std::to_string(n) +
+                                 " elements of at least " + std::to_string(min_size) +
+                                 " bytes each but only " + std::to_string(remaining()) +
+                                 " bytes follow");
+    }
+}
+
+void InputArchive::charge(std::size_t bytes) {
+    if (bytes > budget_ - spent_) {
+        throw SerializationError("corrupt frame: decoding it would allocate more than " +
+                                 std::to_string(budget_) + " bytes (64 times the " +
+                                 std::to_string(in_.size()) +
+                                 "-byte payload, plus 1 MiB); a frame this small cannot hold "
+                                 "that much");
+    }
+    spent_ += bytes;
+}
+
+void InputArchive::enter() {
+    if (++depth_ > kMaxDecodeDepth) {
+        throw SerializationError("corrupt frame: values nest more than " +
+                                 std::to_string(kMaxDecodeDepth) +
+                                 " levels deep (a recursive type this deep would overflow the "
+                                 "stack)");
+    }
+}
+
 }  // namespace detail
 
 void validate_header(const FrameHeader& h) {

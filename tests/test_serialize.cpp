@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
+#include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +17,27 @@
 
 #include "mp/serialize.hpp"
 #include "support.hpp"
+
+// Counts the bytes this binary allocates while g_counting is on (for the allocation bounds).
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<std::size_t> g_allocated{0};
+}  // namespace
+void* operator new(std::size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocated += n;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+// GCC sees new-expressions elsewhere paired with this free(): they are ours, malloc'd above.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+#pragma GCC diagnostic pop
 
 namespace {
 
@@ -160,6 +186,181 @@ TEST(Serialize, ReadableTypeNames) {
               mp::detail::readable_type_name(mp::detail::type_name<Person>()))
         << "types that were serialized are registered by fingerprint";
     EXPECT_NE(mp::detail::describe_fingerprint(0x1234).find("unknown"), std::string::npos);
+}
+
+// ---- every decoded value is valid; depth and allocation are bounded ----------------------
+
+struct Flagged {
+    int x;
+    bool on;
+    double y;
+    bool operator==(const Flagged&) const = default;
+};
+enum class Color : std::uint8_t { red, green };
+enum Plain { plain_a, plain_b };  // no fixed underlying type: not every byte is a value
+struct WithPlain {
+    int x;
+    Plain p;
+};
+struct WithPointer {
+    int* p;
+};
+struct WithArray {
+    char name[16];
+    int n;
+    bool ok;
+};
+
+static_assert(mp::BytesSerializable<bool> && mp::BytesSerializable<Flagged> &&
+              mp::BytesSerializable<Color> && mp::BytesSerializable<WithArray>);
+static_assert(!mp::BytesSerializable<Plain> && !mp::Serializable<WithPlain>,
+              "an enum without a fixed type is not decoded from raw bytes");
+static_assert(!mp::Serializable<WithPointer>, "a pointer member never travels");
+static_assert(!mp::BytesSerializable<std::optional<int>> &&
+                  mp::CerealSerializable<std::optional<int>>,
+              "std::optional's engaged flag is private: it goes through cereal, which checks it");
+
+template <class T>
+mp::Bytes corrupt_byte(const T& value, std::size_t payload_offset, std::byte b) {
+    auto frame = mp::serialize(value);
+    frame.at(sizeof(mp::FrameHeader) + payload_offset) = b;
+    return frame;
+}
+
+TEST(Serialize, ABoolThatIsNeitherZeroNorOneIsRefused) {
+    EXPECT_EQ(round_trip(true), true);
+    EXPECT_EQ(round_trip(false), false);
+    EXPECT_THROW((void)mp::deserialize<bool>(corrupt_byte(true, 0, std::byte{5})),
+                 mp::SerializationError);
+    Flagged f{1, true, 2.5};
+    EXPECT_EQ(round_trip(f), f);
+    EXPECT_THROW(
+        (void)mp::deserialize<Flagged>(corrupt_byte(f, offsetof(Flagged, on), std::byte{0x80})),
+        mp::SerializationError);
+    WithArray w{"abc", 3, true};
+    auto back = round_trip(w);
+    EXPECT_STREQ(back.name, "abc");
+    EXPECT_THROW(
+        (void)mp::deserialize<WithArray>(corrupt_byte(w, offsetof(WithArray, ok), std::byte{2})),
+        mp::SerializationError);
+    std::array<bool, 3> a{true, false, true};
+    EXPECT_EQ(round_trip(a), a);
+    using Bools = std::array<bool, 3>;
+    EXPECT_THROW((void)mp::deserialize<Bools>(corrupt_byte(a, 1, std::byte{9})),
+                 mp::SerializationError);
+    auto opt = mp::serialize(std::optional<int>(4));  // cereal: a bool "engaged" byte first
+    opt.at(sizeof(mp::FrameHeader)) = std::byte{3};
+    EXPECT_THROW((void)mp::deserialize<std::optional<int>>(opt), mp::SerializationError);
+    // Every byte of an enum with a fixed underlying type is a value of it.
+    EXPECT_EQ(static_cast<int>(mp::deserialize<Color>(corrupt_byte(Color::red, 0, std::byte{7}))),
+              7);
+}
+
+struct Tree {
+    int v = 0;
+    std::vector<Tree> kids;
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(v, kids);
+    }
+};
+
+/// The frame of a Tree `depth` levels deep (one kid per level), written byte by byte.
+mp::Bytes deep_tree_frame(std::size_t depth) {
+    mp::Bytes payload;
+    auto put = [&](const auto& x) {
+        auto p = reinterpret_cast<const std::byte*>(&x);
+        payload.insert(payload.end(), p, p + sizeof x);
+    };
+    for (std::size_t i = 0; i < depth; ++i) {
+        put(std::int32_t{1});
+        put(std::uint64_t{i + 1 < depth ? 1u : 0u});
+    }
+    mp::FrameHeader h = mp::header_for<Tree>(payload.size());
+    payload.insert(payload.begin(), sizeof h, std::byte{0});
+    std::memcpy(payload.data(), &h, sizeof h);
+    return payload;
+}
+
+TEST(Serialize, NestingIsBoundedSoARecursiveTypeCannotOverflowTheStack) {
+    Tree t = mp::deserialize<Tree>(deep_tree_frame(100));  // deep, but fine
+    std::size_t depth = 1;
+    for (const Tree* n = &t; !n->kids.empty(); n = &n->kids[0]) ++depth;
+    EXPECT_EQ(depth, 100u);
+    auto frame = deep_tree_frame(200'000);  // 2.4 MB: overflowed the stack before
+    try {
+        (void)mp::deserialize<Tree>(frame);
+        FAIL() << "expected SerializationError";
+    } catch (const mp::SerializationError& e) {
+        EXPECT_NE(std::string(e.what()).find("nest"), std::string::npos) << e.what();
+    }
+}
+
+struct Big {
+    std::array<char, 4096> bytes{};
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(bytes);
+    }
+};
+
+/// Bytes allocated while decoding `frame` as a T (which must throw SerializationError).
+template <class T>
+std::size_t allocated_by_failed_decode(const mp::Bytes& frame) {
+    g_allocated = 0;
+    g_counting = true;
+    bool threw = false;
+    try {
+        (void)mp::deserialize<T>(frame);
+    } catch (const mp::SerializationError&) {
+        threw = true;
+    } catch (const std::bad_alloc&) {
+    }
+    g_counting = false;
+    EXPECT_TRUE(threw);
+    return g_allocated.load();
+}
+
+/// A frame of T's type whose payload is `count` (a cereal size tag) then `body` zero bytes.
+template <class T>
+mp::Bytes sequence_frame(std::uint64_t count, std::size_t body) {
+    mp::Bytes frame(sizeof(mp::FrameHeader) + sizeof count + body);
+    mp::FrameHeader h = mp::header_for<T>(sizeof count + body);
+    std::memcpy(frame.data(), &h, sizeof h);
+    std::memcpy(frame.data() + sizeof h, &count, sizeof count);
+    return frame;
+}
+
+TEST(Serialize, AllocationIsBoundedByTheBytesReceived) {
+    const std::size_t body = 128 * 1024;
+    const std::size_t bound = 64 * body + (std::size_t{1} << 20);
+    // 65536 Bigs of 4 KiB announced in 128 KiB: cereal alone allocated 256 MiB up front.
+    EXPECT_LE(
+        allocated_by_failed_decode<std::vector<Big>>(sequence_frame<std::vector<Big>>(65536, body)),
+        bound);
+    EXPECT_LE(
+        allocated_by_failed_decode<std::deque<Big>>(sequence_frame<std::deque<Big>>(65536, body)),
+        bound);
+    EXPECT_LE(
+        allocated_by_failed_decode<std::list<Big>>(sequence_frame<std::list<Big>>(65536, body)),
+        bound);
+    // Elements of known minimum size are refused before any allocation.
+    EXPECT_LE(allocated_by_failed_decode<std::vector<double>>(
+                  sequence_frame<std::vector<double>>(body, body)),
+              4096u);
+    EXPECT_LE(allocated_by_failed_decode<std::vector<std::string>>(
+                  sequence_frame<std::vector<std::string>>(body, body)),
+              4096u);
+    // Legitimate large values still decode.
+    std::vector<Big> many(300);
+    many[299].bytes[7] = 'x';
+    EXPECT_EQ(round_trip(many)[299].bytes[7], 'x');
+    std::vector<std::unique_ptr<Big>> ptrs;
+    for (int i = 0; i < 10; ++i) ptrs.push_back(std::make_unique<Big>());
+    EXPECT_EQ(round_trip(ptrs).size(), 10u);
+    std::map<int, std::string> m;
+    for (int i = 0; i < 1000; ++i) m[i] = std::to_string(i);
+    EXPECT_EQ(round_trip(m), m);
 }
 
 }  // namespace
