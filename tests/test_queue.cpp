@@ -1,6 +1,10 @@
 // Tests of mp::Queue, mp::SimpleQueue, mp::JoinableQueue and the byte ring under them.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -538,6 +542,150 @@ TEST(Queue, ConsumerKilledMidGetLeavesTheQueueUsable) {
         more.start();
         ASSERT_TRUE(blob_ok(q.get(5s)));
         ASSERT_TRUE(more.join(5s));
+    }
+}
+
+// ---- deterministic kills inside a commit, zombies, lost wake-ups --------------------------
+
+/// Waits until process `pid` has ended, without reaping it: it stays a zombie, which
+/// kill(pid, 0) still finds. Returns its exit status (as waitpid would), -1 on error.
+int wait_exited_unreaped(pid_t pid) {
+    siginfo_t si{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT) != 0) return -1;
+    return si.si_code == CLD_EXITED ? si.si_status : -1;
+}
+
+TEST(Queue, ProducerDyingAtEachStepOfItsCommitLeavesNoPhantom) {
+    // Steps 0-2 die before the record is visible, 3-5 after (see src/queue_ring.cpp).
+    // Checked while the producer is still a zombie: its half-done commit must be
+    // settled by the readers of the counts, not only by the next put.
+    for (int step = 0; step <= 5; ++step) {
+        SCOPED_TRACE("producer dies at commit step " + std::to_string(step));
+        mp::JoinableQueue<int> q(1);
+        mp::Process p(
+            [](mp::JoinableQueue<int> out, int at) {
+                mp::detail::ByteRing::die_at_commit_step(at);
+                out.put(42);
+            },
+            q, step);
+        p.start();
+        ASSERT_EQ(wait_exited_unreaped(p.pid()), mp::detail::ByteRing::kDiedAtStepExitCode);
+        const bool visible = step >= 3;
+        EXPECT_EQ(q.qsize(), visible ? 1u : 0u);
+        if (visible) {
+            EXPECT_EQ(q.get(5s), 42);
+            q.task_done();
+        } else {
+            EXPECT_THROW(q.get_nowait(), mp::Empty);
+        }
+        EXPECT_EQ(q.qsize(), 0u);
+        q.put_nowait(7);  // maxsize 1: no phantom item makes it Full
+        EXPECT_EQ(q.get(5s), 7);
+        q.task_done();
+        EXPECT_TRUE(q.join(5s)) << "join() waits for an item that does not exist";
+        EXPECT_THROW(q.task_done(), mp::ValueError);
+        ASSERT_TRUE(p.join(10s));
+    }
+}
+
+TEST(Queue, ConsumerDyingAtEachStepOfItsCommitLeavesConsistentCounts) {
+    // Steps 10-12 die before the record is taken (it stays for the next consumer),
+    // 13-14 after (it is lost with the consumer and counts as done for join), 15 after
+    // the commit is complete (as if get() had returned: join waits for its task_done).
+    for (int step = 10; step <= 15; ++step) {
+        SCOPED_TRACE("consumer dies at commit step " + std::to_string(step));
+        mp::JoinableQueue<int> q(1);
+        q.put(42);
+        mp::Process c(
+            [](mp::JoinableQueue<int> in, int at) {
+                mp::detail::ByteRing::die_at_commit_step(at);
+                (void)in.get();
+            },
+            q, step);
+        c.start();
+        ASSERT_EQ(wait_exited_unreaped(c.pid()), mp::detail::ByteRing::kDiedAtStepExitCode);
+        const bool taken = step >= 13;
+        EXPECT_EQ(q.qsize(), taken ? 0u : 1u);
+        if (!taken) {
+            EXPECT_EQ(q.get(5s), 42);
+            q.task_done();
+        } else {
+            EXPECT_THROW(q.get_nowait(), mp::Empty);
+        }
+        if (step == 15) {
+            EXPECT_FALSE(q.join(100ms));
+            q.task_done();
+        }
+        EXPECT_TRUE(q.join(5s));
+        q.put_nowait(7);
+        EXPECT_EQ(q.get(5s), 7);
+        ASSERT_TRUE(c.join(10s));
+    }
+}
+
+/// The lowest fd number not open: setting RLIMIT_NOFILE to it makes every new fd fail.
+int lowest_free_fd() {
+    for (int fd = 0;; ++fd) {
+        if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) return fd;
+    }
+}
+
+void get_times_out_on_a_zombie_producers_half_put(bool without_fds) {
+    mp::Queue<Blob> q(mp::QueueOptions{.ring_bytes = kSmallRing});
+    mp::Process p([](mp::Queue<Blob> out) { out.put(make_blob(1, 1'000'000)); }, q);  // 4 MB
+    p.start();
+    // Take nothing until the producer has filled the ring with the item's first
+    // pieces and blocks; then kill it, leaving a zombie that still holds the producer lock.
+    std::this_thread::sleep_for(300ms);
+    ::kill(p.pid(), SIGKILL);
+    ASSERT_EQ(wait_exited_unreaped(p.pid()), -1);  // killed: not CLD_EXITED
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    if (without_fds) {
+        rlimit none = saved;
+        none.rlim_cur = static_cast<rlim_t>(lowest_free_fd());
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+        ASSERT_EQ(::syscall(SYS_pidfd_open, ::getpid(), 0), -1) << "the fd limit did not bite";
+    }
+    auto t0 = Clock::now();
+    bool empty = false;
+    try {
+        (void)q.get(2s);
+    } catch (const mp::Empty&) {
+        empty = true;
+    }
+    auto waited = Clock::now() - t0;
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    EXPECT_TRUE(empty) << "a partial item was delivered";
+    EXPECT_LT(waited, 20s) << "get(2s) kept waiting on a zombie's half-put";
+    EXPECT_TRUE(p.join(10s));
+    EXPECT_EQ(q.qsize(), 0u);
+}
+
+TEST(Queue, GetTimesOutOnAZombieProducersHalfPut) {
+    get_times_out_on_a_zombie_producers_half_put(false);
+}
+
+TEST(Queue, GetTimesOutOnAZombieProducersHalfPutWithNoFdFree) {
+    // No pidfd can be opened: the zombie must still be seen as dead (not by kill(pid, 0)).
+    get_times_out_on_a_zombie_producers_half_put(true);
+}
+
+TEST(Queue, TinyRingOneToOneNeverLosesAWakeup) {
+    // A 4 KiB ring holds ~100 items: both sides park constantly (room, data), which is
+    // where a lost wake-up would leave both asleep (each get's 60 s bound turns a hang
+    // into a failure). Repeated in fresh queues to vary the interleavings.
+    for (int run = 0; run < 20; ++run) {
+        mp::Queue<long> q(mp::QueueOptions{.ring_bytes = 4096});
+        constexpr long kItems = 100'000;
+        mp::Process p(
+            [](mp::Queue<long> out) {
+                for (long i = 0; i < kItems; ++i) out.put(i);
+            },
+            q);
+        p.start();
+        for (long i = 0; i < kItems; ++i) ASSERT_EQ(q.get(60s), i) << "run " << run;
+        ASSERT_TRUE(p.join(60s));
     }
 }
 

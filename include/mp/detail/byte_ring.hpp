@@ -88,6 +88,12 @@ class ByteRing {
     void close() noexcept { region_.close(); }
     [[nodiscard]] bool closed() const noexcept { return region_.closed(); }
 
+    /// For tests only: from now on this process _exits with kDiedAtStepExitCode at step
+    /// `step` of its next commit (0-5: a put's, 10-15: a get's; see src/queue_ring.cpp),
+    /// as a SIGKILL there would end it. -1 (the default): never.
+    static void die_at_commit_step(int step) noexcept;
+    static constexpr int kDiedAtStepExitCode = 86;
+
     /// The default ring size: 1 MiB.
     static constexpr std::size_t kDefaultRingBytes = std::size_t{1} << 20;
 
