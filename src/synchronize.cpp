@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "mp/detail/futex.hpp"
+#include "mp/detail/park.hpp"
 #include "system.hpp"
 
 namespace mp::detail {
@@ -43,25 +44,27 @@ static_assert(std::is_standard_layout_v<SemaphoreState> && sizeof(SemaphoreState
               "SemaphoreState: four 32-bit words");
 
 struct EventState {
-    std::atomic<std::uint32_t> flag;  // futex word: 0 clear, 1 set
-    std::atomic<std::uint32_t> waiters;
+    ParkWord park;                    // waiters park here (mp/detail/park.hpp)
+    std::atomic<std::uint32_t> flag;  // 0 clear, 1 set
 };
-static_assert(std::is_standard_layout_v<EventState> && sizeof(EventState) == 8,
-              "EventState: two 32-bit words");
+static_assert(std::is_standard_layout_v<EventState> && sizeof(EventState) == 12,
+              "EventState: a ParkWord and a flag");
 
-// Condition: `gen` counts notifications (futex word); `tokens` are wake-ups not yet
-// taken; `sleepers` are waiters not yet notified. A waiter records gen on entry and may
-// take a token only once gen has moved: so a waiter arriving after notify() cannot steal
-// the wake-up of an earlier one. sleepers and gen change only under the lock; tokens
-// are taken with a CAS by woken waiters. Invariant (under the lock, ignoring dead
-// waiters): sleepers + tokens == waiters that have not returned.
+// Condition: `gen` counts notifications; `tokens` are wake-ups not yet taken;
+// `sleepers` are waiters not yet notified. A waiter records gen on entry and may take a
+// token only once gen has moved: so a waiter arriving after notify() cannot steal the
+// wake-up of an earlier one. sleepers and gen change only under the lock; tokens are
+// taken with a CAS by woken waiters. Invariant (under the lock, ignoring dead waiters):
+// sleepers + tokens == waiters that have not returned. Waiters sleep with the park
+// helper on `park`; notify() publishes gen and tokens, then unparks.
 struct ConditionState {
+    ParkWord park;
     std::atomic<std::uint32_t> gen;
     std::atomic<std::uint32_t> tokens;
     std::atomic<std::uint32_t> sleepers;
 };
-static_assert(std::is_standard_layout_v<ConditionState> && sizeof(ConditionState) == 12,
-              "ConditionState: three 32-bit words");
+static_assert(std::is_standard_layout_v<ConditionState> && sizeof(ConditionState) == 20,
+              "ConditionState: a ParkWord and three 32-bit words");
 
 enum : std::int32_t { kFilling = 0, kDraining = 1, kResetting = -1, kBroken = -2 };
 
@@ -288,8 +291,8 @@ Event::Event() : region_(sizeof(detail::EventState)) {
 }
 
 void Event::set() {
-    s_->flag.store(1);
-    if (s_->waiters.load() > 0) detail::futex_wake_all(s_->flag);
+    s_->flag.store(1, std::memory_order_release);
+    detail::unpark_all(s_->park);
 }
 
 void Event::clear() {
@@ -301,18 +304,10 @@ bool Event::is_set() const noexcept {
 }
 
 bool Event::wait_until(Deadline deadline) {
-    while (s_->flag.load() == 0) {
-        if (expired(deadline)) return false;
-        s_->waiters.fetch_add(1);
-        try {
-            detail::futex_wait(s_->flag, 0, deadline);
-        } catch (...) {
-            s_->waiters.fetch_sub(1);
-            throw;
-        }
-        s_->waiters.fetch_sub(1);
-    }
-    return true;
+    auto is_set = [this] { return s_->flag.load(std::memory_order_acquire) != 0; };
+    if (is_set()) return true;
+    if (expired(deadline)) return false;
+    return detail::park_until(s_->park, is_set, deadline);
 }
 
 // ---- Condition -----------------------------------------------------------------------------
@@ -346,15 +341,9 @@ bool Condition::wait_until(Deadline deadline) {
     const std::uint32_t depth = lock_.release_all();
     bool woken = false;
     try {
-        for (;;) {
-            std::uint32_t g = c.gen.load();
-            if (g != entry && take_token(c.tokens)) {
-                woken = true;
-                break;
-            }
-            if (expired(deadline)) break;
-            detail::futex_wait(c.gen, g, deadline);
-        }
+        auto notified = [&] { return c.gen.load() != entry && take_token(c.tokens); };
+        woken =
+            notified() || (!expired(deadline) && detail::park_until(c.park, notified, deadline));
     } catch (...) {
         lock_.reacquire(depth);
         c.sleepers.fetch_sub(1);
@@ -390,7 +379,7 @@ void Condition::notify(std::size_t n) {
     c.sleepers.fetch_sub(k);
     c.tokens.fetch_add(k);
     c.gen.fetch_add(1);
-    detail::futex_wake(c.gen, static_cast<int>(std::min<std::uint32_t>(k, INT32_MAX)));
+    detail::unpark_all_after_rmw(c.park);  // gen's seq_cst RMW orders it before the check
 }
 
 void Condition::notify_all() {

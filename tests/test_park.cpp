@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mp/detail/park.hpp>
+#include <mp/mp.hpp>
 #include <thread>
 #include <vector>
 
@@ -179,6 +180,38 @@ TEST(Park, ASleeperIsWokenByAnotherThread) {
         Clock::duration::zero()));
     EXPECT_LT(Clock::now() - t0, kLost);
     waker.join();
+}
+
+TEST(Park, ConditionPingPongBetweenProcessesLosesNoWakeup) {
+    // The Condition sleeps with the park helper: two processes take turns through one
+    // Condition and a shared counter; a lost notification would leave a wait to its
+    // (generous) timeout, which fails the run.
+    mp::Condition c;
+    mp::RawValue<long> turn(0);
+    constexpr long kRounds = 5'000;
+    mp::Process other(
+        [](mp::Condition cond, mp::RawValue<long> t) {
+            std::unique_lock lock(cond);
+            for (long i = 1; i <= kRounds; ++i) {
+                while (t.value() != 2 * i - 1) {
+                    if (!cond.wait(60s)) ::_exit(1);
+                }
+                t.value() = 2 * i;
+                cond.notify();
+            }
+        },
+        c, turn);
+    other.start();
+    {
+        std::unique_lock lock(c);
+        for (long i = 1; i <= kRounds; ++i) {
+            turn.value() = 2 * i - 1;
+            c.notify();
+            while (turn.value() != 2 * i) ASSERT_TRUE(c.wait(60s)) << "round " << i;
+        }
+    }
+    ASSERT_TRUE(other.join(60s));
+    EXPECT_EQ(other.exitcode(), 0);
 }
 
 }  // namespace
