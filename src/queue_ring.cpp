@@ -69,6 +69,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +100,10 @@ constexpr std::uint32_t kMagic = 0x5152504d;  // "MPRQ"
 constexpr std::uint32_t kFirst = 1;
 constexpr std::uint32_t kLast = 2;
 constexpr std::uint32_t kPad = 4;
+constexpr std::uint32_t kLink = 8;       // the rest of the stream is in segment `len`
+constexpr std::uint64_t kLinkBytes = 8;  // a link piece: a header alone
+constexpr unsigned kMaxSegments = 24;    // segment k holds capacity << k bytes
+constexpr std::uint64_t kMaxReserve = std::uint64_t{1} << 38;  // 256 GiB of address space
 constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinPiece = 64;
@@ -138,6 +143,8 @@ struct alignas(64) RingSide {
     std::atomic<std::uint64_t> commit_count;  // put_count / got_count after that commit
     std::atomic<std::uint64_t> commit_lost;   // consumer: lost_count after that commit
     std::atomic<std::uint64_t> commit_takes;  // consumer: 1 if the record goes to the caller
+    std::atomic<std::uint32_t> seg;           // the segment this side writes / reads
+    std::atomic<std::uint64_t> seg_start;     // the position where that segment starts
 };
 
 /// The shared header at the start of the mapping.
@@ -148,6 +155,7 @@ struct RingShared {
     std::uint64_t capacity;   // ring bytes, a power of two
     std::uint64_t maxsize;    // whole records allowed in the ring; 0: no limit
     std::uint64_t max_piece;  // bytes of the largest piece, header included
+    std::uint32_t segments;   // segments reserved (1: the ring never grows)
 
     RingSide producer;
     RingSide consumer;
@@ -162,6 +170,12 @@ struct RingShared {
     ParkWord space_park;             // the producer lock holder parks here for room or a slot
     alignas(64) ParkWord join_park;  // join() parks here
     std::atomic<std::uint64_t> done_count;  // task_done() calls
+    // Growth (written by producers, under their lock): where each segment starts in the
+    // stream and where it ends (the position after its link piece; 0 while it is open
+    // or unused); which segments may hold resident pages.
+    alignas(64) std::atomic<std::uint64_t> seg_start[kMaxSegments];
+    std::atomic<std::uint64_t> seg_end[kMaxSegments];
+    std::atomic<std::uint32_t> dirty;
 };
 
 static_assert(std::is_standard_layout_v<RingSide> && std::is_standard_layout_v<RingShared>,
@@ -181,6 +195,18 @@ static_assert(offsetof(RingShared, consumer) - offsetof(RingShared, producer) >=
 static_assert(sizeof(RingShared) <= kHeaderBytes, "the header fits its page; the ring follows");
 
 namespace {
+
+// ---- segments ------------------------------------------------------------------------------
+
+/// Segment s: capacity << s bytes at this offset of the ring area (segment 0 first).
+std::uint64_t seg_offset(const RingShared& h, unsigned s) noexcept {
+    return h.capacity * ((std::uint64_t{1} << s) - 1);
+}
+std::uint64_t seg_cap(const RingShared& h, unsigned s) noexcept {
+    return h.capacity << s;
+}
+
+std::atomic<unsigned> g_segments_limit{0};
 
 // ---- test hook: dying at a step of a commit ------------------------------------------------
 
@@ -214,11 +240,37 @@ void finish_commit(RingSide& side, std::atomic<std::uint64_t>& index,
     side.committing.store(0, std::memory_order_release);
 }
 
+/// Undoes a dead holder's moves to new segments that its index does not cover yet: a
+/// side's (seg, seg_start) is stored before the index that passes the link, so a start
+/// beyond the index means "not published". The segment linked to it is the one whose
+/// end is that start; a producer also reopens that segment (its link was never seen).
+void recover_segments(RingShared& h, RingSide& side, const std::atomic<std::uint64_t>& index,
+                      bool producer) noexcept {
+    const std::uint64_t at = index.load(std::memory_order_acquire);
+    std::uint64_t start = side.seg_start.load(std::memory_order_relaxed);
+    while (start > at) {
+        unsigned from = kMaxSegments;
+        for (unsigned s = 0; s < h.segments; ++s) {
+            if (h.seg_end[s].load(std::memory_order_relaxed) == start) from = s;
+        }
+        if (from == kMaxSegments) break;  // cannot happen: every start is some segment's end
+        if (producer) h.seg_end[from].store(0, std::memory_order_relaxed);
+        start = h.seg_start[from].load(std::memory_order_relaxed);
+        side.seg_start.store(start, std::memory_order_relaxed);
+        side.seg.store(from, std::memory_order_release);
+    }
+    if (producer) {  // died between closing its segment and moving on: reopen it
+        h.seg_end[side.seg.load(std::memory_order_relaxed)].store(0, std::memory_order_release);
+    }
+}
+
 void recover_producer(RingShared& h) noexcept {
+    recover_segments(h, h.producer, h.head, true);
     finish_commit(h.producer, h.head, h.put_count, nullptr);
 }
 
 void recover_consumer(RingShared& h) noexcept {
+    recover_segments(h, h.consumer, h.tail, false);
     finish_commit(h.consumer, h.tail, h.got_count, &h.lost_count);
 }
 
@@ -459,10 +511,28 @@ ByteRing::ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what
                          " is larger than the limit of 1 TiB");
     }
     std::uint64_t cap = std::bit_ceil(std::max<std::uint64_t>(ring_bytes, kMinRing));
-    region_ = SharedRegion(kHeaderBytes + cap);
+    // Reserve address space for segments 0..n-1 (cap * (2^n - 1) bytes, at most half the
+    // memory): pages are allocated only when written, and given back when a segment is
+    // left, so the reservation costs nothing until the queue grows.
+    const std::uint64_t memory = static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                                 static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t budget = std::min(memory / 2, kMaxReserve);
+    unsigned n = 1;
+    while (n < kMaxSegments && cap * ((std::uint64_t{2} << n) - 1) <= budget) ++n;
+    if (unsigned limit = g_segments_limit.load(std::memory_order_relaxed); limit != 0)
+        n = std::min(n, limit);
+    for (;; n = (n + 1) / 2) {
+        try {
+            region_ = SharedRegion(kHeaderBytes + cap * ((std::uint64_t{1} << n) - 1));
+            break;
+        } catch (const OSError&) {
+            if (n == 1) throw;  // not even the first segment: the error says why
+        }
+    }
     auto* h = new (region_.data()) RingShared{};
     h->magic = kMagic;
     h->capacity = cap;
+    h->segments = n;
     h->maxsize = maxsize;
     h->max_piece = std::min<std::uint64_t>(cap / 4, kMaxPiece);  // a piece's length is 32-bit
 }
@@ -479,6 +549,10 @@ std::size_t ByteRing::qsize() const {
     std::uint64_t got = h.got_count.load(std::memory_order_acquire);
     std::uint64_t put = h.put_count.load(std::memory_order_acquire);
     return put > got ? put - got : 0;
+}
+
+void ByteRing::limit_segments_for_tests(unsigned n) noexcept {
+    g_segments_limit.store(n, std::memory_order_relaxed);
 }
 
 void ByteRing::die_at_commit_step(int step) noexcept {
@@ -503,9 +577,7 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     }
     SideGuard guard(h.producer);
     RingSide& p = h.producer;
-    std::byte* ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
-    const std::uint64_t cap = h.capacity;
-    const std::uint64_t mask = cap - 1;
+    std::byte* const ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t put_count = h.put_count.load(std::memory_order_relaxed);
 
     auto notify = [&](bool just_unlocked) { wake(h.data_park, just_unlocked); };
@@ -519,23 +591,114 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
         if (!park_until(h.space_park, slot, deadline)) return false;
     }
 
+    // The segment written to: bytes [seg_start, ...) of the stream, wrapping in its cap.
     std::uint64_t pos = h.head.load(std::memory_order_relaxed);
-    // Waits until `need` bytes after pos are free.
-    auto room = [&](std::uint64_t need) {
-        if (cap - (pos - p.cached.load(std::memory_order_relaxed)) >= need) return true;
-        return park_until(
-            h.space_park,
-            [&] {
-                std::uint64_t tail = h.tail.load(std::memory_order_acquire);
-                p.cached.store(tail, std::memory_order_relaxed);
-                return cap - (pos - tail) >= need;
-            },
-            deadline);
+    unsigned seg = p.seg.load(std::memory_order_relaxed);
+    std::uint64_t seg_start = p.seg_start.load(std::memory_order_relaxed);
+    std::byte* sring = ring + seg_offset(h, seg);
+    std::uint64_t cap = seg_cap(h, seg);
+    auto offset = [&](std::uint64_t at) { return (at - seg_start) & (cap - 1); };
+    auto to_end = [&] { return cap - offset(pos); };
+    // `want` bytes fit at pos, keeping room for a link piece after them.
+    auto fits = [&](std::uint64_t want, std::uint64_t tail) {
+        return cap - (pos - std::max(tail, seg_start)) >= want + kLinkBytes;
     };
-    auto write_header = [&](std::uint64_t at, std::uint64_t len, std::uint32_t flags) {
+    auto write_header = [&](std::uint64_t len, std::uint32_t flags) {
         PieceHeader ph{static_cast<std::uint32_t>(len), flags};
-        std::memcpy(ring + (at & mask), &ph, sizeof ph);
+        std::memcpy(sring + offset(pos), &ph, sizeof ph);
     };
+    // Ends the current segment with a link piece; the stream goes on in segment `to`.
+    auto link = [&](unsigned to) {
+        write_header(to, kLink);
+        const std::uint64_t next = pos + kLinkBytes;
+        h.dirty.fetch_or(1u << to, std::memory_order_relaxed);
+        h.seg_start[to].store(next, std::memory_order_relaxed);
+        h.seg_end[to].store(0, std::memory_order_relaxed);
+        h.seg_end[seg].store(next, std::memory_order_release);
+        p.seg_start.store(next, std::memory_order_relaxed);
+        p.seg.store(to, std::memory_order_release);
+        seg = to;
+        seg_start = pos = next;
+        sring = ring + seg_offset(h, seg);
+        cap = seg_cap(h, seg);
+    };
+    // A segment no reader needs any more: not ours, and its end passed by the tail.
+    auto is_free = [&](unsigned s, std::uint64_t tail) {
+        return s != seg && h.seg_end[s].load(std::memory_order_relaxed) <= tail;
+    };
+    // The segment to grow into: the next larger free one, else the largest free one.
+    auto pick = [&](std::uint64_t tail) -> int {
+        for (unsigned s = seg + 1; s < h.segments; ++s) {
+            if (is_free(s, tail)) return static_cast<int>(s);
+        }
+        for (unsigned s = seg; s-- > 0;) {
+            if (is_free(s, tail)) return static_cast<int>(s);
+        }
+        return -1;
+    };
+    enum class Room { here, moved, timeout };
+    // Room for `want` bytes at pos: there, or in a new segment (then the caller
+    // re-plans its piece: `moved`); waits only if every segment is in use.
+    auto room = [&](std::uint64_t want) {
+        auto tail = [&] {
+            std::uint64_t t = h.tail.load(std::memory_order_acquire);
+            p.cached.store(t, std::memory_order_relaxed);
+            return t;
+        };
+        if (fits(want, p.cached.load(std::memory_order_relaxed)) || fits(want, tail()))
+            return Room::here;
+        // A consumer running on another CPU may free room within microseconds: cheaper
+        // than touching fresh pages of a larger segment.
+        auto freed = [&] { return fits(want, tail()); };
+        if (park_spin(h.space_park, freed, kParkSpin)) return Room::here;
+        for (;;) {
+            int to = pick(tail());
+            if (to >= 0) {
+                link(static_cast<unsigned>(to));
+                return Room::moved;
+            }
+            if (!park_until(
+                    h.space_park,
+                    [&] {
+                        std::uint64_t t = tail();
+                        return fits(want, t) || pick(t) >= 0;
+                    },
+                    deadline)) {
+                return Room::timeout;
+            }
+            if (fits(want, p.cached.load(std::memory_order_relaxed))) return Room::here;
+        }
+    };
+    // Now and then, while grown: give back the pages of segments nobody reads any more,
+    // and once the backlog is small again, go back to the first segment.
+    if (seg != 0 || (h.dirty.load(std::memory_order_relaxed) & ~1u) != 0) {
+        thread_local unsigned t_puts = 0;
+        if ((t_puts++ & 63) == 0) {
+            std::uint64_t t = h.tail.load(std::memory_order_acquire);
+            p.cached.store(t, std::memory_order_relaxed);
+            std::uint32_t dirty = h.dirty.load(std::memory_order_relaxed);
+            for (unsigned s = 1; s < h.segments; ++s) {
+                if ((dirty & (1u << s)) != 0 && is_free(s, t)) {
+                    ::madvise(ring + seg_offset(h, s), seg_cap(h, s), MADV_REMOVE);
+                    h.dirty.fetch_and(~(1u << s), std::memory_order_relaxed);
+                }
+            }
+            if (seg != 0 && is_free(0, t) && pos - std::max(t, seg_start) <= h.capacity / 4)
+                link(0);
+        }
+    }
+
+    // Out of time: a padding or link piece written but not published is undone (a link
+    // moved this side to a segment the head does not reach yet). Pieces of a long record
+    // already published stay a FIRST without a LAST, which consumers drop; a consumer
+    // holding the start is woken to find that out.
+    auto give_up = [&] {
+        recover_segments(h, p, h.head, true);
+        guard.release();
+        unpark_all_after_rmw(h.data_park);
+        return false;
+    };
+
     // The order finish_commit relies on; a test may make this process die at any step.
     auto commit = [&] {
         const int die_at = g_die_at_step.load(std::memory_order_relaxed);
@@ -557,15 +720,20 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     for (const auto& part : parts) total += part.size();
     const std::uint64_t max_payload = h.max_piece - sizeof(PieceHeader);
     if (total <= max_payload) {  // one piece: the common case
-        std::uint64_t need = sizeof(PieceHeader) + align8(total);
-        std::uint64_t to_end = cap - (pos & mask);
-        if (!room(to_end < need ? to_end + need : need)) return false;
-        if (to_end < need) {
-            write_header(pos, to_end - sizeof(PieceHeader), kPad);
-            pos += to_end;
+        const std::uint64_t need = sizeof(PieceHeader) + align8(total);
+        for (;;) {
+            const std::uint64_t end = to_end();
+            Room r = room(end < need ? end + need : need);
+            if (r == Room::timeout) return give_up();
+            if (r == Room::moved) continue;
+            if (end < need) {
+                write_header(end - sizeof(PieceHeader), kPad);
+                pos += end;
+            }
+            break;
         }
-        gather(ring + (pos & mask) + sizeof(PieceHeader), parts, 0, total);
-        write_header(pos, total, kFirst | kLast);
+        gather(sring + offset(pos) + sizeof(PieceHeader), parts, 0, total);
+        write_header(total, kFirst | kLast);
         pos += need;
         commit();
         guard.release();
@@ -581,25 +749,30 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     std::copy(parts.begin(), parts.end(), all + 1);
     const std::span<const std::span<const std::byte>> stream_parts(all, parts.size() + 1);
     std::uint64_t done = 0;
-    while (done < stream) {
-        std::uint64_t to_end = cap - (pos & mask);
+    for (;;) {  // each round writes a padding piece, moves to a new segment, or writes a piece
+        const std::uint64_t end = to_end();
         std::uint64_t want = std::min(stream - done, max_payload);
         std::uint64_t need = sizeof(PieceHeader) + align8(want);
-        if (to_end < need) {
-            if (to_end >= sizeof(PieceHeader) + kMinPiece) {
-                want = to_end - sizeof(PieceHeader);
-                need = to_end;
+        if (end < need) {
+            if (end >= sizeof(PieceHeader) + kMinPiece) {
+                want = end - sizeof(PieceHeader);
+                need = end;
             } else {
-                if (!room(to_end)) break;
-                write_header(pos, to_end - sizeof(PieceHeader), kPad);
-                pos += to_end;
+                Room r = room(end);
+                if (r == Room::timeout) return give_up();
+                if (r == Room::here) {
+                    write_header(end - sizeof(PieceHeader), kPad);
+                    pos += end;
+                }
                 continue;
             }
         }
-        if (!room(need)) break;
-        gather(ring + (pos & mask) + sizeof(PieceHeader), stream_parts, done, want);
+        Room r = room(need);
+        if (r == Room::timeout) return give_up();
+        if (r == Room::moved) continue;
+        gather(sring + offset(pos) + sizeof(PieceHeader), stream_parts, done, want);
         std::uint32_t flags = (done == 0 ? kFirst : 0) | (done + want == stream ? kLast : 0);
-        write_header(pos, want, flags);
+        write_header(want, flags);
         pos += need;
         done += want;
         if (done == stream) {
@@ -611,13 +784,6 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
         h.head.store(pos, std::memory_order_release);
         notify(false);
     }
-    // Out of time in the middle of a record: the pieces already published stay a
-    // FIRST without a LAST, which consumers drop. A padding piece written but not
-    // yet published is simply overwritten by the next producer.
-    guard.release();
-    // Let a consumer holding the start look now: it probes the producer lock when woken.
-    unpark_all_after_rmw(h.data_park);
-    return false;
 }
 
 bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
@@ -628,11 +794,14 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     }
     SideGuard guard(h.consumer);
     RingSide& c = h.consumer;
-    const std::byte* ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
-    const std::uint64_t cap = h.capacity;
-    const std::uint64_t mask = cap - 1;
+    const std::byte* const ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
     std::uint64_t t = h.tail.load(std::memory_order_relaxed);
     std::uint64_t published = t;
+    // The segment read from (see put): a link piece moves the reader to the next one.
+    unsigned seg = c.seg.load(std::memory_order_relaxed);
+    std::uint64_t seg_start = c.seg_start.load(std::memory_order_relaxed);
+    const std::byte* sring = ring + seg_offset(h, seg);
+    std::uint64_t cap = seg_cap(h, seg);
 
     auto publish = [&] {
         if (t == published) return;
@@ -721,14 +890,29 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
                 }
             }
             PieceHeader ph;
-            std::memcpy(&ph, ring + (t & mask), sizeof ph);
-            const std::uint64_t at = (t & mask) + sizeof(PieceHeader);
+            const std::uint64_t off = (t - seg_start) & (cap - 1);
+            std::memcpy(&ph, sring + off, sizeof ph);
+            if (ph.flags == kLink) {
+                if (ph.len >= h.segments) {
+                    throw SerializationError(std::string("mp::") + what_ +
+                                             ": corrupt shared ring (a link to no segment)");
+                }
+                t += kLinkBytes;
+                seg = ph.len;
+                seg_start = t;
+                sring = ring + seg_offset(h, seg);
+                cap = seg_cap(h, seg);
+                c.seg_start.store(seg_start, std::memory_order_relaxed);
+                c.seg.store(seg, std::memory_order_release);
+                continue;
+            }
+            const std::uint64_t at = off + sizeof(PieceHeader);
             if (at + ph.len > cap || (ph.flags & ~(kFirst | kLast | kPad)) != 0) {
                 throw SerializationError(std::string("mp::") + what_ +
                                          ": corrupt shared ring (a piece header is invalid)");
             }
             const std::uint64_t next = t + sizeof(PieceHeader) + align8(ph.len);
-            std::span<const std::byte> piece(ring + at, ph.len);
+            std::span<const std::byte> piece(sring + at, ph.len);
             if (ph.flags & kPad) {
                 t = next;
                 continue;

@@ -93,6 +93,9 @@ class ByteRing {
     /// as a SIGKILL there would end it. -1 (the default): never.
     static void die_at_commit_step(int step) noexcept;
     static constexpr int kDiedAtStepExitCode = 86;
+    /// For tests only: rings made from now on in this process grow to at most `n`
+    /// segments (1: never; 0: the default, as far as memory allows).
+    static void limit_segments_for_tests(unsigned n) noexcept;
 
     /// The default ring size: 1 MiB.
     static constexpr std::size_t kDefaultRingBytes = std::size_t{1} << 20;
