@@ -4,17 +4,29 @@
 //
 //   page 0   RingShared: constants; the producer side and the consumer side (each a
 //            lock word plus the state it guards, on cache lines of their own);
-//            `head` and `tail` (64-bit byte positions that only grow) with the
-//            record counters, each on its own line; the rarely written
-//            "somebody sleeps" flags on a line that stays in every reader's cache;
-//            the futex words.
-//   page 1.. the ring: capacity bytes, a power of two. Position p lives at
-//            p & (capacity - 1).
+//            `head` and `tail` (64-bit stream positions that only grow) with the
+//            record counters, each on its own line; the park words (written only
+//            around a sleep, so they stay in every reader's cache); the segment table.
+//   page 1.. the segments: segment k holds capacity << k bytes (capacity: the first
+//            ring, a power of two), at offset capacity * (2^k - 1). The mapping
+//            reserves address space for as many segments as half the memory allows;
+//            pages are allocated only when written.
 //
-// Records are split into pieces; a piece is an 8-byte PieceHeader {len, flags} and
-// len bytes, padded to 8. A record of up to capacity/4 bytes is one piece
+// The stream: records are split into pieces; a piece is an 8-byte PieceHeader {len,
+// flags} and len bytes, padded to 8. A record of up to capacity/4 bytes is one piece
 // (FIRST|LAST); a longer one is several, written as room frees up. A piece never
-// wraps: a PAD piece fills the end of the ring when needed.
+// wraps: a PAD piece fills the end of a segment when needed. A segment starts at the
+// stream position seg_start[k]; position p lives at (p - seg_start[k]) mod its size.
+//
+// Growth: a producer that finds its segment full (after a short spin where the
+// consumer runs on another CPU) writes a LINK piece (len: the next segment) into the
+// 8 bytes it always keeps free, records seg_end[old] = seg_start[new] = the position
+// after the link, and goes on in the next larger free segment; a consumer reading a
+// LINK moves to that segment. A segment is free when it is not the producers' and
+// the published tail has passed its end: nobody will read it again. Every 64th put
+// while grown, the producer releases the pages of free segments (MADV_REMOVE) and,
+// once the backlog is below a quarter of the first segment, links back to segment 0.
+// With every segment in use (a backlog of half the memory), put waits for room.
 //
 // Locking: the producer lock is held for the whole of a put (so pieces of two
 // records never interleave), the consumer lock for the whole of a get (so one
@@ -58,6 +70,10 @@
 //    probes the producer lock every kProbeSlice: if it can take it (the producer
 //    released it or died) and the ring is still empty, nobody will finish the
 //    record and the partial record is dropped. No partial record is delivered.
+//  * Each side stores its (seg, seg_start) before the index that passes the link, so
+//    a recoverer that finds seg_start beyond the index walks back through seg_end to
+//    the segment the index is in (a producer also reopens it: its link was never
+//    published); a producer that times out undoes its unpublished links the same way.
 //  * A consumer that dies in the middle of a multi-piece record leaves pieces
 //    without a FIRST; the next consumer discards such orphan pieces and counts the
 //    record as taken (and, for JoinableQueue, as lost: join() does not wait for it).

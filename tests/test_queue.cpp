@@ -704,7 +704,7 @@ TEST(Queue, TinyRingOneToOneNeverLosesAWakeup) {
     // failure). Repeated in fresh queues to vary the interleavings.
     for (int run = 0; run < 20; ++run) {
         mp::Queue<long> q(mp::QueueOptions{.maxsize = 16, .ring_bytes = 4096});
-        constexpr long kItems = 100'000;
+        constexpr long kItems = 20'000;
         mp::Process p(
             [](mp::Queue<long> out) {
                 for (long i = 0; i < kItems; ++i) out.put(i);
