@@ -127,13 +127,36 @@ pid_t init_current_tid() noexcept {
 
 // ---- Lock and RLock ------------------------------------------------------------------------
 
+namespace {
+constexpr std::size_t kLockHintOffset = 64;  // the hint's own cache line
+static_assert(sizeof(pthread_mutex_t) <= kLockHintOffset, "the mutex fits its cache line");
+// A robust mutex is held for a few instructions in a typical critical section: a
+// waiter on another CPU than the holder spins this long before it sleeps.
+constexpr auto kMutexSpin = std::chrono::microseconds(4);
+}  // namespace
+
 LockCore::LockCore(bool recursive, const char* kind)
-    : region_(sizeof(pthread_mutex_t)),
+    : region_(kLockHintOffset + sizeof(ParkWord)),
       owner_(std::make_shared<LockOwner>()),
       kind_(kind),
       recursive_(recursive) {
     m_ = new (region_.data()) pthread_mutex_t{};
     init_robust_mutex(m_, PTHREAD_MUTEX_NORMAL);
+    hint_ = new (static_cast<std::byte*>(region_.data()) + kLockHintOffset) ParkWord{};
+}
+
+int LockCore::lock_contended() noexcept {
+    int r = EBUSY;
+    auto word = std::atomic_ref<int>(m_->__data.__lock);
+    auto take = [&] {  // test, then test-and-set: polling leaves the holder's line alone
+        if (word.load(std::memory_order_relaxed) != 0) return false;
+        r = pthread_mutex_trylock(m_);
+        return r != EBUSY;
+    };
+    // The hint stays "unknown" (every taker would leave its own CPU there, and a waiter
+    // would then read its own): whether to spin is the policy's call alone.
+    if (!park_spin(*hint_, take, kMutexSpin)) r = pthread_mutex_lock(m_);
+    return r;
 }
 
 bool LockCore::locked() const noexcept {
@@ -197,7 +220,9 @@ std::uint32_t LockCore::release_all() {
 }
 
 void LockCore::reacquire(std::uint32_t depth) {
-    int r = lock_mutex(m_, std::nullopt);
+    int r = pthread_mutex_trylock(m_);
+    if (r == EBUSY) r = lock_contended();
+    if (r == ENOTRECOVERABLE) r = lock_mutex(m_, std::nullopt);  // throws, saying why
     owner_->tid.store(current_tid(), std::memory_order_relaxed);
     owner_->depth = depth;
     if (r == EOWNERDEAD) {
@@ -379,7 +404,8 @@ void Condition::notify(std::size_t n) {
     c.sleepers.fetch_sub(k);
     c.tokens.fetch_add(k);
     c.gen.fetch_add(1);
-    detail::unpark_all_after_rmw(c.park);  // gen's seq_cst RMW orders it before the check
+    // gen's seq_cst RMW orders it before the check. No CPU hint: waiters notify too.
+    detail::unpark_all_after_rmw(c.park, false);
 }
 
 void Condition::notify_all() {

@@ -140,10 +140,13 @@ bool park_until(ParkWord& p, Ready&& ready, ParkDeadline deadline = std::nullopt
 }
 
 /// After publishing: wakes every waiter parked on `p` (P2, P3). Costs a fence and a
-/// load when nobody is parked.
-inline void unpark_all(ParkWord& p) noexcept {
+/// load when nobody is parked. `hint`: leave this thread's CPU as the waker hint; pass
+/// false where waiters and wakers of `p` swap roles (a Condition, a lock): there the
+/// last waker may be the waiter itself, so the hint would mislead, and waiters spin
+/// on the policy alone.
+inline void unpark_all(ParkWord& p, bool hint = true) noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // P2
-    park_detail::note_waker(p);
+    if (hint) park_detail::note_waker(p);
     const std::uint32_t w = p.word.load(std::memory_order_relaxed);
     if ((w & 1u) != 0) park_detail::wake_slow(p, w);  // P3
 }
@@ -152,14 +155,14 @@ inline void unpark_all(ParkWord& p) noexcept {
 /// read-modify-write (e.g. the exchange that released a lock) after its publication.
 /// On x86 such an RMW is a full barrier, so the fence P2 is left to it (the compiler
 /// is kept from moving the load above it); elsewhere this is unpark_all.
-inline void unpark_all_after_rmw(ParkWord& p) noexcept {
+inline void unpark_all_after_rmw(ParkWord& p, bool hint = true) noexcept {
 #if defined(__x86_64__) || defined(__i386__)
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    park_detail::note_waker(p);
+    if (hint) park_detail::note_waker(p);
     const std::uint32_t w = p.word.load(std::memory_order_relaxed);
     if ((w & 1u) != 0) park_detail::wake_slow(p, w);
 #else
-    unpark_all(p);
+    unpark_all(p, hint);
 #endif
 }
 
