@@ -4,17 +4,29 @@
 //
 //   page 0   RingShared: constants; the producer side and the consumer side (each a
 //            lock word plus the state it guards, on cache lines of their own);
-//            `head` and `tail` (64-bit byte positions that only grow) with the
-//            record counters, each on its own line; the rarely written
-//            "somebody sleeps" flags on a line that stays in every reader's cache;
-//            the futex words.
-//   page 1.. the ring: capacity bytes, a power of two. Position p lives at
-//            p & (capacity - 1).
+//            `head` and `tail` (64-bit stream positions that only grow) with the
+//            record counters, each on its own line; the park words (written only
+//            around a sleep, so they stay in every reader's cache); the segment table.
+//   page 1.. the segments: segment k holds capacity << k bytes (capacity: the first
+//            ring, a power of two), at offset capacity * (2^k - 1). The mapping
+//            reserves address space for as many segments as half the memory allows;
+//            pages are allocated only when written.
 //
-// Records are split into pieces; a piece is an 8-byte PieceHeader {len, flags} and
-// len bytes, padded to 8. A record of up to capacity/4 bytes is one piece
+// The stream: records are split into pieces; a piece is an 8-byte PieceHeader {len,
+// flags} and len bytes, padded to 8. A record of up to capacity/4 bytes is one piece
 // (FIRST|LAST); a longer one is several, written as room frees up. A piece never
-// wraps: a PAD piece fills the end of the ring when needed.
+// wraps: a PAD piece fills the end of a segment when needed. A segment starts at the
+// stream position seg_start[k]; position p lives at (p - seg_start[k]) mod its size.
+//
+// Growth: a producer that finds its segment full (after a short spin where the
+// consumer runs on another CPU) writes a LINK piece (len: the next segment) into the
+// 8 bytes it always keeps free, records seg_end[old] = seg_start[new] = the position
+// after the link, and goes on in the next larger free segment; a consumer reading a
+// LINK moves to that segment. A segment is free when it is not the producers' and
+// the published tail has passed its end: nobody will read it again. Every 64th put
+// while grown, the producer releases the pages of free segments (MADV_REMOVE) and,
+// once the backlog is below a quarter of the first segment, links back to segment 0.
+// With every segment in use (a backlog of half the memory), put waits for room.
 //
 // Locking: the producer lock is held for the whole of a put (so pieces of two
 // records never interleave), the consumer lock for the whole of a get (so one
@@ -24,16 +36,12 @@
 // in a stream the index lines move between CPUs once per batch, not per record.
 //
 // Sleeping: only the holder of a side's lock ever waits for the other side (room
-// for a producer, data for a consumer); it sets a flag, re-checks, and sleeps on a
-// futex word; the other side issues the futex wake only when it sees the flag
-// (a seq_cst fence on both sides makes the flag/index pair a Dekker handshake).
-// Before sleeping a waiter spins (kSpin for data or room, kLockSpin for a lock, as a
-// lock is held for ~0.1 us unless its holder was preempted), but only if the peer
-// that will end the wait last ran on another CPU (each side's lock holder leaves its
-// CPU number as a hint) and recent spins in this thread paid off: spinning against a
-// peer on one's own CPU only delays it (see shared/anchors/README.md). The waker
-// clears the flag it saw, so a sleeper costs one futex_wake however many records
-// are published before it runs; on x86 the unlock's xchg serves as the waker's fence.
+// or a slot for a producer, data for a consumer), with the park helper
+// (mp/detail/park.hpp: announce, re-check, futex wait; the waker publishes, then
+// unparks): data_park and space_park. It spins first only where the waker last ran
+// on another CPU and recent spins paid off (kParkSpin for data or room, kLockSpin
+// for a lock, as a lock is held for ~0.1 us unless its holder was preempted). On
+// x86 the unlock's xchg serves as the waker's fence.
 //
 // Crash recovery (a process SIGKILLed at any instruction):
 //  * A lock is a futex word holding its holder's pid (CAS to take, xchg to give:
@@ -49,15 +57,23 @@
 //    child made with a raw clone() must not use a queue.
 //  * Nothing is visible before its release store of head/tail, and a record is
 //    counted (put_count/got_count) in the same "commit": the committer first
-//    writes the target index and counts into its side, then stores the index,
-//    then the counts. A recoverer that finds a commit under way and the index at
-//    its target stores the counts (idempotent); otherwise nothing happened.
+//    writes the target index and counts into its side (atomics), sets
+//    `committing` (release), stores the index, then the counts, then clears
+//    `committing` (each release). A recoverer that finds a commit under way and
+//    the index at its target stores the counts (idempotent); otherwise nothing
+//    happened. Readers of the counts (qsize, join, task_done) settle a dead
+//    committer's side first, so no count stays wrong for want of a next put or get.
+//    ByteRing::die_at_commit_step lets a test die at each step of both commits.
 //  * A producer that dies (or times out) in the middle of a multi-piece record
 //    leaves a FIRST piece without its LAST. A consumer holding a partial record
 //    drops it when it meets the next FIRST piece, or, when the ring stays empty,
 //    probes the producer lock every kProbeSlice: if it can take it (the producer
 //    released it or died) and the ring is still empty, nobody will finish the
 //    record and the partial record is dropped. No partial record is delivered.
+//  * Each side stores its (seg, seg_start) before the index that passes the link, so
+//    a recoverer that finds seg_start beyond the index walks back through seg_end to
+//    the segment the index is in (a producer also reopens it: its link was never
+//    published); a producer that times out undoes its unpublished links the same way.
 //  * A consumer that dies in the middle of a multi-piece record leaves pieces
 //    without a FIRST; the next consumer discards such orphan pieces and counts the
 //    record as taken (and, for JoinableQueue, as lost: join() does not wait for it).
@@ -65,11 +81,12 @@
 //    next consumer; one that dies after it takes the record with it.
 #include "mp/detail/byte_ring.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +94,7 @@
 #include <bit>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -85,6 +103,7 @@
 #include <type_traits>
 
 #include "mp/detail/futex.hpp"
+#include "mp/detail/park.hpp"
 #include "mp/errors.hpp"
 #include "mp/process.hpp"
 #include "system.hpp"
@@ -97,6 +116,10 @@ constexpr std::uint32_t kMagic = 0x5152504d;  // "MPRQ"
 constexpr std::uint32_t kFirst = 1;
 constexpr std::uint32_t kLast = 2;
 constexpr std::uint32_t kPad = 4;
+constexpr std::uint32_t kLink = 8;       // the rest of the stream is in segment `len`
+constexpr std::uint64_t kLinkBytes = 8;  // a link piece: a header alone
+constexpr unsigned kMaxSegments = 24;    // segment k holds capacity << k bytes
+constexpr std::uint64_t kMaxReserve = std::uint64_t{1} << 38;  // 256 GiB of address space
 constexpr std::uint64_t kMinRing = 4096;
 constexpr std::uint64_t kMaxRing = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinPiece = 64;
@@ -104,7 +127,6 @@ constexpr std::uint64_t kMaxPiece = std::uint64_t{1}
                                     << 30;  // the smallest piece of a long record worth writing
 constexpr std::size_t kHeaderBytes = 4096;
 constexpr std::size_t kMaxParts = 3;
-constexpr auto kSpin = std::chrono::microseconds(20);     // waiting for the other side
 constexpr auto kLockSpin = std::chrono::microseconds(2);  // a lock is held ~0.1 us unless its
                                                           // holder was preempted or waits
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
@@ -124,15 +146,21 @@ constexpr std::uint64_t align8(std::uint64_t n) {
 }  // namespace
 
 /// One side (producers or consumers): its lock and the state that lock guards.
+/// Every field is written by the lock holder only; the atomics let a process that takes
+/// the lock over from a dead holder (or a reader settling a dead holder's commit) read
+/// what the holder wrote, in the order it wrote it.
 struct alignas(64) RingSide {
-    std::atomic<std::uint32_t> lock;  // 0: free; else the holder's pid, | kWaiters if some sleep
-    std::atomic<std::int32_t> cpu;    // CPU of the latest holder (spin hint for waiters)
-    std::uint32_t committing;         // 1 between the start and the end of a commit
-    std::uint64_t cached;             // producer: a recent tail; consumer: a recent head
-    std::uint64_t cached_count;       // producer: a recent got_count (for maxsize)
-    std::uint64_t commit_pos;         // the index a commit stores
-    std::uint64_t commit_count;       // put_count / got_count after that commit
-    std::uint64_t commit_lost;        // consumer: lost_count after that commit
+    std::atomic<std::uint32_t> lock;        // 0: free; else the holder's pid, | kWaiters
+    std::atomic<std::uint32_t> committing;  // 1 between the start and the end of a commit
+    ParkWord hint;  // the lock spin's hint: the CPU of a recent holder (its word is unused)
+    std::atomic<std::uint64_t> cached;        // producer: a recent tail; consumer: a recent head
+    std::atomic<std::uint64_t> cached_count;  // producer: a recent got_count (for maxsize)
+    std::atomic<std::uint64_t> commit_pos;    // the index a commit stores
+    std::atomic<std::uint64_t> commit_count;  // put_count / got_count after that commit
+    std::atomic<std::uint64_t> commit_lost;   // consumer: lost_count after that commit
+    std::atomic<std::uint64_t> commit_takes;  // consumer: 1 if the record goes to the caller
+    std::atomic<std::uint32_t> seg;           // the segment this side writes / reads
+    std::atomic<std::uint64_t> seg_start;     // the position where that segment starts
 };
 
 /// The shared header at the start of the mapping.
@@ -143,6 +171,7 @@ struct RingShared {
     std::uint64_t capacity;   // ring bytes, a power of two
     std::uint64_t maxsize;    // whole records allowed in the ring; 0: no limit
     std::uint64_t max_piece;  // bytes of the largest piece, header included
+    std::uint32_t segments;   // segments reserved (1: the ring never grows)
 
     RingSide producer;
     RingSide consumer;
@@ -153,13 +182,16 @@ struct RingShared {
     std::atomic<std::uint64_t> got_count;         // whole records ever taken (or discarded)
     std::atomic<std::uint64_t> lost_count;        // records discarded after a consumer died
     // read on every put/get, written only around a sleep: stays in every cache
-    alignas(64) std::atomic<std::uint32_t> data_waiting;  // a consumer sleeps on data_seq
-    std::atomic<std::uint32_t> space_waiting;             // a producer sleeps on space_seq
-    alignas(64) std::atomic<std::uint32_t> data_seq;
-    std::atomic<std::uint32_t> space_seq;
-    std::atomic<std::uint32_t> join_seq;
-    std::atomic<std::uint32_t> joiners;
+    alignas(64) ParkWord data_park;  // the consumer lock holder parks here for data
+    ParkWord space_park;             // the producer lock holder parks here for room or a slot
+    alignas(64) ParkWord join_park;  // join() parks here
     std::atomic<std::uint64_t> done_count;  // task_done() calls
+    // Growth (written by producers, under their lock): where each segment starts in the
+    // stream and where it ends (the position after its link piece; 0 while it is open
+    // or unused); which segments may hold resident pages.
+    alignas(64) std::atomic<std::uint64_t> seg_start[kMaxSegments];
+    std::atomic<std::uint64_t> seg_end[kMaxSegments];
+    std::atomic<std::uint32_t> dirty;
 };
 
 static_assert(std::is_standard_layout_v<RingSide> && std::is_standard_layout_v<RingShared>,
@@ -170,8 +202,8 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
 static_assert(offsetof(RingShared, producer) % 64 == 0 &&
                   offsetof(RingShared, consumer) % 64 == 0 &&
                   offsetof(RingShared, head) % 64 == 0 && offsetof(RingShared, tail) % 64 == 0 &&
-                  offsetof(RingShared, data_waiting) % 64 == 0 &&
-                  offsetof(RingShared, data_seq) % 64 == 0,
+                  offsetof(RingShared, data_park) % 64 == 0 &&
+                  offsetof(RingShared, join_park) % 64 == 0,
               "each hot index starts its own cache line");
 static_assert(offsetof(RingShared, consumer) - offsetof(RingShared, producer) >= 64 &&
                   offsetof(RingShared, head) - offsetof(RingShared, consumer) >= 64,
@@ -180,83 +212,82 @@ static_assert(sizeof(RingShared) <= kHeaderBytes, "the header fits its page; the
 
 namespace {
 
-// ---- spinning ------------------------------------------------------------------------------
+// ---- segments ------------------------------------------------------------------------------
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield" ::: "memory");
-#endif
+/// Segment s: capacity << s bytes at this offset of the ring area (segment 0 first).
+std::uint64_t seg_offset(const RingShared& h, unsigned s) noexcept {
+    return h.capacity * ((std::uint64_t{1} << s) - 1);
+}
+std::uint64_t seg_cap(const RingShared& h, unsigned s) noexcept {
+    return h.capacity << s;
 }
 
-// Whether spins have been paying off in this thread: after a spin that ended in a
-// sleep anyway, the next 2^k - 1 waits skip the spin (k grows with each failure, up
-// to 8); a spin that succeeds resets k. Bounds the CPU spent spinning in vain.
-thread_local unsigned t_spin_fails = 0;
-thread_local unsigned t_spin_skip = 0;
+std::atomic<unsigned> g_segments_limit{0};
 
-/// Spinning can only help if someone else can run meanwhile: the peer that ends the
-/// wait last ran on another CPU, there is more than one, and spins have been paying off.
-bool spin_worth_it(const std::atomic<std::int32_t>& peer_cpu) {
-    static const int cpus = cpu_count();
-    if (cpus < 2) return false;
-    if (t_spin_skip != 0) {
-        --t_spin_skip;
-        return false;
-    }
-    int peer = peer_cpu.load(std::memory_order_relaxed);
-    int me = ::sched_getcpu();
-    return peer >= 0 && me >= 0 && peer != me;
-}
+// ---- test hook: dying at a step of a commit ------------------------------------------------
 
-/// Polls `ready` for up to `spin`; true once it holds.
-template <class Pred>
-bool spin_until(Pred ready, Clock::duration spin = kSpin) {
-    auto end = Clock::now() + spin;
-    for (;;) {
-        for (int i = 0; i < 32; ++i) {
-            if (ready()) {
-                t_spin_fails = 0;
-                return true;
-            }
-            cpu_relax();
-        }
-        if (Clock::now() >= end) break;
-    }
-    if (ready()) return true;
-    t_spin_fails = std::min(t_spin_fails + 1, 8u);
-    t_spin_skip = (1u << t_spin_fails) - 1;
-    return false;
-}
+std::atomic<int> g_die_at_step{-1};
 
-/// Records the CPU of a side's lock holder (a hint for the other side's spin); every
-/// 64th lock is enough to follow migrations, and cheaper than every time.
-thread_local unsigned t_locks = 0;
-void note_cpu(RingSide& s, bool now) noexcept {
-    if (now || (t_locks++ & 63) == 0) s.cpu.store(::sched_getcpu(), std::memory_order_relaxed);
+/// _exits the process if a test asked to die at `step` (see ByteRing::die_at_commit_step).
+inline void commit_step(int die_at, int step) noexcept {
+    if (die_at == step) [[unlikely]]
+        ::_exit(ByteRing::kDiedAtStepExitCode);
 }
 
 // ---- recovery ------------------------------------------------------------------------------
 
-/// Finishes or forgets the commit a dead holder of `side` had under way.
+/// Finishes or forgets the commit a dead holder of `side` had under way. The committer
+/// stored, in this order (each store release, or before a release store): commit_pos,
+/// commit_count and commit_lost; committing = 1; the index; the counts; committing = 0.
+/// So committing == 1 with the index at commit_pos means "the record is visible, the
+/// counts may lag": storing them again is idempotent; committing == 1 with the index
+/// elsewhere means "nothing is visible": forget it. A consumer that died inside its
+/// commit took a record nobody will get: it counts as lost (done, for join()).
 void finish_commit(RingSide& side, std::atomic<std::uint64_t>& index,
                    std::atomic<std::uint64_t>& count, std::atomic<std::uint64_t>* lost) noexcept {
-    if (side.committing != 0 && index.load(std::memory_order_acquire) == side.commit_pos) {
-        count.store(side.commit_count, std::memory_order_release);
-        if (lost != nullptr) lost->store(side.commit_lost, std::memory_order_release);
+    if (side.committing.load(std::memory_order_acquire) != 0 &&
+        index.load(std::memory_order_acquire) == side.commit_pos.load(std::memory_order_relaxed)) {
+        count.store(side.commit_count.load(std::memory_order_relaxed), std::memory_order_release);
+        if (lost != nullptr)
+            lost->store(side.commit_lost.load(std::memory_order_relaxed) +
+                            side.commit_takes.load(std::memory_order_relaxed),
+                        std::memory_order_release);
     }
-    side.committing = 0;
+    side.committing.store(0, std::memory_order_release);
+}
+
+/// Undoes a dead holder's moves to new segments that its index does not cover yet: a
+/// side's (seg, seg_start) is stored before the index that passes the link, so a start
+/// beyond the index means "not published". The segment linked to it is the one whose
+/// end is that start; a producer also reopens that segment (its link was never seen).
+void recover_segments(RingShared& h, RingSide& side, const std::atomic<std::uint64_t>& index,
+                      bool producer) noexcept {
+    const std::uint64_t at = index.load(std::memory_order_acquire);
+    std::uint64_t start = side.seg_start.load(std::memory_order_relaxed);
+    while (start > at) {
+        unsigned from = kMaxSegments;
+        for (unsigned s = 0; s < h.segments; ++s) {
+            if (h.seg_end[s].load(std::memory_order_relaxed) == start) from = s;
+        }
+        if (from == kMaxSegments) break;  // cannot happen: every start is some segment's end
+        if (producer) h.seg_end[from].store(0, std::memory_order_relaxed);
+        start = h.seg_start[from].load(std::memory_order_relaxed);
+        side.seg_start.store(start, std::memory_order_relaxed);
+        side.seg.store(from, std::memory_order_release);
+    }
+    if (producer) {  // died between closing its segment and moving on: reopen it
+        h.seg_end[side.seg.load(std::memory_order_relaxed)].store(0, std::memory_order_release);
+    }
 }
 
 void recover_producer(RingShared& h) noexcept {
+    recover_segments(h, h.producer, h.head, true);
     finish_commit(h.producer, h.head, h.put_count, nullptr);
-    h.space_waiting.store(0, std::memory_order_relaxed);
 }
 
 void recover_consumer(RingShared& h) noexcept {
+    recover_segments(h, h.consumer, h.tail, false);
     finish_commit(h.consumer, h.tail, h.got_count, &h.lost_count);
-    h.data_waiting.store(0, std::memory_order_relaxed);
 }
 
 // ---- locks ---------------------------------------------------------------------------------
@@ -278,18 +309,42 @@ std::uint32_t self_pid() noexcept {
     return p;
 }
 
-/// True if process `pid` has ended (a zombie counts as ended). A pidfd sees a zombie
-/// as ended; without pidfds, kill(pid, 0) sees it only once it is reaped.
-bool process_gone(std::uint32_t pid) noexcept {
-    int fd = pidfd_open(static_cast<pid_t>(pid));
-    if (fd < 0) {
-        if (errno == ESRCH) return true;
-        return ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
-    }
-    pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, 0);
+/// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...); 0 if it cannot be read.
+char proc_state(pid_t pid) noexcept {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 'X' : 0;
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
     close_fd(fd);
-    return r > 0;
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char* paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+    return paren != nullptr && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/// True if process `pid` has ended; a zombie counts as ended (it will never release a
+/// lock or finish a record), though kill(pid, 0) still finds it. Tried in order: a
+/// pidfd (polls readable once the process ended); if no fd can be had (EMFILE),
+/// waitid(WNOWAIT) for our own children (a zombie child is reported, not reaped); the
+/// state in /proc; kill(pid, 0) as the last resort.
+bool process_gone(std::uint32_t pid_bits) noexcept {
+    const auto pid = static_cast<pid_t>(pid_bits);
+    int fd = pidfd_open(pid);
+    if (fd >= 0) {
+        pollfd p{fd, POLLIN, 0};
+        int r = ::poll(&p, 1, 0);
+        close_fd(fd);
+        return r > 0;
+    }
+    if (errno == ESRCH) return true;
+    siginfo_t si{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+        return si.si_pid == pid;  // our child: 0 while it runs, its pid once it ended
+    char state = proc_state(pid);
+    if (state != 0) return state == 'Z' || state == 'X';
+    return ::kill(pid, 0) == -1 && errno == ESRCH;
 }
 
 /// Takes a side's lock (a futex word holding the holder's pid), repairing the side if
@@ -301,26 +356,23 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
     std::uint32_t cur = 0;
     if (s.lock.compare_exchange_strong(cur, me, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
-        note_cpu(s, false);
+        park_detail::note_waker(s.hint);
         return true;
     }
-    if (spin_worth_it(s.cpu)) {
-        // Test, then test-and-set, with growing pauses: a holder that puts again at
-        // once keeps the line in its cache instead of losing it to every poll.
-        unsigned pauses = 1;
-        if (spin_until(
-                [&] {
-                    for (unsigned k = 0; k < pauses; ++k) cpu_relax();
-                    pauses = std::min(pauses * 2, 32u);
-                    std::uint32_t free = 0;
-                    return s.lock.load(std::memory_order_relaxed) == 0 &&
-                           s.lock.compare_exchange_strong(free, me, std::memory_order_acquire,
-                                                          std::memory_order_relaxed);
-                },
-                kLockSpin)) {
-            note_cpu(s, true);
-            return true;
-        }
+    // Test, then test-and-set, with growing pauses: a holder that puts again at once
+    // keeps the line in its cache instead of losing it to every poll.
+    unsigned pauses = 1;
+    auto take = [&] {
+        for (unsigned k = 0; k < pauses; ++k) cpu_relax();
+        pauses = std::min(pauses * 2, 32u);
+        std::uint32_t free = 0;
+        return s.lock.load(std::memory_order_relaxed) == 0 &&
+               s.lock.compare_exchange_strong(free, me, std::memory_order_acquire,
+                                              std::memory_order_relaxed);
+    };
+    if (park_spin(s.hint, take, kLockSpin)) {
+        park_detail::note_waker(s.hint);
+        return true;
     }
     for (;;) {
         cur = s.lock.load(std::memory_order_relaxed);
@@ -350,7 +402,7 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
             }
         }
     }
-    note_cpu(s, true);
+    park_detail::note_waker(s.hint);
     return true;
 }
 
@@ -361,6 +413,25 @@ void unlock_side(RingSide& s) noexcept {
         } catch (...) {  // cannot fail on a valid word; a sleeper re-checks within kLockSlice
         }
     }
+}
+
+/// For readers of the counts (qsize, join, task_done): a side whose holder died in the
+/// middle of a commit is repaired now, not at the next put or get, so a count never
+/// stays off by one (a phantom item, or one missing) because nobody else comes.
+void settle_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept) noexcept {
+    if (s.committing.load(std::memory_order_acquire) == 0) return;
+    std::uint32_t cur = s.lock.load(std::memory_order_acquire);
+    if (cur == 0 || !process_gone(cur & ~kWaiters)) return;  // a live holder finishes it
+    if (s.lock.compare_exchange_strong(cur, self_pid() | (cur & kWaiters),
+                                       std::memory_order_acquire, std::memory_order_relaxed)) {
+        recover(h);
+        unlock_side(s);
+    }
+}
+
+void settle(RingShared& h) noexcept {
+    settle_side(h, h.producer, recover_producer);
+    settle_side(h, h.consumer, recover_consumer);
 }
 
 /// The start of put and get: takes the side's lock. With `nowait`, gives up at once
@@ -389,59 +460,13 @@ class SideGuard {
     RingSide* s_;
 };
 
-// ---- sleeping and waking -------------------------------------------------------------------
-
-/// Called after publishing: wakes the other side's sleeper, if there is one. The
-/// first caller to see the flag clears it, so a sleeper costs one wake-up, not one
-/// per record published before it runs (it sets the flag again if it sleeps again).
-/// `just_unlocked`: the caller released its side's lock after publishing. On x86
-/// the unlock is an xchg, a full barrier, which orders the
-/// publication before the flag check as the fence would (Linux's
-/// smp_mb__after_atomic idea); this saves one fence per put and per get.
-void wake_if_waiting(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq,
-                     bool just_unlocked) {
-#if defined(__x86_64__) || defined(__i386__)
+/// Wakes the other side's parked lock holder after a publication. `just_unlocked`: the
+/// caller released its side's lock (a seq_cst exchange) after publishing.
+inline void wake(ParkWord& p, bool just_unlocked) noexcept {
     if (just_unlocked) {
-        std::atomic_signal_fence(std::memory_order_seq_cst);
+        unpark_all_after_rmw(p);
     } else {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-    }
-#else
-    (void)just_unlocked;
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
-    if (waiting.load(std::memory_order_relaxed) != 0 &&
-        waiting.exchange(0, std::memory_order_acq_rel) != 0) {
-        seq.fetch_add(1, std::memory_order_release);
-        futex_wake_all(seq);
-    }
-}
-
-/// Sleeps (after a spin where that helps) until `ready()` or `deadline`; the holder of
-/// one side's lock waiting for the other side. Returns ready().
-template <class Pred>
-bool wait_for(std::atomic<std::uint32_t>& waiting, std::atomic<std::uint32_t>& seq,
-              const std::atomic<std::int32_t>& peer_cpu, ByteRing::Deadline deadline, Pred ready) {
-    if (ready()) return true;
-    if (deadline && Clock::now() >= *deadline) return false;
-    if (spin_worth_it(peer_cpu) && spin_until(ready)) return true;
-    for (;;) {
-        waiting.store(1, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        std::uint32_t s = seq.load(std::memory_order_acquire);
-        bool ok = ready();
-        if (!ok) {
-            bool in_time = futex_wait(seq, s, deadline);
-            ok = ready();
-            if (!ok && !in_time) {
-                waiting.store(0, std::memory_order_relaxed);
-                return false;
-            }
-        }
-        if (ok) {
-            waiting.store(0, std::memory_order_relaxed);
-            return true;
-        }
+        unpark_all(p);
     }
 }
 
@@ -502,13 +527,30 @@ ByteRing::ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what
                          " is larger than the limit of 1 TiB");
     }
     std::uint64_t cap = std::bit_ceil(std::max<std::uint64_t>(ring_bytes, kMinRing));
-    region_ = SharedRegion(kHeaderBytes + cap);
+    // Reserve address space for segments 0..n-1 (cap * (2^n - 1) bytes, at most half the
+    // memory): pages are allocated only when written, and given back when a segment is
+    // left, so the reservation costs nothing until the queue grows.
+    const std::uint64_t memory = static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                                 static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t budget = std::min(memory / 2, kMaxReserve);
+    unsigned n = 1;
+    while (n < kMaxSegments && cap * ((std::uint64_t{2} << n) - 1) <= budget) ++n;
+    if (unsigned limit = g_segments_limit.load(std::memory_order_relaxed); limit != 0)
+        n = std::min(n, limit);
+    for (;; n = (n + 1) / 2) {
+        try {
+            region_ = SharedRegion(kHeaderBytes + cap * ((std::uint64_t{1} << n) - 1));
+            break;
+        } catch (const OSError&) {
+            if (n == 1) throw;  // not even the first segment: the error says why
+        }
+    }
     auto* h = new (region_.data()) RingShared{};
     h->magic = kMagic;
     h->capacity = cap;
+    h->segments = n;
     h->maxsize = maxsize;
     h->max_piece = std::min<std::uint64_t>(cap / 4, kMaxPiece);  // a piece's length is 32-bit
-    for (RingSide* s : {&h->producer, &h->consumer}) s->cpu.store(-1, std::memory_order_relaxed);
 }
 
 RingShared& ByteRing::shared(const char* op) const {
@@ -519,9 +561,18 @@ RingShared& ByteRing::shared(const char* op) const {
 
 std::size_t ByteRing::qsize() const {
     RingShared& h = shared("qsize");
+    settle(h);
     std::uint64_t got = h.got_count.load(std::memory_order_acquire);
     std::uint64_t put = h.put_count.load(std::memory_order_acquire);
     return put > got ? put - got : 0;
+}
+
+void ByteRing::limit_segments_for_tests(unsigned n) noexcept {
+    g_segments_limit.store(n, std::memory_order_relaxed);
+}
+
+void ByteRing::die_at_commit_step(int step) noexcept {
+    g_die_at_step.store(step, std::memory_order_relaxed);
 }
 
 std::size_t ByteRing::maxsize() const {
@@ -542,58 +593,163 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     }
     SideGuard guard(h.producer);
     RingSide& p = h.producer;
-    std::byte* ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
-    const std::uint64_t cap = h.capacity;
-    const std::uint64_t mask = cap - 1;
+    std::byte* const ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t put_count = h.put_count.load(std::memory_order_relaxed);
 
-    auto notify = [&](bool just_unlocked) {
-        wake_if_waiting(h.data_waiting, h.data_seq, just_unlocked);
-    };
+    auto notify = [&](bool just_unlocked) { wake(h.data_park, just_unlocked); };
 
-    if (h.maxsize != 0 && put_count - p.cached_count >= h.maxsize) {
+    if (h.maxsize != 0 && put_count - p.cached_count.load(std::memory_order_relaxed) >= h.maxsize) {
         auto slot = [&] {
-            p.cached_count = h.got_count.load(std::memory_order_acquire);
-            return put_count - p.cached_count < h.maxsize;
+            std::uint64_t got = h.got_count.load(std::memory_order_acquire);
+            p.cached_count.store(got, std::memory_order_relaxed);
+            return put_count - got < h.maxsize;
         };
-        if (!wait_for(h.space_waiting, h.space_seq, h.consumer.cpu, deadline, slot)) return false;
+        if (!park_until(h.space_park, slot, deadline)) return false;
     }
 
+    // The segment written to: bytes [seg_start, ...) of the stream, wrapping in its cap.
     std::uint64_t pos = h.head.load(std::memory_order_relaxed);
-    // Waits until `need` bytes after pos are free.
-    auto room = [&](std::uint64_t need) {
-        if (cap - (pos - p.cached) >= need) return true;
-        return wait_for(h.space_waiting, h.space_seq, h.consumer.cpu, deadline, [&] {
-            p.cached = h.tail.load(std::memory_order_acquire);
-            return cap - (pos - p.cached) >= need;
-        });
+    unsigned seg = p.seg.load(std::memory_order_relaxed);
+    std::uint64_t seg_start = p.seg_start.load(std::memory_order_relaxed);
+    std::byte* sring = ring + seg_offset(h, seg);
+    std::uint64_t cap = seg_cap(h, seg);
+    auto offset = [&](std::uint64_t at) { return (at - seg_start) & (cap - 1); };
+    auto to_end = [&] { return cap - offset(pos); };
+    // `want` bytes fit at pos, keeping room for a link piece after them.
+    auto fits = [&](std::uint64_t want, std::uint64_t tail) {
+        return cap - (pos - std::max(tail, seg_start)) >= want + kLinkBytes;
     };
-    auto write_header = [&](std::uint64_t at, std::uint64_t len, std::uint32_t flags) {
+    auto write_header = [&](std::uint64_t len, std::uint32_t flags) {
         PieceHeader ph{static_cast<std::uint32_t>(len), flags};
-        std::memcpy(ring + (at & mask), &ph, sizeof ph);
+        std::memcpy(sring + offset(pos), &ph, sizeof ph);
     };
+    // Ends the current segment with a link piece; the stream goes on in segment `to`.
+    auto link = [&](unsigned to) {
+        write_header(to, kLink);
+        const std::uint64_t next = pos + kLinkBytes;
+        h.dirty.fetch_or(1u << to, std::memory_order_relaxed);
+        h.seg_start[to].store(next, std::memory_order_relaxed);
+        h.seg_end[to].store(0, std::memory_order_relaxed);
+        h.seg_end[seg].store(next, std::memory_order_release);
+        p.seg_start.store(next, std::memory_order_relaxed);
+        p.seg.store(to, std::memory_order_release);
+        seg = to;
+        seg_start = pos = next;
+        sring = ring + seg_offset(h, seg);
+        cap = seg_cap(h, seg);
+    };
+    // A segment no reader needs any more: not ours, and its end passed by the tail.
+    auto is_free = [&](unsigned s, std::uint64_t tail) {
+        return s != seg && h.seg_end[s].load(std::memory_order_relaxed) <= tail;
+    };
+    // The segment to grow into: the next larger free one, else the largest free one.
+    auto pick = [&](std::uint64_t tail) -> int {
+        for (unsigned s = seg + 1; s < h.segments; ++s) {
+            if (is_free(s, tail)) return static_cast<int>(s);
+        }
+        for (unsigned s = seg; s-- > 0;) {
+            if (is_free(s, tail)) return static_cast<int>(s);
+        }
+        return -1;
+    };
+    enum class Room { here, moved, timeout };
+    // Room for `want` bytes at pos: there, or in a new segment (then the caller
+    // re-plans its piece: `moved`); waits only if every segment is in use.
+    auto room = [&](std::uint64_t want) {
+        auto tail = [&] {
+            std::uint64_t t = h.tail.load(std::memory_order_acquire);
+            p.cached.store(t, std::memory_order_relaxed);
+            return t;
+        };
+        if (fits(want, p.cached.load(std::memory_order_relaxed)) || fits(want, tail()))
+            return Room::here;
+        // A consumer running on another CPU may free room within microseconds: cheaper
+        // than touching fresh pages of a larger segment.
+        auto freed = [&] { return fits(want, tail()); };
+        if (park_spin(h.space_park, freed, kParkSpin)) return Room::here;
+        for (;;) {
+            int to = pick(tail());
+            if (to >= 0) {
+                link(static_cast<unsigned>(to));
+                return Room::moved;
+            }
+            if (!park_until(
+                    h.space_park,
+                    [&] {
+                        std::uint64_t t = tail();
+                        return fits(want, t) || pick(t) >= 0;
+                    },
+                    deadline)) {
+                return Room::timeout;
+            }
+            if (fits(want, p.cached.load(std::memory_order_relaxed))) return Room::here;
+        }
+    };
+    // Now and then, while grown: give back the pages of segments nobody reads any more,
+    // and once the backlog is small again, go back to the first segment.
+    if (seg != 0 || (h.dirty.load(std::memory_order_relaxed) & ~1u) != 0) {
+        thread_local unsigned t_puts = 0;
+        if ((t_puts++ & 63) == 0) {
+            std::uint64_t t = h.tail.load(std::memory_order_acquire);
+            p.cached.store(t, std::memory_order_relaxed);
+            std::uint32_t dirty = h.dirty.load(std::memory_order_relaxed);
+            for (unsigned s = 1; s < h.segments; ++s) {
+                if ((dirty & (1u << s)) != 0 && is_free(s, t)) {
+                    ::madvise(ring + seg_offset(h, s), seg_cap(h, s), MADV_REMOVE);
+                    h.dirty.fetch_and(~(1u << s), std::memory_order_relaxed);
+                }
+            }
+            if (seg != 0 && is_free(0, t) && pos - std::max(t, seg_start) <= h.capacity / 4)
+                link(0);
+        }
+    }
+
+    // Out of time: a padding or link piece written but not published is undone (a link
+    // moved this side to a segment the head does not reach yet). Pieces of a long record
+    // already published stay a FIRST without a LAST, which consumers drop; a consumer
+    // holding the start is woken to find that out.
+    auto give_up = [&] {
+        recover_segments(h, p, h.head, true);
+        guard.release();
+        unpark_all_after_rmw(h.data_park);
+        return false;
+    };
+
+    // The order finish_commit relies on; a test may make this process die at any step.
     auto commit = [&] {
-        p.commit_pos = pos;
-        p.commit_count = put_count + 1;
-        p.committing = 1;
+        const int die_at = g_die_at_step.load(std::memory_order_relaxed);
+        commit_step(die_at, 0);
+        p.commit_pos.store(pos, std::memory_order_relaxed);
+        p.commit_count.store(put_count + 1, std::memory_order_relaxed);
+        commit_step(die_at, 1);
+        p.committing.store(1, std::memory_order_release);
+        commit_step(die_at, 2);
         h.head.store(pos, std::memory_order_release);
+        commit_step(die_at, 3);
         h.put_count.store(put_count + 1, std::memory_order_release);
-        p.committing = 0;
+        commit_step(die_at, 4);
+        p.committing.store(0, std::memory_order_release);
+        commit_step(die_at, 5);
     };
 
     std::uint64_t total = 0;
     for (const auto& part : parts) total += part.size();
     const std::uint64_t max_payload = h.max_piece - sizeof(PieceHeader);
     if (total <= max_payload) {  // one piece: the common case
-        std::uint64_t need = sizeof(PieceHeader) + align8(total);
-        std::uint64_t to_end = cap - (pos & mask);
-        if (!room(to_end < need ? to_end + need : need)) return false;
-        if (to_end < need) {
-            write_header(pos, to_end - sizeof(PieceHeader), kPad);
-            pos += to_end;
+        const std::uint64_t need = sizeof(PieceHeader) + align8(total);
+        for (;;) {
+            const std::uint64_t end = to_end();
+            Room r = room(end < need ? end + need : need);
+            if (r == Room::timeout) return give_up();
+            if (r == Room::moved) continue;
+            if (end < need) {
+                write_header(end - sizeof(PieceHeader), kPad);
+                pos += end;
+            }
+            break;
         }
-        gather(ring + (pos & mask) + sizeof(PieceHeader), parts, 0, total);
-        write_header(pos, total, kFirst | kLast);
+        gather(sring + offset(pos) + sizeof(PieceHeader), parts, 0, total);
+        write_header(total, kFirst | kLast);
         pos += need;
         commit();
         guard.release();
@@ -609,25 +765,30 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     std::copy(parts.begin(), parts.end(), all + 1);
     const std::span<const std::span<const std::byte>> stream_parts(all, parts.size() + 1);
     std::uint64_t done = 0;
-    while (done < stream) {
-        std::uint64_t to_end = cap - (pos & mask);
+    for (;;) {  // each round writes a padding piece, moves to a new segment, or writes a piece
+        const std::uint64_t end = to_end();
         std::uint64_t want = std::min(stream - done, max_payload);
         std::uint64_t need = sizeof(PieceHeader) + align8(want);
-        if (to_end < need) {
-            if (to_end >= sizeof(PieceHeader) + kMinPiece) {
-                want = to_end - sizeof(PieceHeader);
-                need = to_end;
+        if (end < need) {
+            if (end >= sizeof(PieceHeader) + kMinPiece) {
+                want = end - sizeof(PieceHeader);
+                need = end;
             } else {
-                if (!room(to_end)) break;
-                write_header(pos, to_end - sizeof(PieceHeader), kPad);
-                pos += to_end;
+                Room r = room(end);
+                if (r == Room::timeout) return give_up();
+                if (r == Room::here) {
+                    write_header(end - sizeof(PieceHeader), kPad);
+                    pos += end;
+                }
                 continue;
             }
         }
-        if (!room(need)) break;
-        gather(ring + (pos & mask) + sizeof(PieceHeader), stream_parts, done, want);
+        Room r = room(need);
+        if (r == Room::timeout) return give_up();
+        if (r == Room::moved) continue;
+        gather(sring + offset(pos) + sizeof(PieceHeader), stream_parts, done, want);
         std::uint32_t flags = (done == 0 ? kFirst : 0) | (done + want == stream ? kLast : 0);
-        write_header(pos, want, flags);
+        write_header(want, flags);
         pos += need;
         done += want;
         if (done == stream) {
@@ -639,14 +800,6 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
         h.head.store(pos, std::memory_order_release);
         notify(false);
     }
-    // Out of time in the middle of a record: the pieces already published stay a
-    // FIRST without a LAST, which consumers drop. A padding piece written but not
-    // yet published is simply overwritten by the next producer.
-    guard.release();
-    h.data_seq.fetch_add(1,
-                         std::memory_order_release);  // let a consumer holding the start look now
-    futex_wake_all(h.data_seq);
-    return false;
 }
 
 bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
@@ -657,38 +810,46 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     }
     SideGuard guard(h.consumer);
     RingSide& c = h.consumer;
-    const std::byte* ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
-    const std::uint64_t cap = h.capacity;
-    const std::uint64_t mask = cap - 1;
+    const std::byte* const ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
     std::uint64_t t = h.tail.load(std::memory_order_relaxed);
     std::uint64_t published = t;
+    // The segment read from (see put): a link piece moves the reader to the next one.
+    unsigned seg = c.seg.load(std::memory_order_relaxed);
+    std::uint64_t seg_start = c.seg_start.load(std::memory_order_relaxed);
+    const std::byte* sring = ring + seg_offset(h, seg);
+    std::uint64_t cap = seg_cap(h, seg);
 
     auto publish = [&] {
         if (t == published) return;
         h.tail.store(t, std::memory_order_release);
         published = t;
-        wake_if_waiting(h.space_waiting, h.space_seq, false);
+        wake(h.space_park, false);
     };
     // Takes one record off the books; `lost`: discarded because its consumer died;
     // `unlock`: release the consumer lock right after (the record is ours).
     auto commit = [&](bool lost, bool unlock) {
         std::uint64_t got = h.got_count.load(std::memory_order_relaxed) + 1;
         std::uint64_t lost_n = h.lost_count.load(std::memory_order_relaxed) + (lost ? 1 : 0);
-        c.commit_pos = t;
-        c.commit_count = got;
-        c.commit_lost = lost_n;
-        c.committing = 1;
+        const int die_at = g_die_at_step.load(std::memory_order_relaxed);
+        commit_step(die_at, 10);
+        c.commit_pos.store(t, std::memory_order_relaxed);
+        c.commit_count.store(got, std::memory_order_relaxed);
+        c.commit_lost.store(lost_n, std::memory_order_relaxed);
+        c.commit_takes.store(lost ? 0 : 1, std::memory_order_relaxed);
+        commit_step(die_at, 11);
+        c.committing.store(1, std::memory_order_release);
+        commit_step(die_at, 12);
         h.tail.store(t, std::memory_order_release);
         published = t;
+        commit_step(die_at, 13);
         h.got_count.store(got, std::memory_order_release);
         if (lost) h.lost_count.store(lost_n, std::memory_order_release);
-        c.committing = 0;
+        commit_step(die_at, 14);
+        c.committing.store(0, std::memory_order_release);
+        commit_step(die_at, 15);
         if (unlock) guard.release();
-        wake_if_waiting(h.space_waiting, h.space_seq, unlock);
-        if (lost && h.joiners.load(std::memory_order_seq_cst) != 0) {
-            h.join_seq.fetch_add(1, std::memory_order_release);
-            futex_wake_all(h.join_seq);
-        }
+        wake(h.space_park, unlock);
+        if (lost) unpark_all(h.join_park);
     };
     // True if a producer may still add to the record we hold the start of: it
     // holds the producer lock, or it released it after publishing more.
@@ -715,10 +876,11 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
 
     try {
         for (;;) {
-            if (t == c.cached) {
+            if (t == c.cached.load(std::memory_order_relaxed)) {
                 auto ready = [&] {
-                    c.cached = h.head.load(std::memory_order_acquire);
-                    return c.cached != t;
+                    std::uint64_t head = h.head.load(std::memory_order_acquire);
+                    c.cached.store(head, std::memory_order_relaxed);
+                    return head != t;
                 };
                 if (!ready()) {
                     publish();
@@ -726,29 +888,47 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
                         // Holding the start of a record: wait for the rest in slices
                         // (beyond our deadline: the record is in transfer) while a
                         // producer may still finish it.
-                        while (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu,
-                                         Clock::now() + kProbeSlice, ready)) {
-                            if (!producer_may_continue()) break;
+                        auto ready_or_unlocked = [&] {
+                            return ready() || h.producer.lock.load(std::memory_order_acquire) == 0;
+                        };
+                        while (!ready()) {
+                            park_until(h.data_park, ready_or_unlocked, Clock::now() + kProbeSlice);
+                            if (ready() || !producer_may_continue()) break;
                         }
-                        if (t == c.cached) {  // nobody will finish it: drop the start
+                        if (t == c.cached.load(std::memory_order_relaxed)) {
+                            // nobody will finish it: drop the start
                             receiving = false;
                             continue;
                         }
-                    } else if (!wait_for(h.data_waiting, h.data_seq, h.producer.cpu, deadline,
-                                         ready)) {
+                    } else if (!park_until(h.data_park, ready, deadline)) {
                         return false;
                     }
                 }
             }
             PieceHeader ph;
-            std::memcpy(&ph, ring + (t & mask), sizeof ph);
-            const std::uint64_t at = (t & mask) + sizeof(PieceHeader);
+            const std::uint64_t off = (t - seg_start) & (cap - 1);
+            std::memcpy(&ph, sring + off, sizeof ph);
+            if (ph.flags == kLink) {
+                if (ph.len >= h.segments) {
+                    throw SerializationError(std::string("mp::") + what_ +
+                                             ": corrupt shared ring (a link to no segment)");
+                }
+                t += kLinkBytes;
+                seg = ph.len;
+                seg_start = t;
+                sring = ring + seg_offset(h, seg);
+                cap = seg_cap(h, seg);
+                c.seg_start.store(seg_start, std::memory_order_relaxed);
+                c.seg.store(seg, std::memory_order_release);
+                continue;
+            }
+            const std::uint64_t at = off + sizeof(PieceHeader);
             if (at + ph.len > cap || (ph.flags & ~(kFirst | kLast | kPad)) != 0) {
                 throw SerializationError(std::string("mp::") + what_ +
                                          ": corrupt shared ring (a piece header is invalid)");
             }
             const std::uint64_t next = t + sizeof(PieceHeader) + align8(ph.len);
-            std::span<const std::byte> piece(ring + at, ph.len);
+            std::span<const std::byte> piece(sring + at, ph.len);
             if (ph.flags & kPad) {
                 t = next;
                 continue;
@@ -839,6 +1019,7 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
 
 void ByteRing::task_done() {
     RingShared& h = shared("task_done");
+    settle(h);
     std::uint64_t done = h.done_count.load(std::memory_order_relaxed);
     for (;;) {
         std::uint64_t settled = done + h.lost_count.load(std::memory_order_acquire);
@@ -848,41 +1029,25 @@ void ByteRing::task_done() {
         }
         if (h.done_count.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst)) break;
     }
-    if (h.joiners.load(std::memory_order_seq_cst) != 0) {
-        h.join_seq.fetch_add(1, std::memory_order_release);
-        futex_wake_all(h.join_seq);
-    }
+    unpark_all_after_rmw(h.join_park);
 }
 
 bool ByteRing::join(Clock::time_point until) {
     RingShared& h = shared("join");
-    Deadline deadline = until == kForever ? Deadline() : Deadline(until);
     auto finished = [&] {
-        std::uint64_t settled = h.done_count.load(std::memory_order_seq_cst) +
-                                h.lost_count.load(std::memory_order_seq_cst);
-        return settled >= h.put_count.load(std::memory_order_seq_cst);
+        std::uint64_t settled = h.done_count.load(std::memory_order_acquire) +
+                                h.lost_count.load(std::memory_order_acquire);
+        return settled >= h.put_count.load(std::memory_order_acquire);
     };
-    if (finished()) return true;
-    h.joiners.fetch_add(1, std::memory_order_seq_cst);
-    bool ok = false;
-    try {
-        for (;;) {
-            std::uint32_t s = h.join_seq.load(std::memory_order_seq_cst);
-            if (finished()) {
-                ok = true;
-                break;
-            }
-            if (!futex_wait(h.join_seq, s, deadline)) {
-                ok = finished();
-                break;
-            }
-        }
-    } catch (...) {
-        h.joiners.fetch_sub(1, std::memory_order_seq_cst);
-        throw;
+    // In slices: between them, a producer or consumer that died in the middle of a
+    // commit is settled, so its half-stored counts cannot keep join() waiting.
+    for (;;) {
+        settle(h);
+        auto slice = Clock::now() + kLockSlice;
+        bool last = until != kForever && until <= slice;
+        if (park_until(h.join_park, finished, last ? until : slice)) return true;
+        if (last) return false;
     }
-    h.joiners.fetch_sub(1, std::memory_order_seq_cst);
-    return ok;
 }
 
 }  // namespace mp::detail

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "mp/detail/futex.hpp"
+#include "mp/detail/park.hpp"
 #include "system.hpp"
 
 namespace mp::detail {
@@ -43,25 +44,27 @@ static_assert(std::is_standard_layout_v<SemaphoreState> && sizeof(SemaphoreState
               "SemaphoreState: four 32-bit words");
 
 struct EventState {
-    std::atomic<std::uint32_t> flag;  // futex word: 0 clear, 1 set
-    std::atomic<std::uint32_t> waiters;
+    ParkWord park;                    // waiters park here (mp/detail/park.hpp)
+    std::atomic<std::uint32_t> flag;  // 0 clear, 1 set
 };
-static_assert(std::is_standard_layout_v<EventState> && sizeof(EventState) == 8,
-              "EventState: two 32-bit words");
+static_assert(std::is_standard_layout_v<EventState> && sizeof(EventState) == 12,
+              "EventState: a ParkWord and a flag");
 
-// Condition: `gen` counts notifications (futex word); `tokens` are wake-ups not yet
-// taken; `sleepers` are waiters not yet notified. A waiter records gen on entry and may
-// take a token only once gen has moved: so a waiter arriving after notify() cannot steal
-// the wake-up of an earlier one. sleepers and gen change only under the lock; tokens
-// are taken with a CAS by woken waiters. Invariant (under the lock, ignoring dead
-// waiters): sleepers + tokens == waiters that have not returned.
+// Condition: `gen` counts notifications; `tokens` are wake-ups not yet taken;
+// `sleepers` are waiters not yet notified. A waiter records gen on entry and may take a
+// token only once gen has moved: so a waiter arriving after notify() cannot steal the
+// wake-up of an earlier one. sleepers and gen change only under the lock; tokens are
+// taken with a CAS by woken waiters. Invariant (under the lock, ignoring dead waiters):
+// sleepers + tokens == waiters that have not returned. Waiters sleep with the park
+// helper on `park`; notify() publishes gen and tokens, then unparks.
 struct ConditionState {
+    ParkWord park;
     std::atomic<std::uint32_t> gen;
     std::atomic<std::uint32_t> tokens;
     std::atomic<std::uint32_t> sleepers;
 };
-static_assert(std::is_standard_layout_v<ConditionState> && sizeof(ConditionState) == 12,
-              "ConditionState: three 32-bit words");
+static_assert(std::is_standard_layout_v<ConditionState> && sizeof(ConditionState) == 20,
+              "ConditionState: a ParkWord and three 32-bit words");
 
 enum : std::int32_t { kFilling = 0, kDraining = 1, kResetting = -1, kBroken = -2 };
 
@@ -124,13 +127,36 @@ pid_t init_current_tid() noexcept {
 
 // ---- Lock and RLock ------------------------------------------------------------------------
 
+namespace {
+constexpr std::size_t kLockHintOffset = 64;  // the hint's own cache line
+static_assert(sizeof(pthread_mutex_t) <= kLockHintOffset, "the mutex fits its cache line");
+// A robust mutex is held for a few instructions in a typical critical section: a
+// waiter on another CPU than the holder spins this long before it sleeps.
+constexpr auto kMutexSpin = std::chrono::microseconds(4);
+}  // namespace
+
 LockCore::LockCore(bool recursive, const char* kind)
-    : region_(sizeof(pthread_mutex_t)),
+    : region_(kLockHintOffset + sizeof(ParkWord)),
       owner_(std::make_shared<LockOwner>()),
       kind_(kind),
       recursive_(recursive) {
     m_ = new (region_.data()) pthread_mutex_t{};
     init_robust_mutex(m_, PTHREAD_MUTEX_NORMAL);
+    hint_ = new (static_cast<std::byte*>(region_.data()) + kLockHintOffset) ParkWord{};
+}
+
+int LockCore::lock_contended() noexcept {
+    int r = EBUSY;
+    auto word = std::atomic_ref<int>(m_->__data.__lock);
+    auto take = [&] {  // test, then test-and-set: polling leaves the holder's line alone
+        if (word.load(std::memory_order_relaxed) != 0) return false;
+        r = pthread_mutex_trylock(m_);
+        return r != EBUSY;
+    };
+    // The hint stays "unknown" (every taker would leave its own CPU there, and a waiter
+    // would then read its own): whether to spin is the policy's call alone.
+    if (!park_spin(*hint_, take, kMutexSpin)) r = pthread_mutex_lock(m_);
+    return r;
 }
 
 bool LockCore::locked() const noexcept {
@@ -194,7 +220,9 @@ std::uint32_t LockCore::release_all() {
 }
 
 void LockCore::reacquire(std::uint32_t depth) {
-    int r = lock_mutex(m_, std::nullopt);
+    int r = pthread_mutex_trylock(m_);
+    if (r == EBUSY) r = lock_contended();
+    if (r == ENOTRECOVERABLE) r = lock_mutex(m_, std::nullopt);  // throws, saying why
     owner_->tid.store(current_tid(), std::memory_order_relaxed);
     owner_->depth = depth;
     if (r == EOWNERDEAD) {
@@ -288,8 +316,8 @@ Event::Event() : region_(sizeof(detail::EventState)) {
 }
 
 void Event::set() {
-    s_->flag.store(1);
-    if (s_->waiters.load() > 0) detail::futex_wake_all(s_->flag);
+    s_->flag.store(1, std::memory_order_release);
+    detail::unpark_all(s_->park);
 }
 
 void Event::clear() {
@@ -301,18 +329,10 @@ bool Event::is_set() const noexcept {
 }
 
 bool Event::wait_until(Deadline deadline) {
-    while (s_->flag.load() == 0) {
-        if (expired(deadline)) return false;
-        s_->waiters.fetch_add(1);
-        try {
-            detail::futex_wait(s_->flag, 0, deadline);
-        } catch (...) {
-            s_->waiters.fetch_sub(1);
-            throw;
-        }
-        s_->waiters.fetch_sub(1);
-    }
-    return true;
+    auto is_set = [this] { return s_->flag.load(std::memory_order_acquire) != 0; };
+    if (is_set()) return true;
+    if (expired(deadline)) return false;
+    return detail::park_until(s_->park, is_set, deadline);
 }
 
 // ---- Condition -----------------------------------------------------------------------------
@@ -346,15 +366,9 @@ bool Condition::wait_until(Deadline deadline) {
     const std::uint32_t depth = lock_.release_all();
     bool woken = false;
     try {
-        for (;;) {
-            std::uint32_t g = c.gen.load();
-            if (g != entry && take_token(c.tokens)) {
-                woken = true;
-                break;
-            }
-            if (expired(deadline)) break;
-            detail::futex_wait(c.gen, g, deadline);
-        }
+        auto notified = [&] { return c.gen.load() != entry && take_token(c.tokens); };
+        woken =
+            notified() || (!expired(deadline) && detail::park_until(c.park, notified, deadline));
     } catch (...) {
         lock_.reacquire(depth);
         c.sleepers.fetch_sub(1);
@@ -390,7 +404,8 @@ void Condition::notify(std::size_t n) {
     c.sleepers.fetch_sub(k);
     c.tokens.fetch_add(k);
     c.gen.fetch_add(1);
-    detail::futex_wake(c.gen, static_cast<int>(std::min<std::uint32_t>(k, INT32_MAX)));
+    // gen's seq_cst RMW orders it before the check. No CPU hint: waiters notify too.
+    detail::unpark_all_after_rmw(c.park, false);
 }
 
 void Condition::notify_all() {

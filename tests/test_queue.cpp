@@ -1,6 +1,10 @@
 // Tests of mp::Queue, mp::SimpleQueue, mp::JoinableQueue and the byte ring under them.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,6 +77,26 @@ struct Point {
     int x;
     double y;
 };
+
+/// For its lifetime, queues made in this process cannot grow past their first ring
+/// (a test hook): the only way left for a ring to be full without maxsize.
+class FixedRings {
+  public:
+    FixedRings() { mp::detail::ByteRing::limit_segments_for_tests(1); }
+    ~FixedRings() { mp::detail::ByteRing::limit_segments_for_tests(0); }
+    FixedRings(const FixedRings&) = delete;
+    FixedRings& operator=(const FixedRings&) = delete;
+};
+
+/// This process's resident shared memory (RssShmem of /proc/self/status), in bytes.
+std::size_t resident_shmem() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("RssShmem:", 0) == 0) return std::stoul(line.substr(9)) * 1024;
+    }
+    return 0;
+}
 
 template <class F>
 double seconds(F&& f) {
@@ -247,9 +271,14 @@ TEST(Queue, TimeoutsAreHonoured) {
     t = seconds([&] { EXPECT_THROW(q.put(2, 100ms), mp::Full); });
     EXPECT_GE(t, 0.099);
     EXPECT_LT(t, 2.0);
-    // A full ring (not maxsize) times out too.
-    mp::Queue<std::string> bytes(mp::QueueOptions{.ring_bytes = 4096});
+    // Without maxsize the ring grows instead of filling: every put returns at once...
+    mp::Queue<std::string> grows(mp::QueueOptions{.ring_bytes = 4096});
     std::string item(900, 'x');
+    for (int i = 0; i < 100; ++i) grows.put(item, 50ms);
+    EXPECT_EQ(grows.qsize(), 100u);
+    // ...and only a ring that cannot grow (a test hook: memory exhausted) times out.
+    FixedRings fixed;
+    mp::Queue<std::string> bytes(mp::QueueOptions{.ring_bytes = 4096});
     int n = 0;
     try {
         for (; n < 100; ++n) bytes.put(item, 50ms);
@@ -261,6 +290,7 @@ TEST(Queue, TimeoutsAreHonoured) {
 }
 
 TEST(Queue, TimeoutInTheMiddleOfALargeItemDropsIt) {
+    FixedRings fixed;  // the only way for a put to run out of time without maxsize
     mp::Queue<std::string> q(mp::QueueOptions{.ring_bytes = 4096});
     std::string big(20000, 'b');  // five rings' worth: cannot fit without a consumer
     EXPECT_THROW(q.put(big, 50ms), mp::Full);
@@ -539,6 +569,242 @@ TEST(Queue, ConsumerKilledMidGetLeavesTheQueueUsable) {
         ASSERT_TRUE(blob_ok(q.get(5s)));
         ASSERT_TRUE(more.join(5s));
     }
+}
+
+// ---- deterministic kills inside a commit, zombies, lost wake-ups --------------------------
+
+/// Waits until process `pid` has ended, without reaping it: it stays a zombie, which
+/// kill(pid, 0) still finds. Returns its exit status (as waitpid would), -1 on error.
+int wait_exited_unreaped(pid_t pid) {
+    siginfo_t si{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT) != 0) return -1;
+    return si.si_code == CLD_EXITED ? si.si_status : -1;
+}
+
+TEST(Queue, ProducerDyingAtEachStepOfItsCommitLeavesNoPhantom) {
+    // Steps 0-2 die before the record is visible, 3-5 after (see src/queue_ring.cpp).
+    // Checked while the producer is still a zombie: its half-done commit must be
+    // settled by the readers of the counts, not only by the next put.
+    for (int step = 0; step <= 5; ++step) {
+        SCOPED_TRACE("producer dies at commit step " + std::to_string(step));
+        mp::JoinableQueue<int> q(1);
+        mp::Process p(
+            [](mp::JoinableQueue<int> out, int at) {
+                mp::detail::ByteRing::die_at_commit_step(at);
+                out.put(42);
+            },
+            q, step);
+        p.start();
+        ASSERT_EQ(wait_exited_unreaped(p.pid()), mp::detail::ByteRing::kDiedAtStepExitCode);
+        const bool visible = step >= 3;
+        EXPECT_EQ(q.qsize(), visible ? 1u : 0u);
+        if (visible) {
+            EXPECT_EQ(q.get(5s), 42);
+            q.task_done();
+        } else {
+            EXPECT_THROW(q.get_nowait(), mp::Empty);
+        }
+        EXPECT_EQ(q.qsize(), 0u);
+        q.put_nowait(7);  // maxsize 1: no phantom item makes it Full
+        EXPECT_EQ(q.get(5s), 7);
+        q.task_done();
+        EXPECT_TRUE(q.join(5s)) << "join() waits for an item that does not exist";
+        EXPECT_THROW(q.task_done(), mp::ValueError);
+        ASSERT_TRUE(p.join(10s));
+    }
+}
+
+TEST(Queue, ConsumerDyingAtEachStepOfItsCommitLeavesConsistentCounts) {
+    // Steps 10-12 die before the record is taken (it stays for the next consumer),
+    // 13-14 after (it is lost with the consumer and counts as done for join), 15 after
+    // the commit is complete (as if get() had returned: join waits for its task_done).
+    for (int step = 10; step <= 15; ++step) {
+        SCOPED_TRACE("consumer dies at commit step " + std::to_string(step));
+        mp::JoinableQueue<int> q(1);
+        q.put(42);
+        mp::Process c(
+            [](mp::JoinableQueue<int> in, int at) {
+                mp::detail::ByteRing::die_at_commit_step(at);
+                (void)in.get();
+            },
+            q, step);
+        c.start();
+        ASSERT_EQ(wait_exited_unreaped(c.pid()), mp::detail::ByteRing::kDiedAtStepExitCode);
+        const bool taken = step >= 13;
+        EXPECT_EQ(q.qsize(), taken ? 0u : 1u);
+        if (!taken) {
+            EXPECT_EQ(q.get(5s), 42);
+            q.task_done();
+        } else {
+            EXPECT_THROW(q.get_nowait(), mp::Empty);
+        }
+        if (step == 15) {
+            EXPECT_FALSE(q.join(100ms));
+            q.task_done();
+        }
+        EXPECT_TRUE(q.join(5s));
+        q.put_nowait(7);
+        EXPECT_EQ(q.get(5s), 7);
+        ASSERT_TRUE(c.join(10s));
+    }
+}
+
+/// The lowest fd number not open: setting RLIMIT_NOFILE to it makes every new fd fail.
+int lowest_free_fd() {
+    for (int fd = 0;; ++fd) {
+        if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) return fd;
+    }
+}
+
+void get_times_out_on_a_zombie_producers_half_put(bool without_fds) {
+    FixedRings fixed;  // so that the producer blocks in the middle of its item
+    mp::Queue<Blob> q(mp::QueueOptions{.ring_bytes = kSmallRing});
+    mp::Process p([](mp::Queue<Blob> out) { out.put(make_blob(1, 1'000'000)); }, q);  // 4 MB
+    p.start();
+    // Take nothing until the producer has filled the ring with the item's first
+    // pieces and blocks; then kill it, leaving a zombie that still holds the producer lock.
+    std::this_thread::sleep_for(300ms);
+    ::kill(p.pid(), SIGKILL);
+    ASSERT_EQ(wait_exited_unreaped(p.pid()), -1);  // killed: not CLD_EXITED
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    if (without_fds) {
+        rlimit none = saved;
+        none.rlim_cur = static_cast<rlim_t>(lowest_free_fd());
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+        ASSERT_EQ(::syscall(SYS_pidfd_open, ::getpid(), 0), -1) << "the fd limit did not bite";
+    }
+    auto t0 = Clock::now();
+    bool empty = false;
+    try {
+        (void)q.get(2s);
+    } catch (const mp::Empty&) {
+        empty = true;
+    }
+    auto waited = Clock::now() - t0;
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    EXPECT_TRUE(empty) << "a partial item was delivered";
+    EXPECT_LT(waited, 20s) << "get(2s) kept waiting on a zombie's half-put";
+    EXPECT_TRUE(p.join(10s));
+    EXPECT_EQ(q.qsize(), 0u);
+}
+
+TEST(Queue, GetTimesOutOnAZombieProducersHalfPut) {
+    get_times_out_on_a_zombie_producers_half_put(false);
+}
+
+TEST(Queue, GetTimesOutOnAZombieProducersHalfPutWithNoFdFree) {
+    // No pidfd can be opened: the zombie must still be seen as dead (not by kill(pid, 0)).
+    get_times_out_on_a_zombie_producers_half_put(true);
+}
+
+TEST(Queue, TinyRingOneToOneNeverLosesAWakeup) {
+    // maxsize 16: both sides park constantly (a slot, data), which is where a lost
+    // wake-up would leave both asleep (each get's 60 s bound turns a hang into a
+    // failure). Repeated in fresh queues to vary the interleavings.
+    for (int run = 0; run < 20; ++run) {
+        mp::Queue<long> q(mp::QueueOptions{.maxsize = 16, .ring_bytes = 4096});
+        constexpr long kItems = 20'000;
+        mp::Process p(
+            [](mp::Queue<long> out) {
+                for (long i = 0; i < kItems; ++i) out.put(i);
+            },
+            q);
+        p.start();
+        for (long i = 0; i < kItems; ++i) ASSERT_EQ(q.get(60s), i) << "run " << run;
+        ASSERT_TRUE(p.join(60s));
+    }
+}
+
+// ---- growth: put never blocks without maxsize -------------------------------------------
+
+TEST(Queue, HundredThousandIntsPutBeforeAnyConsumerStarts) {
+    // 100 000 ints take ~4 MB, four times the default ring: Python's put never blocks
+    // here, and neither does ours: the producer ends before anybody gets.
+    mp::Queue<int> q;
+    mp::Process p(
+        [](mp::Queue<int> out) {
+            for (int i = 0; i < 100'000; ++i) out.put(i);
+        },
+        q);
+    p.start();
+    ASSERT_TRUE(p.join(60s)) << "put blocked on an unbounded queue";
+    EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_EQ(q.qsize(), 100'000u);
+    for (int i = 0; i < 100'000; ++i) ASSERT_EQ(q.get(10s), i);
+    EXPECT_THROW(q.get_nowait(), mp::Empty);
+}
+
+TEST(Queue, WorkerPipelineWhoseResultQueueIsDrainedAfterTheWorkersEnd) {
+    // The literal port of a Python pipeline: workers take tasks, put results, and the
+    // parent joins them before it reads a single result.
+    mp::Queue<std::optional<int>> tasks;
+    mp::Queue<std::pair<int, std::string>> results;
+    constexpr int kTasks = 20'000, kWorkers = 3;
+    for (int i = 0; i < kTasks; ++i) tasks.put(i);
+    for (int w = 0; w < kWorkers; ++w) tasks.put(std::nullopt);
+    std::vector<mp::Process> workers;
+    for (int w = 0; w < kWorkers; ++w) {
+        workers.emplace_back(
+            [](mp::Queue<std::optional<int>> in, mp::Queue<std::pair<int, std::string>> out) {
+                while (auto t = in.get()) out.put({*t, std::string(*t % 500, 'r')});
+            },
+            tasks, results);
+        workers.back().start();
+    }
+    for (auto& w : workers) ASSERT_TRUE(w.join(60s)) << "a worker blocked putting its results";
+    std::vector<bool> seen(kTasks, false);
+    for (int i = 0; i < kTasks; ++i) {
+        auto [t, text] = results.get(10s);
+        ASSERT_TRUE(t >= 0 && t < kTasks && !seen[t]);
+        ASSERT_EQ(text, std::string(t % 500, 'r'));
+        seen[t] = true;
+    }
+    EXPECT_TRUE(results.empty());
+}
+
+TEST(Queue, LargeItemsPutBeforeAnyConsumerStartsAndFromSeveralProducersKeepTheirOrder) {
+    mp::Queue<Blob> q;  // default 1 MiB ring
+    constexpr std::uint32_t kProducers = 3, kItems = 12;
+    std::vector<mp::Process> ps;
+    for (std::uint32_t p = 0; p < kProducers; ++p) {
+        ps.emplace_back(
+            [](mp::Queue<Blob> out, std::uint32_t id) {
+                for (std::uint32_t i = 0; i < kItems; ++i)
+                    out.put(make_blob(id << 16 | i, 100'000 + 60'000 * i));  // 0.4-3 MB
+            },
+            q, p);
+        ps.back().start();
+    }
+    for (auto& p : ps) ASSERT_TRUE(p.join(60s));
+    std::vector<std::uint32_t> next(kProducers, 0);
+    for (std::uint32_t n = 0; n < kProducers * kItems; ++n) {
+        Blob b = q.get(10s);
+        ASSERT_TRUE(blob_ok(b));
+        std::uint32_t id = b[0] >> 16, i = b[0] & 0xffff;
+        ASSERT_LT(id, kProducers);
+        ASSERT_EQ(i, next[id]++) << "producer " << id << " out of order";
+    }
+    EXPECT_THROW(q.get_nowait(), mp::Empty);
+}
+
+TEST(Queue, GrowsForABacklogAndGivesTheMemoryBackOnceDrained) {
+    const std::size_t before = resident_shmem();
+    mp::Queue<Blob> q;
+    constexpr std::uint32_t kItems = 40'000;  // 4 KiB each: 160 MB of backlog
+    for (std::uint32_t i = 0; i < kItems; ++i) q.put(make_blob(i, 1024));
+    EXPECT_GT(resident_shmem(), before + (100u << 20)) << "the backlog is not in the ring?";
+    for (std::uint32_t i = 0; i < kItems; ++i) {
+        Blob b = q.get(10s);
+        ASSERT_TRUE(blob_ok(b) && b[0] == i);
+    }
+    // A trickle afterwards: the producer goes back to the first ring and releases the
+    // pages of the larger ones.
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        q.put(make_blob(i, 16));
+        ASSERT_EQ(q.get(10s)[0], i);
+    }
+    EXPECT_LT(resident_shmem(), before + (8u << 20)) << "the grown rings kept their memory";
 }
 
 // ---- JoinableQueue ---------------------------------------------------------------------

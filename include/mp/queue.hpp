@@ -10,7 +10,7 @@
 //     p.join();
 //
 // What it is: a ring of records in shared memory (an anonymous mapping made by the
-// constructor and inherited by fork: no name, no fd, nothing in /dev/shm to leak).
+// constructor and inherited by fork: no name, nothing in /dev/shm to leak).
 // Create the queue before Process::start() and pass it (a handle: copies share
 // it). Any number of producers and consumers, in any mix of processes and threads;
 // each item is delivered exactly once, whole, and each producer's items arrive in
@@ -18,32 +18,37 @@
 // <mp/serialize.hpp>); get() of an item put as another type throws
 // SerializationError naming both types and leaves the item in the queue.
 //
-// Differences from Python, and what to choose:
-//   * Python's put() hands the item to a feeder thread and never blocks on an
-//     unbounded queue. Here put() writes straight into the ring, so it blocks when
-//     the ring is full even with maxsize 0 (no item limit). The ring holds
-//     QueueOptions::ring_bytes (default 1 MiB: about 26 000 small items of 8 bytes,
-//     each of which takes 40 bytes). If a producer puts many items before any
-//     consumer starts, make the ring large enough to hold them:
-//         mp::Queue<std::string> q(mp::QueueOptions{.ring_bytes = 64 << 20});
-//     Memory is touched as the ring is used, so an unused large ring costs little.
-//     Items larger than a quarter of the ring stream through it in pieces (a 100 MiB
-//     item passes through a 1 MiB ring), so ring_bytes never limits item size; a
-//     larger ring only lets producers run further ahead of consumers. For large
-//     items a ring of a few items (e.g. 4 MiB for 1 MiB items) lets the producer
-//     and the consumer copy at the same time; for small items 1 MiB is plenty.
-//   * put(x, timeout): if the timeout runs out while a large item is half written,
-//     the half written is dropped (never delivered) and Full is thrown. get(timeout)
-//     bounds the wait for an item to begin; once it holds the start of a large item
-//     it waits for the rest as long as its producer lives.
+// Size: as in Python, only maxsize bounds a queue. put() on a queue with no maxsize
+// never waits, whatever the number and size of the items: when the ring
+// (QueueOptions::ring_bytes, default 1 MiB) is full, the queue grows into a larger
+// ring (2x, 4x, ... the first), and once consumers have caught up it goes back to the
+// first ring and gives the memory of the larger ones back. The rings are reserved as
+// address space when the queue is made (up to half the machine's memory in all);
+// memory is used only as items occupy it. Only a backlog beyond that reservation
+// makes put() wait for consumers. Items larger than a quarter of the ring stream
+// through it in pieces, so ring_bytes never limits item size; a larger first ring
+// lets a stream run ahead of its consumers without growing (e.g. 4 MiB for 1 MiB
+// items).
+//
+// Differences from Python:
+//   * Python's put() hands the item to a feeder thread; here put() writes straight
+//     into shared memory, so there is no thread, nothing to flush at exit, and a
+//     process may end right after its last put() (Python's "joining processes that
+//     use queues" deadlock does not exist).
+//   * put(x, timeout): waits only for maxsize (or a backlog beyond the reservation);
+//     if the timeout runs out while a large item is half written, the half written is
+//     dropped (never delivered) and Full is thrown. get(timeout) bounds the wait for
+//     an item to begin; once it holds the start of a large item it waits for the rest
+//     as long as its producer lives.
 //   * put_nowait()/get_nowait() never wait for room or data, but wait up to 10 ms
 //     for another process to finish its own put/get.
 //
-// Blocking sleeps in the kernel (futex words in the shared mapping) and costs a
-// wake-up only when somebody sleeps. Before sleeping a waiter spins briefly (up to
-// 20 us for room or data, 2 us for a lock), but only when the process it waits for
-// last ran on another CPU, and less often after spins that did not pay off: on a
-// machine where the two share a CPU, spinning would only delay the other.
+// Blocking sleeps in the kernel (futex words in the shared mapping, with the park
+// helper of <mp/detail/park.hpp>) and costs a wake-up only when somebody sleeps.
+// Before sleeping a waiter spins briefly (up to 20 us for data or a slot, 2 us for a
+// lock), but only when the process it waits for last ran on another CPU, and less
+// often after spins that did not pay off: on a machine where the two share a CPU,
+// spinning would only delay the other.
 //
 // What survives a SIGKILL: a producer killed at any point inside put() leaves the
 // queue usable, and its partial item is never delivered: consumers drop it. A
@@ -80,8 +85,9 @@ namespace mp {
 struct QueueOptions {
     /// Items the queue may hold (Python's maxsize); 0: no item limit.
     std::size_t maxsize = 0;
-    /// Bytes of the shared ring, rounded up to a power of two (at least 4 KiB).
-    /// An item takes its encoded size plus 32 bytes (rounded up to 8).
+    /// Bytes of the first shared ring, rounded up to a power of two (at least 4 KiB);
+    /// the queue grows past it when needed. An item takes its encoded size plus 32
+    /// bytes (rounded up to 8).
     std::size_t ring_bytes = detail::ByteRing::kDefaultRingBytes;
 };
 
@@ -159,7 +165,7 @@ class Queue {
         return m != 0 && ring_.qsize() >= m;
     }
     [[nodiscard]] std::size_t maxsize() const { return ring_.maxsize(); }
-    /// The ring's size in bytes.
+    /// The first ring's size in bytes (the queue grows past it when needed).
     [[nodiscard]] std::size_t ring_bytes() const { return ring_.ring_bytes(); }
 
     /// Closes the queue in this process, for every handle here (others keep it);

@@ -86,6 +86,8 @@ namespace mp {
 
 namespace detail {
 
+struct ParkWord;  // mp/detail/park.hpp
+
 using SyncClock = std::chrono::steady_clock;
 using Deadline = std::optional<SyncClock::time_point>;
 
@@ -171,7 +173,8 @@ class LockCore {
         const pid_t me = current_tid();
         if (owner_->tid.load(std::memory_order_relaxed) != me &&
             (!deadline || *deadline == no_wait)) [[likely]] {
-            int r = deadline ? pthread_mutex_trylock(m_) : pthread_mutex_lock(m_);
+            int r = pthread_mutex_trylock(m_);
+            if (r == EBUSY && !deadline) r = lock_contended();
             if (r == 0) [[likely]] {
                 owner_->tid.store(me, std::memory_order_relaxed);
                 owner_->depth = 1;
@@ -218,11 +221,15 @@ class LockCore {
         return (word & 0x7fffffffu) == static_cast<std::uint32_t>(me);  // TID_MASK | OWNER_DIED
     }
     bool took_over(int r, pid_t me);
+    /// Blocks for the mutex after a failed try: spins briefly first where that may pay
+    /// (the park helper's policy), then sleeps in pthread_mutex_lock. Its result.
+    int lock_contended() noexcept;
     bool acquire_slow(Deadline deadline, pid_t me);
     void release_slow(pid_t me);
 
     SharedRegion region_;
     pthread_mutex_t* m_ = nullptr;
+    ParkWord* hint_ = nullptr;  // on its own cache line: the spin policy's (unused) hint
     std::shared_ptr<LockOwner> owner_;
     const char* kind_;
     bool recursive_;

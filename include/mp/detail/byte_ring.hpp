@@ -3,11 +3,14 @@
 // Internal building block; the typed queues in <mp/queue.hpp> are a thin layer on it.
 //
 // A ByteRing is a handle to one SharedRegion (anonymous, inherited by fork) holding a
-// small header and a power-of-two byte ring. put() writes one record, get() hands
-// one whole record to a Sink. Records longer than a quarter of the ring stream
-// through it in pieces; the producer lock is held for the whole record, so pieces of
-// two records never interleave. The layout, the locking and what survives a SIGKILL
-// are described at the top of src/queue_ring.cpp.
+// small header and a power-of-two byte ring, plus address space reserved for larger
+// rings it grows into when full (and leaves again once drained): everything lives in
+// that one region, so a handle that travels to another process is that region alone.
+// put() writes one record, get() hands one whole record to a Sink. Records longer
+// than a quarter of the ring stream through it in pieces; the producer lock is held
+// for the whole record, so pieces of two records never interleave. The layout, the
+// growth, the locking and what survives a SIGKILL are described at the top of
+// src/queue_ring.cpp.
 //
 // Thread and process safety: every member may be called concurrently from any
 // number of threads and processes holding a handle (close() excepted: it unmaps
@@ -60,8 +63,9 @@ class ByteRing {
     /// `what` names the owner in error messages ("Queue", "SimpleQueue", …).
     ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what);
 
-    /// Appends one record: the bytes of `parts` (at most 3) one after the other. Blocks until
-    /// there is room or `deadline` passes (then returns false and no part of the
+    /// Appends one record: the bytes of `parts` (at most 3) one after the other. Waits
+    /// only for a slot (maxsize) or, with every reserved segment in use, for room, until
+    /// `deadline` passes (then returns false and no part of the
     /// record is ever delivered). `nowait`: do not wait for room, and wait for the
     /// producer lock only briefly.
     bool put(std::span<const std::span<const std::byte>> parts, Clock::time_point deadline,
@@ -87,6 +91,15 @@ class ByteRing {
     /// Unmaps the ring for every handle in this process.
     void close() noexcept { region_.close(); }
     [[nodiscard]] bool closed() const noexcept { return region_.closed(); }
+
+    /// For tests only: from now on this process _exits with kDiedAtStepExitCode at step
+    /// `step` of its next commit (0-5: a put's, 10-15: a get's; see src/queue_ring.cpp),
+    /// as a SIGKILL there would end it. -1 (the default): never.
+    static void die_at_commit_step(int step) noexcept;
+    static constexpr int kDiedAtStepExitCode = 86;
+    /// For tests only: rings made from now on in this process grow to at most `n`
+    /// segments (1: never; 0: the default, as far as memory allows).
+    static void limit_segments_for_tests(unsigned n) noexcept;
 
     /// The default ring size: 1 MiB.
     static constexpr std::size_t kDefaultRingBytes = std::size_t{1} << 20;

@@ -1,0 +1,69 @@
+// The park helper's out-of-line parts (see mp/detail/park.hpp): the spin policy and
+// the wake-up system call.
+#include "mp/detail/park.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace mp::detail::park_detail {
+
+namespace {
+
+// Spin policy of this thread: after a spin that ended in a sleep anyway, the next
+// 2^fails - 1 waits skip the spin (fails grows with each failure, up to 8); a spin
+// that succeeds resets it.
+thread_local unsigned t_fails = 0;
+thread_local unsigned t_skip = 0;
+thread_local unsigned t_wakes = 0;
+
+int online_cpus() noexcept {
+    static const int n = [] {
+        cpu_set_t set;
+        if (::sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+        return static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+    }();
+    return n;
+}
+
+}  // namespace
+
+bool spin_worth_it(const ParkWord& p) noexcept {
+    if (online_cpus() < 2) return false;
+    if (t_skip != 0) {
+        --t_skip;
+        return false;
+    }
+    const int waker = p.waker_cpu1.load(std::memory_order_relaxed) - 1;
+    return waker < 0 || waker != ::sched_getcpu();
+}
+
+void spin_result(bool success) noexcept {
+    if (success) {
+        t_fails = 0;
+        return;
+    }
+    t_fails = std::min(t_fails + 1, 8u);
+    t_skip = (1u << t_fails) - 1;
+}
+
+void note_waker(ParkWord& p) noexcept {
+    if ((t_wakes++ & 63) == 0) p.waker_cpu1.store(::sched_getcpu() + 1, std::memory_order_relaxed);
+}
+
+void wake_slow(ParkWord& p, std::uint32_t seen) noexcept {
+    while ((seen & 1u) != 0) {
+        // seen + 1 clears bit 0 and carries into the count.
+        if (p.word.compare_exchange_weak(seen, seen + 1, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+            try {
+                futex_wake_all(p.word);
+            } catch (...) {  // FUTEX_WAKE cannot fail on a valid, mapped word
+            }
+            return;
+        }
+    }
+}
+
+}  // namespace mp::detail::park_detail
