@@ -117,7 +117,7 @@ struct Built {
 };
 
 std::vector<std::string> common_flags() {
-    std::vector<std::string> f = {"-std=c++20", "-O0", "-g", "-Wall", "-Wextra", "-pthread"};
+    std::vector<std::string> f = {"-std=c++20", "-O0", "-Wall", "-Wextra", "-pthread"};
     std::istringstream extra(MP_TOUR_CXX_FLAGS);
     for (std::string w; extra >> w;) f.push_back(w);
     return f;
@@ -374,12 +374,13 @@ int check_all(const PracticeRequest& rq, const fs::path& tree, Lang lang) {
     Say say{lang};
     auto files = find_exercise_files(tree);
     std::vector<std::pair<Exercise, fs::path>> todo;
+    auto wanted = [&](std::string_view id) { return id.starts_with(rq.id); };  // "" or "j": a lesson
     for (const auto& e : exercises()) {
         auto it = files.find(std::string(e.id));
-        if (it != files.end()) todo.emplace_back(e, it->second);
+        if (it != files.end() && wanted(e.id)) todo.emplace_back(e, it->second);
     }
     for (const auto& [id, file] : files) {
-        if (find_exercise(id) == nullptr) todo.emplace_back(generic_exercise(id), file);
+        if (find_exercise(id) == nullptr && wanted(id)) todo.emplace_back(generic_exercise(id), file);
     }
     ensure_pch();
     std::vector<std::string> lines(todo.size());

@@ -64,7 +64,7 @@ const std::vector<Exercise>& exercises();
 
 /// What the `practice` subcommand was asked.
 struct PracticeRequest {
-    std::string id;          ///< empty: the list (or, with watch, every exercise)
+    std::string id;  ///< empty: the list (with watch: every exercise; with all: a prefix, e.g. "j")
     bool hint = false;       ///< show the next hint instead of checking
     bool watch = false;      ///< re-check on save
     bool all = false;        ///< check every exercise found under `dir`
