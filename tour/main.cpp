@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "lessons.hpp"
+#include "practice.hpp"
 #include "render.hpp"
 #include "runner.hpp"
 #include "session.hpp"
@@ -42,19 +43,6 @@ struct Options {
     bool interactive = false;
     bool run_programs = true;
 };
-
-/// The pattern with each "%s" replaced by the next value, in order.
-std::string fill(std::string_view pattern, std::initializer_list<std::string> values) {
-    std::string out(pattern);
-    std::size_t from = 0;
-    for (const auto& v : values) {
-        auto at = out.find("%s", from);
-        if (at == std::string::npos) break;
-        out.replace(at, 2, v);
-        from = at + v.size();
-    }
-    return out;
-}
 
 /// build/tour/mp-tour → build/examples; else the build tree this binary was configured in.
 fs::path default_examples_dir() {
@@ -100,7 +88,10 @@ void run_program(const Options& o, std::string_view name, Progress& progress) {
         progress.runs.push_back({std::string(name), 0, false});
         return;
     }
-    RunResult r = run_live(stdout, st, path.string(), [&](int pid) {
+    RunOptions ro;
+    ro.env = {std::string("MP_LANG=") + (o.lang == Lang::es ? "es" : "en")};
+    ro.running_word = o.lang == Lang::es ? "ejecutando…" : "running…";
+    RunResult r = run_live(stdout, st, path.string(), ro, [&](int pid) {
         std::printf("  %s %s: %s — PID %d\n", paint(st, "▶", ansi::green).c_str(),
                     std::string(phrases().live_run(o.lang)).c_str(),
                     paint(st, shown, ansi::bold).c_str(), pid);
@@ -221,19 +212,64 @@ bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
     return true;
 }
 
+/// The language asked for on the command line (--lang es, --lang=es), else from $LANG.
+Lang language_of(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--lang" && i + 1 < argc) return std::string_view(argv[i + 1]) == "es" ? Lang::es : Lang::en;
+        if (a.starts_with("--lang=")) return a.substr(7) == "es" ? Lang::es : Lang::en;
+    }
+    if (const char* env = std::getenv("LANG"); env != nullptr && std::string_view(env).starts_with("es"))
+        return Lang::es;
+    return Lang::en;
+}
+
+/// A command-line error in the tour's language, with what to do.
+int parse_error(const CLI::App& app, const CLI::ParseError& e, Lang lang) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    Say say{lang};
+    std::string what = e.what();
+    std::string detail = what.substr(what.find(':') == std::string::npos ? 0 : what.find(':') + 1);
+    std::string msg;
+    std::string name = e.get_name();
+    if (name == "ExtrasError") {
+        msg = say("this was not expected:", "esto no se esperaba:") + detail;
+    } else if (name == "ValidationError" || name == "ConversionError") {
+        msg = say("a value is not one of those allowed:", "un valor no es de los permitidos:") + detail;
+    } else if (name == "RequiresError") {
+        msg = say("an option needs another one:", "una opción necesita otra:") + detail;
+    } else if (name == "ArgumentMismatch") {
+        msg = say("an option is missing its value:", "a una opción le falta su valor:") + detail;
+    } else {
+        msg = say("cannot read the command line:", "no se puede leer la línea de órdenes:") + detail;
+    }
+    std::fprintf(stderr, "mp-tour: %s\n%s\n", msg.c_str(),
+                 say("See: mp-tour --help", "Mira: mp-tour --help --lang es").c_str());
+    return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    const Lang lang0 = language_of(argc, argv);
+    Say say{lang0};
+    CLI::App app{say(
         "mp-tour — a guided tour of mp, Python's multiprocessing in C++.\n"
         "Walks the study guides' lessons a) to k): explanation, Python beside mp, a live run, a "
-        "checkpoint."};
-    std::string lang;
-    if (const char* env = std::getenv("LANG");
-        env != nullptr && std::string_view(env).substr(0, 2) == "es")
-        lang = "es";
-    else
-        lang = "en";
+        "checkpoint. Then practise: mp-tour practice.",
+        "mp-tour — un recorrido guiado por mp, el multiprocessing de Python en C++.\n"
+        "Recorre las lecciones a) a k) de las guías: explicación, Python junto a mp, una ejecución "
+        "en vivo, un alto para puesta en común. Luego practica: mp-tour practice.")};
+    app.get_formatter()->label("OPTIONS", say("OPTIONS", "OPCIONES"));
+    app.get_formatter()->label("SUBCOMMANDS", say("SUBCOMMANDS", "SUBCOMANDOS"));
+    app.get_formatter()->label("POSITIONALS", say("POSITIONALS", "POSICIONALES"));
+    app.get_formatter()->label("Usage", say("Usage", "Uso"));
+    app.get_formatter()->label("TEXT", say("TEXT", "TEXTO"));
+    app.get_formatter()->label("INT", say("INT", "ENTERO"));
+    app.get_formatter()->label("REQUIRED", say("REQUIRED", "OBLIGATORIO"));
+    app.get_formatter()->label("Needs", say("Needs", "Requiere"));
+    app.set_help_flag("-h,--help", say("Print this help and exit", "Muestra esta ayuda y sale"));
+    std::string lang = lang0 == Lang::es ? "es" : "en";
     std::vector<std::string> ids;
     for (const auto& l : lessons()) {
         ids.emplace_back(l.id);
@@ -244,26 +280,60 @@ int main(int argc, char** argv) {
          no_color = false;
     int width = 0;
     std::string examples_dir, report_path;
-    app.add_option("--lang", lang, "Language of the tour: en or es (default: from $LANG)")
+    app.add_option("--lang", lang, say("Language of the tour: en or es (default: from $LANG)",
+                                       "Idioma del recorrido: en o es (por defecto: según $LANG)"))
         ->check(CLI::IsMember({"en", "es"}));
     auto* lesson_opt =
-        app.add_option("--lesson", lesson, "Start at this lesson: a … k, or its alias (see --list)")
+        app.add_option("--lesson", lesson, say("Start at this lesson: a … k, or its alias (see --list)",
+                                               "Empieza en esta lección: a … k, o su alias (ver --list)"))
             ->check(CLI::IsMember(ids));
-    app.add_flag("--only", only, "With --lesson: show that lesson only")->needs(lesson_opt);
-    app.add_flag("--list", list, "List the lessons and exit");
-    app.add_flag(
-        "--interactive,-i", interactive,
-        "Stop at each checkpoint and ask the questions; save progress; write a session report");
-    app.add_flag("--restart", restart, "With --interactive: forget saved progress and start over");
-    app.add_flag("--no-run", no_run, "Do not run the example programs");
-    app.add_option("--width", width, "Columns to use (default: the terminal's)")
+    app.add_flag("--only", only, say("With --lesson: show that lesson only", "Con --lesson: muestra solo esa lección"))
+        ->needs(lesson_opt);
+    app.add_flag("--list", list, say("List the lessons and exit", "Lista las lecciones y sale"));
+    app.add_flag("--interactive,-i", interactive,
+                 say("Stop at each checkpoint and ask the questions; save progress; write a session report",
+                     "Se detiene en cada alto y hace las preguntas; guarda el progreso; escribe un informe de la sesión"));
+    app.add_flag("--restart", restart, say("With --interactive: forget saved progress and start over",
+                                           "Con --interactive: olvida el progreso guardado y empieza de cero"));
+    app.add_flag("--no-run", no_run, say("Do not run the example programs", "No ejecuta los programas de ejemplo"));
+    app.add_option("--width", width, say("Columns to use (default: the terminal's)", "Columnas a usar (por defecto: las de la terminal)"))
         ->check(CLI::Range(40, 400));
-    app.add_flag("--no-color", no_color, "No colours or spinner");
+    app.add_flag("--no-color", no_color, say("No colours or spinner", "Sin colores ni indicador de actividad"));
     app.add_option("--examples-dir", examples_dir,
-                   "Where the built example programs are (default: build/examples)");
+                   say("Where the built example programs are (default: build/examples)",
+                       "Dónde están los programas de ejemplo compilados (por defecto: build/examples)"));
     app.add_option("--report", report_path,
-                   "With --interactive: write the session report to this file");
-    CLI11_PARSE(app, argc, argv);
+                   say("With --interactive: write the session report to this file",
+                       "Con --interactive: escribe el informe de la sesión en este archivo"));
+
+    PracticeRequest prq;
+    std::string prq_file, prq_dir;
+    auto* practice = app.add_subcommand(
+        "practice", say("Exercises checked by the tour: the list; ID builds, runs and checks one",
+                        "Ejercicios que verifica el recorrido: la lista; ID compila, ejecuta y verifica uno"));
+    practice->fallthrough();
+    practice->add_option("id", prq.id, say("The exercise (a1 … k1; see mp-tour practice)", "El ejercicio (a1 … k1; ver mp-tour practice)"));
+    practice->add_flag("--hint", prq.hint, say("One more hint each time", "Una pista más cada vez"));
+    practice->add_flag("--watch", prq.watch, say("Re-check each time an exercise file is saved",
+                                                 "Vuelve a verificar cada vez que se guarda un archivo de ejercicio"));
+    practice->add_flag("--all", prq.all, say("Check every exercise (with --dir: another tree, e.g. solutions)",
+                                             "Verifica todos los ejercicios (con --dir: otro árbol, p. ej. solutions)"));
+    practice->add_option("--file", prq_file, say("Check this file instead of the exercise's own",
+                                                 "Verifica este archivo en lugar del propio del ejercicio"));
+    practice->add_option("--dir", prq_dir, say("The exercises tree (default: exercises/ of the sources)",
+                                               "El árbol de ejercicios (por defecto: exercises/ de las fuentes)"));
+    practice->add_option("--jobs,-j", prq.jobs, say("With --all: exercises checked at once", "Con --all: ejercicios verificados a la vez"))
+        ->check(CLI::Range(1, 64));
+    std::string run_number;
+    auto* run = app.add_subcommand("run", say("Rebuild one example (NN or its name) and run it",
+                                              "Recompila un ejemplo (NN o su nombre) y lo ejecuta"));
+    run->fallthrough();
+    run->add_option("example", run_number, say("The example: 07, 07_pool …", "El ejemplo: 07, 07_pool …"))->required();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return parse_error(app, e, lang0);
+    }
 
     Options o;
     o.lang = lang == "es" ? Lang::es : Lang::en;
@@ -273,13 +343,22 @@ int main(int argc, char** argv) {
     o.examples = examples_dir.empty() ? default_examples_dir() : fs::path(examples_dir);
     o.interactive = interactive;
     o.run_programs = !no_run;
+    if (*practice) {
+        prq.file = prq_file;
+        prq.dir = prq_dir;
+        return practice_main(prq, o.lang, o.style);
+    }
+    if (*run) return run_example_main(run_number, o.lang, o.style);
 
     if (list) {
         print_list(o);
         return 0;
     }
     if (restart && !interactive) {
-        std::fprintf(stderr, "--restart only makes sense with --interactive\n");
+        std::fprintf(stderr, "mp-tour: %s\n",
+                     Say{o.lang}("--restart only makes sense with --interactive",
+                                 "--restart solo tiene sentido con --interactive")
+                         .c_str());
         return 2;
     }
 
@@ -372,7 +451,9 @@ int main(int argc, char** argv) {
                            : fs::path(report_path);
         std::FILE* f = std::fopen(out.c_str(), "w");
         if (f == nullptr) {
-            std::fprintf(stderr, "mp-tour: cannot write the report to %s\n", out.c_str());
+            std::fprintf(stderr, "mp-tour: %s %s\n",
+                         Say{o.lang}("cannot write the report to", "no se puede escribir el informe en").c_str(),
+                         out.c_str());
             return 1;
         }
         std::string md = session_report(progress, o.lang, now);

@@ -1,0 +1,38 @@
+// Solution of exercise j3 — trusting empty(): an empty queue only means "nothing yet".
+// The producer ends with a sentinel and the consumer gets until it sees it.
+#include <mp/mp.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+using Item = std::optional<int>;  // nullopt: "no more" (Python's None)
+
+void productor(mp::Queue<Item> q) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // getting ready
+    for (int i = 1; i <= 50; ++i) q.put(i);
+    q.put(std::nullopt);  // the sentinel
+}
+
+void consumidor(mp::Queue<Item> q, mp::Value<int> consumidos, mp::Value<long> suma) {
+    while (Item item = q.get()) {
+        consumidos.value() += 1;
+        suma.value() += *item;
+    }
+}
+
+int main() {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
+    mp::Queue<Item> q;
+    mp::Value<int> consumidos(0);
+    mp::Value<long> suma(0);
+    mp::Process p1(productor, q);
+    mp::Process p2(consumidor, q, consumidos, suma);
+    p1.start();
+    p2.start();
+    p1.join();
+    p2.join();
+    std::printf("consumidos=%d\n", consumidos.value());
+    std::printf("suma=%ld\n", suma.value());
+}
