@@ -1,5 +1,7 @@
 #include "mp/connection.hpp"
 
+#include <arpa/inet.h>
+#include <endian.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@ struct Connection::State {
     std::optional<FrameHeader> pending;  // a header read but not consumed (type mismatch)
     Bytes pushback;                      // bytes read past a mismatched header, not yet consumed
     std::size_t pushback_pos = 0;
+    Framing framing = Framing::mp;
 
     [[nodiscard]] bool has_buffered() const noexcept {
         return pending.has_value() || pushback_pos < pushback.size();
@@ -71,6 +74,34 @@ std::size_t read_full(Connection::State& s, std::span<std::byte> out) {
                              " of " + std::to_string(want) + " payload bytes");
 }
 
+// Writes every byte of iov[0..n) (sendmsg, no SIGPIPE); BrokenPipeError if the peer is gone.
+void write_iov(int fd, iovec* iov, std::size_t n) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    std::size_t left = 0;
+    for (std::size_t i = 0; i < n; ++i) left += iov[i].iov_len;
+    while (left > 0) {
+        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            detail::throw_errno("Connection.send: the other end is closed");
+        }
+        left -= static_cast<std::size_t>(w);
+        auto done = static_cast<std::size_t>(w);
+        while (done > 0 && msg.msg_iovlen > 0) {  // advance past what was written
+            std::size_t step = std::min(done, msg.msg_iov->iov_len);
+            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
+            msg.msg_iov->iov_len -= step;
+            done -= step;
+            if (msg.msg_iov->iov_len == 0) {
+                ++msg.msg_iov;
+                --msg.msg_iovlen;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 Connection Connection::from_fd(int fd, bool readable, bool writable) {
@@ -99,31 +130,10 @@ Bytes& Connection::scratch() {
 
 void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> payload) {
     int fd = require(s_, false);
+    if (s_->framing == Framing::python) return send_python_message(h, payload);
     iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = payload.empty() ? 1 : 2;
-    std::size_t left = sizeof h + payload.size();
-    while (left > 0) {
-        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            detail::throw_errno("Connection.send: the other end is closed");
-        }
-        left -= static_cast<std::size_t>(w);
-        auto n = static_cast<std::size_t>(w);
-        while (n > 0 && msg.msg_iovlen > 0) {  // advance past what was written
-            std::size_t step = std::min(n, msg.msg_iov->iov_len);
-            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
-            msg.msg_iov->iov_len -= step;
-            n -= step;
-            if (msg.msg_iov->iov_len == 0) {
-                ++msg.msg_iov;
-                --msg.msg_iovlen;
-            }
-        }
-    }
+    write_iov(fd, iov, payload.empty() ? 1 : 2);
 }
 
 void Connection::send_bytes(std::span<const std::byte> buf) {
@@ -133,6 +143,7 @@ void Connection::send_bytes(std::span<const std::byte> buf) {
 FrameHeader Connection::next_header() {
     int fd = require(s_, true);
     if (s_->pending) return *s_->pending;
+    if (s_->framing == Framing::python) return next_python_header();
     (void)fd;
     FrameHeader h;
     std::size_t got = read_full(*s_, std::as_writable_bytes(std::span(&h, 1)));
@@ -173,6 +184,7 @@ Bytes Connection::recv_bytes() {
 bool Connection::recv_fixed(const FrameHeader& expected, std::span<std::byte> out) {
     int fd = require(s_, true);
     if (s_->has_buffered()) return false;  // the general path drains what is buffered
+    if (s_->framing == Framing::python) return false;
     // One read for header and payload: it asks for exactly one frame of the expected
     // size, so it overshoots only if the frame is of another type (kept in pushback).
     constexpr std::size_t kMax = sizeof(FrameHeader) + 256;
@@ -237,6 +249,80 @@ bool Connection::readable() const noexcept {
 }
 bool Connection::writable() const noexcept {
     return s_ && s_->writable;
+}
+
+// ---- Python's framing (Listener/Client) -------------------------------------------------
+
+Connection Connection::from_fd(int fd, Framing framing) {
+    Connection c = from_fd(fd);
+    c.s_->framing = framing;
+    return c;
+}
+
+// One message: a `!i` length (or -1 then a `!Q` length past 2^31-1), then the bytes; a typed
+// frame goes whole (header and payload) inside the message.
+void Connection::send_python_message(const FrameHeader& h, std::span<const std::byte> payload) {
+    bool typed = h.kind != FrameKind::raw;
+    std::uint64_t n = payload.size() + (typed ? sizeof h : 0);
+    unsigned char prefix[12];
+    std::size_t prefix_len = 4;
+    if (n > 0x7fffffff) {
+        std::uint32_t minus_one = htonl(0xffffffffu);
+        std::uint64_t big = htobe64(n);
+        std::memcpy(prefix, &minus_one, 4);
+        std::memcpy(prefix + 4, &big, 8);
+        prefix_len = 12;
+    } else {
+        std::uint32_t len = htonl(static_cast<std::uint32_t>(n));
+        std::memcpy(prefix, &len, 4);
+    }
+    iovec iov[3];
+    std::size_t k = 0;
+    iov[k++] = {prefix, prefix_len};
+    if (typed) iov[k++] = {const_cast<FrameHeader*>(&h), sizeof h};
+    if (!payload.empty()) iov[k++] = {const_cast<std::byte*>(payload.data()), payload.size()};
+    write_iov(s_->fd, iov, k);
+}
+
+FrameHeader Connection::next_python_header() {
+    State& s = *s_;
+    std::uint32_t len_be = 0;
+    std::size_t got = read_full(s, std::as_writable_bytes(std::span(&len_be, 1)));
+    if (got == 0) throw EOFError("Connection.recv: the other end is closed and no data is left");
+    if (got < 4) throw_truncated(4, got);
+    auto len = static_cast<std::int32_t>(ntohl(len_be));
+    std::uint64_t n = static_cast<std::uint64_t>(len);
+    if (len == -1) {
+        std::uint64_t big_be = 0;
+        got = read_full(s, std::as_writable_bytes(std::span(&big_be, 1)));
+        if (got < 8) throw_truncated(8, got);
+        n = be64toh(big_be);
+    } else if (len < 0) {
+        throw SerializationError("corrupt message: the peer announced a length of " +
+                                 std::to_string(len) + " bytes");
+    }
+    if (n > kMaxFrameSize) {
+        throw SerializationError("corrupt message: the peer announced " + std::to_string(n) +
+                                 " bytes, more than the 1 TiB limit");
+    }
+    FrameHeader raw{FrameHeader::kMagic, FrameKind::raw, 0, n};
+    if (n >= sizeof(FrameHeader)) {  // an mp frame inside the message?
+        FrameHeader h;
+        auto hb = std::as_writable_bytes(std::span(&h, 1));
+        got = read_full(s, hb);
+        if (got < sizeof h) throw_truncated(n, got);
+        bool framed = h.magic == FrameHeader::kMagic &&
+                      (h.kind == FrameKind::bytes || h.kind == FrameKind::cereal) &&
+                      h.size == n - sizeof h;
+        if (framed) {
+            s.pending = h;
+            return h;
+        }
+        s.pushback.insert(s.pushback.begin() + static_cast<std::ptrdiff_t>(s.pushback_pos),
+                          hb.begin(), hb.end());
+    }
+    s.pending = raw;
+    return raw;
 }
 
 std::vector<Connection*> wait(std::span<Connection* const> conns,

@@ -51,6 +51,18 @@ class Connection {
     /// Connection owns it from now on.
     static Connection from_fd(int fd, bool readable = true, bool writable = true);
 
+    // ---- Python's framing (Listener/Client, <mp/listener.hpp>) ---------------------------
+    /// How messages are delimited on the wire. `mp`: mp's 24-byte frame header (Pipe).
+    /// `python`: multiprocessing.connection's framing, a big-endian `!i` length (or -1 and
+    /// a `!Q` length for messages over 2 GiB) before each message, so send_bytes/recv_bytes
+    /// interoperate with a Python peer; a typed send(x) sends mp's whole frame (header and
+    /// payload) as one such message, and recv<T>() checks it as on a Pipe. A message from
+    /// the peer that is itself an mp frame of the length announced is taken as one, so
+    /// recv_bytes of it gives its payload (as on a Pipe).
+    enum class Framing { mp, python };
+    /// Adopts an open fd of a connected stream socket that uses `framing`.
+    static Connection from_fd(int fd, Framing framing);
+
     /// Sends one object; blocks while the kernel buffer is full.
     template <class T>
     void send(const T& obj);
@@ -89,6 +101,8 @@ class Connection {
     static int require(const std::shared_ptr<State>& s, bool want_read);
 
     void send_frame(const FrameHeader& h, std::span<const std::byte> payload);
+    void send_python_message(const FrameHeader& h, std::span<const std::byte> payload);
+    FrameHeader next_python_header();  // reads a Python length prefix (and an mp header in it)
     FrameHeader next_header();  // reads (or returns the pending) header; EOFError at clean EOF
     void read_payload(const FrameHeader& h, std::span<std::byte> out);  // consumes the frame
     Bytes read_payload(const FrameHeader& h);

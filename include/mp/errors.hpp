@@ -2,7 +2,7 @@
 //
 // Python: the exceptions that multiprocessing raises (ProcessError, TimeoutError,
 // queue.Empty/Full, EOFError, BrokenPipeError, BrokenBarrierError, ValueError,
-// pickling errors, RemoteError) plus two that Python lacks because it hangs or
+// pickling errors, RemoteError, AuthenticationError) plus two that Python lacks because it hangs or
 // deadlocks instead: WorkerLost and LockAbandoned.
 //
 //     try { auto v = conn.recv<int>(); }
@@ -118,6 +118,13 @@ class WorkerLost : public Error {
 /// The holder of a Lock or RLock died while holding it. Thrown by the acquire that
 /// took the lock over: the caller now holds it and should repair the state it guards.
 class LockAbandoned : public Error {
+  public:
+    using Error::Error;
+};
+
+/// A Listener/Client handshake failed: the peer's authkey differs, or it sent something
+/// that is not Python's challenge/response (garbage, nothing in time, a message too long).
+class AuthenticationError : public Error {
   public:
     using Error::Error;
 };
