@@ -20,6 +20,8 @@
 //  * the parent's end (its pidfd polls readable): the server removes the socket and its
 //    directory and exits. Daemon children die with it (PR_SET_PDEATHSIG); the others run
 //    on, as Python's do.
+//  * the end of a process that asked for a daemon child (the pidfd it sent): the server
+//    kills that child, so a daemon never outlives its parent, whatever killed it.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,14 +57,19 @@ struct Server {
     int sig_fd = -1;
     Bytes token;
     std::string path;
-    std::map<pid_t, int> conns;  // running child → the connection its status goes to
+    struct Child {
+        int conn = -1;   // where its status goes
+        int watch = -1;  // a daemon's: a pidfd of the process that asked for it
+    };
+    std::map<pid_t, Child> conns;  // running children
 
     void close_all_in_child(int keep_conn) {
         close_fd(listen_fd);
         close_fd(parent_fd);
         close_fd(sig_fd);
-        for (auto [pid, fd] : conns) {
-            if (fd != keep_conn) close_fd(fd);
+        for (auto& [pid, c] : conns) {
+            if (c.conn != keep_conn) close_fd(c.conn);
+            close_fd(c.watch);
         }
         conns.clear();
     }
@@ -75,8 +82,9 @@ struct Server {
             std::int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
             auto it = conns.find(pid);
             if (it == conns.end()) continue;
-            (void)::send(it->second, &code, sizeof code, MSG_NOSIGNAL);
-            close_fd(it->second);
+            (void)::send(it->second.conn, &code, sizeof code, MSG_NOSIGNAL);
+            close_fd(it->second.conn);
+            close_fd(it->second.watch);
             conns.erase(it);
         }
     }
@@ -103,6 +111,14 @@ struct Server {
         }
         if (msg.size() < kTokenBytes || fds.size() < 4 ||
             !same_token(std::span(msg).first(kTokenBytes), token)) {
+            for (int fd : fds) close_fd(fd);
+            close_fd(conn);
+            return;
+        }
+        bool daemon = false;
+        try {
+            daemon = decode_spec(std::span(msg).subspan(kTokenBytes)).daemon;
+        } catch (...) {
             for (int fd : fds) close_fd(fd);
             close_fd(conn);
             return;
@@ -135,7 +151,11 @@ struct Server {
             flush_std_streams();
             ::_exit(code);
         }
-        for (int fd : fds) close_fd(fd);
+        // A daemon ends when the process that asked for it ends: keep its pidfd to watch.
+        int watch = daemon && pid > 0 ? fds[0] : -1;
+        for (int fd : fds) {
+            if (fd != watch) close_fd(fd);
+        }
         if (pid < 0) {
             close_fd(conn);  // the parent sees EOF and reports the failure
             return;
@@ -149,7 +169,7 @@ struct Server {
         } catch (...) {
         }
         close_fd(pidfd);
-        conns[pid] = conn;
+        conns[pid] = Child{conn, watch};
     }
 
     int run() {
@@ -159,12 +179,27 @@ struct Server {
         ::sigprocmask(SIG_BLOCK, &chld, nullptr);
         sig_fd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sig_fd < 0) return 1;
+        std::vector<pollfd> p;
+        std::vector<pid_t> watched;
         for (;;) {
-            pollfd p[3] = {{parent_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {listen_fd, POLLIN, 0}};
-            int r = ::poll(p, 3, -1);
+            p.assign({{parent_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {listen_fd, POLLIN, 0}});
+            watched.clear();
+            for (auto& [pid, c] : conns) {
+                if (c.watch < 0) continue;
+                p.push_back({c.watch, POLLIN, 0});
+                watched.push_back(pid);
+            }
+            int r = ::poll(p.data(), p.size(), -1);
             if (r < 0) {
                 if (errno == EINTR) continue;
                 return 1;
+            }
+            for (std::size_t i = 3; i < p.size(); ++i) {
+                if (p[i].revents == 0) continue;
+                auto& c = conns[watched[i - 3]];
+                ::kill(watched[i - 3], SIGKILL);  // not reaped yet: the pid is still its
+                close_fd(c.watch);
+                c.watch = -1;
             }
             if (p[0].revents != 0) break;
             if (p[1].revents != 0) {

@@ -203,9 +203,10 @@ TEST_P(Method, StringLiteralArrivesAsAString) {
 }
 
 TEST_P(Method, CloseReleasesAndLaterCallsThrow) {
-    mp::Process p = ctx().Process(exit_with, 0);
+    mp::Process p = ctx().Process(sleep_forever);
     p.start();
-    EXPECT_THROW(p.close(), mp::ValueError) << "still running? (or it already ended)";
+    EXPECT_THROW(p.close(), mp::ValueError) << "it is still running";
+    p.kill();
     EXPECT_TRUE(p.join(60s));
     EXPECT_FALSE(p.closed());
     p.close();
