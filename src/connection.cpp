@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 
+#include "mp/process.hpp"
 #include "system.hpp"
 
 namespace mp {
@@ -21,6 +23,8 @@ struct Connection::State {
     Bytes pushback;                      // bytes read past a mismatched header, not yet consumed
     std::size_t pushback_pos = 0;
     Framing framing = Framing::mp;
+    std::deque<int> fds_in;  // fds received with SCM_RIGHTS, not yet taken by a handle
+    bool socket = true;      // false once recvmsg said ENOTSOCK (a pipe): plain read()
 
     [[nodiscard]] bool has_buffered() const noexcept {
         return pending.has_value() || pushback_pos < pushback.size();
@@ -29,7 +33,10 @@ struct Connection::State {
     State() = default;
     State(const State&) = delete;
     State& operator=(const State&) = delete;
-    ~State() { detail::close_fd(fd); }
+    ~State() {
+        detail::close_fd(fd);
+        for (int f : fds_in) detail::close_fd(f);
+    }
 };
 
 // The fd of an open end that may `want_read` (or write); OSError(EBADF) otherwise.
@@ -41,6 +48,36 @@ int Connection::require(const std::shared_ptr<State>& s, bool want_read) {
 }
 
 namespace {
+
+constexpr std::size_t kMaxFds = 253;  // SCM_MAX_FD
+
+// One read(2) that also collects the fds sent with SCM_RIGHTS.
+ssize_t read_some(Connection::State& s, void* data, std::size_t size) {
+    if (!s.socket) return ::read(s.fd, data, size);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+    iovec iov{data, size};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r = ::recvmsg(s.fd, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == ENOTSOCK) {
+        s.socket = false;
+        return ::read(s.fd, data, size);
+    }
+    if (r < 0) return r;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+            int f;
+            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+            s.fds_in.push_back(f);
+        }
+    }
+    return r;
+}
 
 // Reads exactly out.size() bytes, first from the push-back buffer. Returns the number
 // read before EOF (== size unless EOF).
@@ -56,7 +93,7 @@ std::size_t read_full(Connection::State& s, std::span<std::byte> out) {
         }
     }
     while (got < out.size()) {
-        ssize_t r = ::read(s.fd, out.data() + got, out.size() - got);
+        ssize_t r = read_some(s, out.data() + got, out.size() - got);
         if (r > 0) {
             got += static_cast<std::size_t>(r);
         } else if (r == 0) {
@@ -128,12 +165,91 @@ Bytes& Connection::scratch() {
     return buf;
 }
 
-void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> payload) {
+void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> payload,
+                            std::span<const int> fds) {
     int fd = require(s_, false);
-    if (s_->framing == Framing::python) return send_python_message(h, payload);
+    if (s_->framing == Framing::python) {
+        if (!fds.empty())
+            throw ValueError("Connection.send: a handle that holds fds (Queue, Lock, Value, "
+                             "Pipe end, ...) cannot travel over a Listener/Client connection; "
+                             "send it through a Pipe(), or share a Manager proxy instead");
+        return send_python_message(h, payload);
+    }
     iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};
-    write_iov(fd, iov, payload.empty() ? 1 : 2);
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = payload.empty() ? 1 : 2;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+    if (!fds.empty()) {
+        if (fds.size() > kMaxFds)
+            throw ValueError("Connection.send: one message can carry at most 253 fds");
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    std::size_t left = sizeof h + payload.size();
+    while (left > 0) {
+        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (!fds.empty() && (errno == ENOTSOCK || errno == EINVAL))
+                throw ValueError("Connection.send: a handle can only travel over a socket "
+                                 "(a Pipe()), not over this fd");
+            detail::throw_errno("Connection.send: the other end is closed");
+        }
+        msg.msg_control = nullptr;  // the fds went with the first bytes
+        msg.msg_controllen = 0;
+        left -= static_cast<std::size_t>(w);
+        auto n = static_cast<std::size_t>(w);
+        while (n > 0 && msg.msg_iovlen > 0) {  // advance past what was written
+            std::size_t step = std::min(n, msg.msg_iov->iov_len);
+            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
+            msg.msg_iov->iov_len -= step;
+            n -= step;
+            if (msg.msg_iov->iov_len == 0) {
+                ++msg.msg_iov;
+                --msg.msg_iovlen;
+            }
+        }
+    }
+}
+
+void Connection::send_handle(std::uint64_t fingerprint, const Bytes& payload,
+                             const detail::FdSink& sink) {
+    Bytes framed;
+    detail::put_pod<std::uint32_t>(framed, static_cast<std::uint32_t>(sink.fds.size()));
+    framed.insert(framed.end(), payload.begin(), payload.end());
+    send_frame(FrameHeader{FrameHeader::kMagic, FrameKind::cereal, fingerprint, framed.size()},
+               framed, sink.fds);
+}
+
+Bytes Connection::recv_handle(std::uint64_t fingerprint, std::string_view type,
+                              detail::FdSource& src) {
+    FrameHeader h = next_header();
+    if (h.kind == FrameKind::raw || h.fingerprint != fingerprint) {
+        throw SerializationError("type mismatch: the frame holds " +
+                                 (h.kind == FrameKind::raw
+                                      ? std::string("raw bytes")
+                                      : detail::describe_fingerprint(h.fingerprint)) +
+                                 " but " + detail::readable_type_name(type) + " was expected");
+    }
+    Bytes payload = read_payload(h);
+    std::span<const std::byte> in = payload;
+    auto n = detail::get_pod<std::uint32_t>(in);
+    if (n > s_->fds_in.size()) {
+        throw SerializationError("Connection.recv: a handle arrived without its fds (" +
+                                 std::to_string(n) + " expected, " +
+                                 std::to_string(s_->fds_in.size()) + " received)");
+    }
+    std::vector<int> fds(s_->fds_in.begin(), s_->fds_in.begin() + n);
+    s_->fds_in.erase(s_->fds_in.begin(), s_->fds_in.begin() + n);
+    src.adopt(std::move(fds));
+    return Bytes(in.begin(), in.end());
 }
 
 void Connection::send_bytes(std::span<const std::byte> buf) {
@@ -190,7 +306,8 @@ bool Connection::recv_fixed(const FrameHeader& expected, std::span<std::byte> ou
     constexpr std::size_t kMax = sizeof(FrameHeader) + 256;
     std::byte buf[kMax];
     std::size_t want = sizeof(FrameHeader) + out.size();
-    ssize_t r = detail::retry_eintr([&] { return ::read(fd, buf, want); });
+    (void)fd;
+    ssize_t r = detail::retry_eintr([&] { return read_some(*s_, buf, want); });
     if (r < 0) {
         if (errno != ECONNRESET) detail::throw_errno("Connection.recv");
         r = 0;
@@ -349,5 +466,54 @@ std::vector<Connection*> wait(std::span<Connection* const> conns,
     }
     return ready;
 }
+
+std::vector<Waitable> wait(std::span<const Waitable> objects,
+                           std::optional<std::chrono::steady_clock::duration> timeout) {
+    std::vector<Waitable> ready;
+    std::vector<pollfd> fds;
+    for (const Waitable& w : objects) {
+        if (Connection* c = w.connection()) {
+            int fd = Connection::require(c->s_, true);
+            if (c->s_->has_buffered()) ready.push_back(w);
+            fds.push_back({fd, POLLIN, 0});
+        } else if (Process* p = w.process()) {
+            int fd = p->sentinel();
+            if (fd < 0) throw ValueError("mp::wait: process " + p->name() + " was never started");
+            fds.push_back({fd, POLLIN, 0});
+        } else {
+            throw ValueError("mp::wait: a null pointer was given");
+        }
+    }
+    if (!ready.empty()) return ready;
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    for (;;) {
+        int r = ::poll(fds.data(), fds.size(), detail::poll_timeout_ms(deadline));
+        if (r < 0 && errno != EINTR) detail::throw_errno("mp::wait: poll");
+        if (r > 0) break;
+        if (r == 0 && deadline && detail::Clock::now() >= *deadline) return ready;
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) ready.push_back(objects[i]);
+    }
+    return ready;
+}
+
+namespace detail {
+
+void Reduce<Connection>::save(const Connection& c, Bytes& out, FdSink& sink) {
+    std::uint32_t idx = sink.add(c.closed() ? -1 : c.fileno(), "Connection");
+    put_pod(out, idx);
+    put_pod<std::uint8_t>(out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) | (c.writable() ? 2 : 0)));
+}
+
+Connection Reduce<Connection>::load(std::span<const std::byte>& in, FdSource& src) {
+    auto idx = get_pod<std::uint32_t>(in);
+    auto flags = get_pod<std::uint8_t>(in);
+    int fd = src.take(idx, "Connection");
+    return Connection::from_fd(fd, (flags & 1) != 0, (flags & 2) != 0);
+}
+
+}  // namespace detail
 
 }  // namespace mp

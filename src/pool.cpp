@@ -226,6 +226,7 @@ void PoolCore::spawn(std::size_t i) {
             ::_exit(code);
         }
     });
+    set_process_start_method(*p, "fork");  // the worker is a capturing closure
     p->set_name("ForkPoolWorker-" + std::to_string(++spawned_));
     p->set_daemon(true);
     p->start();

@@ -20,6 +20,18 @@
 // Python. Several processes may share one end only if they serialize their
 // sends (or recvs) with an mp::Lock.
 //
+// Handles travel: send(h) of any mp handle (a Connection, Queue, Lock, Value,
+// SharedMemory, …) passes its fds with SCM_RIGHTS beside the bytes, and
+// recv<mp::Queue<int>>() in another process rebuilds a handle to the same object
+// (Python refuses this; see <mp/detail/reduction.hpp>). A frame that carries a handle
+// must be received as its type (recv_bytes of it would leave its fds unread).
+// A Connection itself travels the same way, or as a Process argument under any start
+// method.
+//
+// mp::wait also waits for processes: mp::wait({&conn, &proc}, 1s) returns the ready
+// ones as Waitables (w.connection() / w.process(), nullptr for the other kind); a
+// process is ready once it has ended.
+//
 // Errors: recv() on an end whose peer is gone and no data left → mp::EOFError;
 // send() to a closed peer → mp::BrokenPipeError; a frame of another type →
 // mp::SerializationError (the frame stays, so recv with the right type still
@@ -36,9 +48,21 @@
 #include <utility>
 #include <vector>
 
+#include "mp/detail/reduction.hpp"
 #include "mp/serialize.hpp"
 
 namespace mp {
+
+class Process;
+class Connection;
+
+namespace detail {
+template <>
+struct Reduce<Connection> {
+    static void save(const Connection& c, Bytes& out, FdSink& sink);
+    static Connection load(std::span<const std::byte>& in, FdSource& src);
+};
+}  // namespace detail
 
 class Connection {
   public:
@@ -63,9 +87,13 @@ class Connection {
     /// Adopts an open fd of a connected stream socket that uses `framing`.
     static Connection from_fd(int fd, Framing framing);
 
-    /// Sends one object; blocks while the kernel buffer is full.
+    /// Sends one object; blocks while the kernel buffer is full. An mp handle travels
+    /// with its fds.
     template <class T>
     void send(const T& obj);
+    /// A string literal or C string arrives as a std::string (recv<std::string>()).
+    void send(const char* text) { send(std::string(text)); }
+    void send(std::string_view text) { send(std::string(text)); }
 
     /// Receives one object of type T; blocks until one arrives.
     /// EOFError if the other end is closed; SerializationError if the frame holds another type.
@@ -100,9 +128,14 @@ class Connection {
     explicit Connection(std::shared_ptr<State> s) : s_(std::move(s)) {}
     static int require(const std::shared_ptr<State>& s, bool want_read);
 
-    void send_frame(const FrameHeader& h, std::span<const std::byte> payload);
     void send_python_message(const FrameHeader& h, std::span<const std::byte> payload);
     FrameHeader next_python_header();  // reads a Python length prefix (and an mp header in it)
+    void send_frame(const FrameHeader& h, std::span<const std::byte> payload,
+                    std::span<const int> fds = {});
+    void send_handle(std::uint64_t fingerprint, const Bytes& payload, const detail::FdSink& sink);
+    // Reads the next frame, which must hold a handle of `fingerprint`: its bytes, and
+    // its fds into `src`.
+    Bytes recv_handle(std::uint64_t fingerprint, std::string_view type, detail::FdSource& src);
     FrameHeader next_header();  // reads (or returns the pending) header; EOFError at clean EOF
     void read_payload(const FrameHeader& h, std::span<std::byte> out);  // consumes the frame
     Bytes read_payload(const FrameHeader& h);
@@ -116,7 +149,38 @@ class Connection {
     friend std::pair<Connection, Connection> Pipe(bool duplex);
     friend std::vector<Connection*> wait(std::span<Connection* const>,
                                          std::optional<std::chrono::steady_clock::duration>);
+    friend std::vector<class Waitable> wait(std::span<const Waitable>,
+                                            std::optional<std::chrono::steady_clock::duration>);
 };
+
+/// What mp::wait waits for: a Connection (ready to recv) or a Process (ended).
+class Waitable {
+  public:
+    Waitable(Connection* c) : conn_(c) {}  // NOLINT: implicit, for wait({&conn, &proc})
+    Waitable(Process* p) : proc_(p) {}     // NOLINT
+    [[nodiscard]] Connection* connection() const noexcept { return conn_; }
+    [[nodiscard]] Process* process() const noexcept { return proc_; }
+
+  private:
+    Connection* conn_ = nullptr;
+    Process* proc_ = nullptr;
+};
+
+/// Blocks until at least one connection is ready to recv or one process has ended, or
+/// the timeout runs out; the ready ones (empty on timeout). ValueError for a null
+/// pointer or a Process not started.
+std::vector<Waitable> wait(std::span<const Waitable> objects,
+                           std::optional<std::chrono::steady_clock::duration> timeout);
+
+inline std::vector<Waitable> wait(std::initializer_list<Waitable> objects) {
+    return wait(std::span<const Waitable>(objects.begin(), objects.size()), std::nullopt);
+}
+template <class Rep, class Period>
+std::vector<Waitable> wait(std::initializer_list<Waitable> objects,
+                           std::chrono::duration<Rep, Period> timeout) {
+    return wait(std::span<const Waitable>(objects.begin(), objects.size()),
+                std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+}
 
 /// Python's Pipe(duplex=True): two connected ends. With duplex=false the first
 /// end only receives and the second only sends.
@@ -142,8 +206,18 @@ std::vector<Connection*> wait(std::initializer_list<Connection*> conns,
 
 template <class T>
 void Connection::send(const T& obj) {
-    MP_REQUIRE_SERIALIZABLE(T);
-    if constexpr (BytesSerializable<T>) {
+    if constexpr (detail::Reducible<T>) {
+        Bytes payload;
+        detail::FdSink sink;
+        detail::Reduce<T>::save(obj, payload, sink);
+        (void)detail::type_registered<T>;
+        send_handle(detail::type_fingerprint<T>, payload, sink);
+        return;
+    } else {
+        MP_REQUIRE_SERIALIZABLE(T);
+    }
+    if constexpr (detail::Reducible<T>) {
+    } else if constexpr (BytesSerializable<T>) {
         send_frame(header_for<T>(sizeof(T)), std::as_bytes(std::span(std::addressof(obj), 1)));
     } else {
         Bytes& buf = scratch();
@@ -155,8 +229,13 @@ void Connection::send(const T& obj) {
 
 template <class T>
 T Connection::recv() {
-    MP_REQUIRE_SERIALIZABLE(T);
-    if constexpr (BytesSerializable<T> && sizeof(T) <= 256) {
+    if constexpr (detail::Reducible<T>) {
+        detail::FdSource src;
+        Bytes payload = recv_handle(detail::type_fingerprint<T>, detail::type_name<T>(), src);
+        return detail::decode_value<T>(payload, src);
+    } else if constexpr (!Serializable<T>) {
+        MP_REQUIRE_SERIALIZABLE(T);
+    } else if constexpr (BytesSerializable<T> && sizeof(T) <= 256) {
         alignas(T) std::byte storage[sizeof(T)];
         if (!recv_fixed(header_for<T>(sizeof(T)), storage)) {
             FrameHeader h = next_header();

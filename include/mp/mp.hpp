@@ -22,6 +22,7 @@
 #pragma once
 
 #include "mp/connection.hpp"
+#include "mp/context.hpp"
 #include "mp/errors.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"

@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "mp/detail/byte_ring.hpp"
+#include "mp/detail/reduction.hpp"
 #include "mp/errors.hpp"
 #include "mp/serialize.hpp"
 
@@ -179,6 +180,9 @@ class Queue {
 
     detail::ByteRing ring_;
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     void put_until(const T& item, detail::ByteRing::Clock::time_point deadline, bool nowait);
     T get_until(detail::ByteRing::Clock::time_point deadline, bool nowait);
@@ -218,6 +222,9 @@ class SimpleQueue {
     [[nodiscard]] bool empty() const { return q_.empty(); }
     void close() noexcept { q_.close(); }
     [[nodiscard]] bool closed() const noexcept { return q_.closed(); }
+
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
 
   private:
     Queue<T> q_;
@@ -324,3 +331,5 @@ T Queue<T>::get_until(detail::ByteRing::Clock::time_point deadline, bool nowait)
 }
 
 }  // namespace mp
+
+#include "mp/detail/reduce_handles.hpp"  // NOLINT: Reduce<> for the queues

@@ -71,3 +71,5 @@ class SharedMemory {
 };
 
 }  // namespace mp
+
+#include "mp/detail/reduce_handles.hpp"  // NOLINT: Reduce<SharedMemory>

@@ -80,6 +80,9 @@ class RawValue {
     /// The shared T itself (Python's get_obj()).
     [[nodiscard]] T& get_obj() const noexcept { return *p_; }
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     detail::SharedRegion region_;
     T* p_ = nullptr;
@@ -117,6 +120,9 @@ class Value : public detail::LockInterface<Value<T>> {
     // std::lock_guard g(v)): acquire(), acquire(false), acquire(timeout), release(), lock() ...
     bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
+
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
 
   private:
     RawValue<T> raw_;
@@ -168,6 +174,9 @@ class RawArray {
     /// The shared elements (Python's get_obj()).
     [[nodiscard]] std::span<T> get_obj() const noexcept { return {data_, size_}; }
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     RawArray(std::size_t n, int) : region_(bytes_for(n)), size_(n) {
         data_ = static_cast<T*>(region_.data());
@@ -215,9 +224,14 @@ class Array : public detail::LockInterface<Array<T>> {
     bool acquire_until(detail::Deadline deadline) { return lock_.acquire_until(deadline); }
     void release() { lock_.release(); }
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     RawArray<T> raw_;
     RLock lock_;
 };
 
 }  // namespace mp
+
+#include "mp/detail/reduce_handles.hpp"  // NOLINT: Reduce<> for Value and Array

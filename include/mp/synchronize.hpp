@@ -79,6 +79,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "mp/detail/reduction.hpp"
 #include "mp/detail/shared_region.hpp"
 #include "mp/errors.hpp"
 
@@ -212,6 +213,9 @@ class LockCore {
   protected:
     LockCore(bool recursive, const char* kind);
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     // glibc keeps a robust mutex's futex word first; its contents are kernel ABI (the
     // robust-futex protocol): the owner's tid, plus FUTEX_OWNER_DIED once it died.
@@ -287,6 +291,9 @@ class Semaphore : public detail::LockInterface<Semaphore> {
   protected:
     Semaphore(long value, bool bounded);
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     detail::SharedRegion region_;
     detail::SemaphoreState* s_ = nullptr;
@@ -319,6 +326,9 @@ class Event {
         return wait_until(detail::deadline_after(timeout));
     }
     bool wait_until(detail::Deadline deadline);
+
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
 
   private:
     detail::SharedRegion region_;
@@ -378,6 +388,9 @@ class Condition : public detail::LockInterface<Condition> {
     /// Wakes everyone waiting now. ValueError if the lock is not held.
     void notify_all();
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     detail::LockCore lock_;
     detail::SharedRegion region_;
@@ -427,6 +440,9 @@ class Barrier {
     [[nodiscard]] std::size_t n_waiting() const;
     [[nodiscard]] bool broken() const;
 
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
+
   private:
     detail::SharedRegion region_;
     detail::BarrierState* s_ = nullptr;
@@ -435,3 +451,5 @@ class Barrier {
 };
 
 }  // namespace mp
+
+#include "mp/detail/reduce_handles.hpp"  // NOLINT: Reduce<> for the locks

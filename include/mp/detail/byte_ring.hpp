@@ -23,6 +23,7 @@
 #include <optional>
 #include <span>
 
+#include "mp/detail/reduction.hpp"
 #include "mp/detail/shared_region.hpp"
 
 namespace mp::detail {
@@ -103,6 +104,9 @@ class ByteRing {
 
     /// The default ring size: 1 MiB.
     static constexpr std::size_t kDefaultRingBytes = std::size_t{1} << 20;
+
+    template <class>
+    friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
 
   private:
     RingShared& shared(const char* op) const;
