@@ -153,8 +153,10 @@ class PoolCore {
     void retry_starts();
     void fail_all(std::deque<Task>& tasks, const std::exception_ptr& e);
     void set_broken(std::exception_ptr e);
-    void defer(std::function<void()> f) {
-        if (f) deferred_.push_back(std::move(f));
+    /// Queues what a sink returned for the pool's thread, keeping the sink alive until
+    /// it ran (the AsyncResult may be gone: `then` callbacks run regardless).
+    void defer(const std::shared_ptr<TaskSink>& sink, std::function<void()> f) {
+        if (f) deferred_.push_back([keep = sink, f = std::move(f)] { f(); });
     }
     void background();
     bool all_ended() const;
@@ -382,7 +384,7 @@ void PoolCore::on_event(const TransportEvent& e) {
     init_failures_ = 0;
     Task t = release(e.ticket);
     if (e.status == ResultHeader::kOk) {
-        defer(t.sink->on_result(t.index, e.frame));
+        defer(t.sink, t.sink->on_result(t.index, e.frame));
     } else {
         std::exception_ptr err;
         try {
@@ -391,12 +393,12 @@ void PoolCore::on_event(const TransportEvent& e) {
         } catch (...) {
             err = std::current_exception();
         }
-        defer(t.sink->on_error(t.index, err));
+        defer(t.sink, t.sink->on_error(t.index, err));
     }
 }
 
 void PoolCore::fail_all(std::deque<Task>& tasks, const std::exception_ptr& e) {
-    for (auto& t : tasks) defer(t.sink->on_error(t.index, e));
+    for (auto& t : tasks) defer(t.sink, t.sink->on_error(t.index, e));
     tasks.clear();
 }
 
@@ -415,11 +417,12 @@ void PoolCore::handle_exit(std::size_t i, int code, bool initialized) {
         bool was_running = transport_->running(i, t);
         Task task = release(t);
         if (was_running) {
-            defer(task.sink->on_error(
-                task.index,
-                std::make_exception_ptr(WorkerLost(
-                    "Pool worker " + name + " died while running this task: " + describe_exit(code),
-                    code))));
+            defer(task.sink,
+                  task.sink->on_error(
+                      task.index, std::make_exception_ptr(WorkerLost(
+                                      "Pool worker " + name +
+                                          " died while running this task: " + describe_exit(code),
+                                      code))));
         } else {
             again.push_back(std::move(task));
         }
@@ -471,7 +474,7 @@ void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink
     }
     if (broken_) {
         for (std::size_t i = 0; i < records.size(); ++i)
-            defer(sink->on_error(first_index + i, broken_));
+            defer(sink, sink->on_error(first_index + i, broken_));
     } else {
         for (std::size_t i = 0; i < records.size(); ++i)
             pending_.push_back(Task{std::move(records[i]), sink, first_index + i});
@@ -634,7 +637,7 @@ void PoolCore::terminate() {
     for (auto& s : slots_) {
         for (TicketId t : s.queue) {
             Task task = release(t);
-            defer(task.sink->on_error(task.index, e));
+            defer(task.sink, task.sink->on_error(task.index, e));
         }
         s.queue.clear();
     }
