@@ -80,6 +80,8 @@ constexpr std::size_t kMaxQueuedPerWorker = 1024;
 // transport for this long, yielding between polls: results arriving back to back need
 // no wake-up of the background thread.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
+// A caller asleep in the transport wakes at least this often to look again.
+constexpr auto kWaiterSleepCap = std::chrono::milliseconds(5);
 
 // An initializer that fails (throws, or its worker dies before it returned) this many
 // times in a row makes the pool fail its tasks instead of respawning forever.
@@ -181,6 +183,7 @@ class PoolCore {
     std::condition_variable cv_;
     std::uint64_t epoch_ = 0;  // bumped whenever something happened (wakes waiters)
     bool quit_ = false;
+    int sleepers_ = 0;  // callers asleep in transport_->wait()
     bool warned_start_ = false;
     std::thread thread_;
 };
@@ -500,7 +503,12 @@ void PoolCore::background() {
             lk.lock();
             ++epoch_;
         }
-        if (epoch_ != before) cv_.notify_all();
+        if (epoch_ != before) {
+            cv_.notify_all();
+            // Waiters sleep in the transport: a callback that finished (or results this
+            // thread took) may be what they wait for.
+            if (sleepers_ > 0) transport_->interrupt();
+        }
         if (quit_) break;
         if (transport_->pending()) continue;
         std::optional<Clock::time_point> wake;
@@ -537,10 +545,16 @@ bool PoolCore::drive_until(const std::function<bool()>& done,
             found = !live() || epoch_ != seen || transport_->pending();
         }
         if (found) continue;
-        seen = epoch_;
-        auto until = Clock::now() + std::chrono::milliseconds(200);  // a safety net only
+        // Sleep in the transport (as the pool's thread does): a worker's result wakes
+        // this thread directly. The pool's thread may take the wake-up first; the short
+        // cap bounds what that costs.
+        auto until = Clock::now() + kWaiterSleepCap;
         if (deadline && *deadline < until) until = *deadline;
-        cv_.wait_until(lk, until, [&] { return epoch_ != seen || !live() || done(); });
+        ++sleepers_;
+        lk.unlock();
+        transport_->wait(until);
+        lk.lock();
+        if (--sleepers_ == 0) cv_.notify_all();
     }
 }
 
@@ -629,6 +643,11 @@ void PoolCore::terminate() {
             thread_.join();
             lk.lock();
         }
+    }
+    // Callers asleep in the transport must be out of it before it goes.
+    while (sleepers_ > 0) {
+        transport_->interrupt();
+        cv_.wait_for(lk, std::chrono::milliseconds(1));
     }
     transport_->shutdown(std::chrono::milliseconds(was_joined ? 5000 : 1000));
     auto e = std::make_exception_ptr(

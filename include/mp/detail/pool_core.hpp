@@ -170,6 +170,9 @@ struct ResultStateBase : TaskSink {
     using Value = stored_t<R>;
     bool arrived = false;
     std::atomic<bool> done{false};
+    /// Futures are done before their callbacks run (a callback may call result());
+    /// AsyncResults after (as Python's: get() returns once the callback ran).
+    bool done_before_callbacks = false;
     std::optional<Value> value;
     std::exception_ptr error;
     std::vector<std::function<void(const Value&)>> callbacks;
@@ -195,9 +198,9 @@ struct ResultStateBase : TaskSink {
     std::function<void()> finish() {
         arrived = true;
         auto cbs = take_callbacks();
-        if (!cbs) {
+        if (!cbs || done_before_callbacks) {
             done.store(true, std::memory_order_release);
-            return {};
+            return cbs;
         }
         return [this, cbs = std::move(cbs)] {
             cbs();
