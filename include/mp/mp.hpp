@@ -17,6 +17,7 @@
 //   <mp/sharedctypes.hpp>   Value, RawValue, Array, RawArray
 //   <mp/shared_memory.hpp>  SharedMemory
 //   <mp/pool.hpp>           Pool, AsyncResult
+//   <mp/futures.hpp>        futures::ProcessPoolExecutor, Future, as_completed, wait
 //   <mp/serialize.hpp>      what can cross a process boundary, and how
 //   <mp/errors.hpp>         the exception family under mp::Error
 #pragma once
@@ -24,6 +25,7 @@
 #include "mp/connection.hpp"
 #include "mp/context.hpp"
 #include "mp/errors.hpp"
+#include "mp/futures.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/queue.hpp"
