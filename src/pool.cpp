@@ -1,6 +1,7 @@
-// The Pool's parent side: dispatching tasks to the workers' inboxes, collecting
-// results from their outboxes, noticing dead workers and replacing them. No thread:
-// whichever thread calls into the pool drives it (see <mp/pool.hpp>).
+// The Pool's scheduler: tickets, the pending queue, dispatch, work stealing,
+// maxtasksperchild, replacing dead workers, results and callbacks. It talks to the
+// workers only through a PoolTransport (pool_transport.hpp) and advances on its own
+// background thread (see <mp/pool.hpp>).
 #include "mp/pool.hpp"
 
 #include <link.h>
@@ -16,12 +17,15 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "mp/detail/futex.hpp"
 #include "mp/detail/shared_region.hpp"
 #include "mp/process.hpp"
 #include "pool_shared.hpp"
+#include "pool_transport.hpp"
 #include "popen.hpp"
 #include "system.hpp"
 
@@ -72,16 +76,19 @@ namespace {
 // apply_async never waits for the parent, shallow enough to keep workers balanced.
 constexpr std::size_t kMaxQueuedPerWorker = 1024;
 
-// Before sleeping in poll(), the thread driving the pool polls the outboxes for this
-// long, yielding between polls: results arriving back to back need no wake-up.
+// Before sleeping on the condition variable, a caller waiting for a result polls the
+// transport for this long, yielding between polls: results arriving back to back need
+// no wake-up of the background thread.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
-constexpr int kMaxSleepMs = 1000;
 
-std::size_t ring_bytes_for(std::size_t workers) {
-    std::size_t ring = std::size_t{1} << 20;
-    while (ring > (std::size_t{64} << 10) && ring * workers > (std::size_t{32} << 20)) ring >>= 1;
-    return ring;
-}
+// An initializer that fails (throws, or its worker dies before it returned) this many
+// times in a row makes the pool fail its tasks instead of respawning forever.
+constexpr int kInitFailuresToBreak = 3;
+
+// A worker that cannot be made (EAGAIN, ENOMEM) is asked for again after this delay,
+// doubling up to the maximum.
+constexpr auto kRetryFirst = std::chrono::milliseconds(10);
+constexpr auto kRetryMax = std::chrono::milliseconds(1000);
 
 std::string describe_exit(int code) {
     if (code < 0) {
@@ -98,17 +105,16 @@ struct Task {
     std::size_t index = 0;
 };
 
-struct WorkerState {
-    std::unique_ptr<Process> proc;
-    std::deque<std::uint32_t> queue;  // tickets of the tasks in its inbox, in order
-    std::uint64_t sent = 0;           // tasks given to this incarnation (for maxtasksperchild)
-    bool incomplete = false;          // the task of queue.back() is not yet all in the inbox
-    std::size_t written = 0;          // bytes of it that are
-    bool stopping = false;            // a stop record was sent
-    // the outbox record being assembled
-    Bytes rbuf;
-    std::size_t rgot = 0;
-    bool have_len = false;
+struct SlotState {
+    std::deque<TicketId> queue;  // tickets of the tasks given to this worker, in order
+    std::uint64_t sent = 0;      // tasks given to this incarnation (for maxtasksperchild)
+    bool wanted = true;          // a worker should exist in this slot
+    bool starting = false;       // start() asked, no answer yet
+    bool stopping = false;       // told to stop (close)
+    std::optional<Clock::time_point> retry_at;  // start again then (after a failed start)
+    Clock::duration backoff = kRetryFirst;
+    std::string init_error_type;  // what its initializer threw (if it did)
+    std::string init_error;
 };
 
 }  // namespace
@@ -118,11 +124,14 @@ class PoolCore {
     explicit PoolCore(PoolOptions options);
     ~PoolCore() { terminate(); }
 
-    void submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink);
+    void submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
+                std::size_t first_index);
     bool drive_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline);
     void close();
     void join();
     void terminate();
+    bool cancel(const TaskSink* sink, std::size_t index);
+    TaskStatus status(const TaskSink* sink, std::size_t index);
 
     std::mutex mutex;
     std::size_t n = 0;
@@ -132,55 +141,46 @@ class PoolCore {
     enum class State { run, close, terminated, joined };
 
     bool live() const noexcept { return state_ == State::run || state_ == State::close; }
-    std::size_t in_flight() const noexcept;
-    void spawn(std::size_t i);
     void pump();
+    void on_event(const TransportEvent& e);
     void dispatch();
-    bool write_partial(std::size_t i);
-    void drain(std::size_t i);
-    void handle_record(std::size_t i, std::span<const std::byte> rec);
-    void handle_exit(std::size_t i);
-    void fail_all(std::deque<Task>& tasks, const std::exception_ptr& e);
-    void fail_queued(WorkerState& w, const std::exception_ptr& e);
-    std::uint32_t ticket_state(std::uint32_t t) const noexcept {
-        return layout_.ticket_table(region_.data())[t].load(std::memory_order_acquire);
-    }
-    Task release_ticket(std::uint32_t t);
-    void send(std::size_t i, Task task);
     void steal();
-    bool eligible(const WorkerState& w) const noexcept;
-    bool send_stop(std::size_t i);
+    bool eligible(std::size_t i) const noexcept;
+    void send(std::size_t i, Task task);
+    Task release(TicketId t);
+    void handle_exit(std::size_t i, int code, bool initialized);
+    void request_start(std::size_t i);
+    void retry_starts();
+    void fail_all(std::deque<Task>& tasks, const std::exception_ptr& e);
     void set_broken(std::exception_ptr e);
-    bool progress_possible();
-    bool spin_for_progress(std::unique_lock<std::mutex>& lk,
-                           std::optional<Clock::time_point> deadline);
-    void shutdown_workers();
-    void release_resources();
     void defer(std::function<void()> f) {
         if (f) deferred_.push_back(std::move(f));
     }
-    void run_deferred(std::unique_lock<std::mutex>& lk);
+    void background();
+    bool all_ended() const;
 
     PoolOptions opts_;
-    PoolLayout layout_;
-    SharedRegion region_;
-    int efd_ = -1;
-    pid_t parent_ = 0;
+    std::unique_ptr<PoolTransport> transport_;
+    pid_t owner_ = 0;
     State state_ = State::run;
-    std::vector<WorkerState> workers_;
+    std::vector<SlotState> slots_;
     std::deque<Task> pending_;
     struct Entry {
         Task task;
         std::uint32_t generation = 0;
+        std::size_t slot = 0;
+        bool used = false;
     };
-    std::vector<Entry> entries_;  // by ticket
+    std::vector<Entry> entries_;  // by ticket number
     std::vector<std::uint32_t> free_tickets_;
     std::exception_ptr broken_;
-    std::vector<std::function<void()>> deferred_;
+    int init_failures_ = 0;
+    std::deque<std::function<void()>> deferred_;
     std::condition_variable cv_;
-    bool driving_ = false;
-    int waiters_ = 0;
-    unsigned spawned_ = 0;
+    std::uint64_t epoch_ = 0;  // bumped whenever something happened (wakes waiters)
+    bool quit_ = false;
+    bool warned_start_ = false;
+    std::thread thread_;
 };
 
 PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
@@ -190,123 +190,105 @@ PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
     }
     n = opts_.processes == 0 ? static_cast<std::size_t>(cpu_count())
                              : static_cast<std::size_t>(opts_.processes);
-    layout_ = PoolLayout{n, ring_bytes_for(n), n * kMaxQueuedPerWorker};
-    entries_.resize(layout_.tickets);
-    for (std::size_t t = layout_.tickets; t-- > 0;)
+    owner_ = ::getpid();
+    transport_ = make_shm_transport(n, WorkerConfig{&opts_.initializer, opts_.maxtasksperchild});
+    entries_.resize(transport_->tickets());
+    for (std::size_t t = entries_.size(); t-- > 0;)
         free_tickets_.push_back(static_cast<std::uint32_t>(t));
-    region_ = SharedRegion(layout_.total());
-    efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
-    parent_ = ::getpid();
-    workers_.resize(n);
-    try {
-        for (std::size_t i = 0; i < n; ++i) spawn(i);
-    } catch (...) {
-        terminate();
-        throw;
+    slots_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) request_start(i);
+    thread_ = std::thread([this] { background(); });
+    // The first workers exist (or are being retried) when the constructor returns.
+    drive_until(
+        [this] {
+            return std::none_of(slots_.begin(), slots_.end(),
+                                [](const SlotState& s) { return s.starting; });
+        },
+        Clock::now() + std::chrono::seconds(10));
+}
+
+void PoolCore::request_start(std::size_t i) {
+    auto& s = slots_[i];
+    std::deque<TicketId> none;
+    s.queue.swap(none);
+    s.sent = 0;
+    s.starting = true;
+    s.stopping = false;
+    s.retry_at.reset();
+    transport_->start(i);
+}
+
+void PoolCore::retry_starts() {
+    auto now = Clock::now();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        auto& s = slots_[i];
+        if (s.retry_at && *s.retry_at <= now) request_start(i);
     }
 }
 
-void PoolCore::spawn(std::size_t i) {
-    auto& w = workers_[i];
-    WorkerSlot* s = layout_.slot(region_.data(), i);
-    s->ready.store(0);
-    layout_.inbox(region_.data(), i).reset();
-    layout_.outbox(region_.data(), i).reset();
-    w = WorkerState{};
-    void* base = region_.data();
-    PoolLayout layout = layout_;
-    int efd = efd_;
-    const std::function<void()>* init = &opts_.initializer;
-    std::size_t maxtasks = opts_.maxtasksperchild;
-    pid_t parent = parent_;
-    auto p = std::make_unique<Process>([base, layout, i, efd, init, maxtasks, parent] {
-        int code = pool_worker_main(base, layout, i, efd, init, maxtasks, parent);
-        if (code != 0) {
-            flush_std_streams();
-            ::_exit(code);
-        }
-    });
-    p->set_name("ForkPoolWorker-" + std::to_string(++spawned_));
-    p->set_daemon(true);
-    p->start();
-    w.proc = std::move(p);
+std::vector<pid_t> PoolCore::pids() {
+    std::vector<pid_t> out;
+    if (!transport_ || !live()) return out;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (transport_->alive(i)) out.push_back(transport_->pid(i));
+    }
+    return out;
 }
 
-std::size_t PoolCore::in_flight() const noexcept {
-    std::size_t k = pending_.size();
-    for (const auto& w : workers_) k += w.queue.size();
-    return k;
+bool PoolCore::eligible(std::size_t i) const noexcept {
+    const auto& s = slots_[i];
+    return transport_->can_send(i) && !s.stopping && s.queue.size() < kMaxQueuedPerWorker &&
+           (opts_.maxtasksperchild == 0 || s.sent < opts_.maxtasksperchild);
 }
 
-Task PoolCore::release_ticket(std::uint32_t t) {
-    free_tickets_.push_back(t);
-    return std::move(entries_[t].task);
+Task PoolCore::release(TicketId t) {
+    auto& e = entries_[t.number];
+    e.used = false;
+    free_tickets_.push_back(t.number);
+    return std::move(e.task);
 }
 
-bool PoolCore::eligible(const WorkerState& w) const noexcept {
-    return w.proc && !w.stopping && !w.incomplete && w.queue.size() < kMaxQueuedPerWorker &&
-           (opts_.maxtasksperchild == 0 || w.sent < opts_.maxtasksperchild);
-}
-
-// Gives `task` a ticket and writes it into worker i's inbox (as much as fits).
+// Gives `task` a ticket, stamps it into the record and hands it to worker i.
 void PoolCore::send(std::size_t i, Task task) {
-    auto& w = workers_[i];
-    std::uint32_t t = free_tickets_.back();
+    auto& s = slots_[i];
+    std::uint32_t number = free_tickets_.back();
     free_tickets_.pop_back();
-    auto& e = entries_[t];
+    auto& e = entries_[number];
     e.generation = (e.generation + 1) & 0x3fffffffu;
+    e.slot = i;
+    e.used = true;
     e.task = std::move(task);
-    TaskHeader* h = reinterpret_cast<TaskHeader*>(e.task.record.data() + sizeof(std::uint64_t));
-    std::uint32_t ticket_no = t, gen = e.generation;
-    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, ticket), &ticket_no,
-                sizeof ticket_no);
-    std::memcpy(reinterpret_cast<std::byte*>(h) + offsetof(TaskHeader, generation), &gen,
-                sizeof gen);
-    layout_.ticket_table(region_.data())[t].store(ticket::pack(gen, ticket::kQueued),
-                                                  std::memory_order_relaxed);
-    w.queue.push_back(t);
-    ++w.sent;
-    const Bytes& rec = e.task.record;
-    w.written = layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size());
-    w.incomplete = w.written != rec.size();
+    std::byte* h = e.task.record.data() + sizeof(std::uint64_t);
+    std::memcpy(h + offsetof(TaskHeader, ticket), &number, sizeof number);
+    std::memcpy(h + offsetof(TaskHeader, generation), &e.generation, sizeof e.generation);
+    TicketId t{number, e.generation};
+    s.queue.push_back(t);
+    ++s.sent;
+    transport_->send(i, t, e.task.record);
 }
 
 // An idle worker takes the not yet started tasks at the tail of the busiest worker's
-// inbox: their tickets move from queued to revoked, and they are sent again.
+// queue: the transport revokes them (queued → revoked) and they are sent again.
 void PoolCore::steal() {
-    auto* table = layout_.ticket_table(region_.data());
-    for (std::size_t j = 0; j < workers_.size(); ++j) {
-        auto& idle = workers_[j];
-        if (!eligible(idle) || !idle.queue.empty()) continue;
-        std::size_t busiest = workers_.size();
-        for (std::size_t b = 0; b < workers_.size(); ++b) {
-            auto& w = workers_[b];
-            std::size_t movable = w.queue.size() - (w.incomplete ? 1 : 0);
-            if (!w.proc || movable < 2) continue;
-            if (busiest == workers_.size() || w.queue.size() > workers_[busiest].queue.size())
+    for (std::size_t j = 0; j < slots_.size(); ++j) {
+        if (!eligible(j) || !slots_[j].queue.empty()) continue;
+        std::size_t busiest = slots_.size();
+        for (std::size_t b = 0; b < slots_.size(); ++b) {
+            if (!transport_->alive(b) || slots_[b].queue.size() < 2) continue;
+            if (busiest == slots_.size() || slots_[b].queue.size() > slots_[busiest].queue.size())
                 busiest = b;
         }
-        if (busiest == workers_.size()) return;
-        auto& b = workers_[busiest];
+        if (busiest == slots_.size()) return;
+        auto& b = slots_[busiest];
         std::size_t take = b.queue.size() / 2;
-        std::deque<std::uint32_t> keep_back;
-        if (b.incomplete) {  // a half-written record stays: the inbox's framing needs its rest
-            keep_back.push_back(b.queue.back());
-            b.queue.pop_back();
-        }
         std::deque<Task> taken;
         while (take-- > 0 && b.queue.size() > 1) {
-            std::uint32_t t = b.queue.back();
-            std::uint32_t expected = ticket::pack(entries_[t].generation, ticket::kQueued);
-            if (!table[t].compare_exchange_strong(
-                    expected, ticket::pack(entries_[t].generation, ticket::kRevoked))) {
-                break;  // the worker has started it (and everything before it)
-            }
+            TicketId t = b.queue.back();
+            if (!transport_->revoke(busiest, t)) break;  // started (and everything before it)
             b.queue.pop_back();
             --b.sent;
-            taken.push_front(release_ticket(t));
+            taken.push_front(release(t));
         }
-        for (auto t : keep_back) b.queue.push_back(t);
         while (!taken.empty()) {
             pending_.push_front(std::move(taken.back()));
             taken.pop_back();
@@ -314,181 +296,102 @@ void PoolCore::steal() {
     }
 }
 
-std::vector<pid_t> PoolCore::pids() {
-    std::vector<pid_t> out;
-    for (auto& w : workers_) {
-        if (w.proc) out.push_back(w.proc->pid());
-    }
-    return out;
-}
-
-void PoolCore::run_deferred(std::unique_lock<std::mutex>& lk) {
-    if (deferred_.empty()) return;
-    auto todo = std::move(deferred_);
-    deferred_.clear();
-    lk.unlock();
-    for (auto& f : todo) run_callback(f);
-    lk.lock();
-}
-
-void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink) {
-    std::unique_lock lk(mutex);
-    if (state_ != State::run) {
-        throw ValueError(
-            "Pool not running: it was closed or terminated; no new tasks can be submitted");
-    }
-    if (broken_) {
-        for (std::size_t i = 0; i < records.size(); ++i) defer(sink->on_error(i, broken_));
-    } else {
-        for (std::size_t i = 0; i < records.size(); ++i)
-            pending_.push_back(Task{std::move(records[i]), sink, i});
-        pump();
-    }
-    run_deferred(lk);
-    if (waiters_ > 0) cv_.notify_all();
-}
-
-// Everything that needs no waiting: results in, tasks out.
-void PoolCore::pump() {
-    if (!live()) return;
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-        if (workers_[i].proc) drain(i);
-    }
-    dispatch();
-}
-
-bool PoolCore::write_partial(std::size_t i) {
-    auto& w = workers_[i];
-    Ring in = layout_.inbox(region_.data(), i);
-    const Bytes& rec = entries_[w.queue.back()].task.record;
-    w.written += in.write_some(rec.data() + w.written, rec.size() - w.written);
-    w.incomplete = w.written != rec.size();
-    return !w.incomplete;
-}
-
 void PoolCore::dispatch() {
-    std::vector<std::size_t> touched;
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-        auto& w = workers_[i];
-        if (w.proc && w.incomplete) {
-            write_partial(i);
-            touched.push_back(i);
-        }
-    }
     for (int round = 0; round < 2; ++round) {
         while (!pending_.empty() && !free_tickets_.empty()) {
-            std::size_t best = workers_.size();
-            for (std::size_t i = 0; i < workers_.size(); ++i) {
-                if (!eligible(workers_[i])) continue;
-                if (best == workers_.size() ||
-                    workers_[i].queue.size() < workers_[best].queue.size())
+            std::size_t best = slots_.size();
+            for (std::size_t i = 0; i < slots_.size(); ++i) {
+                if (!eligible(i)) continue;
+                if (best == slots_.size() || slots_[i].queue.size() < slots_[best].queue.size())
                     best = i;
             }
-            if (best == workers_.size()) break;
+            if (best == slots_.size()) break;
             Task t = std::move(pending_.front());
             pending_.pop_front();
             send(best, std::move(t));
-            if (std::find(touched.begin(), touched.end(), best) == touched.end())
-                touched.push_back(best);
         }
         if (round == 0 && pending_.empty()) steal();
     }
-    // Close: idle workers with nothing left to do are told to stop.
-    if (state_ == State::close && pending_.empty()) {
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            auto& w = workers_[i];
-            if (!w.proc || w.stopping || !w.queue.empty()) continue;
-            if (send_stop(i)) touched.push_back(i);
+    // maxtasksperchild: a worker that was given its share is told to stop once it has
+    // done it (it also exits by itself after that many tasks); close: idle workers stop.
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        auto& s = slots_[i];
+        if (!transport_->alive(i) || s.stopping || !s.queue.empty()) continue;
+        bool used_up = opts_.maxtasksperchild != 0 && s.sent >= opts_.maxtasksperchild;
+        bool closing = state_ == State::close && pending_.empty();
+        if (closing || (used_up && !pending_.empty())) {
+            if (transport_->stop(i)) s.stopping = true;
         }
     }
-    if (touched.empty()) return;
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    for (std::size_t i : touched) {
-        RingControl& c = layout_.inbox(region_.data(), i).control();
-        if (c.reader_sleeping.load(std::memory_order_relaxed) != 0) {
-            c.reader_sleeping.store(0, std::memory_order_relaxed);
-            c.data_seq.fetch_add(1, std::memory_order_release);
-            futex_wake(c.data_seq, 1);
+    transport_->flush();
+}
+
+void PoolCore::pump() {
+    if (!live()) return;
+    if (transport_->receive([this](const TransportEvent& e) { on_event(e); }) != 0) ++epoch_;
+    retry_starts();
+    dispatch();
+}
+
+void PoolCore::on_event(const TransportEvent& e) {
+    auto& s = slots_[e.slot];
+    switch (e.kind) {
+        case TransportEvent::started:
+            s.starting = false;
+            s.backoff = kRetryFirst;
+            return;
+        case TransportEvent::start_failed: {
+            s.starting = false;
+            if (!warned_start_) {
+                warned_start_ = true;
+                std::fprintf(stderr,
+                             "mp::Pool: cannot start a worker now (%s); retrying with backoff\n",
+                             e.message.c_str());
+            }
+            if (live()) {
+                s.retry_at = Clock::now() + s.backoff;
+                s.backoff = std::min<Clock::duration>(s.backoff * 2, kRetryMax);
+            }
+            return;
         }
-    }
-}
-
-bool PoolCore::send_stop(std::size_t i) {
-    auto& w = workers_[i];
-    Bytes stop(sizeof(std::uint64_t) + sizeof(TaskHeader));
-    std::uint64_t len = sizeof(TaskHeader);
-    TaskHeader h;
-    h.kind = TaskHeader::kStop;
-    std::memcpy(stop.data(), &len, sizeof len);
-    std::memcpy(stop.data() + sizeof len, &h, sizeof h);
-    if (layout_.inbox(region_.data(), i).write_some(stop.data(), stop.size()) != stop.size())
-        return false;
-    w.stopping = true;
-    return true;
-}
-
-void PoolCore::drain(std::size_t i) {
-    auto& w = workers_[i];
-    Ring out = layout_.outbox(region_.data(), i);
-    bool progressed = false;
-    for (;;) {
-        if (!w.have_len) {
-            if (out.readable() < sizeof(std::uint64_t)) break;
-            std::uint64_t len = 0;
-            out.read_some(reinterpret_cast<std::byte*>(&len), sizeof len);
-            w.rbuf.resize(static_cast<std::size_t>(len));
-            w.rgot = 0;
-            w.have_len = true;
-            progressed = true;
+        case TransportEvent::init_error: {
+            try {
+                auto err = deserialize<std::pair<std::string, std::string>>(e.frame);
+                s.init_error_type = err.first;
+                s.init_error = err.second;
+            } catch (...) {
+                s.init_error_type = "mp::SerializationError";
+                s.init_error = "(an unreadable error)";
+            }
+            return;
         }
-        std::size_t k = out.read_some(w.rbuf.data() + w.rgot, w.rbuf.size() - w.rgot);
-        w.rgot += k;
-        progressed = progressed || k != 0;
-        if (w.rgot < w.rbuf.size()) break;
-        w.have_len = false;
-        handle_record(i, w.rbuf);
-        if (!w.proc) return;  // the record broke the pool
+        case TransportEvent::exited:
+            handle_exit(e.slot, e.code, e.initialized);
+            return;
+        case TransportEvent::result:
+            break;
     }
-    if (w.rbuf.capacity() > (std::size_t{4} << 20) && !w.have_len) w.rbuf = Bytes();
-    if (!progressed) return;
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    RingControl& c = out.control();
-    if (c.writer_sleeping.load(std::memory_order_relaxed) != 0) {
-        c.writer_sleeping.store(0, std::memory_order_relaxed);
-        c.space_seq.fetch_add(1, std::memory_order_release);
-        futex_wake(c.space_seq, 1);
-    }
-}
-
-void PoolCore::handle_record(std::size_t i, std::span<const std::byte> rec) {
-    auto& w = workers_[i];
-    ResultHeader h;
-    if (rec.size() < sizeof h)
-        throw SerializationError("Pool: corrupt result record from a worker");
-    std::memcpy(&h, rec.data(), sizeof h);
-    auto frame = rec.subspan(sizeof h);
-    if (h.kind == ResultHeader::kInitError) {
-        auto err = deserialize<std::pair<std::string, std::string>>(frame);
-        set_broken(std::make_exception_ptr(RemoteError(
-            err.first, "Pool initializer failed in " + w.proc->name() + ": " + err.second)));
-        return;
-    }
-    if (w.queue.empty() || w.queue.front() != h.ticket) {
-        throw SerializationError("Pool: a worker sent a result for a task it does not hold");
-    }
-    w.queue.pop_front();
-    Task t = release_ticket(h.ticket);
-    if (h.kind == ResultHeader::kOk) {
-        defer(t.sink->on_result(t.index, frame));
+    // A result: only for a ticket this worker holds now (anything else is stale: a
+    // task already failed or given to another worker — dropped).
+    if (e.ticket.number >= entries_.size()) return;
+    auto& entry = entries_[e.ticket.number];
+    if (!entry.used || entry.generation != e.ticket.generation || entry.slot != e.slot) return;
+    auto it = std::find(s.queue.begin(), s.queue.end(), e.ticket);
+    if (it == s.queue.end()) return;
+    s.queue.erase(it);
+    init_failures_ = 0;
+    Task t = release(e.ticket);
+    if (e.status == ResultHeader::kOk) {
+        defer(t.sink->on_result(t.index, e.frame));
     } else {
-        std::exception_ptr e;
+        std::exception_ptr err;
         try {
-            auto err = deserialize<std::pair<std::string, std::string>>(frame);
-            e = std::make_exception_ptr(RemoteError(err.first, err.second));
+            auto pair = deserialize<std::pair<std::string, std::string>>(e.frame);
+            err = std::make_exception_ptr(RemoteError(pair.first, pair.second));
         } catch (...) {
-            e = std::current_exception();
+            err = std::current_exception();
         }
-        defer(t.sink->on_error(t.index, e));
+        defer(t.sink->on_error(t.index, err));
     }
 }
 
@@ -497,162 +400,159 @@ void PoolCore::fail_all(std::deque<Task>& tasks, const std::exception_ptr& e) {
     tasks.clear();
 }
 
-void PoolCore::fail_queued(WorkerState& w, const std::exception_ptr& e) {
-    for (std::uint32_t t : w.queue) {
-        Task task = release_ticket(t);
-        defer(task.sink->on_error(task.index, e));
-    }
-    w.queue.clear();
-    w.incomplete = false;
-}
-
 void PoolCore::set_broken(std::exception_ptr e) {
     if (!broken_) broken_ = std::move(e);
     fail_all(pending_, broken_);
-    for (auto& w : workers_) fail_queued(w, broken_);
 }
 
-void PoolCore::handle_exit(std::size_t i) {
-    auto& w = workers_[i];
-    drain(i);  // what it finished before it died
-    if (!w.proc) return;
-    w.proc->join();
-    int code = w.proc->exitcode().value_or(255);
-    bool was_ready = layout_.slot(region_.data(), i)->ready.load(std::memory_order_acquire) != 0;
-    // The task it was running (its ticket says so) is lost; those it had not started go
-    // back to the front of the queue, in order.
+void PoolCore::handle_exit(std::size_t i, int code, bool initialized) {
+    auto& s = slots_[i];
+    std::string name = transport_->name(i);
+    // The task it was running is lost; those it had not started go back to the front
+    // of the queue, in order.
     std::deque<Task> again;
-    for (std::uint32_t t : w.queue) {
-        bool running = ticket_state(t) == ticket::pack(entries_[t].generation, ticket::kRunning);
-        Task task = release_ticket(t);
-        if (running) {
+    for (TicketId t : s.queue) {
+        bool was_running = transport_->running(i, t);
+        Task task = release(t);
+        if (was_running) {
             defer(task.sink->on_error(
                 task.index,
                 std::make_exception_ptr(WorkerLost(
-                    "Pool worker " + w.proc->name() + " (pid " + std::to_string(w.proc->pid()) +
-                        ") died while running this task: " + describe_exit(code),
+                    "Pool worker " + name + " died while running this task: " + describe_exit(code),
                     code))));
         } else {
             again.push_back(std::move(task));
         }
     }
-    w.queue.clear();
-    w.incomplete = false;
+    s.queue.clear();
     while (!again.empty()) {
         pending_.push_front(std::move(again.back()));
         again.pop_back();
     }
-    std::string name = w.proc->name();
-    w.proc.reset();
-    if (!was_ready && !broken_) {
-        set_broken(std::make_exception_ptr(
-            WorkerLost("Pool worker " + name + " died in its initializer (" + describe_exit(code) +
-                           "); the pool cannot run tasks",
-                       code)));
+    bool has_init = static_cast<bool>(opts_.initializer);
+    if (has_init && (!initialized || !s.init_error_type.empty())) {
+        // Only a worker that ran an initializer and did not get past it counts; several in
+        // a row (no task finishing in between) mean the initializer itself is at fault.
+        if (++init_failures_ >= kInitFailuresToBreak && !broken_) {
+            std::string times = std::to_string(init_failures_) + " times in a row";
+            std::exception_ptr err =
+                s.init_error_type.empty()
+                    ? std::make_exception_ptr(WorkerLost(
+                          "Pool initializer failed " + times + " (its worker died in it: " +
+                              describe_exit(code) + "); the pool cannot run tasks",
+                          code))
+                    : std::make_exception_ptr(RemoteError(
+                          s.init_error_type, "Pool initializer failed " + times + " (last in " +
+                                                 name + "): " + s.init_error +
+                                                 "; the pool cannot run tasks"));
+            set_broken(err);
+        }
+    } else if (initialized) {
+        init_failures_ = 0;
     }
+    s.init_error_type.clear();
+    s.init_error.clear();
+    s.stopping = false;
     if (broken_) {
         fail_all(pending_, broken_);
         return;
     }
     // While closing, a worker that stopped is not replaced; one that died is, if its
     // unstarted tasks need it.
-    if (state_ == State::run || (state_ == State::close && !pending_.empty())) spawn(i);
+    if (state_ == State::run || (state_ == State::close && !pending_.empty())) request_start(i);
 }
 
-bool PoolCore::progress_possible() {
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-        auto& w = workers_[i];
-        if (!w.proc) continue;
-        if (layout_.outbox(region_.data(), i).readable() != 0) return true;
-        if (w.incomplete && layout_.inbox(region_.data(), i).writable() != 0) return true;
+void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
+                      std::size_t first_index) {
+    std::unique_lock lk(mutex);
+    if (state_ != State::run) {
+        throw ValueError(
+            "Pool not running: it was closed or terminated; no new tasks can be submitted");
     }
-    return false;
+    if (broken_) {
+        for (std::size_t i = 0; i < records.size(); ++i)
+            defer(sink->on_error(first_index + i, broken_));
+    } else {
+        for (std::size_t i = 0; i < records.size(); ++i)
+            pending_.push_back(Task{std::move(records[i]), sink, first_index + i});
+        pump();
+    }
+    if (!deferred_.empty()) transport_->interrupt();
+    ++epoch_;
+    cv_.notify_all();
 }
 
-bool PoolCore::spin_for_progress(std::unique_lock<std::mutex>& lk,
-                                 std::optional<Clock::time_point> deadline) {
-    auto end = Clock::now() + kSpinBeforeSleep;
-    if (deadline && *deadline < end) end = *deadline;
-    driving_ = true;  // others keep off the pool while the lock is released
-    bool found = false;
-    while (!found && Clock::now() < end) {
+// The pool's own thread: results, callbacks, dispatch, replacement — while the
+// callers do other things. Callbacks run here, one at a time, without the lock.
+void PoolCore::background() {
+    std::unique_lock lk(mutex);
+    while (!quit_) {
+        std::uint64_t before = epoch_;
+        pump();
+        while (!deferred_.empty() && !quit_) {
+            auto f = std::move(deferred_.front());
+            deferred_.pop_front();
+            lk.unlock();
+            run_callback(f);
+            lk.lock();
+            ++epoch_;
+        }
+        if (epoch_ != before) cv_.notify_all();
+        if (quit_) break;
+        if (transport_->pending()) continue;
+        std::optional<Clock::time_point> wake;
+        for (auto& s : slots_) {
+            if (s.retry_at && (!wake || *s.retry_at < *wake)) wake = s.retry_at;
+        }
         lk.unlock();
-        ::sched_yield();
+        transport_->wait(wake);
         lk.lock();
-        found = !live() || progress_possible();
     }
-    driving_ = false;
-    if (waiters_ > 0) cv_.notify_all();
-    return found;
 }
 
 bool PoolCore::drive_until(const std::function<bool()>& done,
                            std::optional<Clock::time_point> deadline) {
     std::unique_lock lk(mutex);
     for (;;) {
-        pump();
-        run_deferred(lk);
         if (done()) return true;
         if (!live()) return done();
-        if (deadline && Clock::now() >= *deadline) return false;
-        if (driving_) {  // another thread sleeps for the pool; it wakes us after each round
-            ++waiters_;
-            if (deadline) {
-                cv_.wait_until(lk, *deadline);
-            } else {
-                cv_.wait(lk);
-            }
-            --waiters_;
-            continue;
+        pump();
+        if (!deferred_.empty()) transport_->interrupt();  // callbacks run on the pool's thread
+        if (done()) return true;
+        auto now = Clock::now();
+        if (deadline && now >= *deadline) return false;
+        // Poll briefly for what is about to arrive, then sleep until the pool's thread
+        // says something happened.
+        auto spin_end =
+            std::min(now + kSpinBeforeSleep, deadline.value_or(Clock::time_point::max()));
+        bool found = false;
+        std::uint64_t seen = epoch_;
+        while (!found && Clock::now() < spin_end) {
+            lk.unlock();
+            ::sched_yield();
+            lk.lock();
+            found = !live() || epoch_ != seen || transport_->pending();
         }
-        // Sleep until a worker makes progress or dies.
-        std::vector<pollfd> fds;
-        std::vector<std::pair<std::size_t, pid_t>> who;
-        fds.push_back(pollfd{efd_, POLLIN, 0});
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-            if (!workers_[i].proc) continue;
-            fds.push_back(pollfd{workers_[i].proc->sentinel(), POLLIN, 0});
-            who.emplace_back(i, workers_[i].proc->pid());
-        }
-        if (spin_for_progress(lk, deadline)) continue;
-        if (done()) return true;  // another thread's pump, while we spun, finished our work
-        auto* ctl = layout_.control(region_.data());
-        ctl->parent_sleeping.store(1, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (progress_possible()) {
-            ctl->parent_sleeping.store(0, std::memory_order_relaxed);
-            continue;
-        }
-        driving_ = true;
-        lk.unlock();
-        // Every wake-up has a cause (a worker's eventfd write, a pidfd); the cap on the
-        // sleep is a safety net only.
-        int ms = poll_timeout_ms(deadline);
-        if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
-        int r = ::poll(fds.data(), fds.size(), ms);
-        int err = errno;
-        lk.lock();
-        driving_ = false;
-        if (waiters_ > 0) cv_.notify_all();
-        if (r < 0 && err != EINTR) throw_errno("Pool: poll", err);
-        if (!live()) continue;
-        ctl->parent_sleeping.store(0, std::memory_order_relaxed);
-        eventfd_t ignored;
-        ::eventfd_read(efd_, &ignored);
-        if (r <= 0) continue;
-        for (std::size_t k = 1; k < fds.size(); ++k) {
-            if (fds[k].revents == 0) continue;
-            auto [i, pid] = who[k - 1];
-            if (workers_[i].proc && workers_[i].proc->pid() == pid) handle_exit(i);
-        }
+        if (found) continue;
+        seen = epoch_;
+        auto until = Clock::now() + std::chrono::milliseconds(200);  // a safety net only
+        if (deadline && *deadline < until) until = *deadline;
+        cv_.wait_until(lk, until, [&] { return epoch_ != seen || !live() || done(); });
     }
+}
+
+bool PoolCore::all_ended() const {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (transport_->alive(i) || slots_[i].starting || slots_[i].retry_at) return false;
+    }
+    return pending_.empty() && deferred_.empty();
 }
 
 void PoolCore::close() {
     std::unique_lock lk(mutex);
     if (state_ == State::run) state_ = State::close;
     pump();
-    run_deferred(lk);
+    transport_->interrupt();
 }
 
 void PoolCore::join() {
@@ -664,71 +564,86 @@ void PoolCore::join() {
         }
         if (state_ != State::close) return;  // terminated or joined: workers already reaped
     }
-    drive_until(
-        [this] {
-            for (auto& w : workers_) {
-                if (w.proc) return false;
-            }
-            return pending_.empty();
-        },
-        std::nullopt);
+    drive_until([this] { return all_ended(); }, std::nullopt);
     std::unique_lock lk(mutex);
-    if (state_ == State::close) {
-        state_ = State::joined;
-        release_resources();
-    }
+    if (state_ == State::close) state_ = State::joined;
+    lk.unlock();
+    terminate();
 }
 
-void PoolCore::shutdown_workers() {
-    // Idle workers get a stop record (they exit flushing their output); busy ones SIGTERM.
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-        auto& w = workers_[i];
-        if (!w.proc) continue;
-        bool idle = w.queue.empty() && !w.incomplete;
-        if (idle && !w.stopping) {
-            idle = send_stop(i);
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-            RingControl& c = layout_.inbox(region_.data(), i).control();
-            c.data_seq.fetch_add(1, std::memory_order_release);
-            futex_wake(c.data_seq, 1);
+bool PoolCore::cancel(const TaskSink* sink, std::size_t index) {
+    std::unique_lock lk(mutex);
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+        if (it->sink.get() == sink && it->index == index) {
+            pending_.erase(it);
+            return true;
         }
-        if (!idle) w.proc->terminate();
     }
-    auto deadline = Clock::now() + std::chrono::seconds(1);
-    for (auto& w : workers_) {
-        if (!w.proc) continue;
-        if (!w.proc->join(std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::max(Clock::duration::zero(), deadline - Clock::now())))) {
-            w.proc->kill();
-            w.proc->join();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        auto& q = slots_[i].queue;
+        for (auto it = q.begin(); it != q.end(); ++it) {
+            auto& e = entries_[it->number];
+            if (e.task.sink.get() != sink || e.task.index != index) continue;
+            if (!transport_->revoke(i, *it)) return false;
+            TicketId t = *it;
+            q.erase(it);
+            --slots_[i].sent;
+            release(t);
+            return true;
         }
-        w.proc.reset();
     }
+    return false;
 }
 
-void PoolCore::release_resources() {
-    for (auto& w : workers_) w.proc.reset();
-    region_.close();
-    close_fd(efd_);
-    efd_ = -1;
+TaskStatus PoolCore::status(const TaskSink* sink, std::size_t index) {
+    std::unique_lock lk(mutex);
+    for (auto& t : pending_) {
+        if (t.sink.get() == sink && t.index == index) return TaskStatus::pending;
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        for (TicketId t : slots_[i].queue) {
+            auto& e = entries_[t.number];
+            if (e.task.sink.get() != sink || e.task.index != index) continue;
+            return transport_->running(i, t) ? TaskStatus::running : TaskStatus::queued;
+        }
+    }
+    return TaskStatus::unknown;
 }
 
 void PoolCore::terminate() {
+    if (::getpid() != owner_) return;  // an inherited copy in a forked child: not ours
     std::unique_lock lk(mutex);
-    if (state_ == State::terminated || state_ == State::joined) return;
+    if (state_ == State::terminated) return;
+    bool was_joined = state_ == State::joined;
     state_ = State::terminated;
-    if (efd_ >= 0) ::eventfd_write(efd_, 1);  // a thread asleep for the pool wakes up
-    try {
-        shutdown_workers();
-    } catch (...) {
+    quit_ = true;
+    transport_->interrupt();
+    if (thread_.joinable()) {
+        if (thread_.get_id() == std::this_thread::get_id()) {
+            thread_.detach();  // terminate() from a callback: the thread ends on its own
+        } else {
+            lk.unlock();
+            thread_.join();
+            lk.lock();
+        }
     }
+    transport_->shutdown(std::chrono::milliseconds(was_joined ? 5000 : 1000));
     auto e = std::make_exception_ptr(
         WorkerLost("Pool.terminate() ended the pool before this task finished", std::nullopt));
     fail_all(pending_, e);
-    for (auto& w : workers_) fail_queued(w, e);
-    release_resources();
-    run_deferred(lk);
-    if (waiters_ > 0) cv_.notify_all();
+    for (auto& s : slots_) {
+        for (TicketId t : s.queue) {
+            Task task = release(t);
+            defer(task.sink->on_error(task.index, e));
+        }
+        s.queue.clear();
+    }
+    auto todo = std::move(deferred_);
+    deferred_.clear();
+    ++epoch_;
+    cv_.notify_all();
+    lk.unlock();
+    for (auto& f : todo) run_callback(f);
 }
 
 // ---- the non-template face -----------------------------------------------------------------
@@ -737,8 +652,14 @@ std::shared_ptr<PoolCore> PoolCoreHandle::create(PoolOptions options) {
     return std::make_shared<PoolCore>(std::move(options));
 }
 void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records,
-                            const std::shared_ptr<TaskSink>& sink) {
-    core.submit(std::move(records), sink);
+                            const std::shared_ptr<TaskSink>& sink, std::size_t first_index) {
+    core.submit(std::move(records), sink, first_index);
+}
+bool PoolCoreHandle::cancel(PoolCore& core, const TaskSink* sink, std::size_t index) {
+    return core.cancel(sink, index);
+}
+TaskStatus PoolCoreHandle::status(PoolCore& core, const TaskSink* sink, std::size_t index) {
+    return core.status(sink, index);
 }
 bool PoolCoreHandle::drive_until(PoolCore& core, const std::function<bool()>& done,
                                  std::optional<PoolClock::time_point> deadline) {

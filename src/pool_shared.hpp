@@ -26,6 +26,8 @@
 #include <functional>
 #include <type_traits>
 
+#include "mp/serialize.hpp"
+
 namespace mp::detail {
 
 struct RingControl {
@@ -42,8 +44,12 @@ static_assert(std::is_standard_layout_v<RingControl> && sizeof(RingControl) == 1
 
 /// Per worker slot: what the parent needs to know after the worker died.
 struct WorkerSlot {
-    alignas(64) std::atomic<std::uint32_t> ready;  // 1 once the initializer returned
-    std::atomic<std::uint32_t> pad;
+    // kNew, then kInitializing while the initializer runs, kReady once it returned.
+    static constexpr std::uint32_t kNew = 0;
+    static constexpr std::uint32_t kInitializing = 1;
+    static constexpr std::uint32_t kReady = 2;
+    alignas(64) std::atomic<std::uint32_t> ready;
+    std::atomic<std::uint32_t> busy;  // 1 while the worker runs a task
     RingControl inbox;
     RingControl outbox;
 };
@@ -53,7 +59,7 @@ static_assert(std::is_standard_layout_v<WorkerSlot> && sizeof(WorkerSlot) == 320
 
 struct PoolControl {
     alignas(64) std::atomic<std::uint32_t> parent_sleeping;  // the parent sleeps in poll()
-    std::atomic<std::uint32_t> pad;
+    std::atomic<std::uint32_t> zygote_events;  // bumped by the zygote after each message it sends
 };
 static_assert(std::is_standard_layout_v<PoolControl> && sizeof(PoolControl) == 64,
               "PoolControl layout");
@@ -94,8 +100,10 @@ struct ResultHeader {
     static constexpr std::uint32_t kInitError = 3;  // the initializer threw (same frame)
     std::uint32_t kind = kOk;
     std::uint32_t ticket = 0;
+    std::uint32_t generation = 0;
+    std::uint32_t pad = 0;
 };
-static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 8,
+static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 16,
               "ResultHeader layout");
 
 /// A process-local view of one ring. `capacity` is a power of two.
@@ -199,10 +207,16 @@ struct PoolLayout {
     }
 };
 
-/// Runs in a forked worker: serves tasks from slot `index` until told to stop, until
-/// `maxtasks` tasks were done (0: no limit), or until the parent `parent` is gone.
+struct WorkerConfig;
+
+/// Runs in a worker forked by the zygote: serves tasks from slot `index` until told to
+/// stop, until the configured number of tasks, or until the zygote `zygote` is gone.
 /// Returns the exit code.
-int pool_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
-                     const std::function<void()>* initializer, std::size_t maxtasks, pid_t parent);
+int shm_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
+                    const WorkerConfig& config, pid_t zygote);
+
+/// Builds a result record [u64 length][ResultHeader][frame] in `out`.
+void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket, std::uint32_t generation);
+void end_result(Bytes& out);
 
 }  // namespace mp::detail

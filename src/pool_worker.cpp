@@ -1,5 +1,5 @@
-// The Pool's worker loop: runs in a forked child, single-threaded, and ends by
-// returning an exit code to Process (which _exits after flushing stdio).
+// The Pool's worker loop (serve_tasks, for every transport) and the shared-memory
+// transport's worker side. Runs single-threaded in a worker and returns its exit code.
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -13,42 +13,53 @@
 #include "mp/detail/futex.hpp"
 #include "mp/pool.hpp"
 #include "pool_shared.hpp"
+#include "pool_transport.hpp"
 #include "system.hpp"
 
 namespace mp::detail {
 namespace {
 
-// A worker whose parent died has nobody to work for: it notices within this period.
+// A worker whose zygote (hence parent) died has nobody to work for: it notices within
+// this period (and PR_SET_PDEATHSIG kills it at once in any case).
 constexpr auto kParentCheck = std::chrono::seconds(1);
 // Before sleeping, a worker that ran out of tasks polls for this long, yielding the CPU
 // between polls: a parent submitting a burst keeps it awake with no futex traffic,
 // and yielding keeps it from starving a parent that shares its CPU.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 
-class Worker {
+/// The shared-memory transport, seen from a worker.
+class ShmChannel final : public WorkerChannel {
   public:
-    Worker(void* region, const PoolLayout& layout, std::size_t index, int event_fd, pid_t parent)
+    ShmChannel(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
+               pid_t parent)
         : ctl_(layout.control(region)),
           slot_(layout.slot(region, index)),
           tickets_(layout.ticket_table(region)),
+          n_tickets_(layout.tickets),
           in_(layout.inbox(region, index)),
           out_(layout.outbox(region, index)),
           efd_(event_fd),
           parent_(parent) {}
 
-    WorkerSlot& slot() { return *slot_; }
-    std::atomic<std::uint32_t>& ticket(std::uint32_t i) { return tickets_[i]; }
-
-    /// Reads the next record into `buf`; false if the parent is gone.
-    bool read_record(Bytes& buf) {
+    bool next(Bytes& buf) override {
         std::uint64_t len = 0;
         if (!read_exact(reinterpret_cast<std::byte*>(&len), sizeof len)) return false;
         buf.resize(static_cast<std::size_t>(len));
         return read_exact(buf.data(), buf.size());
     }
 
-    /// Writes one whole record; false if the parent is gone.
-    bool write_record(const Bytes& rec) {
+    bool claim(TicketId t) override {
+        if (t.number >= n_tickets_) return false;
+        std::uint32_t queued = ticket::pack(t.generation, ticket::kQueued);
+        if (!tickets_[t.number].compare_exchange_strong(
+                queued, ticket::pack(t.generation, ticket::kRunning))) {
+            return false;
+        }
+        slot_->busy.store(1, std::memory_order_relaxed);
+        return true;
+    }
+
+    bool reply(const Bytes& rec) override {
         const std::byte* p = rec.data();
         std::size_t n = rec.size();
         while (n != 0) {
@@ -64,8 +75,16 @@ class Worker {
                 return false;
             }
         }
+        slot_->busy.store(0, std::memory_order_release);
         notify_parent();
         return true;
+    }
+
+    void initializing() override {
+        slot_->ready.store(WorkerSlot::kInitializing, std::memory_order_release);
+    }
+    void initialized() override {
+        slot_->ready.store(WorkerSlot::kReady, std::memory_order_release);
     }
 
   private:
@@ -76,7 +95,7 @@ class Worker {
                 p += k;
                 n -= k;
                 // Room freed in the inbox: a parent streaming a long record may wait for it.
-                wake_writer_if_sleeping();
+                notify_parent();
                 continue;
             }
             if (!wait_for(in_.control().data_seq, in_.control().reader_sleeping,
@@ -86,9 +105,6 @@ class Worker {
         }
         return true;
     }
-
-    // The parent never sleeps on the inbox's space word; it sleeps in poll().
-    void wake_writer_if_sleeping() { notify_parent(); }
 
     /// Sleeps on `seq` until `ready()`; false if the parent died meanwhile.
     template <class Pred>
@@ -125,25 +141,14 @@ class Worker {
     PoolControl* ctl_;
     WorkerSlot* slot_;
     std::atomic<std::uint32_t>* tickets_;
+    std::size_t n_tickets_;
     Ring in_;
     Ring out_;
     int efd_;
     pid_t parent_;
 };
 
-void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket) {
-    out.clear();
-    out.resize(sizeof(std::uint64_t) + sizeof(ResultHeader));
-    ResultHeader h{kind, ticket};
-    std::memcpy(out.data() + sizeof(std::uint64_t), &h, sizeof h);
-}
-
-void end_result(Bytes& out) {
-    std::uint64_t len = out.size() - sizeof(std::uint64_t);
-    std::memcpy(out.data(), &len, sizeof len);
-}
-
-void encode_current_exception(Bytes& out, std::uint32_t kind, std::uint32_t ticket) {
+void encode_current_exception(Bytes& out, std::uint32_t kind, TicketId t) {
     std::pair<std::string, std::string> err;
     err.first = current_exception_type_name();
     try {
@@ -153,13 +158,14 @@ void encode_current_exception(Bytes& out, std::uint32_t kind, std::uint32_t tick
     } catch (...) {
         err.second = "(an exception that is not a std::exception)";
     }
-    begin_result(out, kind, ticket);
+    begin_result(out, kind, t.number, t.generation);
     encode_frame(err, out);
     end_result(out);
 }
 
 // Runs one task record whose header is `h`; leaves the result record in `out`.
 void run_task(const TaskHeader& h, const Bytes& rec, Bytes& out) {
+    TicketId t{h.ticket, h.generation};
     try {
         if (rec.size() < sizeof h + h.callable_size)
             throw SerializationError("corrupt Pool task: short callable");
@@ -170,50 +176,65 @@ void run_task(const TaskHeader& h, const Bytes& rec, Bytes& out) {
         }
         auto tramp = reinterpret_cast<Trampoline>(const_cast<void*>(code));
         std::span<const std::byte> all(rec);
-        begin_result(out, ResultHeader::kOk, h.ticket);
+        begin_result(out, ResultHeader::kOk, t.number, t.generation);
         tramp(all.subspan(sizeof h, h.callable_size), all.subspan(sizeof h + h.callable_size), out);
         end_result(out);
     } catch (...) {
-        encode_current_exception(out, ResultHeader::kError, h.ticket);
+        encode_current_exception(out, ResultHeader::kError, t);
     }
 }
 
 }  // namespace
 
-int pool_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
-                     const std::function<void()>* initializer, std::size_t maxtasks, pid_t parent) {
-    Worker w(region, layout, index, event_fd, parent);
+void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket_no,
+                  std::uint32_t generation) {
+    out.clear();
+    out.resize(sizeof(std::uint64_t) + sizeof(ResultHeader));
+    ResultHeader h{kind, ticket_no, generation, 0};
+    std::memcpy(out.data() + sizeof(std::uint64_t), &h, sizeof h);
+}
+
+void end_result(Bytes& out) {
+    std::uint64_t len = out.size() - sizeof(std::uint64_t);
+    std::memcpy(out.data(), &len, sizeof len);
+}
+
+int serve_tasks(WorkerChannel& ch, const WorkerConfig& config) {
     Bytes rec;
     Bytes out;
-    if (initializer != nullptr && *initializer) {
+    if (config.initializer != nullptr && *config.initializer) {
+        ch.initializing();
         try {
-            (*initializer)();
+            (*config.initializer)();
         } catch (...) {
-            encode_current_exception(out, ResultHeader::kInitError, 0);
-            w.write_record(out);
+            encode_current_exception(out, ResultHeader::kInitError, TicketId{});
+            ch.reply(out);
             return 1;
         }
     }
-    w.slot().ready.store(1, std::memory_order_release);
+    ch.initialized();
     std::uint64_t done = 0;
-    while (maxtasks == 0 || done < maxtasks) {
-        if (!w.read_record(rec)) return 1;  // the parent is gone
+    while (config.maxtasks == 0 || done < config.maxtasks) {
+        if (!ch.next(rec)) return 1;  // the pool is gone
         TaskHeader h;
         if (rec.size() < sizeof h) return 2;  // corrupt stream: nothing sensible is left to do
         std::memcpy(&h, rec.data(), sizeof h);
         if (h.kind == TaskHeader::kStop) break;
-        if (h.ticket >= layout.tickets) return 2;
-        std::uint32_t queued = ticket::pack(h.generation, ticket::kQueued);
-        if (!w.ticket(h.ticket).compare_exchange_strong(
-                queued, ticket::pack(h.generation, ticket::kRunning))) {
+        if (!ch.claim(TicketId{h.ticket, h.generation})) {
             continue;  // the parent took this task back and gave it to another worker
         }
         ++done;
         run_task(h, rec, out);
-        if (!w.write_record(out)) return 1;
+        if (!ch.reply(out)) return 1;
         if (out.capacity() > (std::size_t{1} << 20)) out = Bytes();  // do not keep a huge buffer
     }
     return 0;
+}
+
+int shm_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
+                    const WorkerConfig& config, pid_t zygote) {
+    ShmChannel ch(region, layout, index, event_fd, zygote);
+    return serve_tasks(ch, config);
 }
 
 }  // namespace mp::detail

@@ -1,0 +1,357 @@
+// Internal machinery of <mp/pool.hpp>: the non-template face of the scheduler
+// (src/pool.cpp), the shared states behind AsyncResult and imap, and the types a
+// task's result travels as. Include <mp/pool.hpp> instead.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mp/detail/task.hpp"
+#include "mp/errors.hpp"
+#include "mp/serialize.hpp"
+
+namespace mp {
+
+struct PoolOptions;
+
+namespace detail {
+
+using PoolClock = std::chrono::steady_clock;
+
+/// Builds a task record: [u64 length][TaskHeader][callable bytes][args frame].
+Bytes begin_task_record(const CodeRef& trampoline);
+void end_task_record(Bytes& record, std::size_t callable_size);
+
+template <Trampoline T, class Fn, class EncodeArgs>
+Bytes make_task_record(const Fn& f, EncodeArgs&& encode_args_into) {
+    Bytes rec = begin_task_record(trampoline_ref<T>());
+    std::size_t before = rec.size();
+    encode_callable(f, rec);
+    std::size_t callable_size = rec.size() - before;
+    encode_args_into(rec);
+    end_task_record(rec, callable_size);
+    return rec;
+}
+
+/// Where the results of tasks go. All calls happen under the pool's lock.
+class TaskSink {
+  public:
+    virtual ~TaskSink() = default;
+    /// Task `index` returned the result encoded in `frame`. Returns a callback to
+    /// run on the pool's thread once the lock is released (empty if none).
+    virtual std::function<void()> on_result(std::size_t index,
+                                            std::span<const std::byte> frame) = 0;
+    /// Task `index` failed (RemoteError, WorkerLost, …).
+    virtual std::function<void()> on_error(std::size_t index, std::exception_ptr error) = 0;
+};
+
+/// Where a submitted task is (for futures: running(), cancel()).
+enum class TaskStatus { pending, queued, running, unknown };
+
+class PoolCore;
+
+/// The non-template face of the pool core (defined in src/pool.cpp).
+struct PoolCoreHandle {
+    static std::shared_ptr<PoolCore> create(PoolOptions options);
+    /// Submits `records` as tasks `first_index`, `first_index + 1`, … of `sink`.
+    static void submit(PoolCore& core, std::vector<Bytes> records,
+                       const std::shared_ptr<TaskSink>& sink, std::size_t first_index = 0);
+    /// Waits until done() (called under the lock) is true or the deadline passes.
+    static bool drive_until(PoolCore& core, const std::function<bool()>& done,
+                            std::optional<PoolClock::time_point> deadline);
+    static std::unique_lock<std::mutex> lock(PoolCore& core);
+    static void close(PoolCore& core);
+    static void join(PoolCore& core);
+    static void terminate(PoolCore& core);
+    static std::size_t processes(const PoolCore& core) noexcept;
+    static std::vector<pid_t> worker_pids(PoolCore& core);
+    /// Takes back task `index` of `sink` if it has not started; true if it will not run.
+    static bool cancel(PoolCore& core, const TaskSink* sink, std::size_t index);
+    static TaskStatus status(PoolCore& core, const TaskSink* sink, std::size_t index);
+};
+
+/// Runs a user callback; an exception it throws is reported on stderr (it has no caller).
+void run_callback(const std::function<void()>& cb) noexcept;
+
+// ---- what results travel as ----------------------------------------------------------------
+
+/// A bool in a map chunk (std::vector<bool> has no contiguous storage to copy).
+struct WireBool {
+    bool value = false;
+    WireBool() = default;
+    WireBool(bool b) : value(b) {}  // NOLINT: implicit on purpose
+    operator bool() const { return value; }
+};
+
+/// How a value of type T crosses in a map chunk: void as std::monostate, bool as WireBool.
+template <class T>
+using wire_t =
+    std::conditional_t<std::is_void_v<T>, std::monostate,
+                       std::conditional_t<std::is_same_v<std::remove_cv_t<T>, bool>, WireBool, T>>;
+
+/// What the caller gets for one item: void as std::monostate, anything else as itself.
+template <class T>
+using value_t = stored_t<T>;
+
+/// The Pool's map-chunk trampoline: decodes the items (as wire_t<Arg>), calls f on each
+/// and encodes the results (as W = wire_t<R>); a void f yields std::monostate.
+template <class Fn, class R, class Arg, bool Star>
+void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
+                           Bytes& out) {
+    using W = wire_t<R>;
+    Fn f = decode_callable<Fn>(callable);
+    std::vector<wire_t<Arg>> items = decode_chunk<wire_t<Arg>>(args);
+    std::vector<W> results;
+    results.reserve(items.size());
+    for (auto& wire_item : items) {
+        Arg& item = [&]() -> Arg& {
+            if constexpr (std::is_same_v<wire_t<Arg>, Arg>) {
+                return wire_item;
+            } else {
+                return wire_item.value;  // a bool item
+            }
+        }();
+        auto call = [&]() -> decltype(auto) {
+            if constexpr (Star) {
+                return std::apply(f, item);
+            } else {
+                return std::invoke(f, item);
+            }
+        };
+        if constexpr (std::is_void_v<R>) {
+            call();
+            results.emplace_back();
+        } else {
+            results.push_back(W(static_cast<R>(call())));
+        }
+    }
+    auto it = results.begin();
+    encode_chunk<W>(it, results.size(), out);
+}
+
+/// Decodes a chunk of results sent as wire_t<V> into values of V.
+template <class V>
+std::vector<V> decode_results(std::span<const std::byte> frame) {
+    if constexpr (std::is_same_v<V, bool>) {
+        auto wire = decode_chunk<WireBool>(frame);
+        return std::vector<bool>(wire.begin(), wire.end());
+    } else {
+        return decode_chunk<V>(frame);
+    }
+}
+
+// ---- shared states -------------------------------------------------------------------------
+
+/// One result: an AsyncResult's shared state (how the result is decoded is the subclass's).
+/// `arrived` (under the pool's lock) is set when the result came; `done` once the
+/// callbacks registered by then ran too (as Python: a waiter wakes after the callbacks).
+template <class R>
+struct ResultStateBase : TaskSink {
+    using Value = stored_t<R>;
+    bool arrived = false;
+    std::atomic<bool> done{false};
+    std::optional<Value> value;
+    std::exception_ptr error;
+    std::vector<std::function<void(const Value&)>> callbacks;
+    std::vector<std::function<void(const Error&)>> error_callbacks;
+
+    /// The callbacks to run (moved out), as one function; empty if none.
+    std::function<void()> take_callbacks() {
+        if (callbacks.empty() && error_callbacks.empty()) return {};
+        return [cbs = std::move(callbacks), ecbs = std::move(error_callbacks), this_value = value,
+                err = error]() {
+            if (err) {
+                try {
+                    std::rethrow_exception(err);
+                } catch (const Error& e) {
+                    for (auto& cb : ecbs) run_callback([&] { cb(e); });
+                } catch (...) {
+                }
+            } else {
+                for (auto& cb : cbs) run_callback([&] { cb(*this_value); });
+            }
+        };
+    }
+    std::function<void()> finish() {
+        arrived = true;
+        auto cbs = take_callbacks();
+        if (!cbs) {
+            done.store(true, std::memory_order_release);
+            return {};
+        }
+        return [this, cbs = std::move(cbs)] {
+            cbs();
+            done.store(true, std::memory_order_release);
+        };
+    }
+    std::function<void()> set_value(Value v) {
+        if (arrived) return {};
+        value.emplace(std::move(v));
+        return finish();
+    }
+    std::function<void()> on_error(std::size_t, std::exception_ptr e) override {
+        if (arrived) return {};
+        error = std::move(e);
+        return finish();
+    }
+};
+
+/// apply_async: one result frame.
+template <class R>
+struct ResultState : ResultStateBase<R> {
+    std::function<void()> on_result(std::size_t, std::span<const std::byte> frame) override {
+        if (this->arrived) return {};
+        try {
+            return this->set_value(deserialize<typename ResultStateBase<R>::Value>(frame));
+        } catch (...) {
+            return this->on_error(0, std::current_exception());
+        }
+    }
+};
+
+/// map_async: chunks of results joined into one vector when the last arrives.
+template <class V>
+struct MapState : ResultStateBase<std::vector<V>> {
+    std::vector<std::vector<V>> chunks;
+    std::size_t left = 0;
+
+    explicit MapState(std::size_t n_chunks) : chunks(n_chunks), left(n_chunks) {}
+    std::function<void()> on_result(std::size_t index, std::span<const std::byte> frame) override {
+        if (this->arrived) return {};
+        try {
+            chunks[index] = decode_results<V>(frame);
+        } catch (...) {
+            return this->on_error(index, std::current_exception());
+        }
+        if (--left != 0) return {};
+        std::size_t total = 0;
+        for (auto& c : chunks) total += c.size();
+        std::vector<V> all;
+        all.reserve(total);
+        for (auto& c : chunks) {
+            std::move(c.begin(), c.end(), std::back_inserter(all));
+            c = std::vector<V>();
+        }
+        return this->set_value(std::move(all));
+    }
+};
+
+/// imap / imap_unordered: chunks submitted and not yet consumed.
+template <class V>
+struct IMapState : TaskSink {
+    struct Chunk {
+        bool done = false;
+        std::vector<V> values;
+        std::exception_ptr error;
+    };
+    std::map<std::size_t, Chunk> chunks;       // by chunk index
+    std::deque<std::size_t> completion_order;  // done, not yet consumed (imap_unordered)
+
+    std::function<void()> on_result(std::size_t index, std::span<const std::byte> frame) override {
+        auto it = chunks.find(index);
+        if (it == chunks.end()) return {};
+        try {
+            it->second.values = decode_results<V>(frame);
+        } catch (...) {
+            return on_error(index, std::current_exception());
+        }
+        it->second.done = true;
+        completion_order.push_back(index);
+        return {};
+    }
+    std::function<void()> on_error(std::size_t index, std::exception_ptr e) override {
+        auto it = chunks.find(index);
+        if (it == chunks.end()) return {};
+        it->second.error = std::move(e);
+        it->second.done = true;
+        completion_order.push_back(index);
+        return {};
+    }
+};
+
+/// Reads a range lazily, `chunksize` items at a time, into task records.
+/// An exception while reading surfaces at the item where it happened: the items read
+/// before it go as a (short) chunk, the exception is thrown by the next call.
+template <class View, class MakeRecord>
+class ChunkFeeder {
+  public:
+    ChunkFeeder(View v, std::size_t chunksize, MakeRecord make)
+        : view_(std::move(v)), chunksize_(chunksize), make_(std::move(make)) {}
+
+    /// The next chunk's record, or nullopt at the end of the range.
+    std::optional<Bytes> next() {
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+        if (ended_) return std::nullopt;
+        using Arg = wire_t<std::remove_cvref_t<std::ranges::range_value_t<View>>>;
+        std::vector<Arg> items;
+        try {
+            if (!begun_) {
+                it_.emplace(std::ranges::begin(view_));
+                begun_ = true;
+            }
+            while (items.size() < chunksize_ && *it_ != std::ranges::end(view_)) {
+                items.emplace_back(**it_);
+                ++*it_;
+            }
+            if (*it_ == std::ranges::end(view_)) ended_ = true;
+        } catch (...) {
+            ended_ = true;
+            if (items.empty()) throw;
+            error_ = std::current_exception();
+        }
+        if (items.empty()) return std::nullopt;
+        return make_(items);
+    }
+
+  private:
+    View view_;
+    std::size_t chunksize_;
+    MakeRecord make_;
+    std::optional<std::ranges::iterator_t<View>> it_;
+    bool begun_ = false;
+    bool ended_ = false;
+    std::exception_ptr error_;
+};
+
+template <class F, class... Args>
+using apply_result_t = std::decay_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
+
+/// The types of map/imap(f, items), checked with readable messages.
+template <class F, class Range>
+struct MapTypes {
+    using Fn = std::decay_t<F>;
+    MP_REQUIRE_POOL_CALLABLE(Fn);
+    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+    static_assert(std::is_invocable_v<Fn&, Arg&>,
+                  "mp::Pool::map/imap: f cannot be called with an item of the range");
+    using R = std::decay_t<std::invoke_result_t<Fn&, Arg&>>;
+    using V = value_t<R>;
+    MP_REQUIRE_SERIALIZABLE(Arg);
+};
+
+template <class F, class Tuple>
+using starmap_result_t =
+    std::decay_t<decltype(std::apply(std::declval<std::decay_t<F>&>(), std::declval<Tuple&>()))>;
+
+}  // namespace detail
+}  // namespace mp

@@ -1,0 +1,236 @@
+// Internal: the template definitions of <mp/pool.hpp> (included at its end).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <ranges>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace mp {
+
+template <class Init, class... InitArgs>
+requires std::invocable < std::decay_t<Init>
+&, std::decay_t<InitArgs>&... >
+       Pool::Pool(int processes, Init&& initializer, InitArgs&&... initargs)
+    : Pool(with_initializer(processes, [f = std::decay_t<Init>(std::forward<Init>(initializer)),
+                                        tup = std::make_tuple(std::decay_t<InitArgs>(
+                                            std::forward<InitArgs>(initargs))...)]() mutable {
+          std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
+      })) {}
+
+template <class F, class... Args>
+AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&... args) {
+    using Fn = std::decay_t<F>;
+    MP_REQUIRE_POOL_CALLABLE(Fn);
+    using R = detail::apply_result_t<F, Args...>;
+    static_assert(
+        (Serializable<std::decay_t<Args>> && ...),
+        "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Make it "
+        "trivially copyable (no pointers), use standard containers, or give it a cereal "
+        "`template <class Archive> void serialize(Archive&)` member.");
+    MP_REQUIRE_SERIALIZABLE(detail::stored_t<R>);
+    std::vector<Bytes> recs;
+    std::tuple<std::decay_t<Args>...> t(std::forward<Args>(args)...);
+    recs.push_back(
+        detail::make_task_record<&detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
+            Fn(std::forward<F>(f)), [&t](Bytes& out) { detail::encode_args(t, out); }));
+    auto state = std::make_shared<detail::ResultState<R>>();
+    detail::PoolCoreHandle::submit(core(), std::move(recs), state);
+    return AsyncResult<R>(std::move(state), core_);
+}
+
+namespace detail {
+
+/// One map chunk's task record: f over `items`.
+template <class R, bool Star, class Fn, class Arg>
+Bytes make_chunk_record(const Fn& f, const std::vector<wire_t<Arg>>& items) {
+    return make_task_record<&pool_chunk_trampoline<Fn, R, Arg, Star>>(f, [&](Bytes& out) {
+        auto it = items.begin();
+        encode_chunk<wire_t<Arg>>(it, items.size(), out);
+    });
+}
+
+/// Cuts `items` into chunk records (Python's automatic chunksize when it is 0).
+template <class R, bool Star, class Fn, class Range>
+std::vector<Bytes> make_chunks(const Fn& f, Range&& items, std::size_t chunksize,
+                               std::size_t processes) {
+    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+    using W = wire_t<Arg>;
+    MP_REQUIRE_SERIALIZABLE(Arg);
+    if constexpr (std::ranges::sized_range<Range> && std::ranges::forward_range<Range>) {
+        auto n = static_cast<std::size_t>(std::ranges::size(items));
+        if (chunksize ==
+            0) {  // Python: chunksize, extra = divmod(len, 4 * processes); if extra: += 1
+            std::size_t d = processes * 4;
+            chunksize = std::max<std::size_t>(1, (n + d - 1) / d);
+        }
+        std::vector<Bytes> recs;
+        recs.reserve((n + chunksize - 1) / chunksize);
+        auto it = std::ranges::begin(items);
+        for (std::size_t i = 0; i < n; i += chunksize) {
+            std::size_t k = std::min(n - i, chunksize);
+            recs.push_back(make_task_record<&pool_chunk_trampoline<Fn, R, Arg, Star>>(
+                f, [&](Bytes& out) { encode_chunk<W>(it, k, out); }));
+        }
+        return recs;
+    } else {
+        std::vector<W> all;
+        for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
+        return make_chunks<R, Star>(f, all, chunksize, processes);
+    }
+}
+
+}  // namespace detail
+
+template <class F, std::ranges::input_range Range>
+auto Pool::map_async(F&& f, Range&& items, std::size_t chunksize) {
+    using T = detail::MapTypes<F, Range>;
+    return map_impl<typename T::R, false>(typename T::Fn(std::forward<F>(f)),
+                                          std::forward<Range>(items), chunksize);
+}
+
+template <class F, std::ranges::input_range Range>
+auto Pool::starmap_async(F&& f, Range&& items, std::size_t chunksize) {
+    using Fn = std::decay_t<F>;
+    MP_REQUIRE_POOL_CALLABLE(Fn);
+    using Tuple = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+    using R = detail::starmap_result_t<F, Tuple>;
+    return map_impl<R, true>(Fn(std::forward<F>(f)), std::forward<Range>(items), chunksize);
+}
+
+template <class R, bool Star, class Fn, class Range>
+auto Pool::map_impl(const Fn& fn, Range&& items, std::size_t chunksize) {
+    using V = detail::value_t<R>;
+    MP_REQUIRE_SERIALIZABLE(V);
+    std::vector<Bytes> recs =
+        detail::make_chunks<R, Star>(fn, std::forward<Range>(items), chunksize, processes());
+    auto state = std::make_shared<detail::MapState<V>>(recs.size());
+    if (recs.empty()) state->set_value({});
+    detail::PoolCoreHandle::submit(core(), std::move(recs), state);
+    return AsyncResult<std::vector<V>>(std::move(state), core_);
+}
+
+template <class F, class Range>
+auto Pool::imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered) {
+    using T = detail::MapTypes<F, Range>;
+    using R = typename T::R;
+    using V = typename T::V;
+    using Arg = typename T::Arg;
+    MP_REQUIRE_SERIALIZABLE(V);
+    if (chunksize == 0) throw ValueError("Pool.imap: chunksize must be at least 1");
+    typename T::Fn fn(std::forward<F>(f));
+    auto make = [fn](const std::vector<detail::wire_t<Arg>>& chunk) {
+        return detail::make_chunk_record<R, false, typename T::Fn, Arg>(fn, chunk);
+    };
+    using View = std::views::all_t<Range>;
+    auto feeder = std::make_shared<detail::ChunkFeeder<View, decltype(make)>>(
+        std::views::all(std::forward<Range>(items)), chunksize, std::move(make));
+    auto state = std::make_shared<detail::IMapState<V>>();
+    // Look ahead far enough to keep every worker busy while results are consumed.
+    std::size_t lookahead = std::max<std::size_t>(8, 4 * processes());
+    return IMapRange<V>(
+        std::move(state), core_, [feeder] { return feeder->next(); }, lookahead, ordered);
+}
+
+template <class R>
+template <class Cb, class ErrCb>
+AsyncResult<R>& AsyncResult<R>::then(Cb callback, ErrCb error_callback) {
+    std::function<void()> now;
+    {
+        auto lk = detail::PoolCoreHandle::lock(*core_);
+        if constexpr (!std::is_same_v<Cb, std::nullptr_t>) {
+            if constexpr (std::is_void_v<R>) {
+                state_->callbacks.emplace_back([cb = std::move(callback)](const Value&) { cb(); });
+            } else {
+                state_->callbacks.emplace_back(std::move(callback));
+            }
+        }
+        if constexpr (!std::is_same_v<ErrCb, std::nullptr_t>) {
+            state_->error_callbacks.emplace_back(std::move(error_callback));
+        }
+        if (state_->arrived) now = state_->take_callbacks();
+    }
+    if (now) now();  // already there: run in this thread
+    return *this;
+}
+
+template <class V>
+void IMapRange<V>::top_up() {
+    while (!input_done_ && submitted_ - consumed_ < lookahead_) {
+        std::optional<Bytes> rec;
+        try {
+            rec = feed_();
+        } catch (...) {
+            input_error_ = std::current_exception();
+            input_done_ = true;
+            return;
+        }
+        if (!rec) {
+            input_done_ = true;
+            return;
+        }
+        {
+            auto lk = detail::PoolCoreHandle::lock(*core_);
+            state_->chunks[submitted_];
+        }
+        std::vector<Bytes> recs;
+        recs.push_back(std::move(*rec));
+        detail::PoolCoreHandle::submit(*core_, std::move(recs), state_, submitted_);
+        ++submitted_;
+    }
+}
+
+template <class V>
+std::optional<V> IMapRange<V>::next_until(
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
+    for (;;) {
+        if (offset_ < current_.size()) {
+            V v = std::move(current_[offset_++]);
+            if (offset_ == current_.size()) {
+                current_ = std::vector<V>();
+                offset_ = 0;
+            }
+            return v;
+        }
+        top_up();
+        if (consumed_ == submitted_) {
+            if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
+            return std::nullopt;
+        }
+        auto* st = state_.get();
+        std::size_t k = consumed_;
+        bool ordered = ordered_;
+        bool ok = detail::PoolCoreHandle::drive_until(
+            *core_,
+            [st, k, ordered] {
+                if (!ordered) return !st->completion_order.empty();
+                auto it = st->chunks.find(k);
+                return it != st->chunks.end() && it->second.done;
+            },
+            deadline);
+        if (!ok) throw TimeoutError("imap: no result arrived within the timeout");
+        typename detail::IMapState<V>::Chunk chunk;
+        {
+            auto lk = detail::PoolCoreHandle::lock(*core_);
+            std::size_t index = k;
+            if (ordered_) {
+                auto& order = state_->completion_order;
+                order.erase(std::find(order.begin(), order.end(), index));
+            } else {
+                index = state_->completion_order.front();
+                state_->completion_order.pop_front();
+            }
+            auto node = state_->chunks.extract(index);
+            chunk = std::move(node.mapped());
+        }
+        ++consumed_;
+        if (chunk.error) std::rethrow_exception(chunk.error);
+        current_ = std::move(chunk.values);
+        offset_ = 0;
+    }
+}
+
+}  // namespace mp

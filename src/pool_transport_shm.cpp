@@ -1,0 +1,557 @@
+// The Pool's shared-memory transport (see pool_transport.hpp and pool_shared.hpp):
+// rings in one SharedRegion, the shared ticket table, an eventfd, and a zygote.
+//
+// The zygote is a child forked when the transport is made, before the pool starts
+// its background thread; it runs no thread and only ever forks workers (and reaps
+// them). The parent talks to it over a SOCK_SEQPACKET socket pair: commands
+// {spawn slot}, {signal slot sig}, {quit}; answers {started slot pid}, {start_failed
+// slot errno}, {exited slot pid code}. The zygote watches its parent with a pidfd:
+// when the parent dies (any signal, SIGKILL included) it SIGKILLs the workers and
+// exits at once; the workers also have PR_SET_PDEATHSIG(SIGKILL) towards the zygote.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mp/detail/futex.hpp"
+#include "mp/detail/shared_region.hpp"
+#include "pool_shared.hpp"
+#include "pool_transport.hpp"
+#include "popen.hpp"
+#include "system.hpp"
+
+namespace mp::detail {
+namespace {
+
+constexpr int kMaxSleepMs = 1000;
+
+std::size_t ring_bytes_for(std::size_t workers) {
+    std::size_t ring = std::size_t{1} << 20;
+    while (ring > (std::size_t{64} << 10) && ring * workers > (std::size_t{32} << 20)) ring >>= 1;
+    return ring;
+}
+
+// At most this many tasks wait in one worker's inbox (the scheduler's limit too).
+constexpr std::size_t kTicketsPerWorker = 1024;
+
+struct ZygoteCmd {
+    enum : std::uint32_t { spawn = 1, signal = 2, quit = 3 };
+    std::uint32_t op = 0;
+    std::uint32_t slot = 0;
+    std::int32_t arg = 0;
+};
+
+struct ZygoteMsg {
+    enum : std::uint32_t { started = 1, start_failed = 2, exited = 3 };
+    std::uint32_t kind = 0;
+    std::uint32_t slot = 0;
+    std::int32_t pid = 0;
+    std::int32_t code = 0;
+};
+
+int pidfd_signal(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+int decode_status(const siginfo_t& info) {
+    if (info.si_code == CLD_EXITED) return info.si_status;
+    return -info.si_status;
+}
+
+// ---- the zygote (runs in its own single-threaded process) ------------------------------
+
+struct ZygoteArgs {
+    void* region;
+    PoolLayout layout;
+    int efd;
+    int sock;
+    int parent_pidfd;
+    const WorkerConfig* config;
+};
+
+[[noreturn]] void zygote_main(const ZygoteArgs& a) {
+    ::prctl(PR_SET_NAME, "mp-pool-zygote");
+    // Ignore what the terminal sends the process group: the parent decides, and the
+    // zygote follows its parent's death through the pidfd.
+    ::signal(SIGINT, SIG_IGN);
+    ::signal(SIGPIPE, SIG_IGN);
+    std::size_t n = a.layout.workers;
+    std::vector<int> pidfds(n, -1);
+    std::vector<pid_t> pids(n, 0);
+    PoolControl* ctl = a.layout.control(a.region);
+    pid_t self = ::getpid();
+    auto tell = [&](ZygoteMsg m) {
+        ::send(a.sock, &m, sizeof m, MSG_NOSIGNAL);
+        ctl->zygote_events.fetch_add(1, std::memory_order_release);
+        ::eventfd_write(a.efd, 1);
+    };
+    auto kill_all_and_exit = [&](int code) {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (pidfds[i] >= 0) pidfd_signal(pidfds[i], SIGKILL);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (pidfds[i] < 0) continue;
+            siginfo_t info{};
+            retry_eintr(
+                [&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfds[i]), &info, WEXITED); });
+        }
+        ::_exit(code);
+    };
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> who;
+    for (;;) {
+        fds.clear();
+        who.clear();
+        fds.push_back(pollfd{a.sock, POLLIN, 0});
+        fds.push_back(pollfd{a.parent_pidfd, POLLIN, 0});
+        for (std::size_t i = 0; i < n; ++i) {
+            if (pidfds[i] < 0) continue;
+            fds.push_back(pollfd{pidfds[i], POLLIN, 0});
+            who.push_back(i);
+        }
+        int r = ::poll(fds.data(), fds.size(), -1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            kill_all_and_exit(3);
+        }
+        if (fds[1].revents != 0) kill_all_and_exit(0);  // the parent is gone
+        for (std::size_t k = 2; k < fds.size(); ++k) {
+            if (fds[k].revents == 0) continue;
+            std::size_t i = who[k - 2];
+            siginfo_t info{};
+            int w = retry_eintr([&] {
+                return ::waitid(P_PIDFD, static_cast<id_t>(pidfds[i]), &info, WEXITED | WNOHANG);
+            });
+            if (w < 0 || info.si_pid == 0) continue;
+            ::close(pidfds[i]);
+            pidfds[i] = -1;
+            tell(ZygoteMsg{ZygoteMsg::exited, static_cast<std::uint32_t>(i), pids[i],
+                           decode_status(info)});
+        }
+        if (fds[0].revents == 0) continue;
+        ZygoteCmd c;
+        ssize_t got = ::recv(a.sock, &c, sizeof c, MSG_DONTWAIT);
+        if (got == 0) kill_all_and_exit(0);  // the parent closed its end
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            kill_all_and_exit(3);
+        }
+        if (got != sizeof c || c.slot >= n) continue;
+        if (c.op == ZygoteCmd::quit) kill_all_and_exit(0);
+        if (c.op == ZygoteCmd::signal) {
+            if (pidfds[c.slot] >= 0) pidfd_signal(pidfds[c.slot], c.arg);
+            continue;
+        }
+        if (c.op != ZygoteCmd::spawn || pidfds[c.slot] >= 0) continue;
+        WorkerSlot* s = a.layout.slot(a.region, c.slot);
+        s->ready.store(WorkerSlot::kNew);
+        s->busy.store(0);
+        a.layout.inbox(a.region, c.slot).reset();
+        a.layout.outbox(a.region, c.slot).reset();
+        pid_t pid = ::fork();
+        if (pid < 0) {
+            tell(ZygoteMsg{ZygoteMsg::start_failed, c.slot, 0, errno});
+            continue;
+        }
+        if (pid == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != self) ::_exit(1);
+            ::close(a.sock);
+            ::close(a.parent_pidfd);
+            for (int fd : pidfds) {
+                if (fd >= 0) ::close(fd);
+            }
+            ::signal(SIGINT, SIG_DFL);
+            ::signal(SIGPIPE, SIG_DFL);
+            ::prctl(PR_SET_NAME, "mp-pool-worker");
+            int code = shm_worker_main(a.region, a.layout, c.slot, a.efd, *a.config, self);
+            flush_std_streams();
+            ::_exit(code);
+        }
+        int pfd = pidfd_open(pid);
+        if (pfd < 0) {
+            int err = errno;
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+            tell(ZygoteMsg{ZygoteMsg::start_failed, c.slot, 0, err});
+            continue;
+        }
+        pidfds[c.slot] = pfd;
+        pids[c.slot] = pid;
+        tell(ZygoteMsg{ZygoteMsg::started, c.slot, pid, 0});
+    }
+}
+
+// ---- the parent side -----------------------------------------------------------------------
+
+class ShmTransport final : public PoolTransport {
+  public:
+    ShmTransport(std::size_t workers, WorkerConfig config)
+        : config_(config),
+          layout_{workers, ring_bytes_for(workers), workers * kTicketsPerWorker},
+          slots_(workers) {
+        region_ = SharedRegion(layout_.total());
+        efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+            int err = errno;
+            close_fd(efd_);
+            throw_errno("Pool: socketpair", err);
+        }
+        sock_ = sv[0];
+        int parent_pidfd = pidfd_open(::getpid());
+        if (parent_pidfd < 0) {
+            int err = errno;
+            close_fd(sv[0]);
+            close_fd(sv[1]);
+            close_fd(efd_);
+            throw_errno("Pool: pidfd_open (mp needs Linux 5.3 or later)", err);
+        }
+        ZygoteArgs args{region_.data(), layout_, efd_, sv[1], parent_pidfd, &config_};
+        flush_std_streams();
+        pid_t z = ::fork();
+        if (z < 0) {
+            int err = errno;
+            close_fd(sv[0]);
+            close_fd(sv[1]);
+            close_fd(parent_pidfd);
+            close_fd(efd_);
+            throw_errno("Pool: fork (the pool's zygote)", err);
+        }
+        if (z == 0) {
+            ::close(sv[0]);
+            zygote_main(args);
+        }
+        close_fd(sv[1]);
+        close_fd(parent_pidfd);
+        zygote_ = z;
+        zygote_pidfd_ = pidfd_open(z);
+    }
+
+    ~ShmTransport() override { shutdown(std::chrono::milliseconds(1000)); }
+
+    std::size_t slots() const noexcept override { return slots_.size(); }
+    std::size_t tickets() const noexcept override { return layout_.tickets; }
+
+    void start(std::size_t i) override {
+        auto& s = slots_[i];
+        s = Slot{};
+        command(ZygoteCmd{ZygoteCmd::spawn, static_cast<std::uint32_t>(i), 0});
+    }
+
+    bool can_send(std::size_t i) const noexcept override {
+        const auto& s = slots_[i];
+        return s.alive && !s.stopping && s.partial.empty();
+    }
+
+    void send(std::size_t i, TicketId t, std::span<const std::byte> rec) override {
+        auto& s = slots_[i];
+        layout_.ticket_table(region_.data())[t.number].store(
+            ticket::pack(t.generation, ticket::kQueued), std::memory_order_relaxed);
+        std::size_t k = layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size());
+        if (k != rec.size()) {
+            s.partial.assign(rec.begin() + static_cast<std::ptrdiff_t>(k), rec.end());
+            s.partial_at = 0;
+        }
+        touch(i);
+    }
+
+    void flush() override {
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            auto& s = slots_[i];
+            if (!s.alive || s.partial.empty()) continue;
+            s.partial_at +=
+                layout_.inbox(region_.data(), i)
+                    .write_some(s.partial.data() + s.partial_at, s.partial.size() - s.partial_at);
+            if (s.partial_at == s.partial.size()) {
+                s.partial.clear();
+                s.partial.shrink_to_fit();
+            }
+            touch(i);
+        }
+        if (touched_.empty()) return;
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        for (std::size_t i : touched_) {
+            RingControl& c = layout_.inbox(region_.data(), i).control();
+            if (c.reader_sleeping.load(std::memory_order_relaxed) != 0) {
+                c.reader_sleeping.store(0, std::memory_order_relaxed);
+                c.data_seq.fetch_add(1, std::memory_order_release);
+                futex_wake(c.data_seq, 1);
+            }
+        }
+        touched_.clear();
+    }
+
+    bool revoke(std::size_t, TicketId t) override {
+        std::uint32_t expected = ticket::pack(t.generation, ticket::kQueued);
+        return layout_.ticket_table(region_.data())[t.number].compare_exchange_strong(
+            expected, ticket::pack(t.generation, ticket::kRevoked));
+    }
+
+    bool running(std::size_t, TicketId t) const override {
+        return layout_.ticket_table(region_.data())[t.number].load(std::memory_order_acquire) ==
+               ticket::pack(t.generation, ticket::kRunning);
+    }
+
+    bool stop(std::size_t i) override {
+        auto& s = slots_[i];
+        if (!s.alive) return true;
+        if (s.stopping) return true;
+        if (!s.partial.empty()) return false;
+        Bytes rec(sizeof(std::uint64_t) + sizeof(TaskHeader));
+        std::uint64_t len = sizeof(TaskHeader);
+        TaskHeader h;
+        h.kind = TaskHeader::kStop;
+        std::memcpy(rec.data(), &len, sizeof len);
+        std::memcpy(rec.data() + sizeof len, &h, sizeof h);
+        if (layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size()) != rec.size())
+            return false;
+        s.stopping = true;
+        touch(i);
+        flush();
+        return true;
+    }
+
+    void shutdown(std::chrono::milliseconds grace) noexcept override {
+        if (zygote_ <= 0) return;
+        try {
+            // Idle workers get a stop record (they exit flushing their output); the
+            // others SIGTERM; whoever is left after `grace` is SIGKILLed by the zygote.
+            for (std::size_t i = 0; i < slots_.size(); ++i) {
+                auto& s = slots_[i];
+                if (!s.alive && !s.starting) continue;
+                bool idle = s.alive && s.partial.empty() &&
+                            layout_.inbox(region_.data(), i).readable() == 0 && !has_running(i);
+                if (idle && !s.stopping) idle = stop(i);
+                if (!idle) {
+                    command(ZygoteCmd{ZygoteCmd::signal, static_cast<std::uint32_t>(i), SIGTERM});
+                }
+            }
+            auto deadline = Clock::now() + grace;
+            auto any_left = [this] {
+                return std::any_of(slots_.begin(), slots_.end(),
+                                   [](const Slot& s) { return s.alive || s.starting; });
+            };
+            while (any_left() && Clock::now() < deadline) {
+                if (poll_fd(sock_, POLLIN, deadline) == 0) break;
+                receive([](const TransportEvent&) {});
+            }
+        } catch (...) {
+        }
+        command(ZygoteCmd{ZygoteCmd::quit, 0, 0});
+        close_fd(sock_);
+        sock_ = -1;
+        if (zygote_pidfd_ >= 0) {
+            siginfo_t info{};
+            retry_eintr([&] {
+                return ::waitid(P_PIDFD, static_cast<id_t>(zygote_pidfd_), &info, WEXITED);
+            });
+            close_fd(zygote_pidfd_);
+        } else {
+            retry_eintr([&] { return ::waitpid(zygote_, nullptr, 0); });
+        }
+        zygote_ = 0;
+        zygote_pidfd_ = -1;
+        for (auto& s : slots_) s = Slot{};
+        region_.close();
+        close_fd(efd_);
+        efd_ = -1;
+    }
+
+    std::size_t receive(const std::function<void(const TransportEvent&)>& on_event) override {
+        std::size_t delivered = 0;
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            if (slots_[i].alive) delivered += drain(i, on_event);
+        }
+        if (sock_ < 0) return delivered;
+        auto* ctl = layout_.control(region_.data());
+        std::uint32_t ev = ctl->zygote_events.load(std::memory_order_acquire);
+        if (ev == seen_events_.load(std::memory_order_relaxed)) return delivered;
+        for (;;) {
+            ZygoteMsg m;
+            ssize_t got = ::recv(sock_, &m, sizeof m, MSG_DONTWAIT);
+            if (got != sizeof m) break;
+            seen_events_.fetch_add(1, std::memory_order_relaxed);
+            if (m.slot >= slots_.size()) continue;
+            auto& s = slots_[m.slot];
+            TransportEvent e;
+            e.slot = m.slot;
+            e.pid = m.pid;
+            if (m.kind == ZygoteMsg::started) {
+                s.alive = true;
+                s.starting = false;
+                s.pid = m.pid;
+                s.name = "ForkPoolWorker-" + std::to_string(++spawned_);
+                e.kind = TransportEvent::started;
+            } else if (m.kind == ZygoteMsg::start_failed) {
+                s.starting = false;
+                e.kind = TransportEvent::start_failed;
+                e.error = m.code;
+                e.message = std::strerror(m.code);
+            } else {
+                delivered += drain(m.slot, on_event);  // what it wrote before it ended
+                e.kind = TransportEvent::exited;
+                e.code = m.code;
+                e.initialized =
+                    layout_.slot(region_.data(), m.slot)->ready.load(std::memory_order_acquire) ==
+                    WorkerSlot::kReady;
+                s.alive = false;
+                s.stopping = false;
+                s.partial.clear();
+            }
+            on_event(e);
+            ++delivered;
+        }
+        return delivered;
+    }
+
+    bool pending() const noexcept override {
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            const auto& s = slots_[i];
+            if (!s.alive) continue;
+            if (layout_.outbox(region_.data(), i).readable() != 0) return true;
+            if (!s.partial.empty() && layout_.inbox(region_.data(), i).writable() != 0) return true;
+        }
+        return layout_.control(region_.data())->zygote_events.load(std::memory_order_acquire) !=
+               seen_events_.load(std::memory_order_relaxed);
+    }
+
+    void wait(std::optional<Clock::time_point> deadline) override {
+        // Runs without the scheduler's lock: reads only shared atomics.
+        auto* ctl = layout_.control(region_.data());
+        ctl->parent_sleeping.store(1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        bool ready = ctl->zygote_events.load(std::memory_order_acquire) !=
+                     seen_events_.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < layout_.workers && !ready; ++i)
+            ready = layout_.outbox(region_.data(), i).readable() != 0;
+        if (!ready) {
+            pollfd fds[1] = {{efd_, POLLIN, 0}};
+            int ms = poll_timeout_ms(deadline);
+            if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
+            ::poll(fds, 1, ms);
+        }
+        ctl->parent_sleeping.store(0, std::memory_order_relaxed);
+        eventfd_t ignored;
+        ::eventfd_read(efd_, &ignored);
+    }
+
+    void interrupt() noexcept override {
+        if (efd_ >= 0) ::eventfd_write(efd_, 1);
+    }
+
+    bool alive(std::size_t i) const noexcept override { return slots_[i].alive; }
+    pid_t pid(std::size_t i) const noexcept override {
+        return slots_[i].alive ? slots_[i].pid : -1;
+    }
+    std::string name(std::size_t i) const override {
+        return slots_[i].name.empty() ? "ForkPoolWorker" : slots_[i].name;
+    }
+
+  private:
+    struct Slot {
+        bool alive = false;
+        bool starting = false;
+        bool stopping = false;
+        pid_t pid = -1;
+        std::string name;
+        Bytes partial;  // the rest of a record that did not fit in the inbox
+        std::size_t partial_at = 0;
+        Bytes rbuf;  // the outbox record being assembled
+        std::size_t rgot = 0;
+        bool have_len = false;
+    };
+
+    bool has_running(std::size_t i) const noexcept {
+        return layout_.slot(region_.data(), i)->busy.load(std::memory_order_acquire) != 0;
+    }
+
+    void touch(std::size_t i) {
+        if (std::find(touched_.begin(), touched_.end(), i) == touched_.end()) touched_.push_back(i);
+    }
+
+    void command(ZygoteCmd c) noexcept {
+        if (sock_ < 0) return;
+        if (c.op == ZygoteCmd::spawn) slots_[c.slot].starting = true;
+        ::send(sock_, &c, sizeof c, MSG_NOSIGNAL);
+    }
+
+    std::size_t drain(std::size_t i, const std::function<void(const TransportEvent&)>& on_event) {
+        auto& s = slots_[i];
+        Ring out = layout_.outbox(region_.data(), i);
+        bool progressed = false;
+        std::size_t delivered = 0;
+        for (;;) {
+            if (!s.have_len) {
+                if (out.readable() < sizeof(std::uint64_t)) break;
+                std::uint64_t len = 0;
+                out.read_some(reinterpret_cast<std::byte*>(&len), sizeof len);
+                s.rbuf.resize(static_cast<std::size_t>(len));
+                s.rgot = 0;
+                s.have_len = true;
+                progressed = true;
+            }
+            std::size_t k = out.read_some(s.rbuf.data() + s.rgot, s.rbuf.size() - s.rgot);
+            s.rgot += k;
+            progressed = progressed || k != 0;
+            if (s.rgot < s.rbuf.size()) break;
+            s.have_len = false;
+            ResultHeader h;
+            if (s.rbuf.size() < sizeof h) continue;  // corrupt: dropped
+            std::memcpy(&h, s.rbuf.data(), sizeof h);
+            TransportEvent e;
+            e.kind = h.kind == ResultHeader::kInitError ? TransportEvent::init_error
+                                                        : TransportEvent::result;
+            e.slot = i;
+            e.ticket = TicketId{h.ticket, h.generation};
+            e.status = h.kind;
+            e.frame = std::span<const std::byte>(s.rbuf).subspan(sizeof h);
+            e.pid = s.pid;
+            on_event(e);
+            ++delivered;
+        }
+        if (s.rbuf.capacity() > (std::size_t{4} << 20) && !s.have_len) s.rbuf = Bytes();
+        if (progressed) {
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            RingControl& c = out.control();
+            if (c.writer_sleeping.load(std::memory_order_relaxed) != 0) {
+                c.writer_sleeping.store(0, std::memory_order_relaxed);
+                c.space_seq.fetch_add(1, std::memory_order_release);
+                futex_wake(c.space_seq, 1);
+            }
+        }
+        return delivered;
+    }
+
+    WorkerConfig config_;
+    PoolLayout layout_;
+    SharedRegion region_;
+    int efd_ = -1;
+    int sock_ = -1;
+    pid_t zygote_ = 0;
+    int zygote_pidfd_ = -1;
+    std::vector<Slot> slots_;
+    std::vector<std::size_t> touched_;
+    std::atomic<std::uint32_t> seen_events_{0};  // messages received (read by wait())
+    unsigned spawned_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config) {
+    return std::make_unique<ShmTransport>(workers, config);
+}
+
+}  // namespace mp::detail
