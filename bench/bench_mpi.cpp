@@ -128,8 +128,8 @@ int main(int argc, char** argv) {
                peer("py_map_chunked_us_per_item"), "us");
     bench::row("apply_async, per task", "mpi4py executor.submit", async_us,
                peer("py_submit_us_per_task"), "us");
-    bench::row("apply round trip", "mpi4py submit(...).result()", apply_us,
-               peer("py_roundtrip_us"), "us");
+    bench::row("apply round trip", "mpi4py submit(...).result()", apply_us, peer("py_roundtrip_us"),
+               "us");
     if (py.empty()) std::printf("(mpi4py.futures did not run: apt-get install python3-mpi4py)\n");
     return 0;
 }

@@ -50,6 +50,8 @@
 // on rank 0 must not overlap with a running MPI Pool.
 #pragma once
 
+#include "mp/pool.hpp"
+
 namespace mp::mpi {
 
 /// What `init` sets up.
@@ -71,5 +73,12 @@ void init(int& argc, char**& argv, Options options = {});
 [[nodiscard]] int size();
 /// The workers_per_rank given to init.
 [[nodiscard]] int workers_per_rank();
+
+/// Options for a Pool whose workers are the other ranks: `mp::Pool pool(pool_options())`
+/// (what mp::get_context("mpi") gives). `base.processes` 0 takes every worker
+/// ((size-1)·max(1, workers_per_rank)), fewer takes the first ones, more → ValueError
+/// when the Pool is made; a non-empty `base.initializer` → ValueError (a std::function
+/// cannot travel). One MPI Pool at a time: a second while one is open → ValueError.
+[[nodiscard]] PoolOptions pool_options(PoolOptions base = {});
 
 }  // namespace mp::mpi

@@ -99,8 +99,9 @@ void on_term(int sig, siginfo_t* info, void* ctx) {
     char buf[1024];
     char* at = buf;
     char* end = buf + sizeof buf - 1;
-    put(at, end, "mp::mpi: rank 0 was told to stop (the job is ending: a rank died or mpirun "
-                 "was interrupted). Tasks the ranks held:");
+    put(at, end,
+        "mp::mpi: rank 0 was told to stop (the job is ending: a rank died or mpirun "
+        "was interrupted). Tasks the ranks held:");
     bool any = false;
     for (int r = 1; r < kNotedRanks; ++r) {
         std::uint32_t n = g_in_flight[r].count.load(std::memory_order_relaxed);
@@ -209,9 +210,10 @@ void init(int& argc, char**& argv, Options options) {
             "of main, instead of MPI_Init");
     }
     if (options.workers_per_rank < 0) {
-        throw ValueError("mp::mpi::init: workers_per_rank must be 0 (tasks run in the rank) or "
-                         "more (a local pool per rank), got " +
-                         std::to_string(options.workers_per_rank));
+        throw ValueError(
+            "mp::mpi::init: workers_per_rank must be 0 (tasks run in the rank) or "
+            "more (a local pool per rank), got " +
+            std::to_string(options.workers_per_rank));
     }
     int provided = 0;
     detail::check_mpi(MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided),

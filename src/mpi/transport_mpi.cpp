@@ -42,7 +42,7 @@ std::atomic<bool> g_pool_open{false};   // one MPI pool at a time
 
 class MpiTransport final : public PoolTransport {
   public:
-    explicit MpiTransport(const WorkerConfig& config) : maxtasks_(config.maxtasks) {
+    MpiTransport(int processes, const WorkerConfig& config) : maxtasks_(config.maxtasks) {
         auto& rt = runtime();
         if (!rt.initialized) {
             throw ValueError(
@@ -68,8 +68,16 @@ class MpiTransport final : public PoolTransport {
         per_rank_ = rt.options.workers_per_rank > 0
                         ? static_cast<std::size_t>(rt.options.workers_per_rank)
                         : 1;
+        std::size_t all = static_cast<std::size_t>(rt.size - 1) * per_rank_;
+        if (processes < 0 || static_cast<std::size_t>(processes) > all) {
+            g_pool_open.store(false);
+            throw ValueError("mp::Pool over MPI: processes=" + std::to_string(processes) +
+                             " but this job has " + std::to_string(all) + " workers (" +
+                             std::to_string(rt.size - 1) + " worker ranks × " +
+                             std::to_string(per_rank_) + "); pass 0 for all of them");
+        }
         pool_ = g_pools.fetch_add(1) + 1;
-        slots_.resize(static_cast<std::size_t>(rt.size - 1) * per_rank_);
+        slots_.resize(processes == 0 ? all : static_cast<std::size_t>(processes));
         batches_.resize(slots_.size());
         efd_ = mp::detail::check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "mp::mpi: eventfd");
     }
@@ -77,7 +85,6 @@ class MpiTransport final : public PoolTransport {
     ~MpiTransport() override {
         shutdown(std::chrono::milliseconds(0));
         ::close(efd_);
-        g_pool_open.store(false);
     }
 
     std::size_t slots() const noexcept override { return slots_.size(); }
@@ -143,6 +150,7 @@ class MpiTransport final : public PoolTransport {
     void shutdown(std::chrono::milliseconds) noexcept override {
         if (shut_) return;
         shut_ = true;
+        g_pool_open.store(false);  // the ranks are free for the next pool
         try {
             Control c;
             c.kind = Control::kTerminate;
@@ -237,9 +245,7 @@ class MpiTransport final : public PoolTransport {
         std::uint32_t count = 0;
     };
 
-    int rank_of(std::size_t slot) const noexcept {
-        return 1 + static_cast<int>(slot / per_rank_);
-    }
+    int rank_of(std::size_t slot) const noexcept { return 1 + static_cast<int>(slot / per_rank_); }
 
     void append(std::size_t slot, std::span<const std::byte> record) {
         auto& b = batches_[slot];
@@ -322,10 +328,23 @@ class MpiTransport final : public PoolTransport {
     bool shut_ = false;
 };
 
+class MpiFactory final : public mp::detail::TransportFactory {
+  public:
+    std::unique_ptr<PoolTransport> make(int processes, WorkerConfig config) const override {
+        return std::make_unique<MpiTransport>(processes, config);
+    }
+};
+
 }  // namespace
 
-std::unique_ptr<PoolTransport> make_mpi_transport(const WorkerConfig& config) {
-    return std::make_unique<MpiTransport>(config);
+}  // namespace mp::mpi::detail
+
+namespace mp::mpi {
+
+PoolOptions pool_options(PoolOptions base) {
+    static const auto factory = std::make_shared<const detail::MpiFactory>();
+    base.transport = factory;
+    return base;
 }
 
-}  // namespace mp::mpi::detail
+}  // namespace mp::mpi
