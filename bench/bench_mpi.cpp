@@ -53,7 +53,8 @@ std::map<std::string, double> run_peer(int n_map, int n_async, int n_apply) {
         std::string name = v.substr(0, v.find('='));
         bool job = name.rfind("OMPI_", 0) == 0 || name.rfind("PMIX_", 0) == 0 ||
                    name.rfind("ORTE_", 0) == 0 || name.rfind("OPAL_", 0) == 0;
-        if (job && name.rfind("OMPI_MCA_", 0) != 0) cmd += " -u " + name;
+        // Keep the transport choices (OMPI_MCA_btl*); mpirun's own settings must go.
+        if (job && name.rfind("OMPI_MCA_btl", 0) != 0) cmd += " -u " + name;
     }
     cmd += " mpirun -n 3 --oversubscribe";
     if (::getuid() == 0) cmd += " --allow-run-as-root";

@@ -75,16 +75,21 @@ std::mutex& mpi_lock();
 /// Throws mp::Error naming `what` and MPI's message for `code` unless it is MPI_SUCCESS.
 void check_mpi(int code, const char* what);
 
-/// The wait of an idle rank: polls, then yields, then sleeps 50 µs doubling to 1 ms.
+/// The wait of an idle rank: probes for `poll_for` (yielding), then sleeps 1 µs doubling
+/// to 1 ms between probes.
 class Backoff {
   public:
+    explicit Backoff(std::chrono::microseconds poll_for = std::chrono::microseconds(1000))
+        : poll_for_(poll_for) {}
     void reset() noexcept { rounds_ = 0; }
     /// One wait step; `deadline` caps the sleep; a readable `wake_fd` (an eventfd) ends it.
     void pause(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
                int wake_fd = -1);
 
   private:
+    std::chrono::microseconds poll_for_;
     unsigned rounds_ = 0;
+    std::chrono::steady_clock::time_point polling_since_{};
 };
 
 /// One message received (its source, tag and bytes).

@@ -36,6 +36,7 @@ using mp::detail::WorkerConfig;
 namespace {
 
 constexpr std::size_t kTicketsPerSlot = 1024;
+constexpr std::size_t kWindow = 16;
 
 std::atomic<std::uint32_t> g_pools{0};  // pool ids, so that stale results are recognized
 std::atomic<bool> g_pool_open{false};   // one MPI pool at a time
@@ -115,12 +116,19 @@ class MpiTransport final : public PoolTransport {
 
     void send(std::size_t slot, TicketId ticket, std::span<const std::byte> record) override {
         append(slot, record);
+        ++batches_[slot].tasks;
         slots_[slot].held.push_back(ticket);
         note(slot);
     }
 
     void flush() override {
-        for (std::size_t s = 0; s < slots_.size(); ++s) flush_slot(s);
+        // A rank that already holds kWindow unanswered tasks is busy: what was sent for it
+        // since waits here and goes in one message when its results come back (receive).
+        for (std::size_t s = 0; s < slots_.size(); ++s) {
+            const auto& slot = slots_[s];
+            std::size_t at_worker = slot.held.size() - batches_[s].tasks;
+            if (at_worker < kWindow || slot.stopping) flush_slot(s);
+        }
         while (!sends_.empty() && sends_.front().done()) sends_.pop_front();
     }
 
@@ -181,6 +189,7 @@ class MpiTransport final : public PoolTransport {
         while (auto m = try_receive(MPI_ANY_SOURCE, MPI_ANY_TAG)) {
             if (m->tag == kTagResults) {
                 n += take_results(m->bytes, on_event);
+                flush();
             } else if (m->tag == kTagControl && m->bytes.size() == sizeof(Control)) {
                 Control c;
                 std::memcpy(&c, m->bytes.data(), sizeof c);
@@ -214,7 +223,7 @@ class MpiTransport final : public PoolTransport {
     }
 
     void wait(std::optional<Clock::time_point> deadline) override {
-        Backoff b;
+        Backoff b(std::chrono::microseconds(50));  // a caller waiting for a result spins too
         for (;;) {
             if (pending()) return;
             if (deadline && Clock::now() >= *deadline) return;
@@ -241,8 +250,9 @@ class MpiTransport final : public PoolTransport {
         std::deque<TicketId> held;  // sent, no result yet (in order)
     };
     struct Batch {
-        Bytes bytes;  // BatchHeader + records; empty when nothing waits
-        std::uint32_t count = 0;
+        Bytes bytes;              // BatchHeader + records; empty when nothing waits
+        std::uint32_t count = 0;  // records (tasks and stop records)
+        std::size_t tasks = 0;    // of which tasks
     };
 
     int rank_of(std::size_t slot) const noexcept { return 1 + static_cast<int>(slot / per_rank_); }
