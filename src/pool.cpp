@@ -196,7 +196,10 @@ PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
     n = opts_.processes == 0 ? static_cast<std::size_t>(cpu_count())
                              : static_cast<std::size_t>(opts_.processes);
     owner_ = ::getpid();
-    transport_ = make_shm_transport(n, WorkerConfig{&opts_.initializer, opts_.maxtasksperchild});
+    WorkerConfig config{&opts_.initializer, opts_.maxtasksperchild};
+    transport_ = opts_.transport ? opts_.transport->make(opts_.processes, config)
+                                 : make_shm_transport(n, config);
+    n = transport_->slots();
     entries_.resize(transport_->tickets());
     for (std::size_t t = entries_.size(); t-- > 0;)
         free_tickets_.push_back(static_cast<std::uint32_t>(t));
@@ -392,7 +395,9 @@ void PoolCore::on_event(const TransportEvent& e) {
         std::exception_ptr err;
         try {
             auto pair = deserialize<std::pair<std::string, std::string>>(e.frame);
-            err = std::make_exception_ptr(RemoteError(pair.first, pair.second));
+            err = e.status == ResultHeader::kLost
+                      ? std::make_exception_ptr(WorkerLost(pair.second, std::nullopt))
+                      : std::make_exception_ptr(RemoteError(pair.first, pair.second));
         } catch (...) {
             err = std::current_exception();
         }

@@ -98,6 +98,7 @@ struct ResultHeader {
     static constexpr std::uint32_t kOk = 1;         // frame of the result
     static constexpr std::uint32_t kError = 2;      // frame of pair<type name, message>
     static constexpr std::uint32_t kInitError = 3;  // the initializer threw (same frame)
+    static constexpr std::uint32_t kLost = 4;       // a relay's worker died running it (same frame)
     std::uint32_t kind = kOk;
     std::uint32_t ticket = 0;
     std::uint32_t generation = 0;

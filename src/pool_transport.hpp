@@ -148,6 +148,16 @@ class PoolTransport {
     [[nodiscard]] virtual std::string name(std::size_t slot) const = 0;
 };
 
+/// Makes the transport of a pool whose workers are not this machine's processes
+/// (PoolOptions::transport; mp::mpi's ranks). `processes` is PoolOptions::processes as
+/// given (0: as many as the transport has); the pool's size is then the transport's slots().
+class TransportFactory {
+  public:
+    virtual ~TransportFactory() = default;
+    [[nodiscard]] virtual std::unique_ptr<PoolTransport> make(int processes,
+                                                              WorkerConfig config) const = 0;
+};
+
 /// The shared-memory transport (src/pool_transport_shm.cpp). Forks its zygote now.
 std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config);
 

@@ -97,6 +97,9 @@ template <class R>
 class AsyncResult;
 template <class V>
 class IMapRange;
+namespace detail {
+class TransportFactory;  // src/pool_transport.hpp
+}
 
 /// Pool(processes=, initializer=, maxtasksperchild=). Designated initializers work:
 /// `mp::PoolOptions{.processes = 4, .maxtasksperchild = 100}`.
@@ -108,6 +111,9 @@ struct PoolOptions {
     /// A worker is replaced after this many tasks (a map chunk counts as one); 0: never.
     std::size_t maxtasksperchild = 0;
     // .context (the start method, <mp/context.hpp>) comes here, last.
+    /// Where the workers are; empty: processes of this machine. Set by
+    /// mp::mpi::pool_options() (workers on other MPI ranks), not by hand.
+    std::shared_ptr<const detail::TransportFactory> transport = {};
 };
 
 class Pool {

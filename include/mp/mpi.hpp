@@ -1,0 +1,84 @@
+// mp/mpi.hpp — the same Pool across machines, on MPI (Python: mpi4py.futures,
+// `mpiexec -n N python -m mpi4py.futures script.py`).
+//
+//     int square(int x) { return x * x; }
+//
+//     int main(int argc, char** argv) {
+//         mp::mpi::init(argc, argv);       // ranks > 0 serve tasks in here and exit there
+//         mp::Pool pool(mp::mpi::context());     // rank 0: one worker per other rank
+//         auto r = pool.map(square, std::vector{1, 2, 3});   // the whole Pool API
+//     }
+//     // mpirun -n 4 ./app          (or: mpirun --hostfile hosts -n 16 ./app)
+//
+// SPMD, no spawn: every rank runs the same program. `init` initializes MPI; on
+// ranks > 0 it never returns — the rank serves the tasks of every MPI Pool rank 0
+// makes, one pool after the other, and exits (status 0) when rank 0's program ends.
+// Rank 0 returns from `init` and runs `main`. Run it without mpirun and the program
+// is a job of one rank: an MPI Pool then has no workers (ValueError), a local Pool
+// works as always.
+//
+// Same code on every rank, checked: a task names its code by module + offset
+// (<mp/detail/task.hpp>), so every rank must load the same binary and libraries.
+// `init` gathers each rank's GNU build ids (the program is linked with --build-id)
+// and module list; if a rank differs, rank 0 prints which rank, which module and
+// what to do, and the job stops (MPI_Abort) before any task runs.
+//
+// What crosses machines: task functions (by identity), arguments, results and
+// exceptions (as on one machine: <mp/serialize.hpp>). What does not: anything that
+// lives in one machine's memory or kernel — Queue, Lock, Value, SharedMemory, Pipe,
+// and pointers captured by a lambda. Those handles cannot be serialized at all, so
+// passing one as a task argument is a compile error; a captured pointer is not
+// detectable and means nothing on another machine.
+//
+// Workers: by default each rank > 0 is one worker and runs tasks in its own
+// process. With `{.workers_per_rank = N}` each rank > 0 runs a local shared-memory
+// Pool of N forked workers (one rank per node drives all its cores) and the MPI Pool
+// has (size-1)·N workers; a task that crashes then kills only its local worker and
+// rank 0 gets mp::WorkerLost naming the rank, as on one machine.
+//
+// Failures: a task's exception → mp::RemoteError on rank 0. A rank that dies (a
+// crash with workers_per_rank = 0, the OOM killer, a lost node) ends the whole job —
+// Open MPI stops every rank; before that the dying rank prints which rank, host and
+// task it was, and rank 0 (stopped by mpirun with SIGTERM) prints the tasks each rank
+// held. No rank is left running.
+//
+// Idle ranks do not burn CPU: a waiting rank probes for messages with a back-off
+// that grows to 1 ms of sleep (Open MPI's blocking receive would spin at 100%).
+//
+// Threads: MPI is initialized at MPI_THREAD_SERIALIZED; mp makes its MPI calls one at
+// a time under its own lock, from the thread that drives the pool. Your own MPI calls
+// on rank 0 must not overlap with a running MPI Pool.
+#pragma once
+
+#include "mp/pool.hpp"
+
+namespace mp::mpi {
+
+/// What `init` sets up.
+struct Options {
+    /// 0: each rank > 0 is one worker running tasks in its own process. N > 0: each
+    /// rank > 0 runs a local Pool of N forked workers. Negative → ValueError.
+    int workers_per_rank = 0;
+};
+
+/// Initializes MPI and checks that every rank runs the same code. On rank 0 returns;
+/// on other ranks serves tasks and exits when rank 0's program ends. Call it once, at
+/// the top of main, before any thread or Process is started. ValueError when called
+/// twice.
+void init(int& argc, char**& argv, Options options = {});
+
+/// This process's rank in MPI_COMM_WORLD (0 on the rank that runs main). Error before init.
+[[nodiscard]] int rank();
+/// The number of ranks in the job. Error before init.
+[[nodiscard]] int size();
+/// The workers_per_rank given to init.
+[[nodiscard]] int workers_per_rank();
+
+/// Options for a Pool whose workers are the other ranks: `mp::Pool pool(pool_options())`
+/// (what mp::get_context("mpi") gives). `base.processes` 0 takes every worker
+/// ((size-1)·max(1, workers_per_rank)), fewer takes the first ones, more → ValueError
+/// when the Pool is made; a non-empty `base.initializer` → ValueError (a std::function
+/// cannot travel). One MPI Pool at a time: a second while one is open → ValueError.
+[[nodiscard]] PoolOptions pool_options(PoolOptions base = {});
+
+}  // namespace mp::mpi
