@@ -148,8 +148,8 @@ pid_t spawn_image(const char* role, int fd, bool die_with_parent) {
     // A daemon spawned from the main thread dies with its parent (PR_SET_PDEATHSIG
     // follows the thread that created the child, so only the main thread can rely on it).
     pid_t pdeath = die_with_parent && ::gettid() == ::getpid() ? ::getpid() : 0;
-    std::string marker = std::string("MP_BOOT=") + role + ":" + std::to_string(fd) + ":" +
-                         std::to_string(pdeath);
+    std::string marker =
+        std::string("MP_BOOT=") + role + ":" + std::to_string(fd) + ":" + std::to_string(pdeath);
     pid_t pid = 0;
     std::vector<char*> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {

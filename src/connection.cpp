@@ -198,8 +198,9 @@ void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> pay
         if (w < 0) {
             if (errno == EINTR) continue;
             if (!fds.empty() && (errno == ENOTSOCK || errno == EINVAL))
-                throw ValueError("Connection.send: a handle can only travel over a socket "
-                                 "(a Pipe()), not over this fd");
+                throw ValueError(
+                    "Connection.send: a handle can only travel over a socket "
+                    "(a Pipe()), not over this fd");
             detail::throw_errno("Connection.send: the other end is closed");
         }
         msg.msg_control = nullptr;  // the fds went with the first bytes
@@ -504,7 +505,8 @@ namespace detail {
 void Reduce<Connection>::save(const Connection& c, Bytes& out, FdSink& sink) {
     std::uint32_t idx = sink.add(c.closed() ? -1 : c.fileno(), "Connection");
     put_pod(out, idx);
-    put_pod<std::uint8_t>(out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) | (c.writable() ? 2 : 0)));
+    put_pod<std::uint8_t>(
+        out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) | (c.writable() ? 2 : 0)));
 }
 
 Connection Reduce<Connection>::load(std::span<const std::byte>& in, FdSource& src) {

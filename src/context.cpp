@@ -26,9 +26,12 @@ Default& default_method() {
 
 const char* start_method_name(StartMethod m) noexcept {
     switch (m) {
-        case StartMethod::fork: return "fork";
-        case StartMethod::forkserver: return "forkserver";
-        case StartMethod::spawn: return "spawn";
+        case StartMethod::fork:
+            return "fork";
+        case StartMethod::forkserver:
+            return "forkserver";
+        case StartMethod::spawn:
+            return "spawn";
     }
     return "fork";
 }

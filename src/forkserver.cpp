@@ -46,8 +46,7 @@ constexpr std::size_t kTokenBytes = 32;
 bool same_token(std::span<const std::byte> a, std::span<const std::byte> b) {
     if (a.size() != b.size()) return false;
     unsigned char diff = 0;  // constant time
-    for (std::size_t i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
     return diff == 0;
 }
 
@@ -94,7 +93,8 @@ struct Server {
         if (conn < 0) return;
         ucred cred{};
         socklen_t len = sizeof cred;
-        if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != ::getuid()) {
+        if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            cred.uid != ::getuid()) {
             close_fd(conn);
             return;
         }

@@ -141,9 +141,12 @@ std::unique_ptr<Popen> launch_fork(ChildSpec& spec) {
 
 std::unique_ptr<Popen> launch(StartMethod method, ChildSpec& spec) {
     switch (method) {
-        case StartMethod::fork: return launch_fork(spec);
-        case StartMethod::spawn: return launch_spawn(spec);
-        case StartMethod::forkserver: return launch_forkserver(spec);
+        case StartMethod::fork:
+            return launch_fork(spec);
+        case StartMethod::spawn:
+            return launch_spawn(spec);
+        case StartMethod::forkserver:
+            return launch_forkserver(spec);
     }
     throw ValueError("Process.start: unknown start method");
 }

@@ -173,8 +173,8 @@ std::unique_ptr<Popen> request(const ServerInfo& s, const ChildSpec& spec) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, s.path.c_str(), s.path.size() + 1);
-    if (retry_eintr([&] { return ::connect(conn, reinterpret_cast<sockaddr*>(&addr), sizeof addr); }) <
-        0) {
+    if (retry_eintr(
+            [&] { return ::connect(conn, reinterpret_cast<sockaddr*>(&addr), sizeof addr); }) < 0) {
         close_fd(conn);
         return nullptr;
     }

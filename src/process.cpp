@@ -17,7 +17,7 @@
 namespace mp {
 namespace detail {
 
-StartMethod default_start_method();                      // context.cpp
+StartMethod default_start_method();                       // context.cpp
 StartMethod parse_start_method(const std::string& name);  // context.cpp
 const char* start_method_name(StartMethod m) noexcept;    // context.cpp
 
@@ -213,7 +213,8 @@ void set_process_start_method(Process& p, const std::string& method) {
 bool ProcessInfo::is_alive() const {
     if (kind_ == 1) {
         auto& s = detail::self();
-        if (s.parent_pidfd >= 0) return detail::poll_fd(s.parent_pidfd, POLLIN, detail::Clock::now()) == 0;
+        if (s.parent_pidfd >= 0)
+            return detail::poll_fd(s.parent_pidfd, POLLIN, detail::Clock::now()) == 0;
         return ::getppid() == pid_;  // a direct parent: once it ends we are reparented
     }
     if (pid_ == ::getpid()) return true;

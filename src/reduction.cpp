@@ -160,9 +160,12 @@ namespace {
 
 const char* ring_owner(std::uint8_t code) {
     switch (code) {
-        case 1: return "JoinableQueue";
-        case 2: return "SimpleQueue";
-        default: return "Queue";
+        case 1:
+            return "JoinableQueue";
+        case 2:
+            return "SimpleQueue";
+        default:
+            return "Queue";
     }
 }
 

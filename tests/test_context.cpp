@@ -186,7 +186,8 @@ TEST_P(Method, AnExceptionIsPrintedAndGivesExitCode1) {
     EXPECT_EQ(p.exitcode(), 1);
     std::string err;
     char buf[512];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+        err.append(buf, static_cast<std::size_t>(n));
     ::close(fds[0]);
     EXPECT_NE(err.find("Process thrower:"), std::string::npos) << err;
     EXPECT_NE(err.find("it broke"), std::string::npos) << err;
@@ -263,7 +264,8 @@ TEST_P(Method, ANonDaemonChildSeesItsParentEnd) {
                 [](mp::Connection o) {
                     o.send(static_cast<int>(::getpid()));
                     auto end = std::chrono::steady_clock::now() + 30s;
-                    while (mp::parent_process()->is_alive() && std::chrono::steady_clock::now() < end)
+                    while (mp::parent_process()->is_alive() &&
+                           std::chrono::steady_clock::now() < end)
                         std::this_thread::sleep_for(5ms);
                     o.send(std::string(mp::parent_process()->is_alive() ? "alive" : "gone"));
                 },
@@ -304,7 +306,8 @@ TEST_P(Method, ADaemonChildEndsWhenItsParentIsKilled) {
     EXPECT_TRUE(c.join(60s));
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(mp::test::eventually([&] { return !pid_exists(g); }, 30s));
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "within about a second (loaded machine)";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s)
+        << "within about a second (loaded machine)";
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, Method, ::testing::Values("fork", "forkserver", "spawn"),
@@ -337,7 +340,8 @@ TEST_P(FreshImage, TheChildSeesNoStateSetAfterStartUp) {
     static int set_later = 0;  // constant-initialized: 0 in a fresh image
     set_later = 42;
     auto [r, w] = mp::Pipe(false);
-    mp::Process p = mp::get_context(GetParam()).Process([](mp::Connection o) { o.send(set_later); }, w);
+    mp::Process p =
+        mp::get_context(GetParam()).Process([](mp::Connection o) { o.send(set_later); }, w);
     p.start();
     w.close();
     EXPECT_EQ(r.recv<int>(), 0);
@@ -364,7 +368,8 @@ INSTANTIATE_TEST_SUITE_P(StartMethods, FreshImage, ::testing::Values("forkserver
 // ---- the context functions -------------------------------------------------------------------
 
 TEST(Context, NamesAndErrors) {
-    EXPECT_EQ(mp::get_all_start_methods(), (std::vector<std::string>{"fork", "forkserver", "spawn"}));
+    EXPECT_EQ(mp::get_all_start_methods(),
+              (std::vector<std::string>{"fork", "forkserver", "spawn"}));
     EXPECT_EQ(mp::get_context("spawn").name(), "spawn");
     mp::Context a = mp::get_context("forkserver");
     mp::Context b = a;  // copyable
@@ -424,9 +429,10 @@ void fork_and_report_warning(mp::Connection out, bool with_thread, bool silence)
     ::dup2(tmp, 2);
     std::atomic<bool> stop{false};
     std::thread t;
-    if (with_thread) t = std::thread([&] {
-        while (!stop) std::this_thread::sleep_for(1ms);
-    });
+    if (with_thread)
+        t = std::thread([&] {
+            while (!stop) std::this_thread::sleep_for(1ms);
+        });
     mp::Process a = mp::get_context("fork").Process(exit_with, 0);
     a.start();
     a.join();
@@ -438,13 +444,15 @@ void fork_and_report_warning(mp::Connection out, bool with_thread, bool silence)
     std::string err;
     ::lseek(tmp, 0, SEEK_SET);
     char buf[1024];
-    for (ssize_t n; (n = ::read(tmp, buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = ::read(tmp, buf, sizeof buf)) > 0;)
+        err.append(buf, static_cast<std::size_t>(n));
     out.send(err);
 }
 
 std::string warning_text(bool with_thread, bool silence) {
     auto [r, w] = mp::Pipe(false);
-    mp::Process p = mp::get_context("spawn").Process(fork_and_report_warning, w, with_thread, silence);
+    mp::Process p =
+        mp::get_context("spawn").Process(fork_and_report_warning, w, with_thread, silence);
     p.start();
     w.close();
     std::string err = r.recv<std::string>();

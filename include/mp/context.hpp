@@ -37,8 +37,8 @@ class Context {
 
     /// As mp::Process(f, args...), started with this context's method.
     template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-    mp::Process Process(F&& target, Args&&... args) const {
+    requires std::invocable < std::decay_t<F>
+    &, std::decay_t<Args>&... > mp::Process Process(F&& target, Args&&... args) const {
         mp::Process p(std::forward<F>(target), std::forward<Args>(args)...);
         detail::set_process_start_method(p, name_);
         return p;

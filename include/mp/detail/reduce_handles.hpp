@@ -51,11 +51,11 @@ SharedRegion load_region(std::span<const std::byte>& in, FdSource& src, const ch
 void save_ring(const ByteRing& ring, Bytes& out, FdSink& sink);
 void load_ring(ByteRing& ring, std::span<const std::byte>& in, FdSource& src);
 
-#define MP_DECLARE_REDUCE(T)                                                     \
-    template <>                                                                  \
-    struct Reduce<T> {                                                           \
-        static void save(const T& h, Bytes& out, FdSink& sink);                  \
-        static T load(std::span<const std::byte>& in, FdSource& src);            \
+#define MP_DECLARE_REDUCE(T)                                          \
+    template <>                                                       \
+    struct Reduce<T> {                                                \
+        static void save(const T& h, Bytes& out, FdSink& sink);       \
+        static T load(std::span<const std::byte>& in, FdSource& src); \
     }
 MP_DECLARE_REDUCE(Lock);
 MP_DECLARE_REDUCE(RLock);

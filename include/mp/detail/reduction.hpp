@@ -96,8 +96,7 @@ void put_pod(Bytes& out, const T& v) {
 }
 
 template <class T>
-requires std::is_trivially_copyable_v<T>
-T get_pod(std::span<const std::byte>& in) {
+requires std::is_trivially_copyable_v<T> T get_pod(std::span<const std::byte>& in) {
     if (in.size() < sizeof(T)) throw SerializationError("truncated frame: a handle");
     T v;
     std::memcpy(&v, in.data(), sizeof v);
