@@ -3,6 +3,7 @@
 // workers only through a PoolTransport (pool_transport.hpp) and advances on its own
 // background thread (see <mp/pool.hpp>).
 #include "mp/pool.hpp"
+#include "mp/thread_pool.hpp"
 
 #include <link.h>
 #include <poll.h>
@@ -123,7 +124,7 @@ struct SlotState {
 
 class PoolCore {
   public:
-    explicit PoolCore(PoolOptions options);
+    PoolCore(PoolOptions options, bool threads);
     ~PoolCore() { terminate(); }
 
     void submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
@@ -188,7 +189,7 @@ class PoolCore {
     std::thread thread_;
 };
 
-PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
+PoolCore::PoolCore(PoolOptions options, bool threads) : opts_(std::move(options)) {
     if (opts_.processes < 0) {
         throw ValueError("Pool: processes must be at least 1 (got " +
                          std::to_string(opts_.processes) + ")");
@@ -198,6 +199,7 @@ PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
     owner_ = ::getpid();
     WorkerConfig config{&opts_.initializer, opts_.maxtasksperchild};
     transport_ = opts_.transport ? opts_.transport->make(opts_.processes, config)
+                 : threads       ? make_thread_transport(n, config)
                                  : make_shm_transport(n, config);
     n = transport_->slots();
     entries_.resize(transport_->tickets());
@@ -238,7 +240,7 @@ std::vector<pid_t> PoolCore::pids() {
     std::vector<pid_t> out;
     if (!transport_ || !live()) return out;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (transport_->alive(i)) out.push_back(transport_->pid(i));
+        if (transport_->alive(i) && transport_->pid(i) > 0) out.push_back(transport_->pid(i));
     }
     return out;
 }
@@ -676,7 +678,10 @@ void PoolCore::terminate() {
 // ---- the non-template face -----------------------------------------------------------------
 
 std::shared_ptr<PoolCore> PoolCoreHandle::create(PoolOptions options) {
-    return std::make_shared<PoolCore>(std::move(options));
+    return std::make_shared<PoolCore>(std::move(options), false);
+}
+std::shared_ptr<PoolCore> PoolCoreHandle::create_threads(PoolOptions options) {
+    return std::make_shared<PoolCore>(std::move(options), true);
 }
 void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records,
                             const std::shared_ptr<TaskSink>& sink, std::size_t first_index) {
@@ -773,5 +778,22 @@ std::size_t Pool::processes() const {
 std::vector<pid_t> Pool::worker_pids() const {
     return detail::PoolCoreHandle::worker_pids(core());
 }
+
+}  // namespace mp
+
+// ---- ThreadPool ----------------------------------------------------------------------------
+
+namespace mp {
+
+ThreadPool::ThreadPool(int processes) : ThreadPool(Pool::with_initializer(processes, {})) {}
+
+ThreadPool::ThreadPool(PoolOptions options)
+    : pool_([&] {
+          if (options.processes < 0) {
+              throw ValueError("ThreadPool: processes must be at least 1 (got " +
+                               std::to_string(options.processes) + ")");
+          }
+          return detail::PoolCoreHandle::create_threads(std::move(options));
+      }()) {}
 
 }  // namespace mp

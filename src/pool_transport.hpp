@@ -160,6 +160,8 @@ class TransportFactory {
 
 /// The shared-memory transport (src/pool_transport_shm.cpp). Forks its zygote now.
 std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config);
+/// The thread transport (src/pool_transport_threads.cpp): workers are threads (mp::ThreadPool).
+std::unique_ptr<PoolTransport> make_thread_transport(std::size_t workers, WorkerConfig config);
 
 // ---- the worker side ---------------------------------------------------------------------
 

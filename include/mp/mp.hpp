@@ -17,6 +17,7 @@
 //   <mp/sharedctypes.hpp>   Value, RawValue, Array, RawArray
 //   <mp/shared_memory.hpp>  SharedMemory
 //   <mp/pool.hpp>           Pool, AsyncResult
+//   <mp/thread_pool.hpp>    ThreadPool (the Pool API on threads)
 //   <mp/futures.hpp>        futures::ProcessPoolExecutor, Future, as_completed, wait
 //   <mp/serialize.hpp>      what can cross a process boundary, and how
 //   <mp/errors.hpp>         the exception family under mp::Error
@@ -33,3 +34,4 @@
 #include "mp/shared_memory.hpp"
 #include "mp/sharedctypes.hpp"
 #include "mp/synchronize.hpp"
+#include "mp/thread_pool.hpp"

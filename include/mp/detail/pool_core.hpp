@@ -73,6 +73,8 @@ class PoolCore;
 /// The non-template face of the pool core (defined in src/pool.cpp).
 struct PoolCoreHandle {
     static std::shared_ptr<PoolCore> create(PoolOptions options);
+    /// The same scheduler over worker threads (mp::ThreadPool).
+    static std::shared_ptr<PoolCore> create_threads(PoolOptions options);
     /// Submits `records` as tasks `first_index`, `first_index + 1`, … of `sink`.
     static void submit(PoolCore& core, std::vector<Bytes> records,
                        const std::shared_ptr<TaskSink>& sink, std::size_t first_index = 0);
@@ -334,6 +336,17 @@ class ChunkFeeder {
     bool begun_ = false;
     bool ended_ = false;
     std::exception_ptr error_;
+};
+
+/// ThreadPool: any callable, sent as a pointer to it (workers share this process's
+/// memory). Trivially copyable, so the Pool's machinery carries it unchanged.
+template <class Fn>
+struct ThreadCall {
+    Fn* f = nullptr;
+    template <class... A>
+    decltype(auto) operator()(A&&... a) const {
+        return std::invoke(*f, std::forward<A>(a)...);
+    }
 };
 
 template <class F, class... Args>
