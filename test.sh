@@ -31,7 +31,7 @@ cmake --build "$tmp/consumer" -j "$jobs" >/dev/null
 "$tmp/consumer/consumer"
 
 echo "== fuzz the frame decoder (libFuzzer, 60 s)"
-CMAKE_CXX_COMPILER=clang++ mp_build build-fuzz -DMP_BUILD_FUZZ=ON -DMP_BUILD_TESTS=OFF \
+CXX=clang++ mp_build build-fuzz -DMP_BUILD_FUZZ=ON -DMP_SANITIZE=ON -DMP_BUILD_TESTS=OFF \
     -DMP_BUILD_EXAMPLES=OFF -DMP_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 "$MP_ROOT/fuzz/run.sh" "$MP_ROOT/build-fuzz/fuzz/fuzz_decode" 60
 

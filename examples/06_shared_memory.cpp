@@ -60,4 +60,5 @@ int main() {
     writer.join();
     std::printf("A SharedMemory block the child attached by name now holds: \"%s\"\n",
                 reinterpret_cast<const char*>(block.buf().data()));
+    block.unlink();  // as in Python: the creator removes it when done (else: at program end)
 }

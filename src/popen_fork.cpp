@@ -36,7 +36,7 @@ class PopenChild final : public Popen {
             int err = errno;
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, nullptr, 0);
-            throw_errno("Process.start: pidfd_open (mp needs Linux 5.3 or later)", err);
+            throw_pidfd_open_error("Process.start", err);
         }
     }
     ~PopenChild() override { close_fd(pidfd_); }

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "mp/errors.hpp"
+#include "resource_tracker.hpp"
 #include "system.hpp"
 
 namespace mp {
@@ -40,20 +41,12 @@ struct SharedMemory::Impl {
     std::string name;
     std::size_t size = 0;
     void* addr = nullptr;
-    bool creator = false;
     bool track = false;
-    pid_t creator_pid = 0;
-    bool unlinked = false;
 
     Impl() = default;
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
-    ~Impl() {
-        unmap();
-        // Only in the creating process: a forked child dropping its copy must not unlink.
-        if (creator && track && !unlinked && ::getpid() == creator_pid)
-            ::shm_unlink(("/" + name).c_str());
-    }
+    ~Impl() { unmap(); }  // the segment stays: unlink() or the tracker removes it
     void unmap() noexcept {
         if (addr != nullptr) ::munmap(addr, size);
         addr = nullptr;
@@ -79,20 +72,41 @@ struct SharedMemory::Impl {
                                                    : ""),
                                 err);
         }
-        if (::ftruncate(fd, static_cast<off_t>(n)) < 0) {
-            int err = errno;
+        // Registered at once, so the tracker removes it if this program dies from here on.
+        if (track) {
+            try {
+                detail::tracker_register(name);
+            } catch (...) {
+                detail::close_fd(fd);
+                ::shm_unlink(path.c_str());
+                throw;
+            }
+        }
+        auto fail = [&](const std::string& what, int err) {
             detail::close_fd(fd);
             ::shm_unlink(path.c_str());
-            detail::throw_errno(
-                "mp::SharedMemory('" + name + "'): ftruncate to " + std::to_string(n), err);
+            if (track) detail::tracker_unregister(name);
+            detail::throw_errno("mp::SharedMemory('" + name + "'): " + what, err);
+        };
+        if (::ftruncate(fd, static_cast<off_t>(n)) < 0)
+            fail("ftruncate to " + std::to_string(n), errno);
+        // Reserve the pages now: on a full /dev/shm the first write to an unreserved page
+        // would kill the program with SIGBUS; this way creation fails with ENOSPC instead.
+        int r;
+        while ((r = ::posix_fallocate(fd, 0, static_cast<off_t>(n))) == EINTR) {
+        }
+        if (r != 0) {
+            fail("cannot reserve " + std::to_string(n) + " bytes" +
+                     (r == ENOSPC ? " (no space left in /dev/shm: free some, or make it larger)"
+                                  : ""),
+                 r);
         }
         size = n;
-        creator = true;
-        creator_pid = ::getpid();
         try {
             map(fd);
         } catch (...) {
             ::shm_unlink(path.c_str());
+            if (track) detail::tracker_unregister(name);
             throw;
         }
         return true;
@@ -170,13 +184,14 @@ bool SharedMemory::closed() const noexcept {
 
 void SharedMemory::unlink() {
     unlink(impl_->name);
-    impl_->unlinked = true;
 }
 
 void SharedMemory::unlink(std::string_view name) {
     std::string path = posix_name(name);
-    if (::shm_unlink(path.c_str()) < 0) {
-        int err = errno;
+    int r = ::shm_unlink(path.c_str());
+    int err = errno;
+    detail::tracker_unregister(name);  // removed (or gone already): nothing left to track
+    if (r < 0) {
         detail::throw_errno("mp::SharedMemory::unlink('" + std::string(name) + "')" +
                                 (err == ENOENT ? ": no such segment (already unlinked?)" : ""),
                             err);

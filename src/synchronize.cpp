@@ -24,9 +24,12 @@
 
 #include "mp/detail/futex.hpp"
 #include "mp/detail/park.hpp"
+#include "protocol_steps.hpp"
 #include "system.hpp"
 
 namespace mp::detail {
+
+void (*protocol_step_hook)(Protocol, int) noexcept = nullptr;
 
 // ---- shared layouts ------------------------------------------------------------------------
 
@@ -74,7 +77,10 @@ struct BarrierState {
     std::int32_t state;              // kFilling, kDraining, kResetting, kBroken
     std::uint32_t count;             // parties inside wait()
     std::uint32_t parties;
-    // followed by `parties` slot mutexes at kSlotsOffset
+    std::uint32_t break_next;  // a party died waiting for the drain: break once it ends
+    // followed by `parties` slot mutexes at kSlotsOffset (held by the parties that took an
+    // index in this cycle), then `parties` waiting-room mutexes (held by parties that
+    // called wait() while the previous cycle drained, before they take an index)
 };
 static_assert(std::is_standard_layout_v<BarrierState>, "BarrierState lives in shared memory");
 constexpr std::size_t kSlotsOffset = 64;
@@ -169,7 +175,9 @@ bool LockCore::took_over(int r, pid_t me) {
     owner_->tid.store(me, std::memory_order_relaxed);
     owner_->depth = 1;
     if (r == EOWNERDEAD) {
+        protocol_step(Protocol::lock_takeover, kLockGotOwnerDead);
         pthread_mutex_consistent(m_);
+        protocol_step(Protocol::lock_takeover, kLockMadeConsistent);
         throw LockAbandoned(std::string(kind_) +
                             ".acquire: the previous holder died while holding it; this thread now "
                             "holds it: repair the data it guards, then release() it");
@@ -429,8 +437,13 @@ void wake_all(detail::BarrierState* b) {
     detail::futex_wake_all(b->seq);
 }
 
+pthread_mutex_t* waiting_room(detail::BarrierState* b, std::size_t i) {
+    return slot(b, b->parties + i);
+}
+
 void break_barrier(detail::BarrierState* b) {
     b->state = detail::kBroken;
+    b->break_next = 0;
     wake_all(b);
 }
 
@@ -439,23 +452,55 @@ void party_left(detail::BarrierState* b) {
     if (b->count > 0) --b->count;
     if (b->count == 0 && (b->state == detail::kDraining || b->state == detail::kResetting)) {
         b->state = detail::kFilling;
+        if (b->break_next != 0) b->state = detail::kBroken;  // its dead party never comes
+        b->break_next = 0;
         wake_all(b);
     }
 }
 
-/// Under the barrier lock: finds parties that died holding their slot and accounts for them.
+/// A party died in the waiting room (it had called wait() for the next cycle): that cycle
+/// can never fill, so it is broken — at once if it is filling, else when the drain ends.
+void waiting_party_died(detail::BarrierState* b) {
+    if (b->state == detail::kFilling)
+        break_barrier(b);
+    else if (b->state != detail::kBroken)
+        b->break_next = 1;
+}
+
+/// Under the barrier lock: finds parties that died holding their slot or their waiting-room
+/// place and accounts for them.
 void reap_dead_parties(detail::BarrierState* b) {
-    for (std::size_t i = 0; i < b->parties; ++i) {
+    for (std::size_t i = 0; i < 2 * std::size_t{b->parties}; ++i) {
         int r = pthread_mutex_trylock(slot(b, i));
         if (r == EOWNERDEAD) {
             pthread_mutex_consistent(slot(b, i));
             pthread_mutex_unlock(slot(b, i));
+            if (i >= b->parties) {
+                waiting_party_died(b);
+                continue;
+            }
             if (b->state == detail::kFilling) break_barrier(b);
             party_left(b);
         } else if (r == 0) {
             pthread_mutex_unlock(slot(b, i));
         }
     }
+}
+
+/// Under the barrier lock: takes a free waiting-room place (a robust mutex this party holds
+/// while it waits for the previous cycle to drain, so that its death is seen); nullptr if
+/// more callers wait than there are parties (then such a death goes unseen).
+pthread_mutex_t* enter_waiting_room(detail::BarrierState* b) {
+    for (std::size_t i = 0; i < b->parties; ++i) {
+        int r = pthread_mutex_trylock(waiting_room(b, i));
+        if (r == EOWNERDEAD) {  // a dead waiter not yet seen: account for it, then take it
+            pthread_mutex_consistent(waiting_room(b, i));
+            waiting_party_died(b);
+            return waiting_room(b, i);
+        }
+        if (r == 0) return waiting_room(b, i);
+    }
+    return nullptr;
 }
 
 /// Holds the barrier's lock; a holder that died leaves a broken barrier with a recount.
@@ -474,7 +519,8 @@ class BarrierGuard {
         if (r == EOWNERDEAD) {
             pthread_mutex_consistent(&b_->mutex);
             // The dead party may have been half-way through an update: recount the live
-            // parties (those holding their slot) and break the barrier.
+            // parties (those holding their slot) and break the barrier. (The waiting room
+            // holds no count; its dead are found by reap_dead_parties.)
             std::uint32_t alive = 0;
             for (std::size_t i = 0; i < b_->parties; ++i) {
                 int s = pthread_mutex_trylock(slot(b_, i));
@@ -496,10 +542,11 @@ class BarrierGuard {
         held_ = false;
     }
     /// Sleeps until the state changes, `deadline`, or the next liveness check.
-    void sleep(Deadline deadline) {
+    void sleep(Deadline deadline, int step) {
         std::uint32_t seq = b_->seq.load();
         auto next_check = SyncClock::now() + kLivenessPeriod;
         unlock();
+        detail::protocol_step(detail::Protocol::barrier, step);
         detail::futex_wait(b_->seq, seq, deadline ? std::min(*deadline, next_check) : next_check);
         lock();
         reap_dead_parties(b_);
@@ -516,27 +563,44 @@ Barrier::Barrier(std::size_t parties, std::function<void()> action)
     : region_((parties == 0 || parties > detail::kMaxParties)
                   ? throw ValueError("mp::Barrier: parties must be in [1, 65536], got " +
                                      std::to_string(parties))
-                  : detail::kSlotsOffset + parties * sizeof(pthread_mutex_t)),
+                  : detail::kSlotsOffset + 2 * parties * sizeof(pthread_mutex_t)),
       action_(std::move(action)) {
     s_ = new (region_.data()) detail::BarrierState{};
     detail::init_robust_mutex(&s_->mutex, PTHREAD_MUTEX_NORMAL);
     s_->parties = static_cast<std::uint32_t>(parties);
-    for (std::size_t i = 0; i < parties; ++i)
+    for (std::size_t i = 0; i < 2 * parties; ++i)
         detail::init_robust_mutex(slot(s_, i), PTHREAD_MUTEX_ERRORCHECK);
 }
 
 std::size_t Barrier::wait_until(Deadline deadline) {
+    using detail::Protocol, detail::protocol_step;
     BarrierGuard g(s_);
     auto* b = s_;
-    while (b->state == detail::kDraining || b->state == detail::kResetting) g.sleep(std::nullopt);
+    protocol_step(Protocol::barrier, detail::kBarrierEntered);
+    if (b->state == detail::kDraining || b->state == detail::kResetting) {
+        pthread_mutex_t* place = enter_waiting_room(b);
+        try {
+            while (b->state == detail::kDraining || b->state == detail::kResetting)
+                g.sleep(std::nullopt, detail::kBarrierInWaitingRoom);
+        } catch (...) {
+            if (place != nullptr) pthread_mutex_unlock(place);
+            throw;
+        }
+        if (place != nullptr) pthread_mutex_unlock(place);
+    }
+    // The last to arrive first looks for parties that died waiting in this cycle: else it
+    // would count a dead party as arrived and release a cycle nobody can drain.
+    if (b->state == detail::kFilling && b->count + 1 == b->parties) reap_dead_parties(b);
     if (b->state == detail::kBroken)
         throw BrokenBarrierError("mp::Barrier.wait: the barrier is broken");
     const std::size_t index = b->count++;
     pthread_mutex_t* mine = slot(b, index);
     int r = pthread_mutex_trylock(mine);
     if (r == EOWNERDEAD) pthread_mutex_consistent(mine);
+    protocol_step(Protocol::barrier, detail::kBarrierTookSlot);
     bool ok = true;
     if (index + 1 == b->parties) {
+        protocol_step(Protocol::barrier, detail::kBarrierLastArrived);
         if (action_) {
             try {
                 action_();
@@ -556,7 +620,7 @@ std::size_t Barrier::wait_until(Deadline deadline) {
                     break_barrier(b);
                     break;
                 }
-                g.sleep(deadline);
+                g.sleep(deadline, detail::kBarrierFilling);
             }
         } catch (...) {
             pthread_mutex_unlock(mine);
@@ -566,7 +630,9 @@ std::size_t Barrier::wait_until(Deadline deadline) {
         ok = b->state == detail::kDraining;
     }
     pthread_mutex_unlock(mine);
+    protocol_step(Protocol::barrier, detail::kBarrierLeaving);
     party_left(b);
+    protocol_step(Protocol::barrier, detail::kBarrierLeft);
     if (!ok)
         throw BrokenBarrierError(
             "mp::Barrier.wait: the barrier was broken (aborted, reset, a "
@@ -581,6 +647,7 @@ void Barrier::abort() {
 
 void Barrier::reset() {
     BarrierGuard g(s_);
+    s_->break_next = 0;
     if (s_->count > 0) {
         if (s_->state == detail::kFilling || s_->state == detail::kBroken)
             s_->state = detail::kResetting;

@@ -15,6 +15,15 @@ int pidfd_open(pid_t pid) noexcept {
     return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
+void throw_pidfd_open_error(const std::string& who, int code) {
+    throw_errno(who + ": pidfd_open" +
+                    (code == ENOSYS ? " (this kernel lacks it: mp needs Linux 5.3 or later)"
+                     : code == EMFILE || code == ENFILE
+                         ? " (no free file descriptor: close some, or raise ulimit -n)"
+                         : ""),
+                code);
+}
+
 void close_fd(int fd) noexcept {
     if (fd >= 0) ::close(fd);
 }

@@ -36,6 +36,11 @@ auto retry_eintr(F&& f) {
 /// (a zombie counts as ended); -1 with errno set on failure.
 int pidfd_open(pid_t pid) noexcept;
 
+/// Throws the OSError for a failed pidfd_open(2) by `who` (e.g. "Process.start"): the
+/// "mp needs Linux 5.3 or later" hint only when the kernel lacks the call (ENOSYS), never for
+/// EMFILE and the like, which name their own cause.
+[[noreturn]] void throw_pidfd_open_error(const std::string& who, int code);
+
 /// Closes an fd, ignoring EINTR (Linux always releases the fd).
 void close_fd(int fd) noexcept;
 

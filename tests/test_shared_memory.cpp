@@ -10,9 +10,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
+#include "../src/resource_tracker.hpp"
 #include "child_process.hpp"
 #include "support.hpp"
 
@@ -67,8 +69,108 @@ TEST(SharedMemory, CreateWithGeneratedName) {
         mp::SharedMemory other(1);
         EXPECT_NE(other.name(), name);
         EXPECT_EQ(other.size(), 1u);
+        other.unlink();
     }
-    EXPECT_FALSE(in_dev_shm(name));  // the creator's handle unlinked it
+    EXPECT_TRUE(in_dev_shm(name));  // dropping the handles does not remove it
+    mp::SharedMemory::unlink(name);
+    EXPECT_FALSE(in_dev_shm(name));
+}
+
+TEST(SharedMemory, ASegmentOutlivesTheFunctionThatMadeIt) {
+    // Python: a function returning shm.name leaves a segment others can attach to.
+    auto make = [] {
+        mp::SharedMemory shm(64);
+        shm.buf()[3] = std::byte{42};
+        return shm.name();
+    };
+    std::string name = make();
+    mp::SharedMemory again(name);
+    EXPECT_EQ(again.buf()[3], std::byte{42});
+    again.unlink();
+}
+
+TEST(SharedMemory, ASegmentMadeByAChildOutlivesTheChild) {
+    mp::SharedMemory first(8);  // this program's tracker exists before the child starts
+    mp::RawArray<char> name_buf(128);
+    mp::Process maker([name_buf]() mutable {
+        mp::SharedMemory shm(4096);
+        std::memcpy(shm.buf().data(), "made by the child", 17);
+        std::strncpy(name_buf.data(), shm.name().c_str(), 127);
+    });
+    maker.start();
+    ASSERT_EQ(finish(maker), 0);
+    mp::SharedMemory got(std::string(name_buf.data()));
+    EXPECT_EQ(std::memcmp(got.buf().data(), "made by the child", 17), 0);
+    got.unlink();
+    first.unlink();
+}
+
+/// "<key> <value>" lines printed by mp_shm_program.
+std::string field(const std::string& out, const std::string& key) {
+    auto at = out.find(key + " ");
+    if (at == std::string::npos) return "";
+    auto start = at + key.size() + 1;
+    return out.substr(start, out.find('\n', start) - start);
+}
+
+/// True once pid is gone or a zombie (its new parent, init, may be slow to reap it).
+bool process_ended(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+void check_tracker_cleans_up(const char* mode, int expected_exit) {
+    auto r = mp::test::run_program(mp::test::binary("tests/mp_shm_program"), {mode}, "", 60s);
+    ASSERT_EQ(r.exit_code, expected_exit) << r.out << r.err;
+    std::string tracked = field(r.out, "tracked"), untracked = field(r.out, "untracked");
+    int tracker = std::atoi(field(r.out, "tracker").c_str());
+    ASSERT_FALSE(tracked.empty()) << r.out;
+    ASSERT_GT(tracker, 0) << r.out;
+    // The tracker removes the tracked segment once the program is gone, then ends itself.
+    EXPECT_TRUE(mp::test::eventually([&] { return !in_dev_shm(tracked); }, 20s)) << tracked;
+    EXPECT_TRUE(mp::test::eventually([&] { return process_ended(tracker); }, 20s)) << tracker;
+    ASSERT_TRUE(in_dev_shm(untracked)) << "track=false keeps the segment";
+    mp::SharedMemory::unlink(untracked);
+}
+
+TEST(SharedMemory, TheTrackerRemovesWhatAKilledProgramLeft) {
+    check_tracker_cleans_up("kill", -9);
+}
+
+TEST(SharedMemory, TheTrackerRemovesWhatAProgramLeftAtExit) {
+    check_tracker_cleans_up("exit", 0);
+}
+
+TEST(SharedMemory, AFullDevShmGivesENOSPCNotASigbusLater) {
+    // A private mount namespace with a 1 MiB /dev/shm (needs unshare(1) and user namespaces).
+    std::string cmd = "mount -t tmpfs -o size=1m tmpfs /dev/shm && exec " +
+                      mp::test::binary("tests/mp_shm_program") + " full";
+    auto probe = mp::test::run_program("/usr/bin/unshare", {"-rm", "true"}, "", 60s);
+    if (probe.exit_code != 0) GTEST_SKIP() << "no user/mount namespaces here: " << probe.err;
+    auto r = mp::test::run_program("/usr/bin/unshare", {"-rm", "/bin/sh", "-c", cmd}, "", 60s);
+    EXPECT_EQ(r.exit_code, 0) << "killed by signal " << -r.exit_code << "\n" << r.out << r.err;
+    EXPECT_NE(r.out.find("ENOSPC"), std::string::npos) << r.out << r.err;
+    EXPECT_NE(r.out.find("/dev/shm"), std::string::npos) << "the message says where: " << r.out;
+}
+
+TEST(SharedMemory, TheTrackerHoldsNoneOfTheProgramsFds) {
+    mp::SharedMemory shm(8);  // the tracker runs
+    int tracker = mp::detail::tracker_pid();
+    if (tracker == 0) {
+        shm.unlink();
+        GTEST_SKIP() << "this process shares a tracker started by another";
+    }
+    std::size_t fds = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(tracker) + "/fd")) {
+        (void)e;
+        ++fds;
+    }
+    EXPECT_EQ(fds, 1u) << "only its socket";
+    shm.unlink();
 }
 
 TEST(SharedMemory, ForkedChildAttachesByName) {
@@ -83,6 +185,7 @@ TEST(SharedMemory, ForkedChildAttachesByName) {
     EXPECT_EQ(finish(p), 0);
     EXPECT_EQ(std::memcmp(shm.buf().data(), "hello", 5), 0);
     EXPECT_TRUE(in_dev_shm(name));  // an attaching handle never unlinks
+    shm.unlink();
 }
 
 TEST(SharedMemory, AttachFromAnExecdProcess) {
@@ -95,6 +198,7 @@ TEST(SharedMemory, AttachFromAnExecdProcess) {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("[  PASSED  ] 1 test"), std::string::npos) << r.out;
     EXPECT_EQ(std::memcmp(shm.buf().data() + 100, "from exec'd helper", 18), 0);
+    shm.unlink();
 }
 
 TEST(SharedMemory, CreateWithAGivenName) {
@@ -109,7 +213,8 @@ TEST(SharedMemory, CreateWithAGivenName) {
         attached.buf()[5] = std::byte{9};
         EXPECT_EQ(shm.buf()[5], std::byte{9});
     }
-    EXPECT_FALSE(in_dev_shm(name));
+    EXPECT_TRUE(in_dev_shm(name));
+    mp::SharedMemory::unlink(name);
 }
 
 TEST(SharedMemory, CopiesAreHandlesAndCloseUnmapsThemAll) {
@@ -121,6 +226,7 @@ TEST(SharedMemory, CopiesAreHandlesAndCloseUnmapsThemAll) {
     EXPECT_TRUE(shm.closed());
     EXPECT_TRUE(shm.buf().empty());
     EXPECT_TRUE(in_dev_shm(shm.name()));  // close does not unlink
+    shm.unlink();
 }
 
 TEST(SharedMemory, UnlinkRemovesTheNameButNotTheMapping) {
@@ -152,7 +258,8 @@ TEST(SharedMemory, UntrackedSegmentOutlivesItsCreatorUntilUnlinked) {
     EXPECT_FALSE(in_dev_shm(name));
 }
 
-TEST(SharedMemory, SegmentOfAKilledCreatorIsFoundAndCleaned) {
+TEST(SharedMemory, SegmentOfAKilledChildLivesUntilTheProgramEnds) {
+    mp::SharedMemory first(8);  // this program's tracker exists before the child starts
     mp::RawArray<char> name_buf(128);
     mp::Event made;
     mp::Process creator([name_buf, made]() mutable {
@@ -168,9 +275,10 @@ TEST(SharedMemory, SegmentOfAKilledCreatorIsFoundAndCleaned) {
     std::string name(name_buf.data());
     std::string prefix = "mp-" + std::to_string(creator.pid()) + "-";
     EXPECT_EQ(name.rfind(prefix, 0), 0u);  // the creator's pid is in the name
-    ASSERT_TRUE(in_dev_shm(name));         // left behind, as documented
-    mp::SharedMemory::unlink(name);        // and cleaned as documented
+    ASSERT_TRUE(in_dev_shm(name));         // the program (this test) still runs
+    mp::SharedMemory::unlink(name);
     EXPECT_FALSE(in_dev_shm(name));
+    first.unlink();
 }
 
 TEST(SharedMemory, ChildDroppingItsCopyDoesNotUnlink) {
@@ -178,10 +286,12 @@ TEST(SharedMemory, ChildDroppingItsCopyDoesNotUnlink) {
     mp::Process p([shm]() mutable {
         mp::SharedMemory local = std::move(shm);
         local = mp::SharedMemory(8);  // drops the creator's copy inside the child
+        local.unlink();
     });
     p.start();
     EXPECT_EQ(finish(p), 0);
     EXPECT_TRUE(in_dev_shm(shm.name()));
+    shm.unlink();
 }
 
 TEST(SharedMemory, BadNamesAndSizes) {

@@ -14,6 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
+
+#include <fstream>
+
+#include "../src/protocol_steps.hpp"
 #include "child_process.hpp"
 #include "support.hpp"
 
@@ -23,6 +28,37 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 using mp::test::finish;
+
+// ---- stopping a party at step k of a protocol (src/protocol_steps.hpp) --------------------
+
+using mp::detail::Protocol;
+Protocol g_step_protocol = Protocol::barrier;
+int g_step = 0;
+int g_step_signal = SIGKILL;
+
+void signal_at_step(Protocol p, int step) noexcept {
+    if (p == g_step_protocol && step == g_step) {
+        g_step = 0;  // once
+        ::raise(g_step_signal);
+    }
+}
+
+/// In a child: raise `sig` (SIGKILL, or SIGSTOP) the first time `protocol` reaches `step`.
+void signal_at(Protocol protocol, int step, int sig = SIGKILL) {
+    g_step_protocol = protocol;
+    g_step = step;
+    g_step_signal = sig;
+    mp::detail::protocol_step_hook = signal_at_step;
+}
+
+/// The state letter of /proc/<pid>/stat ('S' asleep, 'T' stopped, 'Z' zombie), or 0.
+char proc_state(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return 0;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
 
 void expect_ok(mp::Process& p) {
     EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed";
@@ -92,6 +128,35 @@ void expect_round_passes(mp::Barrier& bar) {
 }  // namespace
 
 // ---- Lock ----------------------------------------------------------------------------------
+
+TEST(Lock, ATakeoverKilledAtEveryStepLeavesTheLockUsable) {
+    using namespace mp::detail;
+    for (int step : {kLockGotOwnerDead, kLockMadeConsistent}) {
+        SCOPED_TRACE("killed at takeover step " + std::to_string(step));
+        mp::Lock lock;
+        mp::Event ready;
+        mp::Process holder = start_holder(lock, ready);
+        holder.kill();  // dies holding it
+        EXPECT_EQ(finish(holder), -SIGKILL);
+        mp::Process taker([lock, step]() mutable {
+            signal_at(Protocol::lock_takeover, step);
+            try {
+                lock.acquire();
+            } catch (const mp::LockAbandoned&) {
+            }
+            lock.release();
+            std::_Exit(3);  // not reached
+        });
+        taker.start();
+        EXPECT_EQ(finish(taker), -SIGKILL);
+        // Whatever step the taker died at, the next taker is told and holds the lock.
+        EXPECT_THROW(lock.acquire(10s), mp::LockAbandoned);
+        lock.release();
+        EXPECT_TRUE(lock.acquire(1s));
+        lock.release();
+        EXPECT_FALSE(lock.locked());
+    }
+}
 
 TEST(Lock, AcquireReleaseAndLocked) {
     mp::Lock l;
@@ -843,6 +908,68 @@ TEST(Barrier, DeadPartyBreaksTheBarrierInsteadOfHanging) {
     bar.reset();
     EXPECT_EQ(bar.n_waiting(), 0u);
     expect_round_passes(bar);
+}
+
+TEST(Barrier, APartyKilledWhileWaitingForTheDrainBreaksTheNextCycle) {
+    mp::Barrier bar(3);
+    mp::RawValue<int> stopped_outcome(0);
+    // S stops itself asleep in cycle 1, so that cycle cannot finish draining.
+    mp::Process s([bar, stopped_outcome]() mutable {
+        signal_at(Protocol::barrier, mp::detail::kBarrierFilling, SIGSTOP);
+        require(wait_outcome(bar) == 1, "cycle 1 passes");
+        stopped_outcome.value() = wait_outcome(bar);  // cycle 2: its victim is dead
+    });
+    s.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return proc_state(s.pid()) == 'T'; }, 20s));
+    // V passes cycle 1, calls wait() again while cycle 1 drains, and dies right there.
+    mp::Process v([bar]() mutable {
+        require(wait_outcome(bar) == 1, "cycle 1 passes");
+        signal_at(Protocol::barrier, mp::detail::kBarrierInWaitingRoom);
+        bar.wait(30s);
+        std::_Exit(3);  // not reached
+    });
+    v.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return bar.n_waiting() == 2; }, 20s));
+    EXPECT_NO_THROW(bar.wait(30s));  // the last of cycle 1
+    EXPECT_EQ(finish(v), -SIGKILL) << "the victim died in the waiting room";
+    ::kill(s.pid(), SIGCONT);
+    auto start = Clock::now();
+    EXPECT_THROW(bar.wait(30s), mp::BrokenBarrierError);
+    EXPECT_LT(Clock::now() - start, 15s) << "broken by the death, not by the 30 s timeout";
+    expect_ok(s);
+    EXPECT_EQ(stopped_outcome.value(), 2);
+    bar.reset();
+    expect_round_passes(bar);
+}
+
+TEST(Barrier, APartyKilledAtEveryStepOfTheCycleBreaksItInsteadOfHanging) {
+    using namespace mp::detail;
+    for (int step : {kBarrierEntered, kBarrierTookSlot, kBarrierLastArrived, kBarrierFilling,
+                     kBarrierLeaving, kBarrierLeft}) {
+        SCOPED_TRACE("killed at barrier step " + std::to_string(step));
+        mp::Barrier bar(2);
+        const bool victim_last = step == kBarrierLastArrived;
+        mp::Process victim([bar, step, victim_last]() mutable {
+            signal_at(Protocol::barrier, step);
+            if (victim_last)
+                require(mp::test::eventually([&] { return bar.n_waiting() == 1; }), "");
+            for (int i = 0; i < 2; ++i) wait_outcome(bar);
+            std::_Exit(3);  // not reached
+        });
+        victim.start();
+        if (step == kBarrierFilling) {  // the victim arrives first and sleeps
+            ASSERT_TRUE(mp::test::eventually(
+                [&] { return proc_state(victim.pid()) == 'Z' || bar.n_waiting() == 1; }));
+        }
+        auto start = Clock::now();
+        bool broke = false;
+        for (int i = 0; i < 3 && !broke; ++i) broke = wait_outcome(bar) == 2;
+        EXPECT_TRUE(broke);
+        EXPECT_LT(Clock::now() - start, 15s) << "broken by the death, not by a 10 s timeout";
+        EXPECT_EQ(finish(victim), -SIGKILL);
+        bar.reset();
+        expect_round_passes(bar);
+    }
 }
 
 TEST(Barrier, BadPartiesThrowValueError) {

@@ -11,20 +11,23 @@
 // without the leading '/' (as in Python); they may not contain '/', be empty, "." or
 // "..", or be longer than 250 characters (ValueError).
 //
-// Lifetime: the handle is a handle — copies share the mapping; close() unmaps it for
-// every handle in this process; dropping the last one unmaps too. The segment itself
-// lives until unlink(): the creator's handle unlinks it when its last copy in the
-// creating process is dropped, unless it was created with track = false (then someone
-// must call unlink()). Attaching handles never unlink on their own.
+// Lifetime (as in Python, with its resource tracker): the handle is a handle — copies
+// share the mapping; close() unmaps it for every handle in this process; dropping the
+// last one unmaps too, and never removes the segment. A segment created here lives until
+// unlink() or until the program that made it ends, however it ends (SIGKILL, a crash):
+// a tracker process removes what the program left. "The program" is the process that
+// first created a tracked segment and every process forked from it after that (they
+// share the tracker), so a segment a child makes and returns by name outlives the child —
+// provided the parent had already made a tracked segment before starting the child (else
+// the child's own tracker removes it when that child ends; Python behaves the same). With
+// track = false the segment is not tracked: it stays until someone calls unlink(). The
+// tracker is one small process per program (it ignores SIGINT and SIGTERM, holds none of
+// the program's fds, and exits as soon as the program has ended); see src/resource_tracker.cpp.
 //
-// Leftovers: a creator killed by a signal (SIGKILL, a crash) runs no destructor, so its
-// segment stays in /dev/shm. Find such segments with `ls -l /dev/shm/mp-*` (generated
-// names are "mp-<creator pid>-<16 hex digits>": a pid that no longer runs marks a
-// leftover) and remove one with `rm /dev/shm/<name>` or mp::SharedMemory::unlink("<name>").
-//
-// Errors: a size of 0 when creating → ValueError; attaching to a name that does not
-// exist → mp::OSError with code() == ENOENT (Python's FileNotFoundError); creating a name
-// that exists → mp::OSError with code() == EEXIST (FileExistsError).
+// Errors: a size of 0 when creating → ValueError; not enough room in /dev/shm → mp::OSError
+// with code() == ENOSPC (the pages are reserved at creation, never a SIGBUS later); attaching to a
+// name that does not exist → mp::OSError with code() == ENOENT (Python's FileNotFoundError);
+// creating a name that exists → mp::OSError with code() == EEXIST (FileExistsError).
 //
 // Thread and process safety: the bytes are plain shared memory; synchronize access
 // yourself (an mp::Lock, or std::atomic_ref on suitably aligned objects).
@@ -41,7 +44,7 @@ namespace mp {
 class SharedMemory {
   public:
     /// Creates a new segment of `size` bytes with a unique generated name, zero-filled.
-    /// track: unlink it when the creator's last handle goes (Python 3.13's track=True).
+    /// track: remove it when this program ends, if not unlinked (Python 3.13's track=True).
     explicit SharedMemory(std::size_t size, bool track = true);
     /// Creates a new segment called `name` (OSError EEXIST if it exists).
     SharedMemory(std::string_view name, std::size_t size, bool track = true);
@@ -58,8 +61,8 @@ class SharedMemory {
     /// Unmaps the segment for every handle in this process (the segment stays).
     void close() noexcept;
     [[nodiscard]] bool closed() const noexcept;
-    /// Removes the name (existing mappings stay valid until closed). OSError ENOENT if
-    /// it was already removed. Call it once, from one process.
+    /// Removes the name (existing mappings stay valid until closed) and stops tracking it.
+    /// OSError ENOENT if it was already removed. Call it once, from one process.
     void unlink();
     /// Removes the segment called `name` (e.g. one left by a crashed creator).
     /// OSError ENOENT if there is none; ValueError for an invalid name.

@@ -37,10 +37,13 @@
 //    interrupted by the death of its caller may be lost or become a spurious wake-up.
 //    A notify() that completed never leaves a live waiter asleep.
 //  * Barrier: a party that dies while waiting is seen by the others within about 100 ms
-//    (each waiting party holds a robust per-party mutex that the others probe), and one
-//    that dies while updating the barrier is reported by its robust internal lock: in
-//    both cases the barrier breaks and every waiter gets mp::BrokenBarrierError (reset()
-//    makes it usable again) instead of hanging.
+//    (each waiting party holds a robust per-party mutex that the others probe) — also
+//    one that dies while it waits for the previous cycle to drain, before it takes its
+//    place (it holds a robust "waiting room" mutex; the cycle it was waiting for breaks
+//    once the drain ends) — and one that dies while updating the barrier is reported by
+//    its robust internal lock: in each case the barrier breaks and every waiter gets
+//    mp::BrokenBarrierError (reset() makes it usable again) instead of hanging. (With
+//    more callers than parties, the waiting room has a place for `parties` of them.)
 //  * Semaphore and BoundedSemaphore: NOT robust, and nothing is promised about units.
 //    Units are owned by no one (any process may release them, as in Python), so a
 //    process that dies between acquire() and release() takes its units with it: the
