@@ -6,20 +6,28 @@
 //     p = Process(target=worker); p.start(); p.join()
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
+
+using example::tr;
 
 void worker() {
     auto me = mp::current_process();
-    std::printf("Child  PID: %d (name %s, parent PID %d)\n", me.pid(), me.name().c_str(),
-                mp::parent_process()->pid());
+    std::printf(tr("Child  PID: %d (name %s, parent PID %d)\n",
+                   "PID del hijo:  %d (nombre %s, PID del padre %d)\n"),
+                me.pid(), me.name().c_str(), mp::parent_process()->pid());
 }
 
 int main() {
-    std::printf("Parent PID: %d (name %s)\n", mp::current_process().pid(),
-                mp::current_process().name().c_str());
+    std::printf(tr("Parent PID: %d (name %s)\n", "PID del padre: %d (nombre %s)\n"),
+                mp::current_process().pid(), mp::current_process().name().c_str());
     mp::Process p(worker);
     p.start();
     p.join();
-    std::printf("The child's PID was %d and it ended with exit code %d.\n", p.pid(), *p.exitcode());
-    std::printf("Two processes, two PIDs: each has its own memory.\n");
+    std::printf(tr("The child's PID was %d and it ended with exit code %d.\n",
+                   "El PID del hijo fue %d y terminó con código de salida %d.\n"),
+                p.pid(), *p.exitcode());
+    std::printf(tr("Two processes, two PIDs: each has its own memory.\n",
+                   "Dos procesos, dos PID: cada uno tiene su propia memoria.\n"));
 }

@@ -9,15 +9,19 @@
 //     parent_conn.send("Hola desde padre"); print(parent_conn.recv()); p.join()
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <string>
 #include <vector>
 
+using example::tr;
+
 void child(mp::Connection conn) {
     auto msg = conn.recv<std::string>();
-    std::printf("Child received: %s\n", msg.c_str());
+    std::printf(tr("Child received: %s\n", "El hijo recibió: %s\n"), msg.c_str());
     std::fflush(stdout);
-    conn.send(std::string("Message from the child"));
+    conn.send(std::string(tr("Message from the child", "Mensaje desde el hijo")));
     // Any serializable type can travel: here a vector of numbers.
     conn.send(std::vector<int>{1, 2, 3});
     conn.close();
@@ -30,14 +34,19 @@ int main() {
     child_conn.close();  // the parent keeps only its own end
 
     parent_conn.send(std::string("Hello from the parent"));
-    std::printf("Parent received: %s\n", parent_conn.recv<std::string>().c_str());
+    std::printf(tr("Parent received: %s\n", "El padre recibió: %s\n"),
+                parent_conn.recv<std::string>().c_str());
     auto v = parent_conn.recv<std::vector<int>>();
-    std::printf("Parent received a vector of %zu numbers, sum %d\n", v.size(), v[0] + v[1] + v[2]);
+    std::printf(tr("Parent received a vector of %zu numbers, sum %d\n",
+                   "El padre recibió un vector de %zu números, suma %d\n"),
+                v.size(), v[0] + v[1] + v[2]);
     p.join();
 
     try {
         parent_conn.recv<std::string>();
     } catch (const mp::EOFError&) {
-        std::printf("recv() after the child closed its end: EOFError, as in Python\n");
+        std::printf(
+            tr("recv() after the child closed its end: EOFError, as in Python\n",
+               "recv() después de que el hijo cerró su extremo: EOFError, como en Python\n"));
     }
 }

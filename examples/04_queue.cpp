@@ -17,24 +17,28 @@
 // is a race: empty() is only a snapshot of a queue that other processes change.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <optional>
+
+using example::tr;
 
 using Item = std::optional<int>;
 
 void producer(mp::Queue<Item> q) {
     for (int i = 0; i < 5; ++i) {
         q.put(i);
-        std::printf("Produced %d\n", i);
+        std::printf(tr("Produced %d\n", "Producido %d\n"), i);
     }
     q.put(std::nullopt);  // the sentinel: no more items
 }
 
 void consumer(mp::Queue<Item> q) {
     while (Item item = q.get()) {  // get() blocks until an item comes
-        std::printf("Consumed %d\n", *item);
+        std::printf(tr("Consumed %d\n", "Consumido %d\n"), *item);
     }
-    std::printf("Consumer: got the sentinel, done\n");
+    std::printf(tr("Consumer: got the sentinel, done\n", "Consumidor: llegó el centinela, fin\n"));
 }
 
 // The guide's first consumer: correct only if every item was put before it starts.
@@ -56,7 +60,8 @@ void slow_producer(mp::Queue<int> q, mp::Queue<int> go) {
 }
 
 int main() {
-    std::printf("== producer and consumer with a sentinel ==\n");
+    std::printf(tr("== producer and consumer with a sentinel ==\n",
+                   "== productor y consumidor con centinela ==\n"));
     mp::Queue<Item> q;
     mp::Process p1(producer, q), p2(consumer, q);
     p1.start();
@@ -66,7 +71,8 @@ int main() {
     // Each process prints in its own order, so the two kinds of lines may interleave;
     // the consumer always sees 0 1 2 3 4 in that order, then the sentinel.
 
-    std::printf("\n== why `while (!q.empty()) q.get();` is a race ==\n");
+    std::printf(tr("\n== why `while (!q.empty()) q.get();` is a race ==\n",
+                   "\n== por qué `while (!q.empty()) q.get();` es una condición de carrera ==\n"));
     mp::Queue<int> items, report, go;
     mp::Process prod(slow_producer, items, go), cons(racy_consumer, items, report);
     prod.start();
@@ -75,10 +81,13 @@ int main() {
     go.put(1);  // now let the producer put its items
     prod.join();
     cons.join();
-    std::printf("The racy consumer took %d of 5 items and stopped: it saw an empty queue\n",
+    std::printf(tr("The racy consumer took %d of 5 items and stopped: it saw an empty queue\n",
+                   "El consumidor con carrera tomó %d de 5 elementos y paró: vio la cola vacía\n"),
                 consumed);
-    std::printf("before the producer had put anything. %zu items are still in the queue.\n",
+    std::printf(tr("before the producer had put anything. %zu items are still in the queue.\n",
+                   "antes de que el productor pusiera algo. Quedan %zu elementos en la cola.\n"),
                 items.qsize());
-    std::printf("Use a sentinel (or a count) to know when to stop, never empty().\n");
+    std::printf(tr("Use a sentinel (or a count) to know when to stop, never empty().\n",
+                   "Usa un centinela (o una cuenta) para saber cuándo parar, nunca empty().\n"));
     while (!items.empty()) items.get_nowait();  // only this process is left: no race now
 }

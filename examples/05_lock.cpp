@@ -13,11 +13,15 @@
 // read the same old value and one update is lost; with the lock the total is right.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+using example::tr;
 
 constexpr int kProcesses = 4;
 constexpr int kIncrements = 200;
@@ -52,22 +56,31 @@ long run(bool with_lock) {
 
 void tarea(mp::Lock lock, int i) {
     lock.acquire();
-    std::printf("Process %d entering the critical section\n", i);
+    std::printf(
+        tr("Process %d entering the critical section\n", "Proceso %d entrando a sección crítica\n"),
+        i);
     lock.release();
 }
 
 int main() {
     const long expected = long{kProcesses} * kIncrements;
-    std::printf("%d processes each add 1 to a shared counter %d times.\n", kProcesses, kIncrements);
+    std::printf(tr("%d processes each add 1 to a shared counter %d times.\n",
+                   "%d procesos suman 1 cada uno a un contador compartido %d veces.\n"),
+                kProcesses, kIncrements);
 
     long got = run(false);
-    std::printf("Without a lock: expected %ld, got %ld  (%ld updates lost: a race condition)\n",
+    std::printf(tr("Without a lock: expected %ld, got %ld  (%ld updates lost: a race condition)\n",
+                   "Sin lock: se esperaba %ld, salió %ld  (%ld actualizaciones perdidas: una "
+                   "condición de carrera)\n"),
                 expected, got, expected - got);
     got = run(true);
-    std::printf("With a lock:    expected %ld, got %ld  (%s)\n", expected, got,
-                got == expected ? "correct" : "WRONG");
+    std::printf(tr("With a lock:    expected %ld, got %ld  (%s)\n",
+                   "Con lock:  se esperaba %ld, salió %ld  (%s)\n"),
+                expected, got,
+                got == expected ? tr("correct", "correcto") : tr("WRONG", "INCORRECTO"));
 
-    std::printf("\nThe guide's example: one process at a time in the critical section.\n");
+    std::printf(tr("\nThe guide's example: one process at a time in the critical section.\n",
+                   "\nEl ejemplo de la guía: un proceso a la vez en la sección crítica.\n"));
     mp::Lock lock;
     std::vector<mp::Process> procs;
     for (int i = 0; i < 3; ++i) procs.emplace_back(tarea, lock, i);

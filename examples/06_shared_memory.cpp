@@ -12,11 +12,15 @@
 // Here each of the 5 processes adds 1000 times under the Value's own lock, get_lock().
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
+
+using example::tr;
 
 void tarea(mp::Value<int> n) {
     for (int k = 0; k < 1000; ++k) {
@@ -37,7 +41,8 @@ int main() {
     for (int i = 0; i < 5; ++i) procs.emplace_back(tarea, num);
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
-    std::printf("Final value: %d (5 processes x 1000 locked increments, expected 5000)\n",
+    std::printf(tr("Final value: %d (5 processes x 1000 locked increments, expected 5000)\n",
+                   "Valor final: %d (5 procesos x 1000 incrementos con lock, se esperaba 5000)\n"),
                 num.value());
 
     constexpr int kWorkers = 4, kPer = 3;
@@ -46,7 +51,7 @@ int main() {
     for (int w = 0; w < kWorkers; ++w) procs.emplace_back(fill, squares, w, kPer);
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
-    std::printf("Array filled by %d processes:", kWorkers);
+    std::printf(tr("Array filled by %d processes:", "Array llenado por %d procesos:"), kWorkers);
     for (long x : squares) std::printf(" %ld", x);
     std::printf("\n");
 
@@ -54,11 +59,14 @@ int main() {
     mp::SharedMemory block(64);
     mp::Process writer([name = block.name()] {
         mp::SharedMemory mine(name);  // attach by name
-        std::strcpy(reinterpret_cast<char*>(mine.buf().data()), "hello from the child");
+        std::strcpy(reinterpret_cast<char*>(mine.buf().data()),
+                    tr("hello from the child", "hola desde el hijo"));
     });
     writer.start();
     writer.join();
-    std::printf("A SharedMemory block the child attached by name now holds: \"%s\"\n",
-                reinterpret_cast<const char*>(block.buf().data()));
+    std::printf(
+        tr("A SharedMemory block the child attached by name now holds: \"%s\"\n",
+           "Un bloque SharedMemory al que el hijo se unió por nombre contiene ahora: \"%s\"\n"),
+        reinterpret_cast<const char*>(block.buf().data()));
     block.unlink();  // as in Python: the creator removes it when done (else: at program end)
 }

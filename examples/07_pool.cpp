@@ -9,9 +9,13 @@
 //         print(resultados)
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <string>
 #include <vector>
+
+using example::tr;
 
 int cuadrado(int x) {
     return x * x;
@@ -51,5 +55,7 @@ int main() {
 
     // A lambda without captures works too; so does a function object with plain data.
     std::printf("lambda:    %d\n", pool.apply([](int a, int b) { return a * b; }, 6, 7));
-    std::printf("Each result was computed in one of the %zu worker processes.\n", pool.processes());
+    std::printf(tr("Each result was computed in one of the %zu worker processes.\n",
+                   "Cada resultado se calculó en uno de los %zu procesos worker.\n"),
+                pool.processes());
 }

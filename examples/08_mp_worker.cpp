@@ -12,10 +12,14 @@
 //     procs = [Process(target=worker, args=(lo, hi, total)) for lo, hi in chunks]
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <vector>
+
+using example::tr;
 
 using Clock = std::chrono::steady_clock;
 
@@ -49,13 +53,17 @@ long my_share(int w, int workers) {
 
 int main() {
     const int workers = mp::cpu_count() < 2 ? 2 : mp::cpu_count();
-    std::printf("Counting the primes below %ld.\n\n", kLimit);
+    std::printf(
+        tr("Counting the primes below %ld.\n\n", "Contando los primos menores que %ld.\n\n"),
+        kLimit);
 
     // 1. Sequential.
     auto t0 = Clock::now();
     long sequential = count_primes(0, kLimit);
     double t_seq = ms_since(t0);
-    std::printf("1. sequential:                  %ld primes in %7.1f ms\n", sequential, t_seq);
+    std::printf(tr("1. sequential:                  %ld primes in %7.1f ms\n",
+                   "1. secuencial:                  %ld primos en %7.1f ms\n"),
+                sequential, t_seq);
 
     // 2. Parallel: each process writes its count into its own slot of a shared Array.
     mp::Array<long> partial(static_cast<std::size_t>(workers));
@@ -76,12 +84,14 @@ int main() {
     double t_par = ms_since(t0);
     long parallel = 0;
     for (long x : partial) parallel += x;
-    std::printf("2. %d processes, Array slots:    %ld primes in %7.1f ms  (speedup %.2fx)\n",
+    std::printf(tr("2. %d processes, Array slots:    %ld primes in %7.1f ms  (speedup %.2fx)\n",
+                   "2. %d procesos, casillas Array: %ld primos en %7.1f ms  (aceleración %.2fx)\n"),
                 workers, parallel, t_par, t_seq / t_par);
     for (int w = 0; w < workers; ++w) {
         auto i = static_cast<std::size_t>(w);
-        std::printf("     worker %d (pid %d): ran from %6.1f ms to %6.1f ms\n", w, procs[i].pid(),
-                    started[i], finished[i]);
+        std::printf(tr("     worker %d (pid %d): ran from %6.1f ms to %6.1f ms\n",
+                       "     worker %d (pid %d): corrió de %6.1f ms a %6.1f ms\n"),
+                    w, procs[i].pid(), started[i], finished[i]);
     }
 
     // 3. Parallel with one shared counter: each block's count is added under get_lock().
@@ -100,12 +110,15 @@ int main() {
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
     double t_val = ms_since(t0);
-    std::printf("3. %d processes, Value+get_lock: %ld primes in %7.1f ms  (speedup %.2fx)\n",
+    std::printf(tr("3. %d processes, Value+get_lock: %ld primes in %7.1f ms  (speedup %.2fx)\n",
+                   "3. %d procesos, Value+get_lock: %ld primos en %7.1f ms  (aceleración %.2fx)\n"),
                 workers, total.value(), t_val, t_seq / t_val);
 
     bool ok = parallel == sequential && total.value() == sequential;
     std::printf(
-        "\nAll three agree: %s. The speedup is bounded by the %d CPUs this process may use.\n",
-        ok ? "yes" : "NO", mp::cpu_count());
+        tr("\nAll three agree: %s. The speedup is bounded by the %d CPUs this process may use.\n",
+           "\nLas tres coinciden: %s. La aceleración está limitada por las %d CPU que este proceso "
+           "puede usar.\n"),
+        ok ? tr("yes", "sí") : "NO", mp::cpu_count());
     return ok ? 0 : 1;
 }

@@ -10,10 +10,14 @@
 //     total = sum(q.get()[1] for _ in ps)
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <utility>
 #include <vector>
+
+using example::tr;
 
 using Partial = std::pair<int, std::int64_t>;  // (worker, sum of its range)
 
@@ -30,8 +34,8 @@ int main() {
     std::vector<mp::Process> ps;
     for (int w = 0; w < workers; ++w) {
         std::int64_t begin = 1 + n * w / workers, end = 1 + n * (w + 1) / workers;
-        std::printf("Process %d sums %lld .. %lld\n", w, static_cast<long long>(begin),
-                    static_cast<long long>(end - 1));
+        std::printf(tr("Process %d sums %lld .. %lld\n", "El proceso %d suma %lld .. %lld\n"), w,
+                    static_cast<long long>(begin), static_cast<long long>(end - 1));
         ps.emplace_back(sum_range, q, w, begin, end);
     }
     for (auto& p : ps) p.start();
@@ -46,11 +50,12 @@ int main() {
     }
     for (auto& p : ps) p.join();
     for (int w = 0; w < workers; ++w) {
-        std::printf("Partial sum of process %d: %lld\n", w,
-                    static_cast<long long>(partial[static_cast<std::size_t>(w)]));
+        std::printf(tr("Partial sum of process %d: %lld\n", "Suma parcial del proceso %d: %lld\n"),
+                    w, static_cast<long long>(partial[static_cast<std::size_t>(w)]));
     }
     const std::int64_t expected = n * (n + 1) / 2;
-    std::printf("Total: %lld; n(n+1)/2 = %lld: %s\n", static_cast<long long>(total),
-                static_cast<long long>(expected), total == expected ? "correct" : "WRONG");
+    std::printf(tr("Total: %lld; n(n+1)/2 = %lld: %s\n", "Total: %lld; n(n+1)/2 = %lld: %s\n"),
+                static_cast<long long>(total), static_cast<long long>(expected),
+                total == expected ? tr("correct", "correcto") : tr("WRONG", "INCORRECTO"));
     return total == expected ? 0 : 1;
 }

@@ -10,11 +10,15 @@
 // digits — or the whole number when it is short.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <gmpxx.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
+
+using example::tr;
 
 struct Summary {
     unsigned long n = 0;
@@ -54,12 +58,15 @@ int main() {
                            1);  // one number per task: they differ a lot in cost
     }
 
-    std::printf("Factorials with a Pool of 4 processes (GMP in each worker):\n");
+    std::printf(tr("Factorials with a Pool of 4 processes (GMP in each worker):\n",
+                   "Factoriales con un Pool de 4 procesos (GMP en cada worker):\n"));
     for (const auto& r : results) {
         if (r.digits <= 30) {
             std::printf("%lu! = %s\n", r.n, r.head.c_str());
         } else {
-            std::printf("%lu! has %zu digits, digit sum %lu, %zu trailing zeros, starts %s...\n",
+            std::printf(tr("%lu! has %zu digits, digit sum %lu, %zu trailing zeros, starts %s...\n",
+                           "%lu! tiene %zu cifras, suma de cifras %lu, %zu ceros al final, empieza "
+                           "%s...\n"),
                         r.n, r.digits, r.digit_sum, r.trailing_zeros, r.head.c_str());
         }
     }
@@ -68,6 +75,8 @@ int main() {
     bool ok = true;
     for (std::size_t i = 0; i < numbers.size(); ++i)
         ok = ok && results[i] == factorial_summary(numbers[i]);
-    std::printf("all checked against the parent: %s\n", ok ? "OK" : "MISMATCH");
+    std::printf(
+        tr("all checked against the parent: %s\n", "todos verificados contra el padre: %s\n"),
+        ok ? "OK" : tr("MISMATCH", "NO COINCIDEN"));
     return ok ? 0 : 1;
 }

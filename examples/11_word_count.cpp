@@ -21,6 +21,8 @@
 // Usage: 11_word_count [file]   (default: examples/data/texto.txt, in Spanish)
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -29,6 +31,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+using example::tr;
 
 using Counts = std::map<std::string, long>;
 
@@ -110,8 +114,9 @@ long total(const Counts& c) {
 // ---- the two processes -------------------------------------------------------------------
 
 void productor(mp::Queue<std::optional<std::string>> q, std::string ruta) {
-    std::printf("productor   (PID %d): reading words from %s\n", mp::current_process().pid(),
-                ruta.c_str());
+    std::printf(tr("productor   (PID %d): reading words from %s\n",
+                   "productor   (PID %d): leyendo palabras de %s\n"),
+                mp::current_process().pid(), ruta.c_str());
     std::fflush(stdout);
     long sent = 0;
     for (auto& palabra : words_of(read_file(ruta).value_or(""))) {
@@ -119,12 +124,14 @@ void productor(mp::Queue<std::optional<std::string>> q, std::string ruta) {
         ++sent;
     }
     q.put(std::nullopt);  // the sentinel: q.put(None)
-    std::printf("productor   (PID %d): put %ld words, then the sentinel\n",
+    std::printf(tr("productor   (PID %d): put %ld words, then the sentinel\n",
+                   "productor   (PID %d): puso %ld palabras, luego el centinela\n"),
                 mp::current_process().pid(), sent);
 }
 
 void consumidor(mp::Queue<std::optional<std::string>> q, mp::Queue<Counts> resultados) {
-    std::printf("consumidor  (PID %d): counting until the sentinel arrives\n",
+    std::printf(tr("consumidor  (PID %d): counting until the sentinel arrives\n",
+                   "consumidor  (PID %d): contando hasta que llegue el centinela\n"),
                 mp::current_process().pid());
     std::fflush(stdout);
     Counts cuenta;
@@ -134,7 +141,8 @@ void consumidor(mp::Queue<std::optional<std::string>> q, mp::Queue<Counts> resul
         if (!palabra) break;  // if palabra is None: break
         ++cuenta[*palabra];
     }
-    std::printf("consumidor  (PID %d): got the sentinel after %ld words\n",
+    std::printf(tr("consumidor  (PID %d): got the sentinel after %ld words\n",
+                   "consumidor  (PID %d): llegó el centinela después de %ld palabras\n"),
                 mp::current_process().pid(), total(cuenta));
     resultados.put(cuenta);
 }
@@ -143,7 +151,10 @@ int main(int argc, char** argv) {
     std::string ruta = argc > 1 ? argv[1] : MP_EXAMPLES_DIR "/data/texto.txt";
     std::optional<std::string> text = read_file(ruta);
     if (!text) {
-        std::fprintf(stderr, "11_word_count: cannot read the file '%s'\n", ruta.c_str());
+        std::fprintf(stderr,
+                     tr("11_word_count: cannot read the file '%s'\n",
+                        "11_word_count: no se puede leer el archivo '%s'\n"),
+                     ruta.c_str());
         return 2;
     }
 
@@ -159,8 +170,9 @@ int main(int argc, char** argv) {
 
     std::vector<std::pair<std::string, long>> top(cuenta.begin(), cuenta.end());
     std::stable_sort(top.begin(), top.end(), [](auto& a, auto& b) { return a.second > b.second; });
-    std::printf("\nThe consumer counted %ld words, %zu distinct. Most frequent:\n", total(cuenta),
-                cuenta.size());
+    std::printf(tr("\nThe consumer counted %ld words, %zu distinct. Most frequent:\n",
+                   "\nEl consumidor contó %ld palabras, %zu distintas. Las más frecuentes:\n"),
+                total(cuenta), cuenta.size());
     for (std::size_t i = 0; i < top.size() && i < 10; ++i) {
         std::printf("  %4ld  %s\n", top[i].second, top[i].first.c_str());
     }
@@ -168,8 +180,11 @@ int main(int argc, char** argv) {
     Counts direct;  // the same count, done directly in the parent, no processes
     for (auto& w : words_of(*text)) ++direct[w];
     bool same = direct == cuenta;
-    std::printf("\nCheck: counting directly in the parent gives %ld words, %zu distinct — %s\n",
+    std::printf(tr("\nCheck: counting directly in the parent gives %ld words, %zu distinct — %s\n",
+                   "\nVerificación: contando directamente en el padre salen %ld palabras, %zu "
+                   "distintas — %s\n"),
                 total(direct), direct.size(),
-                same ? "the same counts: OK" : "DIFFERENT counts: FAIL");
+                same ? tr("the same counts: OK", "las mismas cuentas: OK")
+                     : tr("DIFFERENT counts: FAIL", "cuentas DISTINTAS: FALLO"));
     return same ? 0 : 1;
 }

@@ -20,11 +20,15 @@
 //         print(sum(result.get()))
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+using example::tr;
 
 constexpr int kJobs = 12;
 constexpr int kStep = 10'000;
@@ -83,9 +87,11 @@ int main() {
 
     int total = 0;
     for (int c : counts.get()) total += c;
-    std::printf("primes below %d: %d (jobs done: %d)\n", kJobs * kStep, total, done.load());
-    std::printf("matches the sequential count: %s\n",
-                total == count_primes(0, kJobs * kStep) ? "yes" : "no");
+    std::printf(tr("primes below %d: %d (jobs done: %d)\n",
+                   "primos menores que %d: %d (trabajos hechos: %d)\n"),
+                kJobs * kStep, total, done.load());
+    std::printf(tr("matches the sequential count: %s\n", "coincide con la cuenta secuencial: %s\n"),
+                total == count_primes(0, kJobs * kStep) ? tr("yes", "sí") : "no");
     pool.close();
     pool.join();
 }

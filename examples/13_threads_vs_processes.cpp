@@ -11,6 +11,8 @@
 // std::thread / mp::Process / a 60-line coroutine loop.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <poll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -24,6 +26,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+using example::tr;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -235,8 +239,9 @@ double io_event_loop() {
 }
 
 void print_cpu(const char* how, const Run& r, double base) {
-    std::printf("  %-34s %7lld primes  %6.2f s  (%.1fx)\n", how, static_cast<long long>(r.primes),
-                r.seconds, base / r.seconds);
+    std::printf(
+        tr("  %-34s %7lld primes  %6.2f s  (%.1fx)\n", "  %-34s %7lld primos  %6.2f s  (%.1fx)\n"),
+        how, static_cast<long long>(r.primes), r.seconds, base / r.seconds);
 }
 
 void print_io(const char* how, double s, double base) {
@@ -254,58 +259,86 @@ void print_io(const char* how, double s, double base) {
 }  // namespace
 
 int main() {
-    std::printf("The same two jobs, four ways (this machine lets us use %d CPUs).\n\n",
-                mp::cpu_count());
+    std::printf(
+        tr("The same two jobs, four ways (this machine lets us use %d CPUs).\n\n",
+           "Los mismos dos trabajos, de cuatro maneras (esta máquina nos deja usar %d CPU).\n\n"),
+        mp::cpu_count());
 
-    std::printf("CPU-bound job: count the primes below %lld, in %d chunks\n",
-                static_cast<long long>(kLimit), kChunks);
+    std::printf(
+        tr("CPU-bound job: count the primes below %lld, in %d chunks\n",
+           "Trabajo de CPU (CPU-bound): contar los primos menores que %lld, en %d partes\n"),
+        static_cast<long long>(kLimit), kChunks);
     Run seq = cpu_sequential();
-    print_cpu("sequential (1 thread)", seq, seq.seconds);
+    print_cpu(tr("sequential (1 thread)", "secuencial (1 hilo)"), seq, seq.seconds);
     Run thr = cpu_threads();
     print_cpu("std::thread x4", thr, seq.seconds);
     Run prc = cpu_processes();
     print_cpu("mp::Process x4", prc, seq.seconds);
     Run evl = cpu_event_loop();
-    print_cpu("event loop (1 thread, coroutines)", evl, seq.seconds);
+    print_cpu(tr("event loop (1 thread, coroutines)", "bucle de eventos (1 hilo, corrutinas)"), evl,
+              seq.seconds);
     bool agree = seq.primes == thr.primes && seq.primes == prc.primes && seq.primes == evl.primes;
-    std::printf("  all four found the same count: %s\n", agree ? "yes" : "NO (bug!)");
+    std::printf(tr("  all four found the same count: %s\n",
+                   "  las cuatro encontraron la misma cuenta: %s\n"),
+                agree ? tr("yes", "sí") : tr("NO (bug!)", "NO (¡error!)"));
     if (mp::cpu_count() > 1 && seq.seconds / thr.seconds < 1.3) {
         std::printf(
-            "  (little speedup this time: the CPUs are busy with other programs right now —\n"
-            "   parallel work only goes faster on idle CPUs)\n");
+            tr("  (little speedup this time: the CPUs are busy with other programs right now —\n"
+               "   parallel work only goes faster on idle CPUs)\n",
+               "  (poca aceleración esta vez: las CPU están ocupadas con otros programas ahora —\n"
+               "   el trabajo en paralelo solo va más rápido con CPU libres)\n"));
     }
     std::printf("\n");
 
-    std::printf("I/O-bound job: %d requests, each waits %lld ms for its reply\n", kRequests,
-                static_cast<long long>(kReplyTime.count()));
+    std::printf(
+        tr("I/O-bound job: %d requests, each waits %lld ms for its reply\n",
+           "Trabajo de I/O (I/O-bound): %d pedidos, cada uno espera %lld ms su respuesta\n"),
+        kRequests, static_cast<long long>(kReplyTime.count()));
     double io_seq = io_sequential();
-    print_io("sequential (1 thread)", io_seq, io_seq);
+    print_io(tr("sequential (1 thread)", "secuencial (1 hilo)"), io_seq, io_seq);
     print_io("std::thread x8", io_threads(), io_seq);
     print_io("mp::Process x8", io_processes(), io_seq);
-    print_io("event loop (timerfd + poll)", io_event_loop(), io_seq);
+    print_io(tr("event loop (timerfd + poll)", "bucle de eventos (timerfd + poll)"),
+             io_event_loop(), io_seq);
 
-    std::printf("\nIsolation: a worker crashes (SIGSEGV)\n");
+    std::printf(tr("\nIsolation: a worker crashes (SIGSEGV)\n",
+                   "\nAislamiento: un worker falla (SIGSEGV)\n"));
     mp::Process crasher(crash);
     crasher.start();
     crasher.join();
-    std::printf("  mp::Process that crashes:             exitcode %d (-%d = killed by SIGSEGV)\n",
-                *crasher.exitcode(), SIGSEGV);
+    std::printf(
+        tr("  mp::Process that crashes:             exitcode %d (-%d = killed by SIGSEGV)\n",
+           "  mp::Process que falla:                exitcode %d (-%d = terminado por SIGSEGV)\n"),
+        *crasher.exitcode(), SIGSEGV);
     mp::Process host([] { std::thread([] { crash(); }).join(); });
     host.start();
     host.join();
     std::printf(
-        "  mp::Process whose std::thread crashes: exitcode %d: the crash of one thread\n"
-        "    killed its whole process — here only the child, because it was a process.\n",
+        tr("  mp::Process whose std::thread crashes: exitcode %d: the crash of one thread\n"
+           "    killed its whole process — here only the child, because it was a process.\n",
+           "  mp::Process cuyo std::thread falla:    exitcode %d: el fallo de un hilo\n"
+           "    mató a todo su proceso — aquí solo al hijo, porque era un proceso.\n"),
         *host.exitcode());
-    std::printf("  The parent (PID %d) is still alive and goes on.\n", mp::current_process().pid());
+    std::printf(tr("  The parent (PID %d) is still alive and goes on.\n",
+                   "  El padre (PID %d) sigue vivo y continúa.\n"),
+                mp::current_process().pid());
 
-    std::printf(
+    std::printf(tr(
         "\nWhat differs from Python:\n"
         "  * C++ has no GIL: std::thread runs CPU work in parallel too; in Python only\n"
         "    processes would speed up the CPU job.\n"
         "  * Threads share memory (they wrote into one vector); processes do not, so their\n"
         "    results came back through Pipes (serialized).\n"
         "  * Processes give isolation: a crash kills only the process it happens in.\n"
-        "  * The event loop is one thread: great for waiting (I/O), no help for computing.\n");
+        "  * The event loop is one thread: great for waiting (I/O), no help for computing.\n",
+        "\nQué cambia respecto de Python:\n"
+        "  * C++ no tiene GIL: std::thread también ejecuta trabajo de CPU en paralelo; en Python\n"
+        "    solo los procesos acelerarían el trabajo de CPU.\n"
+        "  * Los hilos comparten memoria (escribieron en un mismo vector); los procesos no, así "
+        "que\n"
+        "    sus resultados volvieron por Pipes (serializados).\n"
+        "  * Los procesos dan aislamiento: un fallo mata solo al proceso donde ocurre.\n"
+        "  * El bucle de eventos es un hilo: muy bueno para esperar (I/O), no ayuda a "
+        "calcular.\n"));
     return agree && *crasher.exitcode() == -SIGSEGV && *host.exitcode() == -SIGSEGV ? 0 : 1;
 }

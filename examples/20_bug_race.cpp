@@ -13,9 +13,13 @@
 // Symptom: the final total is smaller than expected. Fix: 20_fix_race.cpp.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <thread>
 #include <vector>
+
+using example::tr;
 
 constexpr int kProcesses = 4;
 constexpr int kIncrements = 5000;
@@ -36,14 +40,21 @@ int main() {
     for (auto& p : procesos) p.join();
 
     int expected = kProcesses * kIncrements;
-    std::printf("%d processes x %d increments, no lock\n", kProcesses, kIncrements);
-    std::printf("Valor final: %d (expected %d)\n", num.value(), expected);
+    std::printf(
+        tr("%d processes x %d increments, no lock\n", "%d procesos x %d incrementos, sin lock\n"),
+        kProcesses, kIncrements);
+    std::printf(tr("Valor final: %d (expected %d)\n", "Valor final: %d (se esperaba %d)\n"),
+                num.value(), expected);
     if (num.value() != expected) {
         std::printf(
-            "Symptom: RACE CONDITION — %d increments were lost: processes overwrote each\n"
-            "other's writes between a read and a write.\n",
+            tr("Symptom: RACE CONDITION — %d increments were lost: processes overwrote each\n"
+               "other's writes between a read and a write.\n",
+               "Síntoma: CONDICIÓN DE CARRERA — se perdieron %d incrementos: los procesos pisaron\n"
+               "las escrituras de otros entre una lectura y una escritura.\n"),
             expected - num.value());
     } else {
-        std::printf("No update was lost this time (lucky timing) — the bug is still there.\n");
+        std::printf(
+            tr("No update was lost this time (lucky timing) — the bug is still there.\n",
+               "Esta vez no se perdió ninguna actualización (suerte) — el error sigue ahí.\n"));
     }
 }

@@ -9,10 +9,14 @@
 // around it, so only one process at a time is between the read and the write.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <cstdio>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+using example::tr;
 
 constexpr int kProcesses = 4;
 constexpr int kIncrements = 5000;
@@ -34,12 +38,18 @@ int main() {
     for (auto& p : procesos) p.join();
 
     int expected = kProcesses * kIncrements;
-    std::printf("%d processes x %d increments, under n.get_lock()\n", kProcesses, kIncrements);
-    std::printf("Valor final: %d (expected %d)\n", num.value(), expected);
+    std::printf(tr("%d processes x %d increments, under n.get_lock()\n",
+                   "%d procesos x %d incrementos, con n.get_lock()\n"),
+                kProcesses, kIncrements);
+    std::printf(tr("Valor final: %d (expected %d)\n", "Valor final: %d (se esperaba %d)\n"),
+                num.value(), expected);
     if (num.value() == expected) {
-        std::printf("Fixed: no increment was lost — the lock makes read-add-write one step.\n");
+        std::printf(tr("Fixed: no increment was lost — the lock makes read-add-write one step.\n",
+                       "Corregido: no se perdió ningún incremento — el lock hace de "
+                       "leer-sumar-escribir un solo paso.\n"));
     } else {
-        std::printf("Unexpected: %d increments were lost despite the lock.\n",
+        std::printf(tr("Unexpected: %d increments were lost despite the lock.\n",
+                       "Inesperado: se perdieron %d incrementos a pesar del lock.\n"),
                     expected - num.value());
     }
     return num.value() == expected ? 0 : 1;

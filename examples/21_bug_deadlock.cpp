@@ -10,9 +10,13 @@
 // Fix: 21_fix_deadlock.cpp.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+
+using example::tr;
 
 using namespace std::chrono_literals;
 
@@ -24,16 +28,20 @@ struct NamedLock {
 void worker(int id, NamedLock first, NamedLock second, mp::Barrier both_hold_one,
             mp::Value<int> timeouts) {
     first.lock.acquire();
-    std::printf("worker %d: holds lock %c, now wants lock %c\n", id, first.name, second.name);
+    std::printf(tr("worker %d: holds lock %c, now wants lock %c\n",
+                   "worker %d: tiene el lock %c, ahora quiere el lock %c\n"),
+                id, first.name, second.name);
     std::fflush(stdout);
     both_hold_one.wait(5s);              // the unlucky timing, every time
     bool got = second.lock.acquire(1s);  // BUG: the other worker holds it and waits for ours
     if (got) {
-        std::printf("worker %d: got lock %c too\n", id, second.name);
+        std::printf(tr("worker %d: got lock %c too\n", "worker %d: obtuvo también el lock %c\n"),
+                    id, second.name);
         second.lock.release();
     } else {
-        std::printf("worker %d: waited 1 s for lock %c while holding %c — giving up\n", id,
-                    second.name, first.name);
+        std::printf(tr("worker %d: waited 1 s for lock %c while holding %c — giving up\n",
+                       "worker %d: esperó 1 s el lock %c mientras tenía %c — se rinde\n"),
+                    id, second.name, first.name);
         std::lock_guard g(timeouts.get_lock());
         timeouts.value() += 1;
     }
@@ -54,10 +62,15 @@ int main() {
     w2.join();
     if (timeouts.value() > 0) {
         std::printf(
-            "Symptom: DEADLOCK — %d of 2 workers timed out: each held one lock and waited\n"
-            "for the other's. Without the timeout this program would hang forever.\n",
+            tr("Symptom: DEADLOCK — %d of 2 workers timed out: each held one lock and waited\n"
+               "for the other's. Without the timeout this program would hang forever.\n",
+               "Síntoma: INTERBLOQUEO (deadlock) — a %d de 2 workers se les acabó el tiempo: cada "
+               "uno\n"
+               "tenía un lock y esperaba el del otro. Sin el timeout este programa se colgaría "
+               "para siempre.\n"),
             timeouts.value());
     } else {
-        std::printf("No deadlock this time (lucky timing) — the bug is still there.\n");
+        std::printf(tr("No deadlock this time (lucky timing) — the bug is still there.\n",
+                       "Esta vez no hubo interbloqueo (suerte) — el error sigue ahí.\n"));
     }
 }

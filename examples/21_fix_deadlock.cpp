@@ -6,9 +6,13 @@
 // another fix: it takes both without deadlock, whatever the order you name them.)
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+
+using example::tr;
 
 using namespace std::chrono_literals;
 
@@ -23,8 +27,9 @@ void worker(int id, NamedLock first, NamedLock second, mp::Barrier start_togethe
     bool got_first = first.lock.acquire(5s);
     bool got_second = got_first && second.lock.acquire(5s);
     if (got_second) {
-        std::printf("worker %d: holds lock %c and lock %c — working\n", id, first.name,
-                    second.name);
+        std::printf(tr("worker %d: holds lock %c and lock %c — working\n",
+                       "worker %d: tiene el lock %c y el lock %c — trabajando\n"),
+                    id, first.name, second.name);
         std::fflush(stdout);
         second.lock.release();
     } else {
@@ -46,9 +51,13 @@ int main() {
     w2.join();
     if (timeouts.value() == 0) {
         std::printf(
-            "Fixed: both workers took A before B; one waited its turn, no one timed out.\n");
+            tr("Fixed: both workers took A before B; one waited its turn, no one timed out.\n",
+               "Corregido: los dos workers tomaron A antes que B; uno esperó su turno, a nadie se "
+               "le acabó el tiempo.\n"));
     } else {
-        std::printf("Unexpected: %d workers timed out.\n", timeouts.value());
+        std::printf(tr("Unexpected: %d workers timed out.\n",
+                       "Inesperado: a %d workers se les acabó el tiempo.\n"),
+                    timeouts.value());
     }
     return timeouts.value() == 0 ? 0 : 1;
 }

@@ -13,10 +13,14 @@
 // Symptom: items are never consumed. Fix: 22_fix_empty.cpp (a sentinel).
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <thread>
 #include <vector>
+
+using example::tr;
 
 using namespace std::chrono_literals;
 
@@ -35,7 +39,8 @@ void consumidor(mp::Queue<int> q) {
         std::printf("Consumido %d\n", item);
         std::fflush(stdout);
     }
-    std::printf("consumidor: the queue looked empty, so I stopped\n");
+    std::printf(tr("consumidor: the queue looked empty, so I stopped\n",
+                   "consumidor: la cola parecía vacía, así que paré\n"));
     std::fflush(stdout);
 }
 
@@ -50,9 +55,12 @@ int main() {
 
     std::vector<int> left;
     while (!q.empty()) left.push_back(q.get_nowait());  // safe here: no producer is left
-    std::printf("Items consumed: %zu of 5\n", 5 - left.size());
+    std::printf(tr("Items consumed: %zu of 5\n", "Elementos consumidos: %zu de 5\n"),
+                5 - left.size());
     if (!left.empty()) {
-        std::printf("Symptom: LOST ITEMS — %zu items stayed in the queue, never consumed:",
+        std::printf(tr("Symptom: LOST ITEMS — %zu items stayed in the queue, never consumed:",
+                       "Síntoma: ELEMENTOS PERDIDOS — %zu elementos quedaron en la cola, nunca "
+                       "consumidos:"),
                     left.size());
         for (int v : left) std::printf(" %d", v);
         std::printf("\n");

@@ -15,10 +15,14 @@
 // Python, std::nullopt here); the consumer blocks in get() until it arrives.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <optional>
 #include <thread>
+
+using example::tr;
 
 using namespace std::chrono_literals;
 
@@ -41,7 +45,9 @@ void consumidor(mp::Queue<std::optional<int>> q) {
         std::fflush(stdout);
         ++consumed;
     }
-    std::printf("consumidor: got the sentinel after %d items\n", consumed);
+    std::printf(tr("consumidor: got the sentinel after %d items\n",
+                   "consumidor: llegó el centinela después de %d elementos\n"),
+                consumed);
 }
 
 int main() {
@@ -52,8 +58,12 @@ int main() {
     p2.start();
     p1.join();
     p2.join();
-    std::printf("Items left in the queue: %s\n", q.empty() ? "none" : "SOME (unexpected)");
+    std::printf(
+        tr("Items left in the queue: %s\n", "Elementos que quedan en la cola: %s\n"),
+        q.empty() ? tr("none", "ninguno") : tr("SOME (unexpected)", "ALGUNOS (inesperado)"));
     if (q.empty())
-        std::printf("Fixed: all 5 items consumed; the sentinel, not empty(), ends the loop.\n");
+        std::printf(tr("Fixed: all 5 items consumed; the sentinel, not empty(), ends the loop.\n",
+                       "Corregido: se consumieron los 5 elementos; el centinela, no empty(), "
+                       "termina el bucle.\n"));
     return q.empty() ? 0 : 1;
 }

@@ -9,18 +9,24 @@
 // The fix is in 23_fix_pipe.cpp.
 #include <mp/mp.hpp>
 
+#include "lang.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <string>
+
+using example::tr;
 
 using namespace std::chrono_literals;
 
 void hijo(mp::Connection conn) {
     if (!conn.poll(1s)) {  // BUG (its half): waits for the parent, which waits for us
-        std::printf("child:  waited 1 s in recv(), nothing arrived\n");
+        std::printf(tr("child:  waited 1 s in recv(), nothing arrived\n",
+                       "hijo:  esperó 1 s en recv(), no llegó nada\n"));
         return;
     }
-    std::printf("child received: %s\n", conn.recv<std::string>().c_str());
+    std::printf(tr("child received: %s\n", "el hijo recibió: %s\n"),
+                conn.recv<std::string>().c_str());
     conn.send(std::string("Mensaje desde hijo"));
 }
 
@@ -30,12 +36,17 @@ int main() {
     p.start();
     // BUG: the parent receives before it sends; the child does the same.
     if (parent_conn.poll(1s)) {
-        std::printf("parent received: %s\n", parent_conn.recv<std::string>().c_str());
+        std::printf(tr("parent received: %s\n", "el padre recibió: %s\n"),
+                    parent_conn.recv<std::string>().c_str());
     } else {
-        std::printf("parent: waited 1 s in recv(), nothing arrived\n");
+        std::printf(tr("parent: waited 1 s in recv(), nothing arrived\n",
+                       "padre: esperó 1 s en recv(), no llegó nada\n"));
         std::printf(
-            "Symptom: DEADLOCK — both ends of the Pipe are waiting to receive, so neither\n"
-            "ever sends. Without the timeout this program would hang forever.\n");
+            tr("Symptom: DEADLOCK — both ends of the Pipe are waiting to receive, so neither\n"
+               "ever sends. Without the timeout this program would hang forever.\n",
+               "Síntoma: INTERBLOQUEO (deadlock) — los dos extremos de la Pipe esperan recibir, "
+               "así que\n"
+               "ninguno envía nunca. Sin el timeout este programa se colgaría para siempre.\n"));
     }
     p.join();
 }

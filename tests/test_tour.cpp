@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -167,7 +168,83 @@ std::vector<char> answer_key() {
     return key;
 }
 
+/// English words that no Spanish sentence of ours contains, padded with spaces.
+const std::vector<std::string> kEnglishMarkers = {
+    " the ", " and ", " with ", " is ", " are ", " was ", " were ", " not ", " this ", " of ",
+    " to ",  " from ", " got ", " has ", " each ", " hint", " running", " expected", " which "};
+
+/// The lines of `text` that read as English: code listings (behind "│") and `quoted code`
+/// are left out; what the programs print (behind "┃") is kept.
+std::vector<std::string> english_lines(const std::string& text) {
+    std::vector<std::string> found;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (contains(line, "│")) continue;
+        std::string plain;
+        bool quoted = false;
+        for (char c : line) {
+            if (c == '`') quoted = !quoted;
+            else if (!quoted) plain += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        plain = " " + plain + " ";
+        for (char& c : plain) {
+            if (c == ',' || c == '.' || c == ':' || c == ';' || c == '(' || c == ')') c = ' ';
+        }
+        for (const auto& m : kEnglishMarkers) {
+            if (contains(plain, m)) {
+                found.push_back(line + "   ← '" + m + "'");
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += x + "\n";
+    return s;
+}
+
 }  // namespace
+
+TEST(Tour, SpanishEverywhereTheTourTheProgramsHelpAndErrors) {
+    ProgramResult r = tour({"--lang", "es", "--width", "200"});
+    EXPECT_EQ(r.exit_code, 0);
+    auto english = english_lines(r.out);
+    EXPECT_TRUE(english.empty()) << "English in the Spanish tour:\n" << joined(english);
+    // The marker list does catch English: the English tour is full of it.
+    EXPECT_GT(english_lines(tour({"--lang", "en", "--width", "200", "--no-run"}).out).size(), 20u);
+
+    ProgramResult help = tour({"--help", "--lang", "es"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_TRUE(contains(help.out, "OPCIONES")) << help.out;
+    EXPECT_TRUE(contains(help.out, "mp-tour practice")) << help.out;
+    english = english_lines(help.out);
+    EXPECT_TRUE(english.empty()) << joined(english);
+    ProgramResult bad = tour({"--bogus", "--lang", "es"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_TRUE(contains(bad.err, "esto no se esperaba: --bogus")) << bad.err;
+    EXPECT_TRUE(english_lines(bad.err).empty()) << bad.err;
+    ProgramResult list = tour({"practice", "--lang", "es"}, "", {"XDG_STATE_HOME=/tmp"});
+    EXPECT_TRUE(contains(list.out, "Siguiente: mp-tour practice a1 --lang es")) << list.out;
+    english = english_lines(list.out);
+    EXPECT_TRUE(english.empty()) << joined(english);
+}
+
+TEST(Tour, EveryExamplePrintsSpanishWithMpLangEs) {
+    std::size_t n = 0;
+    for (const auto& f : fs::directory_iterator(fs::path(MP_SOURCE_DIR) / "examples")) {
+        if (f.path().extension() != ".cpp") continue;
+        std::string name = f.path().stem().string();
+        ProgramResult r = run_program(binary("examples/" + name), {}, "", 60s, {"MP_LANG=es"});
+        ASSERT_NE(r.exit_code, 127) << name << " is not built";
+        auto english = english_lines(r.out + r.err);
+        EXPECT_TRUE(english.empty()) << name << " prints English with MP_LANG=es:\n" << joined(english);
+        ++n;
+    }
+    EXPECT_GE(n, 21u);
+}
 
 TEST(Tour, RunsToTheEndInEnglish) {
     ProgramResult r = tour({"--lang", "en", "--width", "100"});
@@ -358,15 +435,23 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
           "**Resumen:**"}) {
         EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
     }
-    EXPECT_TRUE(contains(md, "respuestas en los altos: 2/3")) << md;
+    EXPECT_TRUE(contains(md, "respuestas en los altos: 2/3 (67 %)")) << md;  // rounded
+    EXPECT_TRUE(contains(md, "Hecho por el estudiante (ejercicios superados en mp-tour practice): 0/")) << md;
     EXPECT_TRUE(contains(md, "- [ ] " + kTitlesEs[0] + " — no alcanzada")) << md;
     EXPECT_TRUE(contains(md, "Completar los bloques no alcanzados: a), b)")) << md;
 
     // End of input in the middle of a checkpoint saves progress and exits cleanly.
     ProgramResult cut =
-        tour({"--interactive", "--lang", "es", "--no-run"}, std::string(1, key[0]) + "\n", env);
+        tour({"--interactive", "--lang", "es", "--no-run"},
+             std::string(1, key[0]) + "\n" + key[1] + "\n", env);  // lesson a), then the end
     EXPECT_EQ(cut.exit_code, 0) << cut.err;
     EXPECT_TRUE(contains(cut.out, "Progreso guardado en ")) << cut.out;
+    EXPECT_TRUE(contains(cut.out, "mp-tour --interactive --lang es")) << "the resume hint keeps the language";
     EXPECT_TRUE(fs::exists(fs::path(state) / "mp-tour" / "progress"));
+    // Resumed without --lang (and an English $LANG), the session goes on in Spanish.
+    std::vector<std::string> env_en = env;
+    env_en.push_back("LANG=en_US.UTF-8");
+    ProgramResult resumed = tour({"--interactive", "--no-run"}, "q\n", env_en);
+    EXPECT_TRUE(contains(resumed.out, "Bienvenido de nuevo")) << resumed.out;
     fs::remove_all(state);
 }

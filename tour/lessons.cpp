@@ -78,7 +78,7 @@ int main() {
            {"Only if the variable is an int.", "Solo si la variable es un int."}},
           1,
           {"Processes have separate memory, so they need IPC mechanisms (lesson c). Threads, by contrast, would see the change.",
-           "Procesos tienen memoria separada → necesitan mecanismos IPC (lección c). Los hilos, en cambio, sí verían el cambio."}}}};
+           "Los procesos tienen memoria separada → necesitan mecanismos IPC (lección c). Los hilos, en cambio, sí verían el cambio."}}}};
 }
 
 // ---- b) ------------------------------------------------------------------------------
@@ -365,12 +365,12 @@ Lesson lesson_e() {
 * `with Pool(4) as pool:` is mp::Pool pool(4); — the destructor stops the workers, as leaving the `with` block does.
 * mp's Pool takes plain functions (no pickling of the function); arguments and results are serialized. A task that throws comes back as mp::RemoteError; a worker that crashes makes its task throw mp::WorkerLost (Python would hang).)~",
          R"~(* Un Pool administra un grupo de procesos para tareas paralelas: menos código repetido, mejor gestión.
-* Métodos importantes (los que pidieron aclaración en las sesiones de las guías):
+* Métodos importantes (sobre los que se pidió aclaración en las sesiones de las guías):
   - map(func, iterable) aplica la función a cada elemento, en paralelo, y devuelve los resultados en orden.
   - apply(func, args) ejecuta la función una vez, como una llamada normal (bloquea).
   - map_async / apply_async vuelven enseguida con un AsyncResult; .get() espera el valor.
 * `with Pool(4) as pool:` es mp::Pool pool(4); — el destructor detiene a los workers, como al salir del bloque `with`.
-* El Pool de mp recibe funciones comunes (la función no se serializa); argumentos y resultados sí. Una tarea que lanza vuelve como mp::RemoteError; un worker que falla hace que su tarea lance mp::WorkerLost (Python quedaría colgado).)~"},
+* El Pool de mp recibe funciones comunes (la función no se serializa); argumentos y resultados sí. Una tarea que lanza una excepción vuelve como mp::RemoteError; un worker que falla hace que su tarea lance mp::WorkerLost (Python quedaría colgado).)~"},
         {{{"Squares with map", "Cuadrados con map"},
           {},
           R"py(from multiprocessing import Pool
@@ -901,7 +901,7 @@ for (int i = 0; i < 5000; ++i) {
 })cpp",
           {"20_bug_race", "20_fix_race"},
           {}},
-         {{"21 · A deadlock: two locks, opposite orders", "21 · Un deadlock: dos locks en orden opuesto"},
+         {{"21 · A deadlock: two locks, opposite orders", "21 · Un interbloqueo (deadlock): dos locks en orden opuesto"},
           {},
           R"py(# bug: opposite orders
 def w1(a, b):
@@ -979,14 +979,14 @@ parent_conn.send(std::string("Hola desde padre"));)cpp",
           {"23_bug_pipe", "23_fix_pipe"},
           {}}},
         {{{"Two workers take locks A and B. Which rule prevents the deadlock of exercise 21?",
-           "Dos workers toman los locks A y B. ¿Qué regla evita el deadlock del ejercicio 21?"},
+           "Dos workers toman los locks A y B. ¿Qué regla evita el interbloqueo del ejercicio 21?"},
           {{"Take the locks faster.", "Tomar los locks más rápido."},
            {"Everyone takes the locks in the same order (or takes both at once with std::scoped_lock).",
             "Todos toman los locks en el mismo orden (o toman ambos a la vez con std::scoped_lock)."},
            {"Use more locks.", "Usar más locks."}},
           1,
           {"A deadlock needs a cycle: each holds one and waits for the other's. One global order makes a cycle impossible; a timeout only detects it.",
-           "Un deadlock necesita un ciclo: cada uno tiene uno y espera el del otro. Un orden global hace imposible el ciclo; un timeout solo lo detecta."}},
+           "Un interbloqueo necesita un ciclo: cada uno tiene uno y espera el del otro. Un orden global hace imposible el ciclo; un timeout solo lo detecta."}},
          {{"Why does the race of exercise 20 lose updates?", "¿Por qué la carrera del ejercicio 20 pierde actualizaciones?"},
           {{"Because n.value += 1 is a read and a write; another process can write in between, and our write erases it.",
             "Porque n.value += 1 es una lectura y una escritura; otro proceso puede escribir en el medio, y nuestra escritura lo borra."},
@@ -995,7 +995,7 @@ parent_conn.send(std::string("Hola desde padre"));)cpp",
           0,
           {"The lock makes read-add-write one step as far as the others can see.",
            "El lock hace que leer-sumar-escribir sea un solo paso para los demás."}},
-         {{"How do exercises 21 and 23 report a deadlock instead of hanging?", "¿Cómo informan los ejercicios 21 y 23 un deadlock en vez de colgarse?"},
+         {{"How do exercises 21 and 23 report a deadlock instead of hanging?", "¿Cómo informan los ejercicios 21 y 23 un interbloqueo en vez de colgarse?"},
           {{"They catch SIGSEGV.", "Capturan SIGSEGV."},
            {"With timeouts: lock.acquire(1s) and conn.poll(1s) return false when nothing happens in time.",
             "Con timeouts: lock.acquire(1s) y conn.poll(1s) devuelven false si no pasa nada a tiempo."},
@@ -1016,7 +1016,7 @@ The program runs the same CPU-bound job and the same I/O-bound job with std::thr
 * C++ has no GIL: threads speed up the CPU job too — unlike Python.
 * Waiting (I/O) overlaps in all three models; an event loop does it with one thread.
 * Processes give isolation: a crash kills only its own process.)~",
-         R"~(Los informes de las guías piden comparar modelos de concurrencia (multiprocessing vs threading vs asyncio). En Python: hilos para tareas de I/O (limitados por el GIL), procesos para tareas CPU intensivo (evitan el GIL).
+         R"~(Los informes de las guías piden comparar modelos de concurrencia (multiprocessing vs threading vs asyncio). En Python: hilos para tareas de I/O (limitados por el GIL), procesos para tareas intensivas en CPU (evitan el GIL).
 El programa ejecuta el mismo trabajo CPU-bound y el mismo trabajo I/O-bound con std::thread, con procesos mp y con un bucle de eventos de un solo hilo (corrutinas de C++20 sobre timerfd + poll, lo que hace asyncio), y luego hace fallar a un worker.
 * C++ no tiene GIL: los hilos también aceleran el trabajo de CPU, a diferencia de Python.
 * La espera (I/O) se superpone en los tres modelos; un bucle de eventos lo hace con un solo hilo.
@@ -1136,15 +1136,15 @@ const Phrases& phrases() {
         .not_quite = {"Not quite.", "No exactamente."},
         .the_answer_is = {"Answer", "Respuesta"},
         .saved_and_quit = {"Progress saved in %s. Run `mp-tour --interactive` again to resume at lesson %s.",
-                           "Progreso guardado en %s. Ejecuta `mp-tour --interactive` otra vez para seguir en la lección %s."},
+                           "Progreso guardado en %s. Ejecuta `mp-tour --interactive --lang es` otra vez para seguir en la lección %s."},
         .resume = {"Welcome back: resuming at lesson %s (%s of %s done). Start over with --restart.",
                    "Bienvenido de nuevo: seguimos en la lección %s (%s de %s hechas). Para empezar de cero, --restart."},
         .finished = {"End of the tour.", "Fin del recorrido."},
         .report_written = {"Session report written to %s", "Informe de la sesión escrito en %s"},
         .end_body =
-            {"Next: change the examples in examples/, then rebuild and run one:\n    make -C build 11_word_count && build/examples/11_word_count\ndocs/python-to-mp.md lists every Python call of the guides beside its mp form; mp-tour --interactive asks you the checkpoint questions and writes a report of your session.",
-             "Siguiente paso: modifica los ejemplos de examples/, y luego recompila y ejecuta uno:\n    make -C build 11_word_count && build/examples/11_word_count\ndocs/python-a-mp.es.md lista cada llamada Python de las guías junto a su forma en mp; mp-tour --interactive te hace las preguntas de cada alto y escribe un informe de tu sesión."},
-        .programs_in_english = {"", "(los programas de ejemplo imprimen en inglés)"},
+            {"The guides' self-check (checklist de dominio) — can you say yes to each? The exercise that proves it is beside it:\n  [ ] Do I understand the difference between threads and processes? (a) and k): mp-tour practice k1)\n  [ ] Can I create processes by hand with Process? (b): a2, b1)\n  [ ] Can I make processes communicate with a Queue? (c): h1, h3, j3, j6)\n  [ ] Can I use a Pool to map functions in parallel? (e): e1, e2, h2)\n  [ ] Is it clear when to use processes (CPU-bound) and when threads (I/O-bound)? (k): g1, k1)\n\nNow practise: the exercises are files you edit, and the tour checks what your program does.\n    mp-tour practice          the list, with what is done\n    mp-tour practice a1       build, run and check one (--hint: a hint; --watch: check on save)\nTo change an example and run it again: mp-tour run 11 (it rebuilds examples/11_word_count.cpp). docs/python-to-mp.md lists every Python call of the guides beside its mp form; mp-tour --interactive asks you the checkpoint questions and writes a report of your session.",
+             "La autoevaluación de las guías (checklist de dominio) — ¿puedes decir que sí a cada punto? Al lado, el ejercicio que lo demuestra:\n  [ ] ¿Entiendo la diferencia entre hilos y procesos en Python? (a) y k): mp-tour practice k1)\n  [ ] ¿Sé crear procesos manualmente con Process? (b): a2, b1)\n  [ ] ¿Sé comunicar procesos con Queue? (c): h1, h3, j3, j6)\n  [ ] ¿Sé usar un Pool para mapear funciones en paralelo? (e): e1, e2, h2)\n  [ ] ¿Tengo claro cuándo usar multiprocesamiento (CPU-bound) frente a multihilos (I/O-bound)? (k): g1, k1)\n\nAhora practica: los ejercicios son archivos que editas, y el recorrido verifica lo que hace tu programa.\n    mp-tour practice --lang es          la lista, con lo que ya hiciste\n    mp-tour practice a1 --lang es       compila, ejecuta y verifica uno (--hint: una pista; --watch: verifica al guardar)\nPara cambiar un ejemplo y volver a ejecutarlo: mp-tour run 11 --lang es (recompila examples/11_word_count.cpp). docs/python-a-mp.es.md lista cada llamada Python de las guías junto a su forma en mp; mp-tour --interactive --lang es te hace las preguntas de cada alto y escribe un informe de tu sesión."},
+        .programs_in_english = {"", ""},
         .lesson_word = {"lesson", "lección"},
         .list_heading = {"Lessons (use --lesson ID or its alias):", "Lecciones (usa --lesson ID o su alias):"},
         .total_time = {"total time", "tiempo total"},

@@ -118,6 +118,53 @@ void run_program(const Options& o, std::string_view name, Progress& progress) {
     progress.runs.push_back({std::string(name), r.exit_code, true});
 }
 
+/// The code as shown in `lang`: its comments translated (the code itself is the same).
+std::string shown_code(std::string_view code, Lang lang) {
+    std::string out(code);
+    if (lang != Lang::es) return out;
+    static const std::pair<std::string_view, std::string_view> kComments[] = {
+        {"// 21_fix_deadlock: always a, then b", "// 21_fix_deadlock: siempre a, luego b"},
+        {"// 23_bug_pipe: both ends recv() first", "// 23_bug_pipe: los dos extremos hacen recv() primero"},
+        {"// 23_fix_pipe: the parent sends first", "// 23_fix_pipe: el padre envía primero"},
+        {"// CPU-bound: threads help too (no GIL)", "// CPU-bound: los hilos también ayudan (sin GIL)"},
+        {"// I/O-bound: a coroutine on an event loop", "// I/O-bound: una corrutina en un bucle de eventos"},
+        {"// both workers", "// ambos workers"},
+        {"// detect instead of hanging", "// detectar en vez de colgarse"},
+        {"// each worker's \"globals\"", "// los \"globales\" de cada worker"},
+        {"// isolation: the parent survives this", "// aislamiento: el padre sobrevive a esto"},
+        {"// mpz_class is not trivially copyable: send digits",
+         "// mpz_class no es trivialmente copiable: enviar las cifras"},
+        {"// or this", "// o esto"},
+        {"// words_of() and read_file(): see examples/11_word_count.cpp",
+         "// words_of() y read_file(): ver examples/11_word_count.cpp"},
+        {"# CPU-bound: threads do not help (GIL)", "# CPU-bound: los hilos no ayudan (GIL)"},
+        {"# I/O-bound: all three overlap the waiting", "# I/O-bound: los tres superponen la espera"},
+        {"# bug: both ends recv() first", "# error: los dos extremos hacen recv() primero"},
+        {"# bug: opposite orders", "# error: órdenes opuestos"},
+        {"# fix: always a, then b", "# corrección: siempre a, luego b"},
+        {"# fix: the parent sends first", "# corrección: el padre envía primero"},
+        {"# detect instead of hanging", "# detectar en vez de colgarse"},
+        {"# child", "# hijo"},
+        {"# parent", "# padre"},
+        {"# bug", "# error"},
+        {"# fix", "# corrección"},
+    };
+    for (const auto& [en, es] : kComments) {
+        std::size_t from = 0;
+        for (auto at = out.find(en); at != std::string::npos; at = out.find(en, from)) {
+            // whole comments only: "# bug" must not rewrite "# bug: …" (done above)
+            auto end = at + en.size();
+            if (end < out.size() && out[end] != '\n') {
+                from = at + 1;
+                continue;
+            }
+            out.replace(at, en.size(), es);
+            from = at + es.size();
+        }
+    }
+    return out;
+}
+
 void show_part(const Options& o, const Part& part, Progress& progress) {
     const Style& st = o.style;
     std::printf("\n%s %s\n", paint(st, "▸", ansi::bold).c_str(),
@@ -130,7 +177,8 @@ void show_part(const Options& o, const Part& part, Progress& progress) {
     // comes from.
     std::string_view python_heading =
         part.python_note(o.lang).empty() ? phrases().python_heading(o.lang) : "Python";
-    print_code_pair(stdout, st, python_heading, part.python, phrases().mp_heading(o.lang), part.mp);
+    print_code_pair(stdout, st, python_heading, shown_code(part.python, o.lang),
+                    phrases().mp_heading(o.lang), shown_code(part.mp, o.lang));
     std::printf("\n");
     if (o.run_programs) {
         for (auto name : part.programs) run_program(o, name, progress);
@@ -379,6 +427,10 @@ int main(int argc, char** argv) {
         if (restart) fs::remove(progress_file);
         if (auto saved = load_progress(progress_file); saved && !saved->done.empty()) {
             progress = *saved;
+            // The language of the saved session, unless this command names one.
+            bool named = false;
+            for (int i = 1; i < argc; ++i) named = named || std::string_view(argv[i]).starts_with("--lang");
+            if (!named && !progress.lang.empty()) o.lang = progress.lang == "es" ? Lang::es : Lang::en;
             progress.resumes += 1;
             if (lesson.empty()) {
                 first = static_cast<int>(all.size());
@@ -392,6 +444,7 @@ int main(int argc, char** argv) {
         }
     }
 
+    progress.lang = o.lang == Lang::es ? "es" : "en";
     const Style& st = o.style;
     auto t0 = std::chrono::steady_clock::now();
     print_rule(stdout, st, ph.welcome(o.lang), {}, ansi::bold);
@@ -456,7 +509,8 @@ int main(int argc, char** argv) {
                          out.c_str());
             return 1;
         }
-        std::string md = session_report(progress, o.lang, now);
+        PracticeState practised = load_practice_state();
+        std::string md = session_report(progress, o.lang, now, practised.passed, exercises().size());
         std::fwrite(md.data(), 1, md.size(), f);
         std::fclose(f);
         fs::remove(progress_file);

@@ -55,6 +55,8 @@ std::optional<Progress> load_progress(const fs::path& file) {
             long long t = 0;
             ok = static_cast<bool>(f >> t);
             p.started = static_cast<std::time_t>(t);
+        } else if (kind == "lang") {
+            ok = static_cast<bool>(f >> p.lang);
         } else if (kind == "resumes") {
             ok = static_cast<bool>(f >> p.resumes);
         } else if (kind == "done") {
@@ -93,6 +95,7 @@ void save_progress(const fs::path& file, const Progress& p) {
         out << "mp-tour-progress 1\n"
             << "started " << static_cast<long long>(p.started) << "\n"
             << "resumes " << p.resumes << "\n";
+        if (!p.lang.empty()) out << "lang " << p.lang << "\n";
         for (const auto& d : p.done) out << "done " << d << "\n";
         for (const auto& a : p.answers) {
             out << "answer " << a.lesson << " " << a.question << " " << a.chosen << " "
@@ -147,7 +150,7 @@ Text revisit(std::string_view id) {
                 "la lección c) (Pipe vs Queue), luego los ejercicios de depuración 22 y 23"};
     if (id == "d")
         return {"lesson d), then debugging exercises 20 (race) and 21 (deadlock)",
-                "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (deadlock)"};
+                "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (interbloqueo)"};
     if (id == "e")
         return {"lesson e); practice: one program that uses map, apply, map_async and apply_async",
                 "la lección e); práctica: un programa que use map, apply, map_async y apply_async"};
@@ -175,7 +178,9 @@ Text revisit(std::string_view id) {
 
 }  // namespace
 
-std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
+std::string session_report(const Progress& p, Lang lang, std::time_t finished,
+                           const std::vector<std::string>& exercises_passed,
+                           std::size_t exercises_total) {
     auto T = [lang](std::string_view en, std::string_view es) {
         return std::string(lang == Lang::es ? es : en);
     };
@@ -190,7 +195,7 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
         ++n;
     }
     int asked = static_cast<int>(p.answers.size());
-    int pct = asked > 0 ? 100 * right / asked : 0;
+    int pct = asked > 0 ? (200 * right + asked) / (2 * asked) : 0;  // rounded: 18/27 → 67
 
     md << T("# Session report: multiprocessing in C++ with mp (mp-tour)\n\n",
             "# Análisis de la sesión: multiprocessing en C++ con mp (mp-tour)\n\n");
@@ -221,7 +226,8 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
         md << "\n"
            << T("The student stopped and resumed from saved progress ",
                 "El estudiante se detuvo y retomó desde el progreso guardado ")
-           << p.resumes << T(" time(s).\n", " vez/veces.\n");
+           << p.resumes
+           << (p.resumes == 1 ? T(" time.\n", " vez.\n") : T(" times.\n", " veces.\n"));
     }
 
     // 2. Clarity
@@ -310,6 +316,17 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished) {
        << T("Exercises completed (after lessons a) to f), in the guides' order): ",
             "Ejercicios completados (después de las lecciones a) a f), en el orden de las guías): ")
        << (exercises.empty() ? T("none yet", "ninguno todavía") : exercises) << ".\n";
+    md << "\n"
+       << T("Read and watched: ", "Leído y observado: ") << p.done.size() << "/" << lessons().size()
+       << T(" lessons. Done by the student (exercises passed in mp-tour practice): ",
+            " lecciones. Hecho por el estudiante (ejercicios superados en mp-tour practice): ")
+       << exercises_passed.size() << "/" << exercises_total;
+    if (!exercises_passed.empty()) {
+        md << " (";
+        for (std::size_t i = 0; i < exercises_passed.size(); ++i) md << (i ? ", " : "") << exercises_passed[i];
+        md << ")";
+    }
+    md << ".\n";
 
     // 5. Suggestions
     md << T("\n## 5. Suggestions for next time\n\n",

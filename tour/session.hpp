@@ -33,6 +33,7 @@ struct Progress {
     std::vector<std::string> done;  ///< lesson ids whose checkpoint is complete
     std::vector<Answer> answers;
     std::vector<ProgramRun> runs;
+    std::string lang;  ///< the language of the session ("en", "es"), kept for the resume
 
     [[nodiscard]] bool is_done(std::string_view id) const;
 };
@@ -50,7 +51,10 @@ void save_progress(const std::filesystem::path& file, const Progress& p);
 /// `t` in UTC, formatted by strftime's `format`.
 std::string format_utc(std::time_t t, const char* format);
 
-/// The session report in Markdown.
-std::string session_report(const Progress& p, Lang lang, std::time_t finished);
+/// The session report in Markdown. `exercises_passed`: ids passed in `mp-tour practice`
+/// (what was done, beside what was read), out of `exercises_total`.
+std::string session_report(const Progress& p, Lang lang, std::time_t finished,
+                           const std::vector<std::string>& exercises_passed = {},
+                           std::size_t exercises_total = 0);
 
 }  // namespace tour
