@@ -17,12 +17,16 @@
 //   <mp/sharedctypes.hpp>   Value, RawValue, Array, RawArray
 //   <mp/shared_memory.hpp>  SharedMemory
 //   <mp/pool.hpp>           Pool, AsyncResult
+//   <mp/listener.hpp>       Listener, Client, Address          (link mp::net)
+//   <mp/managers.hpp>       Manager and its proxies            (link mp::net)
 //   <mp/serialize.hpp>      what can cross a process boundary, and how
 //   <mp/errors.hpp>         the exception family under mp::Error
 #pragma once
 
 #include "mp/connection.hpp"
 #include "mp/errors.hpp"
+#include "mp/listener.hpp"
+#include "mp/managers.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/queue.hpp"
