@@ -8,6 +8,7 @@ MP_PACKAGES=(cmake make g++ pkg-config python3 libcereal-dev libgtest-dev libgmo
 MP_PACKAGES+=(clang libclang-rt-14-dev)  # the fuzz target (libFuzzer) in ./test.sh
 MP_PACKAGES+=(clang-format)  # the format check in ./test.sh
 MP_PACKAGES+=(libopenmpi-dev openmpi-bin python3-mpi4py)  # the Pool over MPI (mp::mpi) and its bench peer
+MP_PACKAGES+=(libssl-dev)  # OpenSSL's libcrypto: HMAC and random challenges of Listener/Client/Manager (mp::net)
 
 mp_install_deps() {
     local missing=()

@@ -311,4 +311,13 @@ TEST(Python, WrongKeyFailsOnBothSidesInBothForms) {
     }
 }
 
+TEST(Examples, ListenerClientExampleTalksAndRefusesAWrongKey) {
+    auto r = mp::test::run_program(mp::test::binary("examples/32_listener_client"));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("client got 2 numbers, the first 2.25"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("server got: thanks"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("intruder: handshake"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("listener: handshake"), std::string::npos) << r.out;
+}
+
 }  // namespace

@@ -344,4 +344,13 @@ TEST(Manager, RemoteManagerIsUsedByASeparatelyExecedProgram) {
     EXPECT_EQ(server.list<std::string>("log").size(), 1u);
 }
 
+TEST(Examples, ManagerExampleSharesADictAListAndARegisteredType) {
+    auto r = mp::test::run_program(mp::test::binary("examples/31_manager"));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("worker 3 -> 9"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("list: 0 100 200 300 4"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("tally: 6"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("'nobody'"), std::string::npos) << r.out;
+}
+
 }  // namespace

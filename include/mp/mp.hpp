@@ -19,6 +19,8 @@
 //   <mp/pool.hpp>           Pool, AsyncResult
 //   <mp/thread_pool.hpp>    ThreadPool (the Pool API on threads)
 //   <mp/futures.hpp>        futures::ProcessPoolExecutor, Future, as_completed, wait
+//   <mp/listener.hpp>       Listener, Client, Address          (link mp::net)
+//   <mp/managers.hpp>       Manager and its proxies            (link mp::net)
 //   <mp/serialize.hpp>      what can cross a process boundary, and how
 //   <mp/errors.hpp>         the exception family under mp::Error
 #pragma once
@@ -27,6 +29,8 @@
 #include "mp/context.hpp"
 #include "mp/errors.hpp"
 #include "mp/futures.hpp"
+#include "mp/listener.hpp"
+#include "mp/managers.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/queue.hpp"
