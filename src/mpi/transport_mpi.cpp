@@ -26,13 +26,6 @@
 
 namespace mp::mpi::detail {
 
-using mp::detail::PoolTransport;
-using mp::detail::ResultHeader;
-using mp::detail::TaskHeader;
-using mp::detail::TicketId;
-using mp::detail::TransportEvent;
-using mp::detail::WorkerConfig;
-
 namespace {
 
 constexpr std::size_t kTicketsPerSlot = 1024;
