@@ -3,6 +3,7 @@
 // workers only through a PoolTransport (pool_transport.hpp) and advances on its own
 // background thread (see <mp/pool.hpp>).
 #include "mp/pool.hpp"
+#include "mp/thread_pool.hpp"
 
 #include <link.h>
 #include <poll.h>
@@ -80,6 +81,8 @@ constexpr std::size_t kMaxQueuedPerWorker = 1024;
 // transport for this long, yielding between polls: results arriving back to back need
 // no wake-up of the background thread.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
+// A caller asleep in the transport wakes at least this often to look again.
+constexpr auto kWaiterSleepCap = std::chrono::milliseconds(5);
 
 // An initializer that fails (throws, or its worker dies before it returned) this many
 // times in a row makes the pool fail its tasks instead of respawning forever.
@@ -121,7 +124,7 @@ struct SlotState {
 
 class PoolCore {
   public:
-    explicit PoolCore(PoolOptions options);
+    PoolCore(PoolOptions options, bool threads);
     ~PoolCore() { terminate(); }
 
     void submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
@@ -153,8 +156,10 @@ class PoolCore {
     void retry_starts();
     void fail_all(std::deque<Task>& tasks, const std::exception_ptr& e);
     void set_broken(std::exception_ptr e);
-    void defer(std::function<void()> f) {
-        if (f) deferred_.push_back(std::move(f));
+    /// Queues what a sink returned for the pool's thread, keeping the sink alive until
+    /// it ran (the AsyncResult may be gone: `then` callbacks run regardless).
+    void defer(const std::shared_ptr<TaskSink>& sink, std::function<void()> f) {
+        if (f) deferred_.push_back([keep = sink, f = std::move(f)] { f(); });
     }
     void background();
     bool all_ended() const;
@@ -179,11 +184,12 @@ class PoolCore {
     std::condition_variable cv_;
     std::uint64_t epoch_ = 0;  // bumped whenever something happened (wakes waiters)
     bool quit_ = false;
+    int sleepers_ = 0;  // callers asleep in transport_->wait()
     bool warned_start_ = false;
     std::thread thread_;
 };
 
-PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
+PoolCore::PoolCore(PoolOptions options, bool threads) : opts_(std::move(options)) {
     if (opts_.processes < 0) {
         throw ValueError("Pool: processes must be at least 1 (got " +
                          std::to_string(opts_.processes) + ")");
@@ -193,6 +199,7 @@ PoolCore::PoolCore(PoolOptions options) : opts_(std::move(options)) {
     owner_ = ::getpid();
     WorkerConfig config{&opts_.initializer, opts_.maxtasksperchild};
     transport_ = opts_.transport ? opts_.transport->make(opts_.processes, config)
+                 : threads       ? make_thread_transport(n, config)
                                  : make_shm_transport(n, config);
     n = transport_->slots();
     entries_.resize(transport_->tickets());
@@ -233,7 +240,7 @@ std::vector<pid_t> PoolCore::pids() {
     std::vector<pid_t> out;
     if (!transport_ || !live()) return out;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (transport_->alive(i)) out.push_back(transport_->pid(i));
+        if (transport_->alive(i) && transport_->pid(i) > 0) out.push_back(transport_->pid(i));
     }
     return out;
 }
@@ -385,7 +392,7 @@ void PoolCore::on_event(const TransportEvent& e) {
     init_failures_ = 0;
     Task t = release(e.ticket);
     if (e.status == ResultHeader::kOk) {
-        defer(t.sink->on_result(t.index, e.frame));
+        defer(t.sink, t.sink->on_result(t.index, e.frame));
     } else {
         std::exception_ptr err;
         try {
@@ -396,12 +403,12 @@ void PoolCore::on_event(const TransportEvent& e) {
         } catch (...) {
             err = std::current_exception();
         }
-        defer(t.sink->on_error(t.index, err));
+        defer(t.sink, t.sink->on_error(t.index, err));
     }
 }
 
 void PoolCore::fail_all(std::deque<Task>& tasks, const std::exception_ptr& e) {
-    for (auto& t : tasks) defer(t.sink->on_error(t.index, e));
+    for (auto& t : tasks) defer(t.sink, t.sink->on_error(t.index, e));
     tasks.clear();
 }
 
@@ -420,11 +427,12 @@ void PoolCore::handle_exit(std::size_t i, int code, bool initialized) {
         bool was_running = transport_->running(i, t);
         Task task = release(t);
         if (was_running) {
-            defer(task.sink->on_error(
-                task.index,
-                std::make_exception_ptr(WorkerLost(
-                    "Pool worker " + name + " died while running this task: " + describe_exit(code),
-                    code))));
+            defer(task.sink,
+                  task.sink->on_error(
+                      task.index, std::make_exception_ptr(WorkerLost(
+                                      "Pool worker " + name +
+                                          " died while running this task: " + describe_exit(code),
+                                      code))));
         } else {
             again.push_back(std::move(task));
         }
@@ -476,7 +484,7 @@ void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink
     }
     if (broken_) {
         for (std::size_t i = 0; i < records.size(); ++i)
-            defer(sink->on_error(first_index + i, broken_));
+            defer(sink, sink->on_error(first_index + i, broken_));
     } else {
         for (std::size_t i = 0; i < records.size(); ++i)
             pending_.push_back(Task{std::move(records[i]), sink, first_index + i});
@@ -502,7 +510,12 @@ void PoolCore::background() {
             lk.lock();
             ++epoch_;
         }
-        if (epoch_ != before) cv_.notify_all();
+        if (epoch_ != before) {
+            cv_.notify_all();
+            // Waiters sleep in the transport: a callback that finished (or results this
+            // thread took) may be what they wait for.
+            if (sleepers_ > 0) transport_->interrupt();
+        }
         if (quit_) break;
         if (transport_->pending()) continue;
         std::optional<Clock::time_point> wake;
@@ -539,10 +552,16 @@ bool PoolCore::drive_until(const std::function<bool()>& done,
             found = !live() || epoch_ != seen || transport_->pending();
         }
         if (found) continue;
-        seen = epoch_;
-        auto until = Clock::now() + std::chrono::milliseconds(200);  // a safety net only
+        // Sleep in the transport (as the pool's thread does): a worker's result wakes
+        // this thread directly. The pool's thread may take the wake-up first; the short
+        // cap bounds what that costs.
+        auto until = Clock::now() + kWaiterSleepCap;
         if (deadline && *deadline < until) until = *deadline;
-        cv_.wait_until(lk, until, [&] { return epoch_ != seen || !live() || done(); });
+        ++sleepers_;
+        lk.unlock();
+        transport_->wait(until);
+        lk.lock();
+        if (--sleepers_ == 0) cv_.notify_all();
     }
 }
 
@@ -632,6 +651,11 @@ void PoolCore::terminate() {
             lk.lock();
         }
     }
+    // Callers asleep in the transport must be out of it before it goes.
+    while (sleepers_ > 0) {
+        transport_->interrupt();
+        cv_.wait_for(lk, std::chrono::milliseconds(1));
+    }
     transport_->shutdown(std::chrono::milliseconds(was_joined ? 5000 : 1000));
     auto e = std::make_exception_ptr(
         WorkerLost("Pool.terminate() ended the pool before this task finished", std::nullopt));
@@ -639,7 +663,7 @@ void PoolCore::terminate() {
     for (auto& s : slots_) {
         for (TicketId t : s.queue) {
             Task task = release(t);
-            defer(task.sink->on_error(task.index, e));
+            defer(task.sink, task.sink->on_error(task.index, e));
         }
         s.queue.clear();
     }
@@ -654,7 +678,10 @@ void PoolCore::terminate() {
 // ---- the non-template face -----------------------------------------------------------------
 
 std::shared_ptr<PoolCore> PoolCoreHandle::create(PoolOptions options) {
-    return std::make_shared<PoolCore>(std::move(options));
+    return std::make_shared<PoolCore>(std::move(options), false);
+}
+std::shared_ptr<PoolCore> PoolCoreHandle::create_threads(PoolOptions options) {
+    return std::make_shared<PoolCore>(std::move(options), true);
 }
 void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records,
                             const std::shared_ptr<TaskSink>& sink, std::size_t first_index) {
@@ -751,5 +778,22 @@ std::size_t Pool::processes() const {
 std::vector<pid_t> Pool::worker_pids() const {
     return detail::PoolCoreHandle::worker_pids(core());
 }
+
+}  // namespace mp
+
+// ---- ThreadPool ----------------------------------------------------------------------------
+
+namespace mp {
+
+ThreadPool::ThreadPool(int processes) : ThreadPool(Pool::with_initializer(processes, {})) {}
+
+ThreadPool::ThreadPool(PoolOptions options)
+    : pool_([&] {
+          if (options.processes < 0) {
+              throw ValueError("ThreadPool: processes must be at least 1 (got " +
+                               std::to_string(options.processes) + ")");
+          }
+          return detail::PoolCoreHandle::create_threads(std::move(options));
+      }()) {}
 
 }  // namespace mp

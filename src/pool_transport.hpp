@@ -29,9 +29,11 @@
 //
 // Threads. Every member except `wait` and `interrupt` is called with the scheduler's
 // lock held (one caller at a time). `wait` is called by the scheduler's background
-// thread only, *without* the lock (so it may run while another thread calls the
-// others: it must read only what is safe so, e.g. shared atomics); `interrupt` may be
-// called from any thread and makes a current or the next `wait` return at once.
+// thread and by callers waiting for a result, *without* the lock, possibly by several
+// threads at once and while another thread calls the others: it must read only what
+// is safe so (e.g. shared atomics). `interrupt` may be called from any thread and
+// makes current waits (or the next one) return at once. A waiter whose wake-up was
+// taken by another waiter may sleep on: the scheduler bounds each wait (a few ms).
 //
 // Starting workers is asynchronous: `start(slot)` asks for a worker; the answer
 // comes later through `receive` as a `started` event (the worker exists; its pid)
@@ -133,7 +135,7 @@ class PoolTransport {
     /// Whether `receive` would deliver something (cheap; for spinning).
     [[nodiscard]] virtual bool pending() const noexcept = 0;
     /// Sleeps until something is ready, `interrupt()` or `deadline` (a spurious return
-    /// is allowed). Background thread only, without the lock.
+    /// is allowed). Without the lock; several threads may wait at once.
     virtual void wait(std::optional<Clock::time_point> deadline) = 0;
     /// Makes a current or the next `wait` return. Any thread, lock not needed.
     virtual void interrupt() noexcept = 0;
@@ -158,6 +160,8 @@ class TransportFactory {
 
 /// The shared-memory transport (src/pool_transport_shm.cpp). Forks its zygote now.
 std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config);
+/// The thread transport (src/pool_transport_threads.cpp): workers are threads (mp::ThreadPool).
+std::unique_ptr<PoolTransport> make_thread_transport(std::size_t workers, WorkerConfig config);
 
 // ---- the worker side ---------------------------------------------------------------------
 

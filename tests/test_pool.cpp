@@ -2,11 +2,13 @@
 // WorkerLost), lifetime (close/join/terminate, no leaks) and the examples' output.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <list>
@@ -19,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "mp/detail/shared_region.hpp"
@@ -867,4 +870,283 @@ TEST(PoolExamples, FactorialsMatchGmp) {
     EXPECT_NE(r.out.find("20! = 2432902008176640000"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("1000! has 2568 digits"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("all checked against the parent: OK"), std::string::npos) << r.out;
+}
+
+// ---- never broken by a death (issue 10) ----------------------------------------------------
+
+namespace {
+
+bool is_even(int x) {
+    return x % 2 == 0;
+}
+void do_nothing(int) {}
+void touch_nothing() {}
+
+pid_t parent_of(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    return ppid;
+}
+
+}  // namespace
+
+TEST(PoolRobust, TwoHundredFreshPoolsEachLosingAWorkerRightAwayKeepServing) {
+    for (int i = 0; i < 200; ++i) {
+        mp::Pool pool(2);
+        auto pids = pool.worker_pids();
+        ASSERT_EQ(pids.size(), 2u);
+        ::kill(pids[i % 2], SIGKILL);
+        ASSERT_EQ(pool.apply(square, 3), 9) << "pool " << i;
+        ASSERT_EQ(pool.map(square, {1, 2, 3}), (std::vector<int>{1, 4, 9})) << "pool " << i;
+    }
+}
+
+TEST(PoolRobust, AKillStormFailsOnlyRunningTasksAndThePoolGoesOn) {
+    mp::Pool pool(4);
+    std::atomic<bool> stop{false};
+    std::atomic<int> kills{0};
+    std::thread storm([&] {
+        unsigned k = 0;
+        while (!stop) {
+            auto pids = pool.worker_pids();
+            if (!pids.empty()) {
+                ::kill(pids[k++ % pids.size()], SIGKILL);
+                ++kills;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    auto end = Clock::now() + 2s;
+    int ok = 0, lost = 0;
+    while (Clock::now() < end) {
+        try {
+            auto r = pool.map(square, std::views::iota(0, 200));
+            for (int i = 0; i < 200; ++i) ASSERT_EQ(r[i], i * i);
+            ++ok;
+        } catch (const mp::WorkerLost&) {
+            ++lost;
+        }
+        auto results = pool.imap_unordered(square, std::views::iota(0, 50));
+        for (auto it = results.begin(); it != results.end(); ++it) {
+            try {
+                int v = *it;
+                int root = static_cast<int>(std::lround(std::sqrt(v)));
+                ASSERT_EQ(root * root, v);
+                ++ok;
+            } catch (const mp::WorkerLost&) {
+                ++lost;
+            }
+        }
+        std::vector<mp::AsyncResult<int>> rs;
+        for (int i = 0; i < 50; ++i) rs.push_back(pool.apply_async(add, i, 1));
+        for (int i = 0; i < 50; ++i) {
+            try {
+                ASSERT_EQ(rs[i].get(30s), i + 1);
+                ++ok;
+            } catch (const mp::WorkerLost&) {
+                ++lost;
+            }
+        }
+    }
+    stop = true;
+    storm.join();
+    EXPECT_GT(kills.load(), 10);
+    EXPECT_GT(ok, 0);
+    // Afterwards the pool serves as if nothing happened.
+    EXPECT_EQ(pool.map(square, std::views::iota(0, 100)).back(), 99 * 99);
+    EXPECT_EQ(pool.apply(add, 2, 3), 5);
+    EXPECT_EQ(pool.worker_pids().size(), 4u);
+}
+
+TEST(PoolRobust, ARespawnRefusedByRlimitNprocIsRetriedUntilAllowed) {
+    mp::Process child([] {
+        // RLIMIT_NPROC does not bind root: run as nobody.
+        if (::getuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(10);
+        mp::Pool pool(1);
+        pid_t worker = pool.worker_pids().at(0);
+        pid_t zygote = parent_of(worker);
+        rlimit old{};
+        if (::prlimit(zygote, RLIMIT_NPROC, nullptr, &old) != 0) ::_exit(16);
+        rlimit none{0, old.rlim_max};
+        if (::prlimit(zygote, RLIMIT_NPROC, &none, nullptr) != 0) ::_exit(11);
+        ::kill(worker, SIGKILL);
+        auto r = pool.apply_async(square, 7);
+        try {
+            r.get(500ms);
+            ::_exit(12);  // no worker could have been made
+        } catch (const mp::TimeoutError&) {
+        }
+        if (::prlimit(zygote, RLIMIT_NPROC, &old, nullptr) != 0) ::_exit(13);
+        if (r.get(20s) != 49) ::_exit(14);
+        if (pool.map(square, {1, 2}) != std::vector<int>{1, 4}) ::_exit(15);
+    });
+    child.start();
+    child.join();
+    EXPECT_EQ(child.exitcode(), 0);
+}
+
+TEST(PoolRobust, WorkersEndSoonAfterTheParentDiesOfAnySignal) {
+    for (int sig : {SIGTERM, SIGINT, SIGKILL}) {
+        struct Pids {
+            std::atomic<int> n{0};
+            std::atomic<int> pid[2];
+        };
+        mp::detail::SharedRegion region(sizeof(Pids));
+        auto* pids = new (region.data()) Pids;
+        mp::Process owner([pids] {
+            mp::Pool pool(2);
+            auto w = pool.worker_pids();
+            pids->pid[0] = w.at(0);
+            pids->pid[1] = w.at(1);
+            pids->n = 2;
+            std::this_thread::sleep_for(60s);
+        });
+        owner.start();
+        ASSERT_TRUE(mp::test::eventually([&] { return pids->n.load() == 2; }, 10s));
+        ::kill(owner.pid(), sig);
+        owner.join();
+        // The zygote watches the parent's pidfd and kills the workers at once (1 s is
+        // the promise; the check is generous for a loaded machine).
+        EXPECT_TRUE(mp::test::eventually(
+            [&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); }, 5s))
+            << "signal " << sig;
+    }
+}
+
+TEST(PoolRobust, AWorkerKilledInItsInitializerOnceIsReplaced) {
+    // One death in the initializer is not "the initializer is broken".
+    mp::Pool pool(1, [] { std::this_thread::sleep_for(300ms); });
+    auto pid = pool.worker_pids().at(0);
+    ::kill(pid, SIGKILL);
+    EXPECT_EQ(pool.apply(square, 4), 16);
+}
+
+// ---- progress without the caller ------------------------------------------------------------
+
+TEST(PoolBackground, CallbacksAndQueuedTasksFinishWhileTheCallerSleeps) {
+    mp::Pool pool(2);
+    std::atomic<int> done{0};
+    for (int i = 0; i < 20000; ++i) pool.apply_async(square, i).then([&](int) { ++done; });
+    // No pool call from here on: the pool's thread must do everything.
+    auto end = Clock::now() + 60s;
+    while (done.load() < 20000 && Clock::now() < end) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(done.load(), 20000);
+}
+
+TEST(PoolBackground, CallbacksRunOnThePoolsThreadOneAtATime) {
+    mp::Pool pool(4);
+    std::atomic<int> inside{0};
+    std::atomic<int> overlap{0};
+    std::atomic<int> n{0};
+    auto me = std::this_thread::get_id();
+    std::atomic<bool> on_caller{false};
+    for (int i = 0; i < 200; ++i) {
+        pool.apply_async(square, i).then([&](int) {
+            if (++inside > 1) ++overlap;
+            if (std::this_thread::get_id() == me) on_caller = true;
+            std::this_thread::sleep_for(100us);
+            --inside;
+            ++n;
+        });
+    }
+    EXPECT_TRUE(mp::test::eventually([&] { return n.load() == 200; }, 60s));
+    EXPECT_EQ(overlap.load(), 0);
+    EXPECT_FALSE(on_caller.load());
+}
+
+// ---- lazy imap, any result type ---------------------------------------------------------
+
+TEST(PoolLazy, ImapOverAnInfiniteRangeStoppedEarlyUsesBoundedMemory) {
+    mp::Pool pool(2);
+    int k = 0;
+    for (int r : pool.imap(square, std::views::iota(0))) {
+        ASSERT_EQ(r, k * k);
+        if (++k == 2000) break;
+    }
+    EXPECT_EQ(k, 2000);
+    std::set<int> seen;
+    for (int r : pool.imap_unordered(square, std::views::iota(0), 4)) {
+        seen.insert(r);
+        if (seen.size() == 500) break;
+    }
+    EXPECT_EQ(seen.size(), 500u);
+    // Still usable afterwards (the abandoned look-ahead finishes in the background).
+    EXPECT_EQ(pool.apply(square, 9), 81);
+}
+
+TEST(PoolLazy, ImapReadsItsInputOnlyAsWorkersNeedIt) {
+    mp::Pool pool(2);
+    std::atomic<int> read{0};
+    auto counted = std::views::iota(0, 1'000'000) | std::views::transform([&read](int x) {
+                       ++read;
+                       return x;
+                   });
+    auto it = pool.imap(square, counted);
+    EXPECT_EQ(read.load(), 0);  // nothing read at the call
+    EXPECT_EQ(it.next(10s), std::optional<int>(0));
+    EXPECT_LT(read.load(), 1000);  // a bounded look-ahead, not the whole input
+}
+
+TEST(PoolLazy, NextWithATimeoutAndTheEnd) {
+    mp::Pool pool(1);
+    auto it = pool.imap(sleep_ms, std::vector<int>{800, 0});
+    EXPECT_THROW(it.next(50ms), mp::TimeoutError);
+    EXPECT_EQ(it.next(), std::optional<int>(800));
+    EXPECT_EQ(it.next(5s), std::optional<int>(0));
+    EXPECT_EQ(it.next(), std::nullopt);
+    EXPECT_EQ(it.next(), std::nullopt);
+}
+
+TEST(PoolLazy, AnErrorReadingTheInputSurfacesAtItsItem) {
+    mp::Pool pool(2);
+    auto bad = std::views::iota(0, 10) | std::views::transform([](int x) {
+                   if (x == 5) throw std::out_of_range("input item 5 is unreadable");
+                   return x;
+               });
+    for (bool ordered : {true, false}) {
+        std::vector<int> got;
+        std::string error;
+        auto it = ordered ? pool.imap(square, bad, 2) : pool.imap_unordered(square, bad, 2);
+        for (;;) {
+            try {
+                auto r = it.next(10s);
+                if (!r) break;
+                got.push_back(*r);
+            } catch (const std::out_of_range& e) {
+                error = e.what();
+                EXPECT_EQ(got.size(), 5u);  // every item before it came first
+            }
+        }
+        std::sort(got.begin(), got.end());
+        EXPECT_EQ(got, (std::vector<int>{0, 1, 4, 9, 16}));
+        EXPECT_EQ(error, "input item 5 is unreadable");
+    }
+}
+
+TEST(PoolTypes, MapOfBoolVoidAndUserTypes) {
+    mp::Pool pool(2);
+    std::vector<bool> even = pool.map(is_even, std::views::iota(0, 7));
+    EXPECT_EQ(even, (std::vector<bool>{true, false, true, false, true, false, true}));
+    std::vector<std::monostate> none = pool.map(do_nothing, std::views::iota(0, 5));
+    EXPECT_EQ(none.size(), 5u);
+    pool.apply(touch_nothing);
+    pool.apply(do_nothing, 1);
+    std::vector<bool> flags{true, false, true};
+    EXPECT_EQ(pool.map([](bool b) { return !b; }, flags), (std::vector<bool>{false, true, false}));
+    int n = 0;
+    for (bool b : pool.imap(is_even, std::vector<int>{2, 4, 5})) n += b ? 1 : 0;
+    EXPECT_EQ(n, 2);
+    for (std::monostate m : pool.imap_unordered(do_nothing, std::vector<int>{1, 2})) {
+        (void)m;
+        ++n;
+    }
+    EXPECT_EQ(n, 4);
+    auto pts = pool.map(twice, std::vector<Point>{{1, 2}, {3, 4}});
+    EXPECT_EQ(pts[1].y, 8);
 }

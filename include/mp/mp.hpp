@@ -17,12 +17,15 @@
 //   <mp/sharedctypes.hpp>   Value, RawValue, Array, RawArray
 //   <mp/shared_memory.hpp>  SharedMemory
 //   <mp/pool.hpp>           Pool, AsyncResult
+//   <mp/thread_pool.hpp>    ThreadPool (the Pool API on threads)
+//   <mp/futures.hpp>        futures::ProcessPoolExecutor, Future, as_completed, wait
 //   <mp/serialize.hpp>      what can cross a process boundary, and how
 //   <mp/errors.hpp>         the exception family under mp::Error
 #pragma once
 
 #include "mp/connection.hpp"
 #include "mp/errors.hpp"
+#include "mp/futures.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
 #include "mp/queue.hpp"
@@ -30,3 +33,4 @@
 #include "mp/shared_memory.hpp"
 #include "mp/sharedctypes.hpp"
 #include "mp/synchronize.hpp"
+#include "mp/thread_pool.hpp"

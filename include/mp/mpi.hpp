@@ -59,6 +59,7 @@
 // overlap with a running MPI Pool's.
 #pragma once
 
+#include "mp/futures.hpp"
 #include "mp/pool.hpp"
 
 namespace mp::mpi {
@@ -89,5 +90,8 @@ void init(int& argc, char**& argv, Options options = {});
 /// when the Pool is made; a non-empty `base.initializer` → ValueError (a std::function
 /// cannot travel). One MPI Pool at a time: a second while one is open → ValueError.
 [[nodiscard]] PoolOptions pool_options(PoolOptions base = {});
+
+/// The same for concurrent.futures: `mp::futures::ProcessPoolExecutor ex(executor_options())`.
+[[nodiscard]] futures::ExecutorOptions executor_options(futures::ExecutorOptions base = {});
 
 }  // namespace mp::mpi

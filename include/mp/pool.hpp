@@ -201,6 +201,8 @@ class Pool {
     [[nodiscard]] std::vector<pid_t> worker_pids() const;
 
   private:
+    friend class ThreadPool;
+    explicit Pool(std::shared_ptr<detail::PoolCore> core) : core_(std::move(core)) {}
     template <class R, bool Star, class Fn, class Range>
     auto map_impl(const Fn& fn, Range&& items, std::size_t chunksize);
     template <class F, class Range>

@@ -353,4 +353,9 @@ PoolOptions pool_options(PoolOptions base) {
     return base;
 }
 
+futures::ExecutorOptions executor_options(futures::ExecutorOptions base) {
+    base.transport = pool_options().transport;
+    return base;
+}
+
 }  // namespace mp::mpi

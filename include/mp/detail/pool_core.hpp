@@ -73,6 +73,8 @@ class PoolCore;
 /// The non-template face of the pool core (defined in src/pool.cpp).
 struct PoolCoreHandle {
     static std::shared_ptr<PoolCore> create(PoolOptions options);
+    /// The same scheduler over worker threads (mp::ThreadPool).
+    static std::shared_ptr<PoolCore> create_threads(PoolOptions options);
     /// Submits `records` as tasks `first_index`, `first_index + 1`, … of `sink`.
     static void submit(PoolCore& core, std::vector<Bytes> records,
                        const std::shared_ptr<TaskSink>& sink, std::size_t first_index = 0);
@@ -170,6 +172,9 @@ struct ResultStateBase : TaskSink {
     using Value = stored_t<R>;
     bool arrived = false;
     std::atomic<bool> done{false};
+    /// Futures are done before their callbacks run (a callback may call result());
+    /// AsyncResults after (as Python's: get() returns once the callback ran).
+    bool done_before_callbacks = false;
     std::optional<Value> value;
     std::exception_ptr error;
     std::vector<std::function<void(const Value&)>> callbacks;
@@ -195,9 +200,9 @@ struct ResultStateBase : TaskSink {
     std::function<void()> finish() {
         arrived = true;
         auto cbs = take_callbacks();
-        if (!cbs) {
+        if (!cbs || done_before_callbacks) {
             done.store(true, std::memory_order_release);
-            return {};
+            return cbs;
         }
         return [this, cbs = std::move(cbs)] {
             cbs();
@@ -331,6 +336,17 @@ class ChunkFeeder {
     bool begun_ = false;
     bool ended_ = false;
     std::exception_ptr error_;
+};
+
+/// ThreadPool: any callable, sent as a pointer to it (workers share this process's
+/// memory). Trivially copyable, so the Pool's machinery carries it unchanged.
+template <class Fn>
+struct ThreadCall {
+    Fn* f = nullptr;
+    template <class... A>
+    decltype(auto) operator()(A&&... a) const {
+        return std::invoke(*f, std::forward<A>(a)...);
+    }
 };
 
 template <class F, class... Args>

@@ -53,14 +53,16 @@ Bytes make_chunk_record(const Fn& f, const std::vector<wire_t<Arg>>& items) {
     });
 }
 
-/// Cuts `items` into chunk records (Python's automatic chunksize when it is 0).
-template <class R, bool Star, class Fn, class Range>
-std::vector<Bytes> make_chunks(const Fn& f, Range&& items, std::size_t chunksize,
-                               std::size_t processes) {
-    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+/// Cuts `items` (of Arg, or of its wire type) into chunk records (Python's automatic
+/// chunksize when it is 0).
+template <class R, bool Star, class Arg, class Fn, class Range>
+std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunksize,
+                                  std::size_t processes) {
     using W = wire_t<Arg>;
+    using Item = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
     MP_REQUIRE_SERIALIZABLE(Arg);
-    if constexpr (std::ranges::sized_range<Range> && std::ranges::forward_range<Range>) {
+    if constexpr (std::ranges::sized_range<Range> && std::ranges::forward_range<Range> &&
+                  std::is_same_v<W, Item>) {
         auto n = static_cast<std::size_t>(std::ranges::size(items));
         if (chunksize ==
             0) {  // Python: chunksize, extra = divmod(len, 4 * processes); if extra: += 1
@@ -78,9 +80,16 @@ std::vector<Bytes> make_chunks(const Fn& f, Range&& items, std::size_t chunksize
         return recs;
     } else {
         std::vector<W> all;
-        for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
-        return make_chunks<R, Star>(f, all, chunksize, processes);
+        for (auto&& x : items) all.emplace_back(static_cast<Arg>(std::forward<decltype(x)>(x)));
+        return make_chunks_of<R, Star, Arg>(f, all, chunksize, processes);
     }
+}
+
+template <class R, bool Star, class Fn, class Range>
+std::vector<Bytes> make_chunks(const Fn& f, Range&& items, std::size_t chunksize,
+                               std::size_t processes) {
+    using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
+    return make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes);
 }
 
 }  // namespace detail
