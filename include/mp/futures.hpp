@@ -55,6 +55,8 @@ struct ExecutorOptions {
     /// A worker is replaced after this many tasks; 0: never.
     std::size_t max_tasks_per_child = 0;
     // .context (the start method, <mp/context.hpp>) comes here, last.
+    /// Where the workers are (PoolOptions::transport); set by mp::mpi::executor_options().
+    std::shared_ptr<const ::mp::detail::TransportFactory> transport = {};
 };
 
 /// Executor.map(fn, items, chunksize=, timeout=).

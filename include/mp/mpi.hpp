@@ -5,10 +5,13 @@
 //
 //     int main(int argc, char** argv) {
 //         mp::mpi::init(argc, argv);       // ranks > 0 serve tasks in here and exit there
-//         mp::Pool pool(mp::mpi::context());     // rank 0: one worker per other rank
+//         mp::Pool pool(mp::mpi::pool_options());   // rank 0: one worker per other rank
 //         auto r = pool.map(square, std::vector{1, 2, 3});   // the whole Pool API
 //     }
 //     // mpirun -n 4 ./app          (or: mpirun --hostfile hosts -n 16 ./app)
+//
+// The Pool is the Pool of <mp/pool.hpp> — its scheduler, chunking, callbacks and
+// errors — with a second transport under it: its workers are the other ranks.
 //
 // SPMD, no spawn: every rank runs the same program. `init` initializes MPI; on
 // ranks > 0 it never returns — the rank serves the tasks of every MPI Pool rank 0
@@ -28,7 +31,9 @@
 // lives in one machine's memory or kernel — Queue, Lock, Value, SharedMemory, Pipe,
 // and pointers captured by a lambda. Those handles cannot be serialized at all, so
 // passing one as a task argument is a compile error; a captured pointer is not
-// detectable and means nothing on another machine.
+// detectable and means nothing on another machine. The initializer cannot travel
+// either (a std::function): an MPI Pool with one → ValueError. Tasks are not moved
+// between ranks once sent (no work stealing across machines).
 //
 // Workers: by default each rank > 0 is one worker and runs tasks in its own
 // process. With `{.workers_per_rank = N}` each rank > 0 runs a local shared-memory
@@ -40,16 +45,21 @@
 // crash with workers_per_rank = 0, the OOM killer, a lost node) ends the whole job —
 // Open MPI stops every rank; before that the dying rank prints which rank, host and
 // task it was, and rank 0 (stopped by mpirun with SIGTERM) prints the tasks each rank
-// held. No rank is left running.
+// held. No rank is left running. With workers_per_rank > 0 each worker rank forks its
+// local workers (through the Pool's zygote) after MPI_Init: they never call MPI; Open
+// MPI's own threads are the only ones in the rank at that fork.
 //
-// Idle ranks do not burn CPU: a waiting rank probes for messages with a back-off
-// that grows to 1 ms of sleep (Open MPI's blocking receive would spin at 100%).
+// Idle ranks do not burn CPU: a waiting rank probes for messages for 1 ms (yielding),
+// then with sleeps growing from 1 µs to 1 ms (Open MPI's blocking receive would spin
+// at 100%).
 //
-// Threads: MPI is initialized at MPI_THREAD_SERIALIZED; mp makes its MPI calls one at
-// a time under its own lock, from the thread that drives the pool. Your own MPI calls
-// on rank 0 must not overlap with a running MPI Pool.
+// Threads: MPI is initialized at MPI_THREAD_SERIALIZED (FUNNELED is not enough: the
+// pool's background thread and the threads waiting on the pool all make MPI calls); mp
+// makes them one at a time under its own lock. Your own MPI calls on rank 0 must not
+// overlap with a running MPI Pool's.
 #pragma once
 
+#include "mp/futures.hpp"
 #include "mp/pool.hpp"
 
 namespace mp::mpi {
@@ -80,5 +90,8 @@ void init(int& argc, char**& argv, Options options = {});
 /// when the Pool is made; a non-empty `base.initializer` → ValueError (a std::function
 /// cannot travel). One MPI Pool at a time: a second while one is open → ValueError.
 [[nodiscard]] PoolOptions pool_options(PoolOptions base = {});
+
+/// The same for concurrent.futures: `mp::futures::ProcessPoolExecutor ex(executor_options())`.
+[[nodiscard]] futures::ExecutorOptions executor_options(futures::ExecutorOptions base = {});
 
 }  // namespace mp::mpi

@@ -26,8 +26,19 @@
 
 #include "mp/mpi.hpp"
 #include "mp/serialize.hpp"
+#include "pool_shared.hpp"
+#include "pool_transport.hpp"
 
 namespace mp::mpi::detail {
+
+// The Pool's machinery this transport plugs into (src/pool_transport.hpp, pool_shared.hpp).
+using mp::detail::PoolTransport;
+using mp::detail::ResultHeader;
+using mp::detail::TaskHeader;
+using mp::detail::TicketId;
+using mp::detail::TransportEvent;
+using mp::detail::WorkerChannel;
+using mp::detail::WorkerConfig;
 
 inline constexpr int kTagControl = 1;
 inline constexpr int kTagTasks = 2;

@@ -26,13 +26,6 @@
 
 namespace mp::mpi::detail {
 
-using mp::detail::PoolTransport;
-using mp::detail::ResultHeader;
-using mp::detail::TaskHeader;
-using mp::detail::TicketId;
-using mp::detail::TransportEvent;
-using mp::detail::WorkerConfig;
-
 namespace {
 
 constexpr std::size_t kTicketsPerSlot = 1024;
@@ -108,6 +101,7 @@ class MpiTransport final : public PoolTransport {
         e.slot = slot;
         e.pid = -1;
         events_.push_back(std::move(e));
+        queued_events_.store(events_.size(), std::memory_order_release);
     }
 
     bool can_send(std::size_t slot) const noexcept override {
@@ -156,8 +150,7 @@ class MpiTransport final : public PoolTransport {
     }
 
     void shutdown(std::chrono::milliseconds) noexcept override {
-        if (shut_) return;
-        shut_ = true;
+        if (shut_.exchange(true)) return;
         g_pool_open.store(false);  // the ranks are free for the next pool
         try {
             Control c;
@@ -182,10 +175,11 @@ class MpiTransport final : public PoolTransport {
         while (!events_.empty()) {
             TransportEvent e = std::move(events_.front());
             events_.pop_front();
+            queued_events_.store(events_.size(), std::memory_order_release);
             on_event(e);
             ++n;
         }
-        if (shut_) return n;
+        if (shut_.load(std::memory_order_relaxed)) return n;
         while (auto m = try_receive(MPI_ANY_SOURCE, MPI_ANY_TAG)) {
             if (m->tag == kTagResults) {
                 n += take_results(m->bytes, on_event);
@@ -213,8 +207,9 @@ class MpiTransport final : public PoolTransport {
     }
 
     bool pending() const noexcept override {
-        if (!events_.empty()) return true;
-        if (shut_) return false;
+        // Also called by wait(), without the scheduler's lock: only atomics and MPI here.
+        if (queued_events_.load(std::memory_order_acquire) != 0) return true;
+        if (shut_.load(std::memory_order_acquire)) return false;
         try {
             return probe(MPI_ANY_SOURCE, MPI_ANY_TAG);
         } catch (...) {
@@ -334,8 +329,9 @@ class MpiTransport final : public PoolTransport {
     std::vector<Batch> batches_;  // by slot
     std::deque<Outgoing> sends_;
     std::deque<TransportEvent> events_;
+    std::atomic<std::size_t> queued_events_{0};  // events_.size(), for pending() without the lock
     int efd_ = -1;
-    bool shut_ = false;
+    std::atomic<bool> shut_{false};
 };
 
 class MpiFactory final : public mp::detail::TransportFactory {
@@ -354,6 +350,11 @@ namespace mp::mpi {
 PoolOptions pool_options(PoolOptions base) {
     static const auto factory = std::make_shared<const detail::MpiFactory>();
     base.transport = factory;
+    return base;
+}
+
+futures::ExecutorOptions executor_options(futures::ExecutorOptions base) {
+    base.transport = pool_options().transport;
     return base;
 }
 

@@ -27,12 +27,6 @@
 
 namespace mp::mpi::detail {
 
-using mp::detail::ResultHeader;
-using mp::detail::TaskHeader;
-using mp::detail::TicketId;
-using mp::detail::WorkerChannel;
-using mp::detail::WorkerConfig;
-
 namespace {
 
 // Results go back in batches: when the rank runs out of tasks, or when a batch grows

@@ -179,6 +179,14 @@ TEST(MpiPool, MaxTasksPerChild) {
     for (int i = 0; i < 40; ++i) EXPECT_EQ(r[static_cast<std::size_t>(i)], i * i);
 }
 
+TEST(MpiPool, TheFuturesExecutor) {
+    mp::futures::ProcessPoolExecutor ex(mp::mpi::executor_options());
+    auto f = ex.submit(square, 11);
+    EXPECT_EQ(f.result(), 121);
+    EXPECT_GE(ex.submit(where).result(), 1);
+    ex.shutdown(true);
+}
+
 TEST(MpiPool, AnInitializerThatCannotTravelIsRefused) {
     EXPECT_THROW(mpi_pool(mp::PoolOptions{.initializer = [] {}}), mp::ValueError);
 }
