@@ -233,6 +233,13 @@ int forkserver_main(int boot_fd) noexcept {
     } catch (...) {
         return 1;
     }
+    // The server writes nothing itself and each child gets its requester's fds 0-2: let go
+    // of the standard fds of whoever started the server (a pipe there would never see EOF).
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        for (int i = 0; i < 3; ++i) ::dup2(null, i);
+        close_fd(null);
+    }
     pid_t pid = ::fork();  // not the parent's child: nothing for it to reap
     if (pid < 0) return 1;
     if (pid > 0) ::_exit(0);

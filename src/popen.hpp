@@ -75,6 +75,9 @@ std::unique_ptr<Popen> launch_forkserver(ChildSpec& spec);
 /// A Popen for a direct child known by pid: waits with a pidfd (fork and spawn).
 std::unique_ptr<Popen> popen_for_child(pid_t pid);
 
+/// pidfd_send_signal(2): signals the process of `pidfd` (never a reused pid).
+int pidfd_send_signal(int pidfd, int sig) noexcept;
+
 /// Flushes the C and C++ standard streams (before fork, and before a child's _exit).
 void flush_std_streams() noexcept;
 

@@ -17,11 +17,12 @@
 #include "popen.hpp"
 
 namespace mp::detail {
-namespace {
 
-int pidfd_send_signal(int pidfd, int sig) {
+int pidfd_send_signal(int pidfd, int sig) noexcept {
     return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
+
+namespace {
 
 int decode_status(const siginfo_t& info) {
     if (info.si_code == CLD_EXITED) return info.si_status;

@@ -122,10 +122,6 @@ ServerInfo start_server() {
     return s;
 }
 
-int pidfd_send_signal(int pidfd, int sig) {
-    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
-
 class PopenForkServer final : public Popen {
   public:
     PopenForkServer(int conn, pid_t pid, int pidfd) : conn_(conn), pid_(pid), pidfd_(pidfd) {}

@@ -201,6 +201,7 @@ void receive_handles(mp::Connection c) {
 }
 
 TEST_P(Handles, ThroughAConnectionToAChild) {
+    run(+[] {});  // the fork server, if any, is up (its pidfd stays open here, as it should)
     mp::test::FdLeakCheck leaks;
     {
         auto [mine, theirs] = mp::Pipe();

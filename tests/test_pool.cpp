@@ -742,8 +742,8 @@ TEST(Pool, TerminateReturnsFastWithATaskStuck) {
 }
 
 TEST(Pool, DestructorTerminatesAndLeavesNothing) {
+    reset_shared();  // first: shared() maps its memfd region once, on first use
     mp::test::FdLeakCheck fds;
-    reset_shared();
     std::optional<mp::AsyncResult<int>> pending;
     double t = seconds_of([&] {
         mp::Pool pool(2);
