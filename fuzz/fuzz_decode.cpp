@@ -41,10 +41,10 @@ struct Flags {
 struct Record {
     std::string name;
     std::vector<double> values;
-    std::optional<Flags> flags;
+    std::optional<Color> color;
     template <class Archive>
     void serialize(Archive& ar) {
-        ar(name, values, flags);
+        ar(name, values, color);
     }
 };
 struct Tree {
@@ -95,7 +95,7 @@ using Types =
              std::vector<bool>, std::vector<std::string>, std::vector<Big>, std::deque<Big>,
              std::list<Big>, std::map<std::string, int>, std::multimap<int, Big>,
              std::set<std::string>, std::unordered_map<int, std::string>, std::unordered_set<long>,
-             std::optional<int>, std::variant<int, std::string, Flags>,
+             std::optional<int>, std::variant<int, std::string, bool>,
              std::tuple<int, std::string, bool>, std::pair<double, std::vector<char>>,
              std::unique_ptr<Big>, std::shared_ptr<std::string>, std::vector<Node>, Record, Tree,
              std::complex<double>, std::chrono::milliseconds,
@@ -158,15 +158,14 @@ int main(int argc, char** argv) {
         }(Types{});
         return at;
     };
-    seed(argv[1], idx(std::type_identity<Record>{}),
-         Record{"ada", {1.0, 2.0}, Flags{3, true, false, Color::blue}});
+    seed(argv[1], idx(std::type_identity<Record>{}), Record{"ada", {1.0, 2.0}, Color::blue});
     Tree t{1, {Tree{2, {}}, Tree{3, {Tree{4, {}}}}}};
     seed(argv[1], idx(std::type_identity<Tree>{}), t);
     seed(argv[1], idx(std::type_identity<std::map<std::string, int>>{}),
          std::map<std::string, int>{{"a", 1}, {"bb", 2}});
     seed(argv[1], idx(std::type_identity<std::vector<Big>>{}), std::vector<Big>(2));
-    seed(argv[1], idx(std::type_identity<std::variant<int, std::string, Flags>>{}),
-         std::variant<int, std::string, Flags>{std::string("v")});
+    seed(argv[1], idx(std::type_identity<std::variant<int, std::string, bool>>{}),
+         std::variant<int, std::string, bool>{std::string("v")});
     std::vector<Node> nodes(1);
     nodes[0].next = std::make_unique<Node>();
     seed(argv[1], idx(std::type_identity<std::vector<Node>>{}), nodes);
