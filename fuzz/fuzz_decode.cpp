@@ -29,7 +29,12 @@
 #include <variant>
 #include <vector>
 
+#include "../tests/decode_types.hpp"
+
 namespace {
+
+using mp::test::Big;
+using mp::test::Tree;
 
 enum class Color : std::uint8_t { red, green, blue };
 struct Flags {
@@ -45,21 +50,6 @@ struct Record {
     template <class Archive>
     void serialize(Archive& ar) {
         ar(name, values, color);
-    }
-};
-struct Tree {
-    int v = 0;
-    std::vector<Tree> kids;
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(v, kids);
-    }
-};
-struct Big {
-    std::array<char, 4096> bytes{};
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(bytes);
     }
 };
 struct Node {

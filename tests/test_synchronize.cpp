@@ -16,8 +16,6 @@
 
 #include <signal.h>
 
-#include <fstream>
-
 #include "../src/protocol_steps.hpp"
 #include "child_process.hpp"
 #include "support.hpp"
@@ -62,14 +60,7 @@ int wait_outcome_30s(mp::Barrier& bar) {
     }
 }
 
-/// The state letter of /proc/<pid>/stat ('S' asleep, 'T' stopped, 'Z' zombie), or 0.
-char proc_state(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) return 0;
-    auto close = line.rfind(')');
-    return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
-}
+using mp::test::process_state;
 
 void expect_ok(mp::Process& p) {
     EXPECT_EQ(finish(p), 0) << "child " << p.name() << " failed";
@@ -931,7 +922,7 @@ TEST(Barrier, APartyKilledWhileWaitingForTheDrainBreaksTheNextCycle) {
         stopped_outcome.value() = wait_outcome_30s(bar);  // cycle 2: its victim is dead
     });
     s.start();
-    ASSERT_TRUE(mp::test::eventually([&] { return proc_state(s.pid()) == 'T'; }, 20s));
+    ASSERT_TRUE(mp::test::eventually([&] { return process_state(s.pid()) == 'T'; }, 20s));
     // V passes cycle 1, calls wait() again while cycle 1 drains, and dies right there.
     mp::Process v([bar]() mutable {
         require(wait_outcome_30s(bar) == 1, "cycle 1 passes");
@@ -970,7 +961,7 @@ TEST(Barrier, APartyKilledAtEveryStepOfTheCycleBreaksItInsteadOfHanging) {
         victim.start();
         if (step == kBarrierFilling) {  // the victim arrives first and sleeps
             ASSERT_TRUE(mp::test::eventually(
-                [&] { return proc_state(victim.pid()) == 'Z' || bar.n_waiting() == 1; }));
+                [&] { return process_state(victim.pid()) == 'Z' || bar.n_waiting() == 1; }));
         }
         auto start = Clock::now();
         bool broke = false;
