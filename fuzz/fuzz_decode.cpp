@@ -62,7 +62,7 @@ struct Node {
 };
 
 /// Decodes `payload` as T; on success, checks that the value re-encodes to a payload that
-/// decodes to the same bytes again.
+/// decodes to the same value again (the same bytes, for all but unordered containers).
 template <class T>
 void check(std::span<const std::byte> payload) {
     try {
@@ -70,9 +70,14 @@ void check(std::span<const std::byte> payload) {
         mp::Bytes again;
         mp::encode_payload(value, again);
         T twice = mp::decode_payload<T>(again);
-        mp::Bytes thrice;
-        mp::encode_payload(twice, thrice);
-        if (again != thrice) std::abort();  // decoding is not stable
+        if constexpr (requires { typename T::hasher; }) {
+            // Unordered containers encode in bucket order, which may differ: compare values.
+            if (!(value == twice)) std::abort();
+        } else {
+            mp::Bytes thrice;
+            mp::encode_payload(twice, thrice);
+            if (again != thrice) std::abort();  // decoding is not stable
+        }
     } catch (const mp::SerializationError&) {
     }
 }
