@@ -22,7 +22,7 @@ echo "== tests"
 echo "== install from one fresh configure, then build a find_package(mp) consumer"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cmake -S "$MP_ROOT" -B "$tmp/build" -DMP_BUILD_TESTS=OFF -DMP_BUILD_EXAMPLES=OFF \
+cmake -S "$MP_ROOT" -B "$tmp/build" -DMP_WERROR=ON -DMP_BUILD_TESTS=OFF -DMP_BUILD_EXAMPLES=OFF \
       -DMP_BUILD_BENCH=OFF >/dev/null
 cmake --build "$tmp/build" -j "$jobs" >/dev/null
 cmake --install "$tmp/build" --prefix "$tmp/prefix" >/dev/null

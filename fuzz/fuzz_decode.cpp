@@ -29,7 +29,12 @@
 #include <variant>
 #include <vector>
 
+#include "../tests/decode_types.hpp"
+
 namespace {
+
+using mp::test::Big;
+using mp::test::Tree;
 
 enum class Color : std::uint8_t { red, green, blue };
 struct Flags {
@@ -41,25 +46,10 @@ struct Flags {
 struct Record {
     std::string name;
     std::vector<double> values;
-    std::optional<Flags> flags;
+    std::optional<Color> color;
     template <class Archive>
     void serialize(Archive& ar) {
-        ar(name, values, flags);
-    }
-};
-struct Tree {
-    int v = 0;
-    std::vector<Tree> kids;
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(v, kids);
-    }
-};
-struct Big {
-    std::array<char, 4096> bytes{};
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(bytes);
+        ar(name, values, color);
     }
 };
 struct Node {
@@ -72,7 +62,7 @@ struct Node {
 };
 
 /// Decodes `payload` as T; on success, checks that the value re-encodes to a payload that
-/// decodes to the same bytes again.
+/// decodes to the same value again (the same bytes, for all but unordered containers).
 template <class T>
 void check(std::span<const std::byte> payload) {
     try {
@@ -80,9 +70,14 @@ void check(std::span<const std::byte> payload) {
         mp::Bytes again;
         mp::encode_payload(value, again);
         T twice = mp::decode_payload<T>(again);
-        mp::Bytes thrice;
-        mp::encode_payload(twice, thrice);
-        if (again != thrice) std::abort();  // decoding is not stable
+        if constexpr (requires { typename T::hasher; }) {
+            // Unordered containers encode in bucket order, which may differ: compare values.
+            if (!(value == twice)) std::abort();
+        } else {
+            mp::Bytes thrice;
+            mp::encode_payload(twice, thrice);
+            if (again != thrice) std::abort();  // decoding is not stable
+        }
     } catch (const mp::SerializationError&) {
     }
 }
@@ -95,7 +90,7 @@ using Types =
              std::vector<bool>, std::vector<std::string>, std::vector<Big>, std::deque<Big>,
              std::list<Big>, std::map<std::string, int>, std::multimap<int, Big>,
              std::set<std::string>, std::unordered_map<int, std::string>, std::unordered_set<long>,
-             std::optional<int>, std::variant<int, std::string, Flags>,
+             std::optional<int>, std::variant<int, std::string, bool>,
              std::tuple<int, std::string, bool>, std::pair<double, std::vector<char>>,
              std::unique_ptr<Big>, std::shared_ptr<std::string>, std::vector<Node>, Record, Tree,
              std::complex<double>, std::chrono::milliseconds,
@@ -158,15 +153,14 @@ int main(int argc, char** argv) {
         }(Types{});
         return at;
     };
-    seed(argv[1], idx(std::type_identity<Record>{}),
-         Record{"ada", {1.0, 2.0}, Flags{3, true, false, Color::blue}});
+    seed(argv[1], idx(std::type_identity<Record>{}), Record{"ada", {1.0, 2.0}, Color::blue});
     Tree t{1, {Tree{2, {}}, Tree{3, {Tree{4, {}}}}}};
     seed(argv[1], idx(std::type_identity<Tree>{}), t);
     seed(argv[1], idx(std::type_identity<std::map<std::string, int>>{}),
          std::map<std::string, int>{{"a", 1}, {"bb", 2}});
     seed(argv[1], idx(std::type_identity<std::vector<Big>>{}), std::vector<Big>(2));
-    seed(argv[1], idx(std::type_identity<std::variant<int, std::string, Flags>>{}),
-         std::variant<int, std::string, Flags>{std::string("v")});
+    seed(argv[1], idx(std::type_identity<std::variant<int, std::string, bool>>{}),
+         std::variant<int, std::string, bool>{std::string("v")});
     std::vector<Node> nodes(1);
     nodes[0].next = std::make_unique<Node>();
     seed(argv[1], idx(std::type_identity<std::vector<Node>>{}), nodes);

@@ -50,6 +50,14 @@ std::vector<pid_t> child_pids() {
     return kids;
 }
 
+char process_state(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return 0;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+
 std::set<std::string> dev_shm_entries() {
     std::set<std::string> names;
     DIR* d = opendir("/dev/shm");

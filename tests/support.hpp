@@ -19,6 +19,9 @@ namespace mp::test {
 std::set<int> open_fds();
 /// The pids of this process's children that still exist (running or zombie).
 std::vector<pid_t> child_pids();
+/// The state letter of /proc/<pid>/stat ('R', 'S' asleep, 'T' stopped, 'Z' zombie), or 0
+/// if there is no such process.
+char process_state(pid_t pid);
 /// Entries of /dev/shm.
 std::set<std::string> dev_shm_entries();
 

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "decode_types.hpp"
 #include "mp/serialize.hpp"
 #include "support.hpp"
 
@@ -40,6 +41,9 @@ void operator delete(void* p, std::size_t) noexcept {
 #pragma GCC diagnostic pop
 
 namespace {
+
+using mp::test::Big;
+using mp::test::Tree;
 
 struct Point {
     int x;
@@ -256,15 +260,6 @@ TEST(Serialize, ABoolThatIsNeitherZeroNorOneIsRefused) {
               7);
 }
 
-struct Tree {
-    int v = 0;
-    std::vector<Tree> kids;
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(v, kids);
-    }
-};
-
 /// The frame of a Tree `depth` levels deep (one kid per level), written byte by byte.
 mp::Bytes deep_tree_frame(std::size_t depth) {
     mp::Bytes payload;
@@ -295,14 +290,6 @@ TEST(Serialize, NestingIsBoundedSoARecursiveTypeCannotOverflowTheStack) {
         EXPECT_NE(std::string(e.what()).find("nest"), std::string::npos) << e.what();
     }
 }
-
-struct Big {
-    std::array<char, 4096> bytes{};
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(bytes);
-    }
-};
 
 /// Bytes allocated while decoding `frame` as a T (which must throw SerializationError).
 template <class T>

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -115,11 +114,8 @@ std::string field(const std::string& out, const std::string& key) {
 
 /// True once pid is gone or a zombie (its new parent, init, may be slow to reap it).
 bool process_ended(int pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) return true;
-    auto close = line.rfind(')');
-    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+    char state = mp::test::process_state(pid);
+    return state == 0 || state == 'Z';
 }
 
 void check_tracker_cleans_up(const char* mode, int expected_exit) {
