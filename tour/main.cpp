@@ -6,11 +6,13 @@
 // Python code beside the mp code, a live run of the example program (a real
 // child process), and the checkpoint with the review questions.
 //
-//   mp-tour                    everything, straight through (about a minute)
+//   mp-tour                    everything, straight through
 //   mp-tour --lang es          in Spanish
 //   mp-tour --lesson d         from lesson d) on (--only: just that lesson)
 //   mp-tour --list             the lessons
 //   mp-tour --interactive      stop at each checkpoint and ask; resumable; writes a report
+//   mp-tour practice [ID]      the exercises: list, or build, run and check one (practice.hpp)
+//   mp-tour run NN             rebuild one example and run it
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
