@@ -33,7 +33,7 @@ int main() {
     p.start();
     child_conn.close();  // the parent keeps only its own end
 
-    parent_conn.send(std::string("Hello from the parent"));
+    parent_conn.send(std::string(tr("Hello from the parent", "Hola desde el padre")));
     std::printf(tr("Parent received: %s\n", "El padre recibió: %s\n"),
                 parent_conn.recv<std::string>().c_str());
     auto v = parent_conn.recv<std::vector<int>>();

@@ -33,8 +33,9 @@ bool contains(const std::string& text, const std::string& what) {
 
 /// A private state directory, so that no test touches the student's progress.
 struct StateDir {
-    fs::path dir = fs::temp_directory_path() / ("mp-tour-test-" + std::to_string(getpid()) + "-" +
-                                                std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    fs::path dir =
+        fs::temp_directory_path() / ("mp-tour-test-" + std::to_string(getpid()) + "-" +
+                                     std::to_string(reinterpret_cast<std::uintptr_t>(this)));
     StateDir() { fs::create_directories(dir); }
     ~StateDir() { fs::remove_all(dir); }
     [[nodiscard]] std::string env() const { return "XDG_STATE_HOME=" + dir.string(); }
@@ -86,9 +87,9 @@ TEST_P(Lesson, EveryCheckerRejectsTheStartingFileAndAcceptsTheSolution) {
     EXPECT_EQ(ids, ids_in(kSource / "solutions", lesson)) << "every exercise has one solution";
 
     ProgramResult start = tour({"practice", "--all", lesson, "--jobs", "2"}, state);
-    ProgramResult solved = tour({"practice", "--all", lesson, "--jobs", "2", "--dir",
-                                 (kSource / "solutions").string()},
-                                state);
+    ProgramResult solved = tour(
+        {"practice", "--all", lesson, "--jobs", "2", "--dir", (kSource / "solutions").string()},
+        state);
     auto rejected = verdicts(start.out), accepted = verdicts(solved.out);
     EXPECT_NE(start.exit_code, 0);
     EXPECT_EQ(solved.exit_code, 0) << solved.out << solved.err;
@@ -161,7 +162,8 @@ TEST(Practice, ANewExerciseFileIsPickedUpWithoutCMake) {
     fs::create_directories(tree / "z");
     {
         std::ofstream f(tree / "z/z9_mine.cpp");
-        f << "#include <mp/mp.hpp>\nvoid w() {}\nint main() { mp::Process p(w); p.start(); p.join(); }\n";
+        f << "#include <mp/mp.hpp>\nvoid w() {}\nint main() { mp::Process p(w); p.start(); "
+             "p.join(); }\n";
     }
     {
         std::ofstream f(tree / "z/z8_broken.cpp");
@@ -178,7 +180,8 @@ TEST(Practice, AMovedBuildFolderIsDetectedWithTheCommandThatFixesIt) {
     fs::path fake = state.dir / "copied-build" / "tour";
     fs::create_directories(fake);
     fs::copy_file(kTour, fake / "mp-tour");
-    ProgramResult r = run_program((fake / "mp-tour").string(), {"practice"}, "", 30s, {state.env()});
+    ProgramResult r =
+        run_program((fake / "mp-tour").string(), {"practice"}, "", 30s, {state.env()});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_TRUE(contains(r.err, "copied or moved")) << r.err;
     EXPECT_TRUE(contains(r.err, "cmake --fresh -S " + kSource.string() + " -B " +

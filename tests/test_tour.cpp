@@ -83,9 +83,22 @@ const std::vector<std::string> kPrograms = {
     "23_bug_pipe",     "23_fix_pipe",   "13_threads_vs_processes"};
 
 /// Checks a complete non-interactive tour: headings in order, code, live runs with real PIDs.
+/// What the example programs print in one language (they follow MP_LANG, set by the tour).
+struct ProgramLines {
+    std::string parent_pid, child_name, race, word_check, agree;
+};
+const ProgramLines kLinesEn = {
+    "┃ Parent PID: ", "(name Process-1, parent PID ", "┃ Symptom: RACE CONDITION",
+    "┃ Check: counting directly in the parent", "┃   all four found the same count: yes"};
+const ProgramLines kLinesEs = {"┃ PID del padre: ", "(nombre Process-1, PID del padre ",
+                               "┃ Síntoma: CONDICIÓN DE CARRERA",
+                               "┃ Verificación: contando directamente en el padre",
+                               "┃   las cuatro encontraron la misma cuenta: sí"};
+
 void check_full_tour(const ProgramResult& r, const std::vector<std::string>& titles,
                      const std::string& python, const std::string& mp, const std::string& live,
-                     const std::string& checkpoint, const std::string& end) {
+                     const std::string& checkpoint, const std::string& end,
+                     const ProgramLines& lines_of = kLinesEn) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::size_t at = 0;
     for (const auto& t : titles) {
@@ -123,13 +136,12 @@ void check_full_tour(const ProgramResult& r, const std::vector<std::string>& tit
     auto pid = mp::test::number_after(r.out, live + ": examples/01_process — PID ");
     ASSERT_TRUE(pid.has_value());
     std::string parent = std::to_string(static_cast<long>(*pid));
-    EXPECT_TRUE(contains(r.out, "┃ Parent PID: " + parent + " ")) << r.out.substr(0, 4000);
-    EXPECT_TRUE(contains(r.out, "(name Process-1, parent PID " + parent + ")"))
-        << r.out.substr(0, 4000);
+    EXPECT_TRUE(contains(r.out, lines_of.parent_pid + parent + " ")) << r.out.substr(0, 4000);
+    EXPECT_TRUE(contains(r.out, lines_of.child_name + parent + ")")) << r.out.substr(0, 4000);
     // Real output of later lessons reaches the tour.
-    EXPECT_TRUE(contains(r.out, "┃ Symptom: RACE CONDITION"));
-    EXPECT_TRUE(contains(r.out, "┃ Check: counting directly in the parent"));
-    EXPECT_TRUE(contains(r.out, "┃   all four found the same count: yes"));
+    EXPECT_TRUE(contains(r.out, lines_of.race));
+    EXPECT_TRUE(contains(r.out, lines_of.word_check));
+    EXPECT_TRUE(contains(r.out, lines_of.agree));
     EXPECT_FALSE(contains(r.out, "NOT BUILT YET")) << "every example should be built";
     EXPECT_FALSE(contains(r.out, "TODAVÍA NO COMPILADO")) << "every example should be built";
     EXPECT_TRUE(contains(r.out, end));
@@ -170,8 +182,9 @@ std::vector<char> answer_key() {
 
 /// English words that no Spanish sentence of ours contains, padded with spaces.
 const std::vector<std::string> kEnglishMarkers = {
-    " the ", " and ", " with ", " is ", " are ", " was ", " were ", " not ", " this ", " of ",
-    " to ",  " from ", " got ", " has ", " each ", " hint", " running", " expected", " which "};
+    " the ",  " and ",  " with ",   " is ",      " are ",  " was ", " were ",
+    " not ",  " this ", " of ",     " to ",      " from ", " got ", " has ",
+    " each ", " hint",  " running", " expected", " which "};
 
 /// The lines of `text` that read as English: code listings (behind "│") and `quoted code`
 /// are left out; what the programs print (behind "┃") is kept.
@@ -183,8 +196,10 @@ std::vector<std::string> english_lines(const std::string& text) {
         std::string plain;
         bool quoted = false;
         for (char c : line) {
-            if (c == '`') quoted = !quoted;
-            else if (!quoted) plain += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (c == '`')
+                quoted = !quoted;
+            else if (!quoted)
+                plain += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         }
         plain = " " + plain + " ";
         for (char& c : plain) {
@@ -225,6 +240,9 @@ TEST(Tour, SpanishEverywhereTheTourTheProgramsHelpAndErrors) {
     ProgramResult bad = tour({"--bogus", "--lang", "es"});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_TRUE(contains(bad.err, "esto no se esperaba: --bogus")) << bad.err;
+    ProgramResult value = tour({"--lesson", "zz", "--lang", "es"});
+    EXPECT_TRUE(contains(value.err, "--lesson: un valor no permitido: zz no está en")) << value.err;
+    EXPECT_TRUE(english_lines(value.err).empty()) << value.err;
     EXPECT_TRUE(english_lines(bad.err).empty()) << bad.err;
     ProgramResult list = tour({"practice", "--lang", "es"}, "", {"XDG_STATE_HOME=/tmp"});
     EXPECT_TRUE(contains(list.out, "Siguiente: mp-tour practice a1 --lang es")) << list.out;
@@ -240,7 +258,8 @@ TEST(Tour, EveryExamplePrintsSpanishWithMpLangEs) {
         ProgramResult r = run_program(binary("examples/" + name), {}, "", 60s, {"MP_LANG=es"});
         ASSERT_NE(r.exit_code, 127) << name << " is not built";
         auto english = english_lines(r.out + r.err);
-        EXPECT_TRUE(english.empty()) << name << " prints English with MP_LANG=es:\n" << joined(english);
+        EXPECT_TRUE(english.empty()) << name << " prints English with MP_LANG=es:\n"
+                                     << joined(english);
         ++n;
     }
     EXPECT_GE(n, 21u);
@@ -257,7 +276,7 @@ TEST(Tour, RunsToTheEndInEnglish) {
 TEST(Tour, RunsToTheEndInSpanish) {
     ProgramResult r = tour({"--lang", "es", "--width", "100"});
     check_full_tour(r, kTitlesEs, "Python (las guías)", "C++ con mp", "Ejecución en vivo",
-                    "── Alto para puesta en común", "Fin del recorrido.");
+                    "── Alto para puesta en común", "Fin del recorrido.", kLinesEs);
     EXPECT_TRUE(contains(
         r.out, "¿Por qué multiprocessing puede ejecutar en paralelo real y threading no?"));
     EXPECT_TRUE(contains(r.out, "¿Cuál es la diferencia práctica entre Queue y Pipe?"));
@@ -397,7 +416,7 @@ TEST(Tour, InteractiveSessionSavesResumesAndReports) {
     EXPECT_TRUE(contains(md, "checkpoint answers: 25/27")) << md;
     EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[0] + " — 2/2 correct")) << md;
     EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[2] + " — 2/3 correct")) << md;
-    EXPECT_TRUE(contains(md, "stopped and resumed from saved progress 1 time(s)")) << md;
+    EXPECT_TRUE(contains(md, "stopped and resumed from saved progress 1 time.")) << md;
     EXPECT_TRUE(contains(md, "**c)** What is the practical difference between Queue and Pipe?"))
         << md;
     EXPECT_TRUE(contains(md, "**f)** What is Python's Value('d', 0.0) in mp?")) << md;
@@ -436,7 +455,9 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
         EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
     }
     EXPECT_TRUE(contains(md, "respuestas en los altos: 2/3 (67 %)")) << md;  // rounded
-    EXPECT_TRUE(contains(md, "Hecho por el estudiante (ejercicios superados en mp-tour practice): 0/")) << md;
+    EXPECT_TRUE(
+        contains(md, "Hecho por el estudiante (ejercicios superados en mp-tour practice): 0/"))
+        << md;
     EXPECT_TRUE(contains(md, "- [ ] " + kTitlesEs[0] + " — no alcanzada")) << md;
     EXPECT_TRUE(contains(md, "Completar los bloques no alcanzados: a), b)")) << md;
 
@@ -446,7 +467,8 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
              std::string(1, key[0]) + "\n" + key[1] + "\n", env);  // lesson a), then the end
     EXPECT_EQ(cut.exit_code, 0) << cut.err;
     EXPECT_TRUE(contains(cut.out, "Progreso guardado en ")) << cut.out;
-    EXPECT_TRUE(contains(cut.out, "mp-tour --interactive --lang es")) << "the resume hint keeps the language";
+    EXPECT_TRUE(contains(cut.out, "mp-tour --interactive --lang es"))
+        << "the resume hint keeps the language";
     EXPECT_TRUE(fs::exists(fs::path(state) / "mp-tour" / "progress"));
     // Resumed without --lang (and an English $LANG), the session goes on in Spanish.
     std::vector<std::string> env_en = env;

@@ -6,11 +6,13 @@
 // Python code beside the mp code, a live run of the example program (a real
 // child process), and the checkpoint with the review questions.
 //
-//   mp-tour                    everything, straight through (about a minute)
+//   mp-tour                    everything, straight through
 //   mp-tour --lang es          in Spanish
 //   mp-tour --lesson d         from lesson d) on (--only: just that lesson)
 //   mp-tour --list             the lessons
 //   mp-tour --interactive      stop at each checkpoint and ask; resumable; writes a report
+//   mp-tour practice [ID]      the exercises: list, or build, run and check one (practice.hpp)
+//   mp-tour run NN             rebuild one example and run it
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -124,10 +126,13 @@ std::string shown_code(std::string_view code, Lang lang) {
     if (lang != Lang::es) return out;
     static const std::pair<std::string_view, std::string_view> kComments[] = {
         {"// 21_fix_deadlock: always a, then b", "// 21_fix_deadlock: siempre a, luego b"},
-        {"// 23_bug_pipe: both ends recv() first", "// 23_bug_pipe: los dos extremos hacen recv() primero"},
+        {"// 23_bug_pipe: both ends recv() first",
+         "// 23_bug_pipe: los dos extremos hacen recv() primero"},
         {"// 23_fix_pipe: the parent sends first", "// 23_fix_pipe: el padre envía primero"},
-        {"// CPU-bound: threads help too (no GIL)", "// CPU-bound: los hilos también ayudan (sin GIL)"},
-        {"// I/O-bound: a coroutine on an event loop", "// I/O-bound: una corrutina en un bucle de eventos"},
+        {"// CPU-bound: threads help too (no GIL)",
+         "// CPU-bound: los hilos también ayudan (sin GIL)"},
+        {"// I/O-bound: a coroutine on an event loop",
+         "// I/O-bound: una corrutina en un bucle de eventos"},
         {"// both workers", "// ambos workers"},
         {"// detect instead of hanging", "// detectar en vez de colgarse"},
         {"// each worker's \"globals\"", "// los \"globales\" de cada worker"},
@@ -138,7 +143,8 @@ std::string shown_code(std::string_view code, Lang lang) {
         {"// words_of() and read_file(): see examples/11_word_count.cpp",
          "// words_of() y read_file(): ver examples/11_word_count.cpp"},
         {"# CPU-bound: threads do not help (GIL)", "# CPU-bound: los hilos no ayudan (GIL)"},
-        {"# I/O-bound: all three overlap the waiting", "# I/O-bound: los tres superponen la espera"},
+        {"# I/O-bound: all three overlap the waiting",
+         "# I/O-bound: los tres superponen la espera"},
         {"# bug: both ends recv() first", "# error: los dos extremos hacen recv() primero"},
         {"# bug: opposite orders", "# error: órdenes opuestos"},
         {"# fix: always a, then b", "# corrección: siempre a, luego b"},
@@ -264,10 +270,12 @@ bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
 Lang language_of(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
-        if (a == "--lang" && i + 1 < argc) return std::string_view(argv[i + 1]) == "es" ? Lang::es : Lang::en;
+        if (a == "--lang" && i + 1 < argc)
+            return std::string_view(argv[i + 1]) == "es" ? Lang::es : Lang::en;
         if (a.starts_with("--lang=")) return a.substr(7) == "es" ? Lang::es : Lang::en;
     }
-    if (const char* env = std::getenv("LANG"); env != nullptr && std::string_view(env).starts_with("es"))
+    if (const char* env = std::getenv("LANG");
+        env != nullptr && std::string_view(env).starts_with("es"))
         return Lang::es;
     return Lang::en;
 }
@@ -277,19 +285,33 @@ int parse_error(const CLI::App& app, const CLI::ParseError& e, Lang lang) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     Say say{lang};
     std::string what = e.what();
-    std::string detail = what.substr(what.find(':') == std::string::npos ? 0 : what.find(':') + 1);
-    std::string msg;
-    std::string name = e.get_name();
-    if (name == "ExtrasError") {
-        msg = say("this was not expected:", "esto no se esperaba:") + detail;
-    } else if (name == "ValidationError" || name == "ConversionError") {
-        msg = say("a value is not one of those allowed:", "un valor no es de los permitidos:") + detail;
-    } else if (name == "RequiresError") {
-        msg = say("an option needs another one:", "una opción necesita otra:") + detail;
-    } else if (name == "ArgumentMismatch") {
-        msg = say("an option is missing its value:", "a una opción le falta su valor:") + detail;
-    } else {
-        msg = say("cannot read the command line:", "no se puede leer la línea de órdenes:") + detail;
+    std::string msg = what;
+    if (lang == Lang::es) {
+        // CLI11 speaks English: keep the option and the values, say the rest in Spanish.
+        auto colon = what.find(':');
+        std::string detail = colon == std::string::npos ? what : what.substr(colon + 1);
+        for (auto [en, es] :
+             {std::pair{" not in ", " no está en "}, std::pair{" requires ", " requiere "},
+              std::pair{" excludes ", " excluye "}}) {
+            for (auto at = detail.find(en); at != std::string::npos; at = detail.find(en, at)) {
+                detail.replace(at, std::string_view(en).size(), es);
+            }
+        }
+        std::string option = colon == std::string::npos ? "" : what.substr(0, colon);
+        if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+            msg = "esto no se esperaba:" + detail;
+        } else if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr ||
+                   dynamic_cast<const CLI::ConversionError*>(&e) != nullptr) {
+            msg = option + ": un valor no permitido:" + detail;
+        } else if (dynamic_cast<const CLI::RequiresError*>(&e) != nullptr) {
+            msg = "una opción necesita otra: " + detail;
+        } else if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+            msg = option + ": falta su valor o sobran valores";
+        } else if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+            msg = "falta un argumento obligatorio:" + detail;
+        } else {
+            msg = "no se puede leer la línea de órdenes (" + what + ")";
+        }
     }
     std::fprintf(stderr, "mp-tour: %s\n%s\n", msg.c_str(),
                  say("See: mp-tour --help", "Mira: mp-tour --help --lang es").c_str());
@@ -328,28 +350,40 @@ int main(int argc, char** argv) {
          no_color = false;
     int width = 0;
     std::string examples_dir, report_path;
-    app.add_option("--lang", lang, say("Language of the tour: en or es (default: from $LANG)",
-                                       "Idioma del recorrido: en o es (por defecto: según $LANG)"))
+    app.add_option("--lang", lang,
+                   say("Language of the tour: en or es (default: from $LANG)",
+                       "Idioma del recorrido: en o es (por defecto: según $LANG)"))
         ->check(CLI::IsMember({"en", "es"}));
     auto* lesson_opt =
-        app.add_option("--lesson", lesson, say("Start at this lesson: a … k, or its alias (see --list)",
-                                               "Empieza en esta lección: a … k, o su alias (ver --list)"))
+        app.add_option("--lesson", lesson,
+                       say("Start at this lesson: a … k, or its alias (see --list)",
+                           "Empieza en esta lección: a … k, o su alias (ver --list)"))
             ->check(CLI::IsMember(ids));
-    app.add_flag("--only", only, say("With --lesson: show that lesson only", "Con --lesson: muestra solo esa lección"))
+    app.add_flag(
+           "--only", only,
+           say("With --lesson: show that lesson only", "Con --lesson: muestra solo esa lección"))
         ->needs(lesson_opt);
     app.add_flag("--list", list, say("List the lessons and exit", "Lista las lecciones y sale"));
-    app.add_flag("--interactive,-i", interactive,
-                 say("Stop at each checkpoint and ask the questions; save progress; write a session report",
-                     "Se detiene en cada alto y hace las preguntas; guarda el progreso; escribe un informe de la sesión"));
-    app.add_flag("--restart", restart, say("With --interactive: forget saved progress and start over",
-                                           "Con --interactive: olvida el progreso guardado y empieza de cero"));
-    app.add_flag("--no-run", no_run, say("Do not run the example programs", "No ejecuta los programas de ejemplo"));
-    app.add_option("--width", width, say("Columns to use (default: the terminal's)", "Columnas a usar (por defecto: las de la terminal)"))
+    app.add_flag(
+        "--interactive,-i", interactive,
+        say("Stop at each checkpoint and ask the questions; save progress; write a session report",
+            "Se detiene en cada alto y hace las preguntas; guarda el progreso; escribe un informe "
+            "de la sesión"));
+    app.add_flag("--restart", restart,
+                 say("With --interactive: forget saved progress and start over",
+                     "Con --interactive: olvida el progreso guardado y empieza de cero"));
+    app.add_flag("--no-run", no_run,
+                 say("Do not run the example programs", "No ejecuta los programas de ejemplo"));
+    app.add_option("--width", width,
+                   say("Columns to use (default: the terminal's)",
+                       "Columnas a usar (por defecto: las de la terminal)"))
         ->check(CLI::Range(40, 400));
-    app.add_flag("--no-color", no_color, say("No colours or spinner", "Sin colores ni indicador de actividad"));
-    app.add_option("--examples-dir", examples_dir,
-                   say("Where the built example programs are (default: build/examples)",
-                       "Dónde están los programas de ejemplo compilados (por defecto: build/examples)"));
+    app.add_flag("--no-color", no_color,
+                 say("No colours or spinner", "Sin colores ni indicador de actividad"));
+    app.add_option(
+        "--examples-dir", examples_dir,
+        say("Where the built example programs are (default: build/examples)",
+            "Dónde están los programas de ejemplo compilados (por defecto: build/examples)"));
     app.add_option("--report", report_path,
                    say("With --interactive: write the session report to this file",
                        "Con --interactive: escribe el informe de la sesión en este archivo"));
@@ -357,26 +391,41 @@ int main(int argc, char** argv) {
     PracticeRequest prq;
     std::string prq_file, prq_dir;
     auto* practice = app.add_subcommand(
-        "practice", say("Exercises checked by the tour: the list; ID builds, runs and checks one",
-                        "Ejercicios que verifica el recorrido: la lista; ID compila, ejecuta y verifica uno"));
+        "practice",
+        say("Exercises checked by the tour: the list; ID builds, runs and checks one",
+            "Ejercicios que verifica el recorrido: la lista; ID compila, ejecuta y verifica uno"));
     practice->fallthrough();
-    practice->add_option("id", prq.id, say("The exercise (a1 … k1; see mp-tour practice)", "El ejercicio (a1 … k1; ver mp-tour practice)"));
-    practice->add_flag("--hint", prq.hint, say("One more hint each time", "Una pista más cada vez"));
-    practice->add_flag("--watch", prq.watch, say("Re-check each time an exercise file is saved",
-                                                 "Vuelve a verificar cada vez que se guarda un archivo de ejercicio"));
-    practice->add_flag("--all", prq.all, say("Check every exercise (with --dir: another tree, e.g. solutions)",
-                                             "Verifica todos los ejercicios (con --dir: otro árbol, p. ej. solutions)"));
-    practice->add_option("--file", prq_file, say("Check this file instead of the exercise's own",
-                                                 "Verifica este archivo en lugar del propio del ejercicio"));
-    practice->add_option("--dir", prq_dir, say("The exercises tree (default: exercises/ of the sources)",
-                                               "El árbol de ejercicios (por defecto: exercises/ de las fuentes)"));
-    practice->add_option("--jobs,-j", prq.jobs, say("With --all: exercises checked at once", "Con --all: ejercicios verificados a la vez"))
+    practice->add_option("id", prq.id,
+                         say("The exercise (a1 … k1; see mp-tour practice)",
+                             "El ejercicio (a1 … k1; ver mp-tour practice)"));
+    practice->add_flag("--hint", prq.hint,
+                       say("One more hint each time", "Una pista más cada vez"));
+    practice->add_flag("--watch", prq.watch,
+                       say("Re-check each time an exercise file is saved",
+                           "Vuelve a verificar cada vez que se guarda un archivo de ejercicio"));
+    practice->add_flag(
+        "--all", prq.all,
+        say("Check every exercise (with --dir: another tree, e.g. solutions)",
+            "Verifica todos los ejercicios (con --dir: otro árbol, p. ej. solutions)"));
+    practice->add_option("--file", prq_file,
+                         say("Check this file instead of the exercise's own",
+                             "Verifica este archivo en lugar del propio del ejercicio"));
+    practice->add_option("--dir", prq_dir,
+                         say("The exercises tree (default: exercises/ of the sources)",
+                             "El árbol de ejercicios (por defecto: exercises/ de las fuentes)"));
+    practice
+        ->add_option("--jobs,-j", prq.jobs,
+                     say("With --all: exercises checked at once",
+                         "Con --all: ejercicios verificados a la vez"))
         ->check(CLI::Range(1, 64));
     std::string run_number;
-    auto* run = app.add_subcommand("run", say("Rebuild one example (NN or its name) and run it",
-                                              "Recompila un ejemplo (NN o su nombre) y lo ejecuta"));
+    auto* run =
+        app.add_subcommand("run", say("Rebuild one example (NN or its name) and run it",
+                                      "Recompila un ejemplo (NN o su nombre) y lo ejecuta"));
     run->fallthrough();
-    run->add_option("example", run_number, say("The example: 07, 07_pool …", "El ejemplo: 07, 07_pool …"))->required();
+    run->add_option("example", run_number,
+                    say("The example: 07, 07_pool …", "El ejemplo: 07, 07_pool …"))
+        ->required();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -429,8 +478,10 @@ int main(int argc, char** argv) {
             progress = *saved;
             // The language of the saved session, unless this command names one.
             bool named = false;
-            for (int i = 1; i < argc; ++i) named = named || std::string_view(argv[i]).starts_with("--lang");
-            if (!named && !progress.lang.empty()) o.lang = progress.lang == "es" ? Lang::es : Lang::en;
+            for (int i = 1; i < argc; ++i)
+                named = named || std::string_view(argv[i]).starts_with("--lang");
+            if (!named && !progress.lang.empty())
+                o.lang = progress.lang == "es" ? Lang::es : Lang::en;
             progress.resumes += 1;
             if (lesson.empty()) {
                 first = static_cast<int>(all.size());
@@ -504,13 +555,16 @@ int main(int argc, char** argv) {
                            : fs::path(report_path);
         std::FILE* f = std::fopen(out.c_str(), "w");
         if (f == nullptr) {
-            std::fprintf(stderr, "mp-tour: %s %s\n",
-                         Say{o.lang}("cannot write the report to", "no se puede escribir el informe en").c_str(),
-                         out.c_str());
+            std::fprintf(
+                stderr, "mp-tour: %s %s\n",
+                Say{o.lang}("cannot write the report to", "no se puede escribir el informe en")
+                    .c_str(),
+                out.c_str());
             return 1;
         }
         PracticeState practised = load_practice_state();
-        std::string md = session_report(progress, o.lang, now, practised.passed, exercises().size());
+        std::string md =
+            session_report(progress, o.lang, now, practised.passed, exercises().size());
         std::fwrite(md.data(), 1, md.size(), f);
         std::fclose(f);
         fs::remove(progress_file);

@@ -152,9 +152,9 @@ fs::path ensure_pch() {
     fs::path tmp = gch;
     tmp += "." + std::to_string(getpid()) + ".tmp";
     auto args = common_flags();
-    args.insert(args.end(), {"-I" + (source_dir() / "include").string(), "-x", "c++-header",
-                             (source_dir() / "include" / "mp" / "mp.hpp").string(), "-o",
-                             tmp.string()});
+    args.insert(args.end(),
+                {"-I" + (source_dir() / "include").string(), "-x", "c++-header",
+                 (source_dir() / "include" / "mp" / "mp.hpp").string(), "-o", tmp.string()});
     RunResult r = run_tool(MP_TOUR_CXX, args);
     if (r.exit_code == 0) {
         fs::rename(tmp, gch, ec);
@@ -194,21 +194,25 @@ struct Verdict {
 /// The checks every exercise gets before its own: it ended, in time, by itself, cleanly.
 std::optional<std::string> common_problems(const Exercise& e, const Observed& o, const Say& say) {
     const RunResult& r = o.run;
-    if (!r.started) return say("the program could not be started: ", "no se pudo iniciar el programa: ") + r.output;
+    if (!r.started)
+        return say("the program could not be started: ", "no se pudo iniciar el programa: ") +
+               r.output;
     auto secs = std::to_string(e.timeout.count() / 1000);
     if (r.timed_out)
-        return say("it did not finish in " + secs +
-                       " s and was stopped: it hangs. Something waits for what never comes — a "
-                       "deadlock, a recv()/get() with no sender, a join() of a process that cannot end.",
-                   "no terminó en " + secs +
-                       " s y fue detenido: se cuelga. Algo espera lo que nunca llega — un "
-                       "interbloqueo (deadlock), un recv()/get() sin nadie que envíe, un join() de un "
-                       "proceso que no puede terminar.");
+        return say(
+            "it did not finish in " + secs +
+                " s and was stopped: it hangs. Something waits for what never comes — a "
+                "deadlock, a recv()/get() with no sender, a join() of a process that cannot end.",
+            "no terminó en " + secs +
+                " s y fue detenido: se cuelga. Algo espera lo que nunca llega — un "
+                "interbloqueo (deadlock), un recv()/get() sin nadie que envíe, un join() de un "
+                "proceso que no puede terminar.");
     if (r.exit_code < 0)
         return say("the program was killed by signal " + std::to_string(-r.exit_code) +
                        (r.exit_code == -11 ? " (SIGSEGV: a bad memory access)" : "") + ".",
                    "el programa murió por la señal " + std::to_string(-r.exit_code) +
-                       (r.exit_code == -11 ? " (SIGSEGV: un acceso inválido a memoria)" : "") + ".");
+                       (r.exit_code == -11 ? " (SIGSEGV: un acceso inválido a memoria)" : "") +
+                       ".");
     if (r.exit_code != 0)
         return say("the program ended with exit code " + std::to_string(r.exit_code) +
                        " (an exception that nobody caught?). Its output is above.",
@@ -272,17 +276,22 @@ void print_hint(const Exercise& e, Lang lang, const Style& st, int n) {
     Say say{lang};
     int total = static_cast<int>(e.hints.size());
     if (total == 0) {
-        std::printf("%s\n", say("This exercise has no hints.", "Este ejercicio no tiene pistas.").c_str());
+        std::printf("%s\n",
+                    say("This exercise has no hints.", "Este ejercicio no tiene pistas.").c_str());
         return;
     }
     n = std::clamp(n, 1, total);
     for (int i = 0; i < n; ++i) {
-        std::string head = say("Hint ", "Pista ") + std::to_string(i + 1) + "/" + std::to_string(total) + ": ";
-        print_wrapped(stdout, st, paint(st, head, ansi::yellow) + std::string(e.hints[static_cast<std::size_t>(i)](lang)), 2);
+        std::string head =
+            say("Hint ", "Pista ") + std::to_string(i + 1) + "/" + std::to_string(total) + ": ";
+        print_wrapped(
+            stdout, st,
+            paint(st, head, ansi::yellow) + std::string(e.hints[static_cast<std::size_t>(i)](lang)),
+            2);
     }
     if (n < total)
         std::printf("  %s\n", fill(say("(again for hint %s: mp-tour practice %s --hint)",
-                                     "(otra vez para la pista %s: mp-tour practice %s --hint)"),
+                                       "(otra vez para la pista %s: mp-tour practice %s --hint)"),
                                    {std::to_string(n + 1), std::string(e.id)})
                                   .c_str());
 }
@@ -311,21 +320,25 @@ bool check_and_tell(const Exercise& e, const fs::path& file, Lang lang, const St
     }
     if (v.passed) {
         std::printf("  %s %s\n", paint(st, "✔", ansi::green).c_str(),
-                    paint(st, say("Passed: the program behaves as asked.",
-                                  "Superado: el programa se comporta como se pide."),
+                    paint(st,
+                          say("Passed: the program behaves as asked.",
+                              "Superado: el programa se comporta como se pide."),
                           ansi::green)
                         .c_str());
-        if (record && std::find(state.passed.begin(), state.passed.end(), e.id) == state.passed.end()) {
+        if (record &&
+            std::find(state.passed.begin(), state.passed.end(), e.id) == state.passed.end()) {
             state.passed.emplace_back(e.id);
             save_practice_state(state);
         }
         return true;
     }
     std::printf("  %s ", paint(st, "✘", ansi::red).c_str());
-    print_wrapped(stdout, st, paint(st, say("Not yet: ", "Todavía no: "), ansi::red) + v.message, 0);
+    print_wrapped(stdout, st, paint(st, say("Not yet: ", "Todavía no: "), ansi::red) + v.message,
+                  0);
     int shown = state.hints.count(std::string(e.id)) ? state.hints[std::string(e.id)] : 0;
     if (shown < static_cast<int>(e.hints.size()))
-        std::printf("  %s\n", fill(say("A hint: mp-tour practice %s --hint%s", "Una pista: mp-tour practice %s --hint%s"),
+        std::printf("  %s\n", fill(say("A hint: mp-tour practice %s --hint%s",
+                                       "Una pista: mp-tour practice %s --hint%s"),
                                    {std::string(e.id), lang_flag(lang)})
                                   .c_str());
     return false;
@@ -346,13 +359,15 @@ void print_list(const std::map<std::string, fs::path>& files, const PracticeStat
         if (e.lesson != lesson) {
             lesson = std::string(e.lesson);
             for (const auto& l : lessons()) {
-                if (l.id == e.lesson) std::printf("\n  %s\n", paint(st, l.title(lang), ansi::bold).c_str());
+                if (l.id == e.lesson)
+                    std::printf("\n  %s\n", paint(st, l.title(lang), ansi::bold).c_str());
             }
         }
         std::string mark = ok ? paint(st, say("passed", "superado"), ansi::green)
                               : paint(st, say("todo  ", "falta "), ansi::yellow);
         std::printf("    %-4s %s  %s\n         %s\n", std::string(e.id).c_str(), mark.c_str(),
-                    std::string(e.title(lang)).c_str(), paint(st, shown_path(file), ansi::dim).c_str());
+                    std::string(e.title(lang)).c_str(),
+                    paint(st, shown_path(file), ansi::dim).c_str());
     };
     for (const auto& e : exercises()) {
         auto it = files.find(std::string(e.id));
@@ -363,8 +378,8 @@ void print_list(const std::map<std::string, fs::path>& files, const PracticeStat
     }
     std::printf("\n  %s %d/%d\n", say("Passed:", "Superados:").c_str(), passed, total);
     if (!next.empty())
-        std::printf("  %s mp-tour practice %s%s   (%s)\n", say("Next:", "Siguiente:").c_str(), next.c_str(),
-                    lang_flag(lang).c_str(),
+        std::printf("  %s mp-tour practice %s%s   (%s)\n", say("Next:", "Siguiente:").c_str(),
+                    next.c_str(), lang_flag(lang).c_str(),
                     say("edit the file, then check it; --watch re-checks on save",
                         "edita el archivo y luego verifícalo; --watch verifica al guardar")
                         .c_str());
@@ -374,13 +389,16 @@ int check_all(const PracticeRequest& rq, const fs::path& tree, Lang lang) {
     Say say{lang};
     auto files = find_exercise_files(tree);
     std::vector<std::pair<Exercise, fs::path>> todo;
-    auto wanted = [&](std::string_view id) { return id.starts_with(rq.id); };  // "" or "j": a lesson
+    auto wanted = [&](std::string_view id) {
+        return id.starts_with(rq.id);
+    };  // "" or "j": a lesson
     for (const auto& e : exercises()) {
         auto it = files.find(std::string(e.id));
         if (it != files.end() && wanted(e.id)) todo.emplace_back(e, it->second);
     }
     for (const auto& [id, file] : files) {
-        if (find_exercise(id) == nullptr && wanted(id)) todo.emplace_back(generic_exercise(id), file);
+        if (find_exercise(id) == nullptr && wanted(id))
+            todo.emplace_back(generic_exercise(id), file);
     }
     ensure_pch();
     std::vector<std::string> lines(todo.size());
@@ -409,7 +427,8 @@ int check_all(const PracticeRequest& rq, const fs::path& tree, Lang lang) {
     return passed == static_cast<int>(todo.size()) ? 0 : 1;
 }
 
-int watch(const PracticeRequest& rq, const fs::path& tree, Lang lang, const Style& st, PracticeState& state) {
+int watch(const PracticeRequest& rq, const fs::path& tree, Lang lang, const Style& st,
+          PracticeState& state) {
     Say say{lang};
     std::map<fs::path, fs::file_time_type> seen;
     auto scan = [&] {
@@ -432,10 +451,13 @@ int watch(const PracticeRequest& rq, const fs::path& tree, Lang lang, const Styl
         }
     }
     while (true) {
-        std::printf("\n%s\n", paint(st, say("Watching the exercise files; save one to check it (Ctrl-C to stop).",
-                                            "Vigilando los archivos de ejercicios; guarda uno para verificarlo (Ctrl-C para salir)."),
-                                    ansi::dim)
-                                  .c_str());
+        std::printf("\n%s\n",
+                    paint(st,
+                          say("Watching the exercise files; save one to check it (Ctrl-C to stop).",
+                              "Vigilando los archivos de ejercicios; guarda uno para verificarlo "
+                              "(Ctrl-C para salir)."),
+                          ansi::dim)
+                        .c_str());
         std::fflush(stdout);
         std::vector<fs::path> changed;
         while ((changed = scan()).empty()) std::this_thread::sleep_for(300ms);
@@ -485,11 +507,12 @@ std::optional<std::string> build_tree_problem(Lang lang) {
     if (fs::equivalent(here, made, ec)) return std::nullopt;
     std::string fix = "cmake --fresh -S " + source_dir().string() + " -B " + here.string() +
                       " && cmake --build " + here.string() + " -j";
-    return fill(say("this build folder (%s) was configured as %s: it was copied or moved, and "
-                    "CMake cannot use it there. Run, from anywhere:\n    %s",
-                    "esta carpeta de compilación (%s) se configuró como %s: fue copiada o movida, y "
-                    "CMake no puede usarla ahí. Ejecuta, desde cualquier carpeta:\n    %s"),
-                {here.string(), made.string(), fix});
+    return fill(
+        say("this build folder (%s) was configured as %s: it was copied or moved, and "
+            "CMake cannot use it there. Run, from anywhere:\n    %s",
+            "esta carpeta de compilación (%s) se configuró como %s: fue copiada o movida, y "
+            "CMake no puede usarla ahí. Ejecuta, desde cualquier carpeta:\n    %s"),
+        {here.string(), made.string(), fix});
 }
 
 int practice_main(const PracticeRequest& rq, Lang lang, const Style& st) {
@@ -518,7 +541,8 @@ int practice_main(const PracticeRequest& rq, Lang lang, const Style& st) {
     if (e == nullptr) {
         if (files.count(rq.id) == 0) {
             std::fprintf(stderr, "mp-tour: %s\n",
-                         fill(say("no exercise '%s'. The list: mp-tour practice", "no hay un ejercicio '%s'. La lista: mp-tour practice"),
+                         fill(say("no exercise '%s'. The list: mp-tour practice",
+                                  "no hay un ejercicio '%s'. La lista: mp-tour practice"),
                               {rq.id})
                              .c_str());
             return 2;
@@ -536,7 +560,8 @@ int practice_main(const PracticeRequest& rq, Lang lang, const Style& st) {
     fs::path file = rq.file.empty() ? (files.count(rq.id) ? files[rq.id] : fs::path()) : rq.file;
     if (file.empty() || !fs::exists(file)) {
         std::fprintf(stderr, "mp-tour: %s\n",
-                     fill(say("the file of exercise %s is missing (%s).", "falta el archivo del ejercicio %s (%s)."),
+                     fill(say("the file of exercise %s is missing (%s).",
+                              "falta el archivo del ejercicio %s (%s)."),
                           {rq.id, file.string()})
                          .c_str());
         return 2;
@@ -554,24 +579,28 @@ int run_example_main(const std::string& number, Lang lang, const Style& st) {
     std::error_code ec;
     for (const auto& f : fs::directory_iterator(source_dir() / "examples", ec)) {
         std::string stem = f.path().stem().string();
-        if (f.path().extension() == ".cpp" && (stem == number || stem.rfind(number + "_", 0) == 0)) {
+        if (f.path().extension() == ".cpp" &&
+            (stem == number || stem.rfind(number + "_", 0) == 0)) {
             if (!name.empty() && stem != number) {
-                std::fprintf(stderr, "mp-tour: %s\n",
-                             fill(say("'%s' names more than one example (%s, %s): give the whole name.",
-                                      "'%s' nombra más de un ejemplo (%s, %s): da el nombre completo."),
-                                  {number, name, stem})
-                                 .c_str());
+                std::fprintf(
+                    stderr, "mp-tour: %s\n",
+                    fill(say("'%s' names more than one example (%s, %s): give the whole name.",
+                             "'%s' nombra más de un ejemplo (%s, %s): da el nombre completo."),
+                         {number, name, stem})
+                        .c_str());
                 return 2;
             }
             name = stem;
         }
     }
     if (name.empty()) {
-        std::fprintf(stderr, "mp-tour: %s\n",
-                     fill(say("no example examples/%s*.cpp. The lessons and their examples: mp-tour --list",
-                              "no hay un ejemplo examples/%s*.cpp. Las lecciones y sus ejemplos: mp-tour --list"),
-                          {number})
-                         .c_str());
+        std::fprintf(
+            stderr, "mp-tour: %s\n",
+            fill(say("no example examples/%s*.cpp. The lessons and their examples: mp-tour --list",
+                     "no hay un ejemplo examples/%s*.cpp. Las lecciones y sus ejemplos: mp-tour "
+                     "--list"),
+                 {number})
+                .c_str());
         return 2;
     }
     std::printf("%s cmake --build %s --target %s\n", say("Rebuilding:", "Recompilando:").c_str(),
@@ -593,12 +622,13 @@ int run_example_main(const std::string& number, Lang lang, const Style& st) {
     RunOptions o;
     o.env = {std::string("MP_LANG=") + (lang == Lang::es ? "es" : "en")};
     o.running_word = say("running…", "ejecutando…");
-    RunResult run = run_live(stdout, st, (fs::path(MP_TOUR_BINARY_DIR) / "examples" / name).string(), o,
-                             [&](int pid) {
-                                 std::printf("  %s %s — PID %d\n", paint(st, "▶", ansi::green).c_str(),
-                                             name.c_str(), pid);
-                             });
-    std::printf("  %s %s %d · %.2f s\n", paint(st, "■", run.exit_code == 0 ? ansi::green : ansi::red).c_str(),
+    RunResult run = run_live(
+        stdout, st, (fs::path(MP_TOUR_BINARY_DIR) / "examples" / name).string(), o, [&](int pid) {
+            std::printf("  %s %s — PID %d\n", paint(st, "▶", ansi::green).c_str(), name.c_str(),
+                        pid);
+        });
+    std::printf("  %s %s %d · %.2f s\n",
+                paint(st, "■", run.exit_code == 0 ? ansi::green : ansi::red).c_str(),
                 say("exit code", "código de salida").c_str(), run.exit_code, run.seconds);
     return run.exit_code == 0 ? 0 : 1;
 }

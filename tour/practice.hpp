@@ -65,12 +65,12 @@ const std::vector<Exercise>& exercises();
 /// What the `practice` subcommand was asked.
 struct PracticeRequest {
     std::string id;  ///< empty: the list (with watch: every exercise; with all: a prefix, e.g. "j")
-    bool hint = false;       ///< show the next hint instead of checking
-    bool watch = false;      ///< re-check on save
-    bool all = false;        ///< check every exercise found under `dir`
+    bool hint = false;           ///< show the next hint instead of checking
+    bool watch = false;          ///< re-check on save
+    bool all = false;            ///< check every exercise found under `dir`
     std::filesystem::path file;  ///< check this file instead of the exercise's own
     std::filesystem::path dir;   ///< the exercises tree (default: the source tree's)
-    int jobs = 1;            ///< with all: builds and runs at once
+    int jobs = 1;                ///< with all: builds and runs at once
 };
 
 /// Runs `mp-tour practice …`; returns the exit status (0: asked for and passed, or a list).

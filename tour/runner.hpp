@@ -29,8 +29,8 @@ struct RunOptions {
     /// Its own process group: on timeout the whole group is killed, and processes
     /// still in it after it ends are reported (left_processes) and killed.
     bool own_group = false;
-    bool echo = true;  ///< copy the output to `out` as it arrives
-    std::string cwd;   ///< working directory (empty: ours)
+    bool echo = true;                       ///< copy the output to `out` as it arrives
+    std::string cwd;                        ///< working directory (empty: ours)
     std::string running_word = "running…";  ///< the spinner's word
 };
 

@@ -149,8 +149,9 @@ Text revisit(std::string_view id) {
         return {"lesson c) (Pipe vs Queue), then debugging exercises 22 and 23",
                 "la lección c) (Pipe vs Queue), luego los ejercicios de depuración 22 y 23"};
     if (id == "d")
-        return {"lesson d), then debugging exercises 20 (race) and 21 (deadlock)",
-                "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (interbloqueo)"};
+        return {
+            "lesson d), then debugging exercises 20 (race) and 21 (deadlock)",
+            "la lección d), luego los ejercicios de depuración 20 (carrera) y 21 (interbloqueo)"};
     if (id == "e")
         return {"lesson e); practice: one program that uses map, apply, map_async and apply_async",
                 "la lección e); práctica: un programa que use map, apply, map_async y apply_async"};
@@ -323,7 +324,8 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished,
        << exercises_passed.size() << "/" << exercises_total;
     if (!exercises_passed.empty()) {
         md << " (";
-        for (std::size_t i = 0; i < exercises_passed.size(); ++i) md << (i ? ", " : "") << exercises_passed[i];
+        for (std::size_t i = 0; i < exercises_passed.size(); ++i)
+            md << (i ? ", " : "") << exercises_passed[i];
         md << ")";
     }
     md << ".\n";

@@ -28,8 +28,10 @@ void tarea(std::string nombre) {
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
     std::printf("padre=%d\n", mp::current_process().pid());
-    // TODO (en): two mp::Process, one with the argument "A", one with "B"; start both, then join both.
-    // TODO (es): dos mp::Process, uno con el argumento "A" y otro con "B"; inicia ambos y luego espera ambos.
+    // TODO (en): two mp::Process, one with the argument "A", one with "B"; start both, then join
+    // both.
+    // TODO (es): dos mp::Process, uno con el argumento "A" y otro con "B"; inicia ambos y luego
+    // espera ambos.
     tarea("A");
     tarea("B");
     std::printf("Todos los procesos han finalizado\n");

@@ -23,8 +23,10 @@ int main() {
     std::printf("pid=%d\n", -1);
     std::printf("vivo_tras_start=%d\n", -1);
     p.join();
-    // TODO (en): p.is_alive() after join(), and the exit code (p.exitcode() is a std::optional<int>).
-    // TODO (es): p.is_alive() después de join(), y el código de salida (p.exitcode() es un std::optional<int>).
+    // TODO (en): p.is_alive() after join(), and the exit code (p.exitcode() is a
+    // std::optional<int>).
+    // TODO (es): p.is_alive() después de join(), y el código de salida (p.exitcode() es un
+    // std::optional<int>).
     std::printf("vivo_tras_join=%d\n", -1);
     std::printf("exitcode=%d\n", -1);
 }

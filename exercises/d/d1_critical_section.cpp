@@ -22,8 +22,10 @@
 #include <vector>
 
 void tarea(mp::Lock lock, int i) {
-    // TODO (en): hold the lock from here to the end of the section (std::lock_guard, or acquire/release).
-    // TODO (es): toma el lock desde aquí hasta el final de la sección (std::lock_guard, o acquire/release).
+    // TODO (en): hold the lock from here to the end of the section (std::lock_guard, or
+    // acquire/release).
+    // TODO (es): toma el lock desde aquí hasta el final de la sección (std::lock_guard, o
+    // acquire/release).
     (void)lock;
     std::printf("entra=%d\n", i);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the work inside the section

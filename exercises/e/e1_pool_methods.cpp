@@ -26,8 +26,10 @@ int main() {
     int con_apply = 0;               // TODO: pool.apply(cuadrado, 7)
     std::vector<int> con_map_async;  // TODO: pool.map_async(cuadrado, {5, 6, 7}) … .get()
     std::vector<int> con_apply_async;
-    // TODO (en): one pool.apply_async(cuadrado, i) for i = 1, 2, 3; then get() each into con_apply_async.
-    // TODO (es): un pool.apply_async(cuadrado, i) para i = 1, 2, 3; luego get() de cada uno en con_apply_async.
+    // TODO (en): one pool.apply_async(cuadrado, i) for i = 1, 2, 3; then get() each into
+    // con_apply_async.
+    // TODO (es): un pool.apply_async(cuadrado, i) para i = 1, 2, 3; luego get() de cada uno en
+    // con_apply_async.
     (void)pool;
     std::printf("map=%s\n", lista(con_map).c_str());
     std::printf("apply=%d\n", con_apply);

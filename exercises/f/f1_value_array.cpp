@@ -13,8 +13,10 @@
 #include <vector>
 
 void tarea(mp::Array<long> cuadrados, mp::Value<int> hechos, int w) {
-    // TODO (en): cuadrados[i] = i * i for i = 2w and 2w + 1; then, holding hechos.get_lock(), hechos.value() += 1.
-    // TODO (es): cuadrados[i] = i * i para i = 2w y 2w + 1; luego, con hechos.get_lock(), hechos.value() += 1.
+    // TODO (en): cuadrados[i] = i * i for i = 2w and 2w + 1; then, holding hechos.get_lock(),
+    // hechos.value() += 1.
+    // TODO (es): cuadrados[i] = i * i para i = 2w y 2w + 1; luego, con hechos.get_lock(),
+    // hechos.value() += 1.
     (void)cuadrados;
     (void)hechos;
     (void)w;
@@ -22,8 +24,8 @@ void tarea(mp::Array<long> cuadrados, mp::Value<int> hechos, int w) {
 
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
-    mp::Array<long> cuadrados(8);  // Array('l', 8): eight zeros
-    mp::Value<int> hechos(0);      // Value('i', 0)
+    mp::Array<long> cuadrados(8);              // Array('l', 8): eight zeros
+    mp::Value<int> hechos(0);                  // Value('i', 0)
     std::vector<mp::Process> procesos;
     for (int w = 0; w < 4; ++w) procesos.emplace_back(tarea, cuadrados, hechos, w);
     for (auto& p : procesos) p.start();

@@ -48,8 +48,10 @@ long trabajo(int w) {
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
     std::printf("padre=%d\n", mp::current_process().pid());
-    // TODO (en): four mp::Process, one per block, each adding trabajo(w) to a shared mp::Value<long>.
-    // TODO (es): cuatro mp::Process, uno por bloque, cada uno suma trabajo(w) a un mp::Value<long> compartido.
+    // TODO (en): four mp::Process, one per block, each adding trabajo(w) to a shared
+    // mp::Value<long>.
+    // TODO (es): cuatro mp::Process, uno por bloque, cada uno suma trabajo(w) a un mp::Value<long>
+    // compartido.
     long total = 0;
     for (int w = 0; w < 4; ++w) total += trabajo(w);
     std::printf("primos=%ld\n", total);

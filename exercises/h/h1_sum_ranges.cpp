@@ -29,7 +29,8 @@ int main() {
     std::printf("padre=%d\n", mp::current_process().pid());
     mp::Queue<long> q;
     long total = 0;
-    // TODO (en): three mp::Process running sumar over [1, kN/3], [kN/3 + 1, 2kN/3], [2kN/3 + 1, kN];
+    // TODO (en): three mp::Process running sumar over [1, kN/3], [kN/3 + 1, 2kN/3], [2kN/3 + 1,
+    // kN];
     //            start them, get() three partial sums into total, join them.
     // TODO (es): tres mp::Process que ejecuten sumar sobre los tres rangos; inícialos, toma con
     //            get() las tres sumas parciales en total y espéralos con join().

@@ -38,8 +38,10 @@ void init(mp::Queue<Par> resultados, mp::Lock lock, mp::Value<int> contador) {
 }
 
 int tarea(int item) {
-    // TODO (en): g->resultados.put(Par{item, long{item} * item}); then, holding g->lock, g->contador.value() += 1.
-    // TODO (es): g->resultados.put(Par{item, long{item} * item}); luego, con g->lock tomado, g->contador.value() += 1.
+    // TODO (en): g->resultados.put(Par{item, long{item} * item}); then, holding g->lock,
+    // g->contador.value() += 1.
+    // TODO (es): g->resultados.put(Par{item, long{item} * item}); luego, con g->lock tomado,
+    // g->contador.value() += 1.
     return item;
 }
 

@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <thread>
 
-void transferir(mp::Lock desde_lock, mp::Value<int> desde, mp::Lock hacia_lock, mp::Value<int> hacia,
-                int monto) {
+void transferir(mp::Lock desde_lock, mp::Value<int> desde, mp::Lock hacia_lock,
+                mp::Value<int> hacia, int monto) {
     desde_lock.acquire();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // checking the balance takes time
     hacia_lock.acquire();

@@ -23,8 +23,10 @@ void procesar(int i) {
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
     for (int i = 0; i < 6; ++i) {
-        // TODO (en): run procesar(i) in an mp::Process p; after p.join(), print p.exitcode() instead of 0.
-        // TODO (es): ejecuta procesar(i) en un mp::Process p; después de p.join(), imprime p.exitcode() en vez de 0.
+        // TODO (en): run procesar(i) in an mp::Process p; after p.join(), print p.exitcode()
+        // instead of 0.
+        // TODO (es): ejecuta procesar(i) en un mp::Process p; después de p.join(), imprime
+        // p.exitcode() en vez de 0.
         procesar(i);
         int codigo = 0;
         std::printf("salida:%d=%d\n", i, codigo);

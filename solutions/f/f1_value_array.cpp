@@ -14,8 +14,8 @@ void tarea(mp::Array<long> cuadrados, mp::Value<int> hechos, int w) {
 
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
-    mp::Array<long> cuadrados(8);  // Array('l', 8): eight zeros
-    mp::Value<int> hechos(0);      // Value('i', 0)
+    mp::Array<long> cuadrados(8);              // Array('l', 8): eight zeros
+    mp::Value<int> hechos(0);                  // Value('i', 0)
     std::vector<mp::Process> procesos;
     for (int w = 0; w < 4; ++w) procesos.emplace_back(tarea, cuadrados, hechos, w);
     for (auto& p : procesos) p.start();

@@ -18,7 +18,8 @@ Resumen factorial_de(long n) {
     mpz_fac_ui(f.get_mpz_t(), static_cast<unsigned long>(n));
     std::string s = f.get_str();
     Resumen r{n, static_cast<long>(s.size()), 0};
-    while (r.ceros < r.cifras && s[s.size() - 1 - static_cast<std::size_t>(r.ceros)] == '0') ++r.ceros;
+    while (r.ceros < r.cifras && s[s.size() - 1 - static_cast<std::size_t>(r.ceros)] == '0')
+        ++r.ceros;
     std::printf("pid:%ld=%d\n", n, mp::current_process().pid());
     return r;
 }

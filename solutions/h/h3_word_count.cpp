@@ -1,4 +1,5 @@
-// Solution of exercise h3 — mini-exercise 3: the producer reads words from a file, the consumer counts them.
+// Solution of exercise h3 — mini-exercise 3: the producer reads words from a file, the consumer
+// counts them.
 #include <mp/mp.hpp>
 
 #include <cstdio>

@@ -10,7 +10,7 @@ void productor(mp::Queue<int> q) {
 
 int main() {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line at a time, also through a pipe
-    mp::Queue<int> q(10);  // Queue(maxsize=10)
+    mp::Queue<int> q(10);                      // Queue(maxsize=10)
     mp::Process p(productor, q);
     p.start();
     int recibidos = 0;
