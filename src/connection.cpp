@@ -404,6 +404,15 @@ void Connection::send_python_message(const FrameHeader& h, std::span<const std::
 
 FrameHeader Connection::next_python_header() {
     State& s = *s_;
+    if (s.pushback_pos == s.pushback.size()) {
+        // One read for the prefix and, for a small message, all of it (a raw socket's one
+        // read per message); bytes past this message stay in pushback for the next.
+        std::byte buf[64];
+        ssize_t r = detail::retry_eintr([&] { return ::read(s.fd, buf, sizeof buf); });
+        if (r < 0 && errno != ECONNRESET) detail::throw_errno("Connection.recv");
+        s.pushback.assign(buf, buf + std::max<ssize_t>(r, 0));
+        s.pushback_pos = 0;
+    }
     std::uint32_t len_be = 0;
     std::size_t got = read_full(s, std::as_writable_bytes(std::span(&len_be, 1)));
     if (got == 0) throw EOFError("Connection.recv: the other end is closed and no data is left");

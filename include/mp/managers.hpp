@@ -48,6 +48,12 @@
 // process holding the Manager's creator side is gone. Locks held through a connection
 // that closes (its process died) are released.
 //
+// Fork: the server is forked from the process that makes the Manager, so make it before
+// that process starts threads of its own (as any mp::Process; see <mp/process.hpp>). The
+// server then needs only the C library (malloc, sockets), which glibc keeps usable in a
+// child forked from a threaded process, and none of the parent's other locks. Proxies
+// start no thread in the calling process.
+//
 // Link: target mp::net (built when OpenSSL's libcrypto is found).
 #pragma once
 

@@ -68,7 +68,6 @@ enum class Op : std::uint32_t {
     // Lock, RLock, Condition (its lock), Semaphore
     acquire = 500,
     release,
-    locked,
     // Event
     event_set = 600,
     event_clear,
