@@ -19,7 +19,7 @@
 // stream position seg_start[k]; position p lives at (p - seg_start[k]) mod its size.
 //
 // Growth: a producer that finds its segment full (after waiting up to kGrowGrace,
-// 2 ms, for a consumer at work, i.e. one holding the consumer lock) writes a LINK
+// 10 ms, for a consumer at work, i.e. one holding the consumer lock) writes a LINK
 // piece (len: the next segment) into the 8 bytes it always keeps free, records
 // seg_end[old] = seg_start[new] = the position after the link, and goes on in the
 // next larger free segment; a consumer reading a LINK moves to that segment. A
@@ -132,7 +132,7 @@ constexpr std::size_t kMaxParts = 3;
 constexpr auto kLockSpin = std::chrono::microseconds(2);  // a lock is held ~0.1 us unless its
                                                           // holder was preempted or waits
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
-constexpr auto kGrowGrace = std::chrono::milliseconds(2);    // for a consumer at work, see put
+constexpr auto kGrowGrace = std::chrono::milliseconds(10);   // for a consumer at work, see put
 constexpr auto kKeepGrown = std::chrono::milliseconds(100);  // before grown pages go back
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
 
@@ -672,13 +672,13 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
         // a little is cheaper than touching the fresh pages of a larger segment, and
         // keeps a producer that outruns its consumer from growing the queue without
         // end. An idle queue (nobody getting) grows at once.
-        auto freed_or_idle = [&] {
-            return fits(want, tail()) || h.consumer.lock.load(std::memory_order_relaxed) == 0;
-        };
+        // (The wait ends on room alone: the consumer lock is free for a moment between
+        // two gets, which is no sign of an idle queue.)
+        auto freed = [&] { return fits(want, tail()); };
         if (h.consumer.lock.load(std::memory_order_relaxed) != 0) {
             auto grace = Clock::now() + kGrowGrace;
             if (deadline && *deadline < grace) grace = *deadline;
-            park_until(h.space_park, freed_or_idle, grace);
+            park_until(h.space_park, freed, grace);
             if (fits(want, p.cached.load(std::memory_order_relaxed))) return Room::here;
         }
         for (;;) {
