@@ -3,7 +3,8 @@
 //   * a raw single-producer/single-consumer shared-memory ring that spins (the
 //     physical limit: no locks, no sleeping, no framing, one producer),
 //   * Boost.Interprocess message_queue (mutex + condition variables in shm).
-// Rows: 8-byte items 1 producer → 1 consumer and 2 → 2; 1 MiB items 1 → 1.
+// Rows: 8-byte items 1 producer → 1 consumer and 2 → 2; 1 MiB items 1 → 1; then the
+// distribution (p50, p99, p99.9) of an 8-byte round trip through two queues (env N_RT).
 // Each figure is the median of BENCH_REPS runs (default 5; Python: at most 3), the
 // configurations taking turns. Item counts: env N_SMALL, N_RAW, N_BOOST, N_BIG,
 // N_PY_SMALL, N_PY_BIG.
@@ -134,6 +135,41 @@ double mp_big_1to1(long n, std::size_t size) {
     return static_cast<double>(n) / dt;
 }
 
+// ---- latency: one 8-byte item there and back, as a distribution ---------------------------
+
+struct Percentiles {
+    double p50, p99, p999;  // microseconds
+};
+
+Percentiles percentiles(std::vector<double> us) {
+    std::sort(us.begin(), us.end());
+    auto at = [&](double q) {
+        return us[static_cast<std::size_t>(q * static_cast<double>(us.size() - 1))];
+    };
+    return {at(0.5), at(0.99), at(0.999)};
+}
+
+/// Round trips through two queues (ping, pong), each timed.
+Percentiles mp_round_trip(long n) {
+    mp::Queue<std::int64_t> ping, pong;
+    mp::Process p(
+        [](mp::Queue<std::int64_t> in, mp::Queue<std::int64_t> out, long count) {
+            for (long i = 0; i < count; ++i) out.put(in.get());
+        },
+        ping, pong, n);
+    p.start();
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) {
+        auto t = Clock::now();
+        ping.put(i);
+        check(pong.get() == i, "mp round trip");
+        us.push_back(since(t) * 1e6);
+    }
+    p.join();
+    return percentiles(std::move(us));
+}
+
 // ---- raw SPSC ring (the physical limit) ----------------------------------------------------
 
 struct alignas(64) RawRing {
@@ -218,8 +254,8 @@ double raw_big_1to1(long n, std::size_t size) {
 struct BoostQueue {
     std::string name;
     std::unique_ptr<bip::message_queue> q;
-    BoostQueue(std::size_t depth, std::size_t size)
-        : name("mp_bench_queue_" + std::to_string(::getpid())) {
+    BoostQueue(std::size_t depth, std::size_t size, const char* tag = "")
+        : name("mp_bench_queue_" + std::to_string(::getpid()) + tag) {
         bip::message_queue::remove(name.c_str());
         q = std::make_unique<bip::message_queue>(bip::create_only, name.c_str(), depth, size);
     }
@@ -286,6 +322,35 @@ double boost_big(long n, std::size_t size) {
     double dt = since(t);
     p.join();
     return static_cast<double>(n) / dt;
+}
+
+/// The same through two Boost message queues.
+Percentiles boost_round_trip(long n) {
+    BoostQueue a(64, 8, "a"), b(64, 8, "b");
+    mp::Process p([&a, &b, n] {
+        std::int64_t v;
+        std::size_t got;
+        unsigned prio;
+        for (long i = 0; i < n; ++i) {
+            a.q->receive(&v, 8, got, prio);
+            b.q->send(&v, 8, 0);
+        }
+    });
+    p.start();
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) {
+        std::int64_t v = i, back = -1;
+        std::size_t got;
+        unsigned prio;
+        auto t = Clock::now();
+        a.q->send(&v, 8, 0);
+        b.q->receive(&back, 8, got, prio);
+        check(back == i, "boost round trip");
+        us.push_back(since(t) * 1e6);
+    }
+    p.join();
+    return percentiles(std::move(us));
 }
 
 // ---- Python --------------------------------------------------------------------------------
@@ -374,4 +439,11 @@ int main() {
         "Boost: 4096 x 8 B and 4 x 1 MiB slots; Python: Queue(), and Queue(maxsize=64) for 1 MiB.\n"
         "mp/raw target applies to the 8 B rows. Total time %.1f s\n",
         since(t0));
+    const long n_rt = env_long("N_RT", 20'000);
+    Percentiles ours = mp_round_trip(n_rt), boost = boost_round_trip(n_rt);
+    std::printf("\n8 B round trip (us, %ld trips) %10s %10s %10s\n", n_rt, "p50", "p99", "p99.9");
+    std::printf("  mp::Queue ping/pong          %10.2f %10.2f %10.2f\n", ours.p50, ours.p99,
+                ours.p999);
+    std::printf("  Boost mq ping/pong           %10.2f %10.2f %10.2f\n", boost.p50, boost.p99,
+                boost.p999);
 }

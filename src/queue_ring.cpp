@@ -18,15 +18,17 @@
 // wraps: a PAD piece fills the end of a segment when needed. A segment starts at the
 // stream position seg_start[k]; position p lives at (p - seg_start[k]) mod its size.
 //
-// Growth: a producer that finds its segment full (after a short spin where the
-// consumer runs on another CPU) writes a LINK piece (len: the next segment) into the
-// 8 bytes it always keeps free, records seg_end[old] = seg_start[new] = the position
-// after the link, and goes on in the next larger free segment; a consumer reading a
-// LINK moves to that segment. A segment is free when it is not the producers' and
-// the published tail has passed its end: nobody will read it again. Every 64th put
-// while grown, the producer releases the pages of free segments (MADV_REMOVE) and,
-// once the backlog is below a quarter of the first segment, links back to segment 0.
-// With every segment in use (a backlog of half the memory), put waits for room.
+// Growth: a producer that finds its segment full (after waiting up to kGrowGrace,
+// 10 ms, for a consumer at work, i.e. one holding the consumer lock) writes a LINK
+// piece (len: the next segment) into the 8 bytes it always keeps free, records
+// seg_end[old] = seg_start[new] = the position after the link, and goes on in the
+// next larger free segment; a consumer reading a LINK moves to that segment. A
+// segment is free when it is not the producers' and the published tail has passed
+// its end: nobody will read it again. Every 64th put while grown, the producer links
+// back to segment 0 once the backlog is below a quarter of it, and, once it has
+// stayed in segment 0 for kKeepGrown (100 ms), gives the pages of the free segments
+// back (MADV_REMOVE). With every segment in use (a backlog of half the memory), put
+// waits for room.
 //
 // Locking: the producer lock is held for the whole of a put (so pieces of two
 // records never interleave), the consumer lock for the whole of a get (so one
@@ -130,6 +132,8 @@ constexpr std::size_t kMaxParts = 3;
 constexpr auto kLockSpin = std::chrono::microseconds(2);  // a lock is held ~0.1 us unless its
                                                           // holder was preempted or waits
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
+constexpr auto kGrowGrace = std::chrono::milliseconds(10);   // for a consumer at work, see put
+constexpr auto kKeepGrown = std::chrono::milliseconds(100);  // before grown pages go back
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
 
 struct PieceHeader {
@@ -192,6 +196,7 @@ struct RingShared {
     alignas(64) std::atomic<std::uint64_t> seg_start[kMaxSegments];
     std::atomic<std::uint64_t> seg_end[kMaxSegments];
     std::atomic<std::uint32_t> dirty;
+    std::atomic<std::int64_t> shrunk_at;  // steady-clock ticks of the latest link back to 0
 };
 
 static_assert(std::is_standard_layout_v<RingSide> && std::is_standard_layout_v<RingShared>,
@@ -663,10 +668,19 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
         };
         if (fits(want, p.cached.load(std::memory_order_relaxed)) || fits(want, tail()))
             return Room::here;
-        // A consumer running on another CPU may free room within microseconds: cheaper
-        // than touching fresh pages of a larger segment.
+        // A consumer at work (it holds the consumer lock) frees room soon: waiting for it
+        // a little is cheaper than touching the fresh pages of a larger segment, and
+        // keeps a producer that outruns its consumer from growing the queue without
+        // end. An idle queue (nobody getting) grows at once.
+        // (The wait ends on room alone: the consumer lock is free for a moment between
+        // two gets, which is no sign of an idle queue.)
         auto freed = [&] { return fits(want, tail()); };
-        if (park_spin(h.space_park, freed, kParkSpin)) return Room::here;
+        if (h.consumer.lock.load(std::memory_order_relaxed) != 0) {
+            auto grace = Clock::now() + kGrowGrace;
+            if (deadline && *deadline < grace) grace = *deadline;
+            park_until(h.space_park, freed, grace);
+            if (fits(want, p.cached.load(std::memory_order_relaxed))) return Room::here;
+        }
         for (;;) {
             int to = pick(tail());
             if (to >= 0) {
@@ -685,22 +699,30 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
             if (fits(want, p.cached.load(std::memory_order_relaxed))) return Room::here;
         }
     };
-    // Now and then, while grown: give back the pages of segments nobody reads any more,
-    // and once the backlog is small again, go back to the first segment.
+    // Now and then, while grown: once the backlog is small again, go back to the first
+    // segment; once it has stayed there kKeepGrown, give back the pages of the others
+    // (not sooner: a stream that grows again soon would fault them in afresh).
     if (seg != 0 || (h.dirty.load(std::memory_order_relaxed) & ~1u) != 0) {
         thread_local unsigned t_puts = 0;
         if ((t_puts++ & 63) == 0) {
             std::uint64_t t = h.tail.load(std::memory_order_acquire);
             p.cached.store(t, std::memory_order_relaxed);
-            std::uint32_t dirty = h.dirty.load(std::memory_order_relaxed);
-            for (unsigned s = 1; s < h.segments; ++s) {
-                if ((dirty & (1u << s)) != 0 && is_free(s, t)) {
-                    ::madvise(ring + seg_offset(h, s), seg_cap(h, s), MADV_REMOVE);
-                    h.dirty.fetch_and(~(1u << s), std::memory_order_relaxed);
+            const std::int64_t now = Clock::now().time_since_epoch().count();
+            if (seg != 0) {
+                if (is_free(0, t) && pos - std::max(t, seg_start) <= h.capacity / 4) {
+                    link(0);
+                    h.shrunk_at.store(now, std::memory_order_relaxed);
+                }
+            } else if (now - h.shrunk_at.load(std::memory_order_relaxed) >=
+                       std::chrono::duration_cast<Clock::duration>(kKeepGrown).count()) {
+                std::uint32_t dirty = h.dirty.load(std::memory_order_relaxed);
+                for (unsigned s = 1; s < h.segments; ++s) {
+                    if ((dirty & (1u << s)) != 0 && is_free(s, t)) {
+                        ::madvise(ring + seg_offset(h, s), seg_cap(h, s), MADV_REMOVE);
+                        h.dirty.fetch_and(~(1u << s), std::memory_order_relaxed);
+                    }
                 }
             }
-            if (seg != 0 && is_free(0, t) && pos - std::max(t, seg_start) <= h.capacity / 4)
-                link(0);
         }
     }
 

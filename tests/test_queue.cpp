@@ -798,11 +798,12 @@ TEST(Queue, GrowsForABacklogAndGivesTheMemoryBackOnceDrained) {
         Blob b = q.get(10s);
         ASSERT_TRUE(blob_ok(b) && b[0] == i);
     }
-    // A trickle afterwards: the producer goes back to the first ring and releases the
-    // pages of the larger ones.
-    for (std::uint32_t i = 0; i < 1000; ++i) {
+    // A trickle afterwards: the producer goes back to the first ring, and once it has
+    // stayed there 100 ms, releases the pages of the larger ones.
+    for (std::uint32_t i = 0; i < 2000; ++i) {
         q.put(make_blob(i, 16));
         ASSERT_EQ(q.get(10s)[0], i);
+        if (i == 1000) std::this_thread::sleep_for(150ms);
     }
     EXPECT_LT(resident_shmem(), before + (8u << 20)) << "the grown rings kept their memory";
 }
