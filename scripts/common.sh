@@ -5,6 +5,7 @@ MP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian 12 packages mp needs to build, test, benchmark and run the tour.
 MP_PACKAGES=(cmake make g++ pkg-config python3 libcereal-dev libgtest-dev libgmock-dev
              libcli11-dev libgmp-dev libboost-dev)
+MP_PACKAGES+=(nlohmann-json3-dev)  # JSON of the task traces (<mp/trace.hpp>; optional for the library)
 
 mp_install_deps() {
     local missing=()

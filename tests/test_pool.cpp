@@ -1150,3 +1150,48 @@ TEST(PoolTypes, MapOfBoolVoidAndUserTypes) {
     auto pts = pool.map(twice, std::vector<Point>{{1, 2}, {3, 4}});
     EXPECT_EQ(pts[1].y, 8);
 }
+
+// ---- tracing and progress ---------------------------------------------------------------
+
+#include "mp/progress.hpp"
+#include "mp/trace.hpp"
+
+TEST(PoolTrace, ATraceHasOneSlicePerTaskOnItsWorkersTrack) {
+#if __has_include(<nlohmann/json.hpp>)
+    std::string path = "/tmp/mp_test_trace_" + std::to_string(::getpid()) + ".json";
+    mp::trace_to(path);
+    EXPECT_TRUE(mp::tracing());
+    {
+        mp::Pool pool(2);
+        pool.map(square, std::views::iota(0, 40), 1);
+        pool.apply(shout, std::string("hi"));
+    }
+    mp::trace_flush();
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    EXPECT_NE(s.find("traceEvents"), std::string::npos);
+    EXPECT_NE(s.find("ForkPoolWorker"), std::string::npos);
+    EXPECT_NE(s.find("bytes_in"), std::string::npos);
+    // Every task is a complete ("X") event: 40 map chunks + 1 apply at least.
+    std::size_t slices = 0;
+    for (std::size_t at = s.find("\"X\""); at != std::string::npos; at = s.find("\"X\"", at + 1))
+        ++slices;
+    EXPECT_GE(slices, 41u);
+    std::remove(path.c_str());
+#else
+    EXPECT_THROW(mp::trace_to("/tmp/never.json"), mp::Error);
+#endif
+}
+
+TEST(PoolTrace, ProgressPassesEveryItemThrough) {
+    mp::Pool pool(2);
+    int n = 0;
+    for (int r : mp::progress(pool.imap_unordered(square, std::views::iota(0, 30)))) n += r >= 0;
+    EXPECT_EQ(n, 30);
+    std::vector<int> v{1, 2, 3};
+    int sum = 0;
+    for (int x : mp::progress(v, "v")) sum += x;
+    EXPECT_EQ(sum, 6);
+}
