@@ -775,31 +775,6 @@ bool process_gone(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
-TEST(Pool, WorkersExitWhenTheirParentIsKilled) {
-    struct Pids {
-        std::atomic<int> n{0};
-        std::atomic<int> pid[2];
-    };
-    mp::detail::SharedRegion region(sizeof(Pids));
-    auto* pids = new (region.data()) Pids;
-    mp::Process owner([pids] {
-        mp::Pool pool(2);
-        auto w = pool.worker_pids();
-        pids->pid[0] = w[0];
-        pids->pid[1] = w[1];
-        pids->n = 2;
-        std::this_thread::sleep_for(60s);
-    });
-    owner.start();
-    ASSERT_TRUE(mp::test::eventually([&] { return pids->n.load() == 2; }));
-    owner.kill();
-    owner.join();
-    // Orphaned, the workers notice within a second (they check between sleeps).
-    EXPECT_TRUE(mp::test::eventually(
-        [&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); },
-        std::chrono::seconds(4)));
-}
-
 TEST(Pool, IsMovable) {
     mp::Pool a(2);
     mp::Pool b(std::move(a));

@@ -352,6 +352,16 @@ struct ThreadCall {
     }
 };
 
+/// Pool(n, init, args...): init(args...) as one std::function (run once per worker).
+template <class Init, class... InitArgs>
+std::function<void()> bind_initializer(Init&& initializer, InitArgs&&... initargs) {
+    return [f = std::decay_t<Init>(std::forward<Init>(initializer)),
+            tup = std::make_tuple(
+                std::decay_t<InitArgs>(std::forward<InitArgs>(initargs))...)]() mutable {
+        std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
+    };
+}
+
 template <class F, class... Args>
 using apply_result_t = std::decay_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
 

@@ -15,11 +15,9 @@ template <class Init, class... InitArgs>
 requires std::invocable < std::decay_t<Init>
 &, std::decay_t<InitArgs>&... >
        Pool::Pool(int processes, Init&& initializer, InitArgs&&... initargs)
-    : Pool(with_initializer(processes, [f = std::decay_t<Init>(std::forward<Init>(initializer)),
-                                        tup = std::make_tuple(std::decay_t<InitArgs>(
-                                            std::forward<InitArgs>(initargs))...)]() mutable {
-          std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
-      })) {}
+    : Pool(with_initializer(processes,
+                            detail::bind_initializer(std::forward<Init>(initializer),
+                                                     std::forward<InitArgs>(initargs)...))) {}
 
 template <class F, class... Args>
 AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&... args) {
