@@ -1,7 +1,9 @@
-"""Python's multiprocessing.Pool on the tasks bench_pool measures (fork, 2 workers).
+"""Python's multiprocessing.Pool and concurrent.futures.ProcessPoolExecutor on the tasks
+bench_pool measures (fork, 2 workers).
 
 Prints one line per figure: `name value unit`. Usage: python3 py_pool.py [N_MAP] [N_ASYNC] [N_APPLY]
 """
+import concurrent.futures as cf
 import multiprocessing as mp
 import sys
 import time
@@ -46,6 +48,21 @@ def main():
             pool.apply(sq, (i,))
         dt = time.perf_counter() - t
         print(f"py_apply_roundtrip_us {dt / n_apply * 1e6:.2f} us")
+
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as ex:
+        ex.submit(sq, 1).result()  # warm up
+        t = time.perf_counter()
+        fs = [ex.submit(sq, i) for i in range(n_async)]
+        total = sum(f.result() for f in fs)
+        dt = time.perf_counter() - t
+        assert total == sum(i * i for i in range(n_async))
+        print(f"py_executor_submit_us_per_task {dt / n_async * 1e6:.3f} us")
+        n = n_map // 10
+        t = time.perf_counter()
+        r = list(ex.map(sq, range(n), chunksize=64))
+        dt = time.perf_counter() - t
+        assert r[-1] == (n - 1) ** 2
+        print(f"py_executor_map_us_per_item {dt / n * 1e6:.3f} us")
 
 
 if __name__ == "__main__":

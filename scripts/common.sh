@@ -9,6 +9,7 @@ MP_PACKAGES+=(clang libclang-rt-14-dev)  # the fuzz target (libFuzzer) in ./test
 MP_PACKAGES+=(clang-format)  # the format check in ./test.sh
 MP_PACKAGES+=(libopenmpi-dev openmpi-bin python3-mpi4py)  # the Pool over MPI (mp::mpi) and its bench peer
 MP_PACKAGES+=(libssl-dev)  # OpenSSL's libcrypto: HMAC and random challenges of Listener/Client/Manager (mp::net)
+MP_PACKAGES+=(nlohmann-json3-dev)  # JSON of the task traces (<mp/trace.hpp>; optional for the library)
 
 mp_install_deps() {
     local missing=()

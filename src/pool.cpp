@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@
 #include "pool_transport.hpp"
 #include "popen.hpp"
 #include "system.hpp"
+#include "trace_internal.hpp"
 
 namespace mp {
 namespace detail {
@@ -106,6 +108,8 @@ struct Task {
     Bytes record;
     std::shared_ptr<TaskSink> sink;
     std::size_t index = 0;
+    std::uint64_t queued_ns = 0;  // when tracing: when it was submitted
+    std::string_view fn_type;
 };
 
 struct SlotState {
@@ -128,7 +132,7 @@ class PoolCore {
     ~PoolCore() { terminate(); }
 
     void submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
-                std::size_t first_index);
+                std::size_t first_index, std::string_view fn_type);
     bool drive_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline);
     void close();
     void join();
@@ -163,8 +167,13 @@ class PoolCore {
     }
     void background();
     bool all_ended() const;
+    void trace(const TransportEvent& e, const Task& t);
+
+    int trace_pool_ = 0;
+    std::map<std::uint64_t, std::string> trace_names_;  // by trampoline offset
 
     PoolOptions opts_;
+    bool threads_ = false;
     std::unique_ptr<PoolTransport> transport_;
     pid_t owner_ = 0;
     State state_ = State::run;
@@ -189,7 +198,8 @@ class PoolCore {
     std::thread thread_;
 };
 
-PoolCore::PoolCore(PoolOptions options, bool threads) : opts_(std::move(options)) {
+PoolCore::PoolCore(PoolOptions options, bool threads)
+    : opts_(std::move(options)), threads_(threads) {
     if (opts_.processes < 0) {
         throw ValueError("Pool: processes must be at least 1 (got " +
                          std::to_string(opts_.processes) + ")");
@@ -391,6 +401,7 @@ void PoolCore::on_event(const TransportEvent& e) {
     s.queue.erase(it);
     init_failures_ = 0;
     Task t = release(e.ticket);
+    if (t.queued_ns != 0) trace(e, t);
     if (e.status == ResultHeader::kOk) {
         defer(t.sink, t.sink->on_result(t.index, e.frame));
     } else {
@@ -476,7 +487,7 @@ void PoolCore::handle_exit(std::size_t i, int code, bool initialized) {
 }
 
 void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
-                      std::size_t first_index) {
+                      std::size_t first_index, std::string_view fn_type) {
     std::unique_lock lk(mutex);
     if (state_ != State::run) {
         throw ValueError(
@@ -486,8 +497,9 @@ void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink
         for (std::size_t i = 0; i < records.size(); ++i)
             defer(sink, sink->on_error(first_index + i, broken_));
     } else {
+        std::uint64_t now = trace_enabled() ? monotonic_ns() : 0;
         for (std::size_t i = 0; i < records.size(); ++i)
-            pending_.push_back(Task{std::move(records[i]), sink, first_index + i});
+            pending_.push_back(Task{std::move(records[i]), sink, first_index + i, now, fn_type});
         pump();
     }
     if (!deferred_.empty()) transport_->interrupt();
@@ -563,6 +575,38 @@ bool PoolCore::drive_until(const std::function<bool()>& done,
         lk.lock();
         if (--sleepers_ == 0) cv_.notify_all();
     }
+}
+
+// Records a finished task for <mp/trace.hpp>.
+void PoolCore::trace(const TransportEvent& e, const Task& t) {
+    TaskHeader h;
+    std::memcpy(&h, t.record.data() + sizeof(std::uint64_t), sizeof h);
+    auto it = trace_names_.find(h.trampoline_offset ^ h.trampoline_module);
+    if (it == trace_names_.end()) {
+        const void* fn = nullptr;
+        if (h.callable_size == sizeof(CodeRef) && t.fn_type.find("(*)") != std::string_view::npos) {
+            // a plain function: where its code is
+            CodeRef ref;
+            std::memcpy(&ref, t.record.data() + sizeof(std::uint64_t) + sizeof h, sizeof ref);
+            fn = resolve_code(ref);
+        }
+        std::string name = trace_task_name(nullptr, fn);
+        if (name == "task" && !t.fn_type.empty()) name = readable_type_name(t.fn_type);
+        it = trace_names_.emplace(h.trampoline_offset ^ h.trampoline_module, name).first;
+    }
+    if (trace_pool_ == 0) trace_pool_ = trace_new_pool(threads_ ? "ThreadPool" : "Pool");
+    TraceTask task;
+    task.pool = trace_pool_;
+    task.worker = e.slot;
+    task.worker_name = transport_->name(e.slot);
+    task.name = it->second;
+    task.queued_ns = t.queued_ns;
+    task.started_ns = e.started_ns;
+    task.ended_ns = e.ended_ns;
+    task.bytes_in = t.record.size();
+    task.bytes_out = e.frame.size();
+    task.failed = e.status != ResultHeader::kOk;
+    trace_task(std::move(task));
 }
 
 bool PoolCore::all_ended() const {
@@ -684,8 +728,9 @@ std::shared_ptr<PoolCore> PoolCoreHandle::create_threads(PoolOptions options) {
     return std::make_shared<PoolCore>(std::move(options), true);
 }
 void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records,
-                            const std::shared_ptr<TaskSink>& sink, std::size_t first_index) {
-    core.submit(std::move(records), sink, first_index);
+                            const std::shared_ptr<TaskSink>& sink, std::size_t first_index,
+                            std::string_view fn_type) {
+    core.submit(std::move(records), sink, first_index, fn_type);
 }
 bool PoolCoreHandle::cancel(PoolCore& core, const TaskSink* sink, std::size_t index) {
     return core.cancel(sink, index);

@@ -103,8 +103,10 @@ struct ResultHeader {
     std::uint32_t ticket = 0;
     std::uint32_t generation = 0;
     std::uint32_t pad = 0;
+    std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC when the task started in the worker
+    std::uint64_t ended_ns = 0;    // and when it ended (for traces)
 };
-static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 16,
+static_assert(std::is_trivially_copyable_v<ResultHeader> && sizeof(ResultHeader) == 32,
               "ResultHeader layout");
 
 /// A process-local view of one ring. `capacity` is a power of two.
@@ -219,5 +221,8 @@ int shm_worker_main(void* region, const PoolLayout& layout, std::size_t index, i
 /// Builds a result record [u64 length][ResultHeader][frame] in `out`.
 void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket, std::uint32_t generation);
 void end_result(Bytes& out);
+
+/// CLOCK_MONOTONIC now, in ns (the clock of steady_clock, the same in every process).
+std::uint64_t monotonic_ns() noexcept;
 
 }  // namespace mp::detail

@@ -85,6 +85,10 @@ struct TransportEvent {
     bool initialized = false;
     int error = 0;
     std::string message{};
+    /// result: when the task started and ended in the worker (CLOCK_MONOTONIC ns; 0 if
+    /// the transport cannot tell on this machine's clock).
+    std::uint64_t started_ns = 0;
+    std::uint64_t ended_ns = 0;
 };
 
 /// What a worker does besides running tasks (fixed when the transport is made).

@@ -517,6 +517,8 @@ class ShmTransport final : public PoolTransport {
             e.slot = i;
             e.ticket = TicketId{h.ticket, h.generation};
             e.status = h.kind;
+            e.started_ns = h.started_ns;
+            e.ended_ns = h.ended_ns;
             e.frame = std::span<const std::byte>(s.rbuf).subspan(sizeof h);
             e.pid = s.pid;
             on_event(e);

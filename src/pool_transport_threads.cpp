@@ -170,6 +170,8 @@ class ThreadTransport final : public PoolTransport {
                                                             : TransportEvent::result;
                 e.ticket = TicketId{h.ticket, h.generation};
                 e.status = h.kind;
+                e.started_ns = h.started_ns;
+                e.ended_ns = h.ended_ns;
                 e.frame =
                     std::span<const std::byte>(o.record).subspan(sizeof(std::uint64_t) + sizeof h);
             }

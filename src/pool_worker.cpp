@@ -2,6 +2,7 @@
 // transport's worker side. Runs single-threaded in a worker and returns its exit code.
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -166,6 +167,7 @@ void encode_current_exception(Bytes& out, std::uint32_t kind, TicketId t) {
 // Runs one task record whose header is `h`; leaves the result record in `out`.
 void run_task(const TaskHeader& h, const Bytes& rec, Bytes& out) {
     TicketId t{h.ticket, h.generation};
+    std::uint64_t started = monotonic_ns();
     try {
         if (rec.size() < sizeof h + h.callable_size)
             throw SerializationError("corrupt Pool task: short callable");
@@ -182,6 +184,11 @@ void run_task(const TaskHeader& h, const Bytes& rec, Bytes& out) {
     } catch (...) {
         encode_current_exception(out, ResultHeader::kError, t);
     }
+    std::uint64_t ended = monotonic_ns();
+    std::memcpy(out.data() + sizeof(std::uint64_t) + offsetof(ResultHeader, started_ns), &started,
+                sizeof started);
+    std::memcpy(out.data() + sizeof(std::uint64_t) + offsetof(ResultHeader, ended_ns), &ended,
+                sizeof ended);
 }
 
 }  // namespace
@@ -190,8 +197,15 @@ void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket_no,
                   std::uint32_t generation) {
     out.clear();
     out.resize(sizeof(std::uint64_t) + sizeof(ResultHeader));
-    ResultHeader h{kind, ticket_no, generation, 0};
+    ResultHeader h{kind, ticket_no, generation, 0, 0, 0};
     std::memcpy(out.data() + sizeof(std::uint64_t), &h, sizeof h);
+}
+
+std::uint64_t monotonic_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
+           static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 void end_result(Bytes& out) {

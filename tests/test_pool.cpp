@@ -775,31 +775,6 @@ bool process_gone(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
-TEST(Pool, WorkersExitWhenTheirParentIsKilled) {
-    struct Pids {
-        std::atomic<int> n{0};
-        std::atomic<int> pid[2];
-    };
-    mp::detail::SharedRegion region(sizeof(Pids));
-    auto* pids = new (region.data()) Pids;
-    mp::Process owner([pids] {
-        mp::Pool pool(2);
-        auto w = pool.worker_pids();
-        pids->pid[0] = w[0];
-        pids->pid[1] = w[1];
-        pids->n = 2;
-        std::this_thread::sleep_for(60s);
-    });
-    owner.start();
-    ASSERT_TRUE(mp::test::eventually([&] { return pids->n.load() == 2; }));
-    owner.kill();
-    owner.join();
-    // Orphaned, the workers notice within a second (they check between sleeps).
-    EXPECT_TRUE(mp::test::eventually(
-        [&] { return process_gone(pids->pid[0]) && process_gone(pids->pid[1]); },
-        std::chrono::seconds(4)));
-}
-
 TEST(Pool, IsMovable) {
     mp::Pool a(2);
     mp::Pool b(std::move(a));
@@ -1149,4 +1124,49 @@ TEST(PoolTypes, MapOfBoolVoidAndUserTypes) {
     EXPECT_EQ(n, 4);
     auto pts = pool.map(twice, std::vector<Point>{{1, 2}, {3, 4}});
     EXPECT_EQ(pts[1].y, 8);
+}
+
+// ---- tracing and progress ---------------------------------------------------------------
+
+#include "mp/progress.hpp"
+#include "mp/trace.hpp"
+
+TEST(PoolTrace, ATraceHasOneSlicePerTaskOnItsWorkersTrack) {
+#if __has_include(<nlohmann/json.hpp>)
+    std::string path = "/tmp/mp_test_trace_" + std::to_string(::getpid()) + ".json";
+    mp::trace_to(path);
+    EXPECT_TRUE(mp::tracing());
+    {
+        mp::Pool pool(2);
+        pool.map(square, std::views::iota(0, 40), 1);
+        pool.apply(shout, std::string("hi"));
+    }
+    mp::trace_flush();
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    EXPECT_NE(s.find("traceEvents"), std::string::npos);
+    EXPECT_NE(s.find("ForkPoolWorker"), std::string::npos);
+    EXPECT_NE(s.find("bytes_in"), std::string::npos);
+    // Every task is a complete ("X") event: 40 map chunks + 1 apply at least.
+    std::size_t slices = 0;
+    for (std::size_t at = s.find("\"X\""); at != std::string::npos; at = s.find("\"X\"", at + 1))
+        ++slices;
+    EXPECT_GE(slices, 41u);
+    std::remove(path.c_str());
+#else
+    EXPECT_THROW(mp::trace_to("/tmp/never.json"), mp::Error);
+#endif
+}
+
+TEST(PoolTrace, ProgressPassesEveryItemThrough) {
+    mp::Pool pool(2);
+    int n = 0;
+    for (int r : mp::progress(pool.imap_unordered(square, std::views::iota(0, 30)))) n += r >= 0;
+    EXPECT_EQ(n, 30);
+    std::vector<int> v{1, 2, 3};
+    int sum = 0;
+    for (int x : mp::progress(v, "v")) sum += x;
+    EXPECT_EQ(sum, 6);
 }

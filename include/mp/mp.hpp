@@ -21,6 +21,8 @@
 //   <mp/futures.hpp>        futures::ProcessPoolExecutor, Future, as_completed, wait
 //   <mp/listener.hpp>       Listener, Client, Address          (link mp::net)
 //   <mp/managers.hpp>       Manager and its proxies            (link mp::net)
+//   <mp/trace.hpp>          trace_to: a Chrome trace of every pool task (MP_TRACE=file.json)
+//   <mp/progress.hpp>       progress(range): a progress bar on stderr
 //   <mp/serialize.hpp>      what can cross a process boundary, and how
 //   <mp/errors.hpp>         the exception family under mp::Error
 #pragma once
@@ -33,9 +35,11 @@
 #include "mp/managers.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
+#include "mp/progress.hpp"
 #include "mp/queue.hpp"
 #include "mp/serialize.hpp"
 #include "mp/shared_memory.hpp"
 #include "mp/sharedctypes.hpp"
 #include "mp/synchronize.hpp"
 #include "mp/thread_pool.hpp"
+#include "mp/trace.hpp"

@@ -82,6 +82,7 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -371,6 +372,7 @@ class IMapRange {
     std::exception_ptr input_error_;
     std::vector<V> current_;  // the chunk being returned
     std::size_t offset_ = 0;
+    std::string_view fn_type_;
 };
 
 }  // namespace mp

@@ -41,11 +41,8 @@ class ThreadPool {
     &, std::decay_t<InitArgs>&... >
            ThreadPool(int processes, Init&& initializer, InitArgs&&... initargs)
         : ThreadPool(Pool::with_initializer(
-              processes, [f = std::decay_t<Init>(std::forward<Init>(initializer)),
-                          tup = std::make_tuple(std::decay_t<InitArgs>(
-                              std::forward<InitArgs>(initargs))...)]() mutable {
-                  std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
-              })) {}
+              processes, detail::bind_initializer(std::forward<Init>(initializer),
+                                                  std::forward<InitArgs>(initargs)...))) {}
     /// ThreadPool(processes=, initializer=, maxtasksperchild=).
     explicit ThreadPool(PoolOptions options);
 

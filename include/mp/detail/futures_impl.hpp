@@ -196,7 +196,8 @@ Future<mp::detail::apply_result_t<F, Args...>> ProcessPoolExecutor::submit(F&& f
             Fn(std::forward<F>(fn)), [&t](Bytes& out) { mp::detail::encode_args(t, out); }));
     auto state = std::make_shared<detail::FutureState<R>>();
     state->core = core_;
-    mp::detail::PoolCoreHandle::submit(core(), std::move(recs), state);
+    mp::detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0,
+                                       mp::detail::type_name<Fn>());
     remember([weak = std::weak_ptr<detail::FutureState<R>>(state)] {
         if (auto s = weak.lock()) Future<R>(s).cancel();
     });
@@ -215,7 +216,8 @@ auto ProcessPoolExecutor::map(F&& fn, Range&& items, MapOptions options) {
         max_workers());
     auto state = std::make_shared<mp::detail::MapState<V>>(recs.size());
     if (recs.empty()) state->set_value({});
-    mp::detail::PoolCoreHandle::submit(core(), std::move(recs), state);
+    mp::detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0,
+                                       mp::detail::type_name<typename T::Fn>());
     auto* st = state.get();
     bool ok = mp::detail::PoolCoreHandle::drive_until(
         core(), [st] { return st->done.load(std::memory_order_acquire); },

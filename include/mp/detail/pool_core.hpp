@@ -20,6 +20,7 @@
 #include <ranges>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -75,9 +76,11 @@ struct PoolCoreHandle {
     static std::shared_ptr<PoolCore> create(PoolOptions options);
     /// The same scheduler over worker threads (mp::ThreadPool).
     static std::shared_ptr<PoolCore> create_threads(PoolOptions options);
-    /// Submits `records` as tasks `first_index`, `first_index + 1`, … of `sink`.
+    /// Submits `records` as tasks `first_index`, `first_index + 1`, … of `sink`;
+    /// `fn_type` names the function object's type (for traces).
     static void submit(PoolCore& core, std::vector<Bytes> records,
-                       const std::shared_ptr<TaskSink>& sink, std::size_t first_index = 0);
+                       const std::shared_ptr<TaskSink>& sink, std::size_t first_index = 0,
+                       std::string_view fn_type = {});
     /// Waits until done() (called under the lock) is true or the deadline passes.
     static bool drive_until(PoolCore& core, const std::function<bool()>& done,
                             std::optional<PoolClock::time_point> deadline);
@@ -348,6 +351,16 @@ struct ThreadCall {
         return std::invoke(*f, std::forward<A>(a)...);
     }
 };
+
+/// Pool(n, init, args...): init(args...) as one std::function (run once per worker).
+template <class Init, class... InitArgs>
+std::function<void()> bind_initializer(Init&& initializer, InitArgs&&... initargs) {
+    return [f = std::decay_t<Init>(std::forward<Init>(initializer)),
+            tup = std::make_tuple(
+                std::decay_t<InitArgs>(std::forward<InitArgs>(initargs))...)]() mutable {
+        std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
+    };
+}
 
 template <class F, class... Args>
 using apply_result_t = std::decay_t<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;

@@ -15,11 +15,9 @@ template <class Init, class... InitArgs>
 requires std::invocable < std::decay_t<Init>
 &, std::decay_t<InitArgs>&... >
        Pool::Pool(int processes, Init&& initializer, InitArgs&&... initargs)
-    : Pool(with_initializer(processes, [f = std::decay_t<Init>(std::forward<Init>(initializer)),
-                                        tup = std::make_tuple(std::decay_t<InitArgs>(
-                                            std::forward<InitArgs>(initargs))...)]() mutable {
-          std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
-      })) {}
+    : Pool(with_initializer(processes,
+                            detail::bind_initializer(std::forward<Init>(initializer),
+                                                     std::forward<InitArgs>(initargs)...))) {}
 
 template <class F, class... Args>
 AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&... args) {
@@ -38,7 +36,7 @@ AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&.
         detail::make_task_record<&detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
             Fn(std::forward<F>(f)), [&t](Bytes& out) { detail::encode_args(t, out); }));
     auto state = std::make_shared<detail::ResultState<R>>();
-    detail::PoolCoreHandle::submit(core(), std::move(recs), state);
+    detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0, detail::type_name<Fn>());
     return AsyncResult<R>(std::move(state), core_);
 }
 
@@ -118,7 +116,7 @@ auto Pool::map_impl(const Fn& fn, Range&& items, std::size_t chunksize) {
         detail::make_chunks<R, Star>(fn, std::forward<Range>(items), chunksize, processes());
     auto state = std::make_shared<detail::MapState<V>>(recs.size());
     if (recs.empty()) state->set_value({});
-    detail::PoolCoreHandle::submit(core(), std::move(recs), state);
+    detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0, detail::type_name<Fn>());
     return AsyncResult<std::vector<V>>(std::move(state), core_);
 }
 
@@ -140,8 +138,10 @@ auto Pool::imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered) 
     auto state = std::make_shared<detail::IMapState<V>>();
     // Look ahead far enough to keep every worker busy while results are consumed.
     std::size_t lookahead = std::max<std::size_t>(8, 4 * processes());
-    return IMapRange<V>(
+    IMapRange<V> range(
         std::move(state), core_, [feeder] { return feeder->next(); }, lookahead, ordered);
+    range.fn_type_ = detail::type_name<typename T::Fn>();
+    return range;
 }
 
 template <class R>
@@ -187,7 +187,7 @@ void IMapRange<V>::top_up() {
         }
         std::vector<Bytes> recs;
         recs.push_back(std::move(*rec));
-        detail::PoolCoreHandle::submit(*core_, std::move(recs), state_, submitted_);
+        detail::PoolCoreHandle::submit(*core_, std::move(recs), state_, submitted_, fn_type_);
         ++submitted_;
     }
 }
