@@ -29,7 +29,7 @@ namespace mp::mpi::detail {
 namespace {
 
 constexpr std::size_t kTicketsPerSlot = 1024;
-constexpr std::size_t kWindow = 16;
+constexpr std::size_t kWindow = 256;
 
 std::atomic<std::uint32_t> g_pools{0};  // pool ids, so that stale results are recognized
 std::atomic<bool> g_pool_open{false};   // one MPI pool at a time
