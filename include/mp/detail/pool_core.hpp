@@ -101,12 +101,17 @@ void run_callback(const std::function<void()>& cb) noexcept;
 // ---- what results travel as ----------------------------------------------------------------
 
 /// A bool in a map chunk (std::vector<bool> has no contiguous storage to copy).
+/// It holds a byte, so every byte pattern that arrives is a valid value (nonzero: true).
 struct WireBool {
-    bool value = false;
+    std::uint8_t value = 0;
     WireBool() = default;
-    WireBool(bool b) : value(b) {}  // NOLINT: implicit on purpose
-    operator bool() const { return value; }
+    WireBool(bool b) : value(b ? 1 : 0) {}  // NOLINT: implicit on purpose
+    operator bool() const { return value != 0; }
 };
+}  // namespace detail
+template <>
+inline constexpr bool every_bit_pattern_valid<detail::WireBool> = true;
+namespace detail {
 
 /// How a value of type T crosses in a map chunk: void as std::monostate, bool as WireBool.
 template <class T>
@@ -128,14 +133,7 @@ void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const 
     std::vector<wire_t<Arg>> items = decode_chunk<wire_t<Arg>>(args);
     std::vector<W> results;
     results.reserve(items.size());
-    for (auto& wire_item : items) {
-        Arg& item = [&]() -> Arg& {
-            if constexpr (std::is_same_v<wire_t<Arg>, Arg>) {
-                return wire_item;
-            } else {
-                return wire_item.value;  // a bool item
-            }
-        }();
+    auto one = [&](Arg& item) {
         auto call = [&]() -> decltype(auto) {
             if constexpr (Star) {
                 return std::apply(f, item);
@@ -148,6 +146,14 @@ void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const 
             results.emplace_back();
         } else {
             results.push_back(W(static_cast<R>(call())));
+        }
+    };
+    for (auto& wire_item : items) {
+        if constexpr (std::is_same_v<wire_t<Arg>, Arg>) {
+            one(wire_item);
+        } else {
+            Arg item = static_cast<bool>(wire_item);  // a bool item
+            one(item);
         }
     }
     auto it = results.begin();

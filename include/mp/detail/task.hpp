@@ -222,6 +222,11 @@ std::vector<T> decode_chunk(std::span<const std::byte> frame) {
         }
         v.resize(static_cast<std::size_t>(count));
         if (count != 0) std::memcpy(static_cast<void*>(v.data()), payload.data(), payload.size());
+        for (const T& x : v) {  // a bool byte of 5 is no bool: refuse it (see bit_validity.hpp)
+            if (!bits_are_valid(x))
+                throw SerializationError("corrupt frame: a map chunk holds an invalid value of " +
+                                         readable_type_name(type_name<T>()));
+        }
     } else {
         InputArchive ar(payload);
         try {
