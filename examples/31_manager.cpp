@@ -20,6 +20,9 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include "lang.hpp"
+
+using example::tr;
 
 // Your own type, with the methods a client may call (Python's BaseManager.register).
 struct Tally {
@@ -52,11 +55,12 @@ int main() {
     for (auto& [k, v] : d.copy()) std::printf("%s -> %d\n", k.c_str(), v);
     std::printf("list:");
     for (int x : l.copy()) std::printf(" %d", x);
-    std::printf("\ntally: %d\n", tally.call<&Tally::add>(0));
+    std::printf(tr("\ntally: %d\n", "\ncontador: %d\n"), tally.call<&Tally::add>(0));
     try {
         (void)d.get("nobody");
     } catch (const mp::ValueError& e) {
-        std::printf("missing key: %s\n", e.what());
+        std::printf(tr("missing key: %s\n", "clave ausente: %s\n"),
+                    example::spanish() ? "mp::ValueError" : e.what());
     }
     manager.shutdown();  // the server ends; proxies now throw mp::Error
 }

@@ -15,6 +15,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "lang.hpp"
+
+using example::tr;
 
 namespace {
 
@@ -35,9 +38,9 @@ std::string where(int) {
 
 int main(int argc, char** argv) {
     mp::mpi::init(argc, argv);  // ranks > 0 never return from here
-    std::printf("rank 0 of %d ranks\n", mp::mpi::size());
+    std::printf(tr("rank 0 of %d ranks\n", "rango 0 de %d rangos\n"), mp::mpi::size());
     mp::Pool pool = mp::mpi::size() > 1 ? mp::Pool(mp::mpi::pool_options()) : mp::Pool(2);
-    std::printf("the pool has %zu workers\n", pool.processes());
+    std::printf(tr("the pool has %zu workers\n", "el pool tiene %zu workers\n"), pool.processes());
 
     std::vector<long> numbers;
     for (long n = 1; n <= 100000; ++n) numbers.push_back(n);
@@ -47,18 +50,22 @@ int main(int argc, char** argv) {
         if (steps[static_cast<std::size_t>(n - 1)] > steps[static_cast<std::size_t>(best - 1)])
             best = n;
     }
-    std::printf("below 100000, %ld takes the most Collatz steps: %ld\n", best,
-                steps[static_cast<std::size_t>(best - 1)]);
+    std::printf(tr("below 100000, %ld takes the most Collatz steps: %ld\n",
+                   "bajo 100000, %ld es el que más pasos de Collatz da: %ld\n"),
+                best, steps[static_cast<std::size_t>(best - 1)]);
 
     std::map<std::string, int> tally;
     for (const auto& w : pool.map(where, std::vector<int>(20, 0), 1)) ++tally[w];
-    for (const auto& [w, n] : tally) std::printf("%2d tasks ran on %s\n", n, w.c_str());
+    for (const auto& [w, n] : tally)
+        std::printf(tr("%2d tasks ran on %s\n", "%2d tareas corrieron en %s\n"), n, w.c_str());
 
     try {
         (void)pool.apply([](int x) -> int { throw std::runtime_error("bad " + std::to_string(x)); },
                          7);
     } catch (const mp::RemoteError& e) {
-        std::printf("a task's exception came back to rank 0: %s\n", e.what());
+        std::printf(tr("a task's exception came back to rank 0: %s\n",
+                       "la excepción de una tarea volvió al rango 0: %s\n"),
+                    example::spanish() ? "mp::RemoteError" : e.what());
     }
     return 0;
 }

@@ -202,6 +202,11 @@ void receive_handles(mp::Connection c) {
 
 TEST_P(Handles, ThroughAConnectionToAChild) {
     run(+[] {});  // the fork server, if any, is up (its pidfd stays open here, as it should)
+    {
+        // So is the SharedMemory resource tracker (its socket stays open here, as it should).
+        mp::SharedMemory warm(64);
+        warm.unlink();
+    }
     mp::test::FdLeakCheck leaks;
     {
         auto [mine, theirs] = mp::Pipe();
