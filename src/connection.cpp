@@ -170,9 +170,10 @@ void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> pay
     int fd = require(s_, false);
     if (s_->framing == Framing::python) {
         if (!fds.empty())
-            throw ValueError("Connection.send: a handle that holds fds (Queue, Lock, Value, "
-                             "Pipe end, ...) cannot travel over a Listener/Client connection; "
-                             "send it through a Pipe(), or share a Manager proxy instead");
+            throw ValueError(
+                "Connection.send: a handle that holds fds (Queue, Lock, Value, "
+                "Pipe end, ...) cannot travel over a Listener/Client connection; "
+                "send it through a Pipe(), or share a Manager proxy instead");
         return send_python_message(h, payload);
     }
     iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
