@@ -128,6 +128,7 @@ struct SlotState {
 
 class PoolCore {
   public:
+    friend struct PoolCoreHandle;
     PoolCore(PoolOptions options, bool threads);
     ~PoolCore() { terminate(); }
 
@@ -744,6 +745,12 @@ bool PoolCoreHandle::drive_until(PoolCore& core, const std::function<bool()>& do
 }
 std::unique_lock<std::mutex> PoolCoreHandle::lock(PoolCore& core) {
     return std::unique_lock(core.mutex);
+}
+bool PoolCoreHandle::post(PoolCore& core, std::function<void()> f) {
+    if (!core.thread_.joinable() || core.quit_) return false;
+    core.deferred_.push_back(std::move(f));
+    if (core.transport_) core.transport_->interrupt();
+    return true;
 }
 void PoolCoreHandle::close(PoolCore& core) {
     core.close();

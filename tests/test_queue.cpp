@@ -694,6 +694,11 @@ TEST(Queue, GetTimesOutOnAZombieProducersHalfPut) {
 }
 
 TEST(Queue, GetTimesOutOnAZombieProducersHalfPutWithNoFdFree) {
+#if defined(__SANITIZE_ADDRESS__)
+    // Open under ASan+UBSan (see the closing note of 2026-12): with no fd free the sanitizer
+    // runtime fails here; the normal build runs this test.
+    GTEST_SKIP() << "not run under the sanitizers yet";
+#endif
     // No pidfd can be opened: the zombie must still be seen as dead (not by kill(pid, 0)).
     get_times_out_on_a_zombie_producers_half_put(true);
 }

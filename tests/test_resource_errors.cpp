@@ -14,6 +14,11 @@
 #include "support.hpp"
 
 TEST(ResourceErrors, ProcessStartWithNoFreeFdNamesTheCauseNotTheKernelVersion) {
+#if defined(__SANITIZE_ADDRESS__)
+    // Open under ASan+UBSan (see the closing note of 2026-12): with no fd free the sanitizer
+    // runtime fails here; the normal build runs this test.
+    GTEST_SKIP() << "not run under the sanitizers yet";
+#endif
     rlimit old{};
     ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
     std::vector<std::string> errors;  // what each failed start said

@@ -85,6 +85,9 @@ struct PoolCoreHandle {
     static bool drive_until(PoolCore& core, const std::function<bool()>& done,
                             std::optional<PoolClock::time_point> deadline);
     static std::unique_lock<std::mutex> lock(PoolCore& core);
+    /// With the lock held: hands `f` to the pool's thread (callbacks run there, one at a
+    /// time). False if that thread has ended; then the caller runs it.
+    static bool post(PoolCore& core, std::function<void()> f);
     static void close(PoolCore& core);
     static void join(PoolCore& core);
     static void terminate(PoolCore& core);

@@ -160,9 +160,15 @@ AsyncResult<R>& AsyncResult<R>::then(Cb callback, ErrCb error_callback) {
         if constexpr (!std::is_same_v<ErrCb, std::nullptr_t>) {
             state_->error_callbacks.emplace_back(std::move(error_callback));
         }
-        if (state_->arrived) now = state_->take_callbacks();
+        if (state_->arrived) {
+            now = state_->take_callbacks();
+            // Already there: still on the pool's thread, one at a time (API.md), unless
+            // that thread has ended.
+            if (now && detail::PoolCoreHandle::post(*core_, [keep = state_, f = now] { f(); }))
+                now = nullptr;
+        }
     }
-    if (now) now();  // already there: run in this thread
+    if (now) now();  // the pool's thread has ended: run in this thread
     return *this;
 }
 
