@@ -453,6 +453,23 @@ FrameHeader Connection::next_python_header() {
     return raw;
 }
 
+namespace {
+
+// Polls `fds` until one is ready (true) or `timeout` passes (false); EINTR restarts.
+bool poll_until_ready(std::vector<pollfd>& fds,
+                      std::optional<std::chrono::steady_clock::duration> timeout) {
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    for (;;) {
+        int r = ::poll(fds.data(), fds.size(), detail::poll_timeout_ms(deadline));
+        if (r < 0 && errno != EINTR) detail::throw_errno("mp::wait: poll");
+        if (r > 0) return true;
+        if (r == 0 && deadline && detail::Clock::now() >= *deadline) return false;
+    }
+}
+
+}  // namespace
+
 std::vector<Connection*> wait(std::span<Connection* const> conns,
                               std::optional<std::chrono::steady_clock::duration> timeout) {
     std::vector<Connection*> ready;
@@ -463,15 +480,7 @@ std::vector<Connection*> wait(std::span<Connection* const> conns,
         if (c->s_->has_buffered()) ready.push_back(c);
         fds.push_back({fd, POLLIN, 0});
     }
-    if (!ready.empty()) return ready;
-    std::optional<detail::Clock::time_point> deadline;
-    if (timeout) deadline = detail::Clock::now() + *timeout;
-    for (;;) {
-        int r = ::poll(fds.data(), fds.size(), detail::poll_timeout_ms(deadline));
-        if (r < 0 && errno != EINTR) detail::throw_errno("mp::wait: poll");
-        if (r > 0) break;
-        if (r == 0 && deadline && detail::Clock::now() >= *deadline) return ready;
-    }
+    if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
     for (std::size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents != 0) ready.push_back(conns[i]);
     }
@@ -495,15 +504,7 @@ std::vector<Waitable> wait(std::span<const Waitable> objects,
             throw ValueError("mp::wait: a null pointer was given");
         }
     }
-    if (!ready.empty()) return ready;
-    std::optional<detail::Clock::time_point> deadline;
-    if (timeout) deadline = detail::Clock::now() + *timeout;
-    for (;;) {
-        int r = ::poll(fds.data(), fds.size(), detail::poll_timeout_ms(deadline));
-        if (r < 0 && errno != EINTR) detail::throw_errno("mp::wait: poll");
-        if (r > 0) break;
-        if (r == 0 && deadline && detail::Clock::now() >= *deadline) return ready;
-    }
+    if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
     for (std::size_t i = 0; i < fds.size(); ++i) {
         if (fds[i].revents != 0) ready.push_back(objects[i]);
     }
