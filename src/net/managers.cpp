@@ -190,7 +190,9 @@ Manager::Manager(ManagerOptions options) : server_(std::make_unique<Server>()) {
         ref_.address = Address(server_->private_dir + "/manager.sock");
     }
     ref_.server = random_u64();
-    auto [mine, theirs] = Pipe();
+    auto pipe = Pipe();  // not a structured binding: C++20 lambdas cannot capture those (clang)
+    Connection mine = pipe.first;
+    Connection theirs = pipe.second;
     server_->process = Process(
         [mine, theirs, address = ref_.address, key = ref_.authkey, id = ref_.server]() mutable {
             mine.close();

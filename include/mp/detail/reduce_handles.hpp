@@ -67,6 +67,15 @@ MP_DECLARE_REDUCE(Barrier);
 MP_DECLARE_REDUCE(SharedMemory);
 #undef MP_DECLARE_REDUCE
 
+// Value<T> and Array<T> hold an RLock, but this header is also reached from <mp/queue.hpp>,
+// where RLock is still incomplete: naming it through T makes the use dependent, so it is
+// checked where a Value/Array is sent (RLock complete there), not here (clang insists).
+// (A class template, not an alias: an alias that ignores T would not be dependent.)
+template <class, class X>
+struct Through {
+    using type = X;
+};
+
 template <class T>
 struct Reduce<Queue<T>> {
     static void save(const Queue<T>& q, Bytes& out, FdSink& sink) { save_ring(q.ring_, out, sink); }
@@ -119,12 +128,12 @@ template <class T>
 struct Reduce<Value<T>> {
     static void save(const Value<T>& v, Bytes& out, FdSink& sink) {
         Reduce<RawValue<T>>::save(v.raw_, out, sink);
-        Reduce<RLock>::save(v.lock_, out, sink);
+        Reduce<typename Through<T, RLock>::type>::save(v.lock_, out, sink);
     }
     static Value<T> load(std::span<const std::byte>& in, FdSource& src) {
         Value<T> v;
         v.raw_ = Reduce<RawValue<T>>::load(in, src);
-        v.lock_ = Reduce<RLock>::load(in, src);
+        v.lock_ = Reduce<typename Through<T, RLock>::type>::load(in, src);
         return v;
     }
 };
@@ -150,12 +159,12 @@ template <class T>
 struct Reduce<Array<T>> {
     static void save(const Array<T>& a, Bytes& out, FdSink& sink) {
         Reduce<RawArray<T>>::save(a.raw_, out, sink);
-        Reduce<RLock>::save(a.lock_, out, sink);
+        Reduce<typename Through<T, RLock>::type>::save(a.lock_, out, sink);
     }
     static Array<T> load(std::span<const std::byte>& in, FdSource& src) {
         Array<T> a(std::size_t{0});
         a.raw_ = Reduce<RawArray<T>>::load(in, src);
-        a.lock_ = Reduce<RLock>::load(in, src);
+        a.lock_ = Reduce<typename Through<T, RLock>::type>::load(in, src);
         return a;
     }
 };
