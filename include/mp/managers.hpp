@@ -8,9 +8,9 @@
 //
 // When to use it: a Manager holds ordinary objects (a dict, a list, a queue, your own
 // type) in one server process and lets any number of processes — forked, exec'd, or
-// other programs on other machines — work on them through proxies. Every operation
-// is a round trip to the server (tens of microseconds), so for numbers and arrays
-// shared between processes of one program, mp::Value/Array and SharedMemory (memory
+// other programs on other machines — work on them through proxies. Every read is a
+// round trip to the server (tens of microseconds; writes are pipelined, see below), so for numbers
+// and arrays shared between processes of one program, mp::Value/Array and SharedMemory (memory
 // access, nanoseconds) are far faster; use a Manager for structures that grow, for
 // sharing between programs, or across machines.
 //
