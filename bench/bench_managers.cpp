@@ -1,5 +1,6 @@
 // Managers and Listener/Client, each beside its peers measured in this run:
-//   * a manager dict set+get round trip pair beside Python's Manager().dict();
+//   * a manager dict set (pipelined: no wait) + get (a round trip) beside Python's
+//     Manager().dict() d[k] = v; d[k] (two round trips);
 //   * an 8-byte Listener/Client round trip (Unix socket, with an authkey) beside a raw
 //     Unix-socket write/read round trip and Python's multiprocessing.connection.
 #include <sys/socket.h>
@@ -109,7 +110,7 @@ int main() {
     double py_conn_us = bench::python_figure("py_managers.py", "conn 20000");
 
     bench::header("Managers and Listener/Client, round trips (lower is better)");
-    bench::row("Manager dict set+get (2 round trips)", "Python Manager().dict()", mgr_s * 1e6,
+    bench::row("Manager dict set (pipelined) + get", "Python Manager().dict()", mgr_s * 1e6,
                py_dict_us, "us");
     bench::row("Listener/Client 8-byte send/recv_bytes", "raw Unix socket write/read", lc_s * 1e6,
                raw_s * 1e6, "us");

@@ -8,9 +8,9 @@
 //
 // When to use it: a Manager holds ordinary objects (a dict, a list, a queue, your own
 // type) in one server process and lets any number of processes — forked, exec'd, or
-// other programs on other machines — work on them through proxies. Every operation
-// is a round trip to the server (tens of microseconds), so for numbers and arrays
-// shared between processes of one program, mp::Value/Array and SharedMemory (memory
+// other programs on other machines — work on them through proxies. Every read is a
+// round trip to the server (tens of microseconds; writes are pipelined, see below), so for numbers
+// and arrays shared between processes of one program, mp::Value/Array and SharedMemory (memory
 // access, nanoseconds) are far faster; use a Manager for structures that grow, for
 // sharing between programs, or across machines.
 //
@@ -19,7 +19,24 @@
 // argument, sent through a Connection or Queue, or written to another program (its
 // serialized form contains the authkey: whoever gets a proxy can use the server).
 // Each thread of each process talks to a server over its own connection, made on first
-// use. After the manager shut down, every proxy call throws mp::Error.
+// use (TCP_NODELAY over TCP). After the manager shut down, every proxy call throws mp::Error.
+//
+// Pipelined writes: dict.set, list.append, list.extend and Value.set return as soon as
+// the request is written to the server's socket — they do not wait for its answer —
+// so a loop of writes costs one message each, not one round trip each. What stays as in
+// Python: one thread's calls are applied in the order it made them, and every call that
+// returns something (get, find, size, copy, pop, acquire, … any call but those four),
+// from any thread or process, is answered only after the server applied every pipelined
+// write that was sent before the call arrived, so no reader ever sees a value older than
+// one a writer already "set" (e.g. a child sets, exits, the parent joins and reads: it
+// sees the write). What differs: an error such a write causes (the manager shut down
+// meanwhile, a stale proxy) is thrown by this thread's next call that returns something
+// to that manager, which then does not run (nor do pipelined writes after the failed
+// one); if the thread makes no further call, the error is lost. Two pipelined writes from
+// different threads that no answering call separates are applied in the order the server
+// reads them. Over a TCP address every call waits for its answer (the network gives no
+// ordering between connections), and a server lets at most 64 connections pipeline
+// (the others wait, as over TCP).
 //
 // Named objects: manager.dict<K, V>("jobs") makes the object on first use and returns
 // the same one to everyone who asks for that name with the same type (another type →
@@ -106,6 +123,15 @@ class ProxyBase {
         fill(w);
         return manager_call(ref_, request, reply, what);
     }
+    // Builds the request and sends it without waiting for the answer (see "Pipelined
+    // writes" at the top of this header).
+    template <class Fill>
+    void post(Op op, const char* what, Fill&& fill) const {
+        Bytes& request = start_request(ref_, op);
+        WireWriter w(request);
+        fill(w);
+        manager_post(ref_, request, what);
+    }
     WireReader call(Op op, const char* what, Bytes& reply) const {
         return call(op, what, reply, [](WireWriter&) {});
     }
@@ -122,9 +148,9 @@ template <class K, class V>
 class DictProxy : public detail::ProxyBase {
   public:
     using ProxyBase::ProxyBase;
+    /// Pipelined: returns once the request is sent (see the top of this header).
     void set(const K& k, const V& v) {
-        Bytes r;
-        call(detail::Op::dict_set, "dict.set", r, [&](auto& w) { w.value(k).value(v); });
+        post(detail::Op::dict_set, "dict.set", [&](auto& w) { w.value(k).value(v); });
     }
     /// The value at `k`; ValueError naming the key if it is absent.
     V get(const K& k) const {
@@ -180,13 +206,12 @@ template <class T>
 class ListProxy : public detail::ProxyBase {
   public:
     using ProxyBase::ProxyBase;
+    /// Pipelined, as extend (see the top of this header).
     void append(const T& v) {
-        Bytes r;
-        call(detail::Op::list_append, "list.append", r, [&](auto& w) { w.value(v); });
+        post(detail::Op::list_append, "list.append", [&](auto& w) { w.value(v); });
     }
     void extend(const std::vector<T>& vs) {
-        Bytes r;
-        call(detail::Op::list_extend, "list.extend", r, [&](auto& w) {
+        post(detail::Op::list_extend, "list.extend", [&](auto& w) {
             w.u64(vs.size());
             for (const T& v : vs) w.value(v);
         });
@@ -227,9 +252,9 @@ class ValueProxy : public detail::ProxyBase {
         Bytes r;
         return call(detail::Op::value_get, "Value.get", r).template value<T>();
     }
+    /// Pipelined (see the top of this header).
     void set(const T& v) {
-        Bytes r;
-        call(detail::Op::value_set, "Value.set", r, [&](auto& w) { w.value(v); });
+        post(detail::Op::value_set, "Value.set", [&](auto& w) { w.value(v); });
     }
 };
 

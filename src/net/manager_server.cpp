@@ -2,15 +2,22 @@
 // condition variable per object for the blocking operations.
 #include "manager_server.hpp"
 
+#include <arpa/inet.h>
+#include <endian.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -27,6 +34,24 @@ namespace {
 constexpr std::size_t kMaxConnections = 1024;
 constexpr std::size_t kMaxObjects = std::size_t{1} << 24;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr std::size_t kMaxPipeliners = 64;  // connections allowed to send without waiting
+constexpr std::uint64_t kMaxRequest = std::uint64_t{1} << 40;
+// How long an answering call waits for other connections' earlier pipelined writes
+// before it goes ahead anyway (only a peer that stalls mid-message gets near it).
+constexpr auto kDrainLimit = std::chrono::seconds(5);
+
+// One client connection. A pipelining one (it asked with Op::pipeline) counts the bytes
+// its thread read and those it finished, so that an answering call on another connection
+// can wait until everything this one had sent before was applied.
+struct Conn : std::enable_shared_from_this<Conn> {
+    int fd = -1;
+    std::uint64_t id = 0;
+    std::mutex read_mu;                  // held around a read and the update of `read`
+    std::uint64_t read = 0;              // bytes taken from the socket (under read_mu)
+    std::atomic<std::uint64_t> done{0};  // bytes of the messages applied (or answered)
+    bool closed = false;                 // under Server::drain_mu_
+    bool pipelining = false;             // set by its own thread (Op::pipeline accepted)
+};
 
 struct Object {
     Kind kind;
@@ -93,8 +118,14 @@ class Server {
 
   private:
     void serve(int fd, std::uint64_t conn);
-    void handle(std::uint64_t conn, WireReader& in, WireWriter& out);
-    void manager_op(Op op, WireReader& in, WireWriter& out);
+    void serve_messages(const std::shared_ptr<Conn>& conn, Connection& c);
+    void handle(Conn& conn, std::uint64_t server, std::uint64_t id, Op op, WireReader& in,
+                WireWriter& out);
+    void manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out);
+    void await_pipelined(const Conn& me);
+    void add_pipeliner(const std::shared_ptr<Conn>& conn, WireWriter& out);
+    void drop_pipeliner(Conn& conn);
+    void advance(Conn& conn, std::uint64_t done);
     void object_op(std::uint64_t conn, Object& o, Op op, WireReader& in, WireWriter& out,
                    std::unique_lock<std::mutex>& lk);
     Object& object(std::uint64_t id, Op op);
@@ -113,6 +144,13 @@ class Server {
     std::set<int> conns_;
     std::size_t active_ = 0;
     std::condition_variable idle_;
+    std::atomic<bool> stopping_flag_{false};  // stopping_, readable without mu_
+    // Pipelining connections (see Conn). drain_mu_ guards the list and Conn::closed.
+    std::mutex drain_mu_;
+    std::condition_variable drained_;
+    std::vector<std::shared_ptr<Conn>> pipeliners_;
+    std::atomic<std::size_t> n_pipeliners_{0};
+    std::atomic<std::size_t> drain_waiters_{0};
 };
 
 template <class Pred>
@@ -135,9 +173,13 @@ Object& Server::object(std::uint64_t id, Op op) {
     return *objects_[id - 1];
 }
 
-void Server::manager_op(Op op, WireReader& in, WireWriter& out) {
+void Server::manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
     if (op == Op::hello) {
         out.u64(id_);
+        return;
+    }
+    if (op == Op::pipeline) {
+        add_pipeliner(conn.shared_from_this(), out);
         return;
     }
     if (op == Op::shutdown) {
@@ -507,16 +549,14 @@ void Server::object_op(std::uint64_t conn, Object& o, Op op, WireReader& in, Wir
     throw ValueError("manager: unknown operation " + std::to_string(num));
 }
 
-void Server::handle(std::uint64_t conn, WireReader& in, WireWriter& out) {
-    std::uint64_t server = in.u64();
-    std::uint64_t id = in.u64();
-    auto op = static_cast<Op>(in.u64());
+void Server::handle(Conn& conn, std::uint64_t server, std::uint64_t id, Op op, WireReader& in,
+                    WireWriter& out) {
     if (server != id_ && !(server == 0 && op == Op::hello)) {
         throw Error(
             "manager: this proxy belongs to a manager that is no longer running at this "
             "address (it shut down and another one started)");
     }
-    if (id == 0) return manager_op(op, in, out);
+    if (id == 0) return manager_op(conn, op, in, out);
     if (op == Op::call) {
         std::shared_ptr<void> target;
         const UserType::Method* method = nullptr;
@@ -541,7 +581,7 @@ void Server::handle(std::uint64_t conn, WireReader& in, WireWriter& out) {
         return;
     }
     std::unique_lock lk(mu_);
-    object_op(conn, object(id, op), op, in, out, lk);
+    object_op(conn.id, object(id, op), op, in, out, lk);
 }
 
 void Server::release_held_by(std::uint64_t conn) {
@@ -556,7 +596,119 @@ void Server::release_held_by(std::uint64_t conn) {
     }
 }
 
-void Server::serve(int fd, std::uint64_t conn) {
+void Server::add_pipeliner(const std::shared_ptr<Conn>& conn, WireWriter& out) {
+    std::lock_guard lk(drain_mu_);
+    if (std::find(pipeliners_.begin(), pipeliners_.end(), conn) != pipeliners_.end()) {
+        out.u64(1);
+        return;
+    }
+    if (pipeliners_.size() >= kMaxPipeliners) {  // the client stays synchronous
+        out.u64(0);
+        return;
+    }
+    {
+        std::lock_guard rl(conn->read_mu);
+        conn->done.store(conn->read, std::memory_order_seq_cst);  // all it sent is answered
+    }
+    pipeliners_.push_back(conn);
+    conn->pipelining = true;
+    n_pipeliners_.fetch_add(1, std::memory_order_seq_cst);
+    out.u64(1);
+}
+
+// Marks `conn`'s bytes up to `done` as applied and wakes the threads waiting for it.
+void Server::advance(Conn& conn, std::uint64_t done) {
+    if (conn.done.exchange(done, std::memory_order_seq_cst) == done) return;
+    if (drain_waiters_.load(std::memory_order_seq_cst) > 0) {
+        std::lock_guard lk(drain_mu_);
+        drained_.notify_all();
+    }
+}
+
+void Server::drop_pipeliner(Conn& conn) {
+    std::lock_guard lk(drain_mu_);
+    conn.closed = true;  // before the fd closes: await_pipelined reads it only under drain_mu_
+    auto it = std::find_if(pipeliners_.begin(), pipeliners_.end(),
+                           [&](const auto& p) { return p.get() == &conn; });
+    if (it != pipeliners_.end()) {
+        pipeliners_.erase(it);
+        n_pipeliners_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    drained_.notify_all();
+}
+
+// Before a call that answers: every pipelined write another connection had sent before
+// this call arrived (in the socket, or read and not yet applied) is applied first. A
+// write that causally precedes this call (its sender returned, then told our client) is
+// in one of those two places, so an answer never misses it. The waited-for threads only
+// apply pipelined writes, which never block, so this cannot deadlock.
+void Server::await_pipelined(const Conn& me) {
+    if (n_pipeliners_.load(std::memory_order_seq_cst) == 0) return;
+    std::unique_lock lk(drain_mu_);
+    auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
+    std::vector<std::pair<std::shared_ptr<Conn>, std::uint64_t>> targets;
+    for (const auto& p : pipeliners_) {
+        if (p.get() == &me || p->closed) continue;
+        std::lock_guard rl(p->read_mu);
+        int queued = 0;
+        if (::ioctl(p->fd, FIONREAD, &queued) != 0) queued = 0;
+        std::uint64_t target = p->read + static_cast<std::uint64_t>(std::max(queued, 0));
+        if (p->done.load(std::memory_order_seq_cst) < target) targets.emplace_back(p, target);
+    }
+    if (targets.empty()) return;
+    // Counted before each check of `done`: a thread that then advances `done` sees the
+    // count and notifies (under drain_mu_), so no wakeup is lost.
+    drain_waiters_.fetch_add(1, std::memory_order_seq_cst);
+    for (auto& [p, target] : targets) {
+        while (!p->closed && p->done.load(std::memory_order_seq_cst) < target &&
+               !stopping_flag_.load()) {
+            if (drained_.wait_until(lk, deadline) == std::cv_status::timeout) break;
+        }
+    }
+    drain_waiters_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+namespace {
+
+Status status_of(const std::exception& e) {
+    if (dynamic_cast<const ValueError*>(&e)) return Status::value_error;
+    if (dynamic_cast<const Empty*>(&e)) return Status::empty;
+    if (dynamic_cast<const Full*>(&e)) return Status::full;
+    if (dynamic_cast<const BrokenBarrierError*>(&e)) return Status::broken_barrier;
+    if (dynamic_cast<const SerializationError*>(&e)) return Status::serialization;
+    if (!dynamic_cast<const Error*>(&e)) return Status::remote;
+    return Status::error;
+}
+
+// The error response for `e` (the exception being handled), `prefix` before its message.
+void error_reply(const std::exception& e, Bytes& reply, std::string_view prefix = {}) {
+    Status st = status_of(e);
+    reply.assign(1, static_cast<std::byte>(st));
+    WireWriter out(reply);
+    if (st == Status::remote) out.str(current_exception_type_name());
+    out.str(std::string(prefix) + e.what());
+}
+
+// The length of the Python-framed message at the front of `b`: prefix and body sizes, or
+// nullopt if its prefix is incomplete. SerializationError for a corrupt length.
+std::optional<std::pair<std::size_t, std::uint64_t>> message_size(std::span<const std::byte> b) {
+    if (b.size() < 4) return std::nullopt;
+    std::uint32_t be = 0;
+    std::memcpy(&be, b.data(), 4);
+    auto len = static_cast<std::int32_t>(ntohl(be));
+    if (len >= 0) return std::pair<std::size_t, std::uint64_t>{4, static_cast<std::uint64_t>(len)};
+    if (len != -1) throw SerializationError("manager: a request announced a negative length");
+    if (b.size() < 12) return std::nullopt;
+    std::uint64_t big = 0;
+    std::memcpy(&big, b.data() + 4, 8);
+    big = be64toh(big);
+    if (big > kMaxRequest) throw SerializationError("manager: a request longer than 1 TiB");
+    return std::pair<std::size_t, std::uint64_t>{12, big};
+}
+
+}  // namespace
+
+void Server::serve(int fd, std::uint64_t conn_id) {
     try {
         auto deadline = net::Clock::now() + kHandshakeTimeout;
         net::deliver_challenge(fd, key_, deadline);
@@ -568,59 +720,116 @@ void Server::serve(int fd, std::uint64_t conn) {
         if (--active_ == 0) idle_.notify_all();
         return;
     }
-    Connection c = Connection::from_fd(fd, Connection::Framing::python);
-    Bytes reply;
-    for (;;) {
-        Bytes request;
-        try {
-            request = c.recv_bytes();
-        } catch (const Error&) {
-            break;  // the client is gone (or we are stopping)
-        }
-        reply.clear();
-        reply.push_back(std::byte{0});
-        try {
-            WireReader in(request);
-            WireWriter out(reply);
-            handle(conn, in, out);
-        } catch (const std::exception& e) {
-            Status st = Status::error;
-            std::string type;
-            if (dynamic_cast<const ValueError*>(&e))
-                st = Status::value_error;
-            else if (dynamic_cast<const Empty*>(&e))
-                st = Status::empty;
-            else if (dynamic_cast<const Full*>(&e))
-                st = Status::full;
-            else if (dynamic_cast<const BrokenBarrierError*>(&e))
-                st = Status::broken_barrier;
-            else if (dynamic_cast<const SerializationError*>(&e))
-                st = Status::serialization;
-            else if (!dynamic_cast<const Error*>(&e)) {
-                st = Status::remote;
-                type = current_exception_type_name();
-            }
-            reply.assign(1, static_cast<std::byte>(st));
-            WireWriter out(reply);
-            if (st == Status::remote) out.str(type);
-            out.str(e.what());
-        }
-        try {
-            c.send_bytes(reply);
-        } catch (const Error&) {
-            break;
-        }
+    auto conn = std::make_shared<Conn>();
+    conn->fd = fd;
+    conn->id = conn_id;
+    Connection c = Connection::from_fd(fd, Connection::Framing::python);  // for replies
+    try {
+        serve_messages(conn, c);
+    } catch (const std::exception&) {  // a corrupt length, or out of memory: drop it
     }
-    release_held_by(conn);
+    drop_pipeliner(*conn);
+    release_held_by(conn_id);
     std::lock_guard lk(mu_);
-    conns_.erase(c.fileno());
+    conns_.erase(fd);
     c.close();
     if (--active_ == 0) idle_.notify_all();
+}
+
+// Reads requests into one buffer (a burst of pipelined writes costs one read) and runs
+// each: a pipelined one (kNoReply) gets no answer; an error it raises is kept and
+// answers the connection's next answering call instead of running it.
+void Server::serve_messages(const std::shared_ptr<Conn>& conn, Connection& c) {
+    constexpr std::size_t kInitial = 4096;
+    Bytes buf(kInitial);
+    std::size_t head = 0, tail = 0;
+    Bytes reply, discard;
+    std::optional<Bytes> deferred;  // a pipelined call's error response
+    for (;;) {
+        for (;;) {  // every complete message in the buffer
+            auto size = message_size(std::span(buf).subspan(head, tail - head));
+            if (!size || size->second > tail - head - size->first) break;
+            std::span<const std::byte> msg(buf.data() + head + size->first, size->second);
+            head += size->first + size->second;
+            std::uint64_t end_offset = conn->read - (tail - head);
+            WireReader in(msg);
+            bool no_reply = false;
+            try {
+                std::uint64_t server = in.u64();
+                std::uint64_t id = in.u64();
+                std::uint64_t op_word = in.u64();
+                no_reply = (op_word & kNoReply) != 0 && conn->pipelining;
+                auto op = static_cast<Op>(op_word & ~kNoReply);
+                if (!no_reply) {
+                    advance(*conn, end_offset);  // it may block: what came before is done
+                    await_pipelined(*conn);
+                }
+                if (deferred && !no_reply) {  // answer with the kept error instead
+                    reply = std::move(*deferred);
+                    deferred.reset();
+                } else if (!deferred) {  // (after a failed pipelined call, those are not run)
+                    Bytes& target = no_reply ? discard : reply;
+                    target.assign(1, std::byte{0});
+                    WireWriter out(target);
+                    handle(*conn, server, id, op, in, out);
+                }
+            } catch (const std::exception& e) {
+                if (no_reply) {
+                    deferred.emplace();
+                    error_reply(e, *deferred,
+                                "(a call sent without waiting for its answer, reported by the "
+                                "next one) ");
+                } else {
+                    error_reply(e, reply);
+                }
+            }
+            advance(*conn, end_offset);
+            if (no_reply) continue;
+            try {
+                c.send_bytes(reply);
+            } catch (const Error&) {
+                return;
+            }
+        }
+        // Keep the partial message at the front; grow as its bytes arrive.
+        if (head > 0) {
+            std::memmove(buf.data(), buf.data() + head, tail - head);
+            tail -= head;
+            head = 0;
+        }
+        if (tail == 0 && buf.size() > (std::size_t{1} << 20)) Bytes(kInitial).swap(buf);
+        if (tail == buf.size()) {
+            auto size = message_size(std::span(buf).first(tail));
+            std::uint64_t need = size ? size->first + size->second : buf.size() * 2;
+            buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(need, buf.size() * 2)));
+        }
+        ssize_t r = 0;
+        if (conn->pipelining) {  // wait unlocked, read under read_mu (see await_pipelined)
+            pollfd p{conn->fd, POLLIN, 0};
+            if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
+            std::lock_guard rl(conn->read_mu);
+            r = ::recv(conn->fd, buf.data() + tail, buf.size() - tail, MSG_DONTWAIT);
+            if (r > 0) conn->read += static_cast<std::uint64_t>(r);
+        } else {
+            r = ::read(conn->fd, buf.data() + tail, buf.size() - tail);
+            if (r > 0) {
+                std::lock_guard rl(conn->read_mu);
+                conn->read += static_cast<std::uint64_t>(r);
+            }
+        }
+        if (r == 0) return;  // the client is gone (or we are stopping)
+        if (r < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            return;
+        }
+        tail += static_cast<std::size_t>(r);
+    }
 }
 
 void Server::stop() {
     std::lock_guard lk(mu_);
     stopping_ = true;
+    stopping_flag_.store(true);
     std::uint64_t one = 1;
     (void)::write(wake_, &one, sizeof one);
 }
@@ -650,6 +859,11 @@ void Server::run(int listen_fd, int lifeline_fd) {
     }
     std::unique_lock lk(mu_);
     stopping_ = true;
+    stopping_flag_.store(true);
+    {
+        std::lock_guard dl(drain_mu_);
+        drained_.notify_all();
+    }
     for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);  // wakes threads blocked reading
     for (auto& o : objects_) o->cv.notify_all();      // and those blocked waiting
     idle_.wait_for(lk, std::chrono::seconds(5), [&] { return active_ == 0; });

@@ -22,9 +22,14 @@ namespace {
 
 // This thread's connections, by server id. A forked child starts with none of its own: the
 // inherited ones belong to the parent's conversation.
+struct CachedConnection {
+    Connection c;
+    bool asked = false;       // Op::pipeline was sent
+    bool pipelining = false;  // and accepted
+};
 struct ConnectionCache {
     pid_t pid = 0;
-    std::map<std::uint64_t, Connection> conns;
+    std::map<std::uint64_t, CachedConnection> conns;
 };
 
 ConnectionCache& cache() {
@@ -103,9 +108,10 @@ WireReader manager_call(const ObjectRef& ref, const Bytes& request, Bytes& reply
     }
     auto& conns = cache().conns;
     auto it = conns.find(ref.server);
-    if (it == conns.end()) it = conns.emplace(ref.server, connect_to(ref, what)).first;
+    if (it == conns.end())
+        it = conns.emplace(ref.server, CachedConnection{connect_to(ref, what)}).first;
     try {
-        return exchange(it->second, ref, request, reply, what);
+        return exchange(it->second.c, ref, request, reply, what);
     } catch (const Error& e) {
         if (dynamic_cast<const ValueError*>(&e) || dynamic_cast<const Empty*>(&e) ||
             dynamic_cast<const Full*>(&e) || dynamic_cast<const BrokenBarrierError*>(&e) ||
@@ -114,6 +120,46 @@ WireReader manager_call(const ObjectRef& ref, const Bytes& request, Bytes& reply
         }
         conns.erase(ref.server);  // broken, or the server is gone: reconnect next time
         throw;
+    }
+}
+
+void manager_post(const ObjectRef& ref, Bytes& request, const char* what) {
+    if (ref.server == 0 || !ref.address.is_unix()) {  // over TCP every call waits (see header)
+        Bytes reply;
+        (void)manager_call(ref, request, reply, what);
+        return;
+    }
+    auto& conns = cache().conns;
+    auto it = conns.find(ref.server);
+    if (it == conns.end() || !it->second.asked) {
+        Bytes saved = request;  // start_request's buffer is reused by the question
+        Bytes reply;
+        ObjectRef manager = ref;
+        manager.id = 0;
+        bool yes =
+            manager_call(manager, start_request(manager, Op::pipeline), reply, what).u64() != 0;
+        it = conns.find(ref.server);
+        it->second.asked = true;
+        it->second.pipelining = yes;
+        request = std::move(saved);
+    }
+    if (!it->second.pipelining) {
+        Bytes reply;
+        (void)manager_call(ref, request, reply, what);
+        return;
+    }
+    // The operation is the third field (each field: a u32 length, then 8 bytes).
+    constexpr std::size_t kOpAt = 2 * 12 + 4;
+    std::uint64_t op = 0;
+    std::memcpy(&op, request.data() + kOpAt, 8);
+    op |= kNoReply;
+    std::memcpy(request.data() + kOpAt, &op, 8);
+    try {
+        it->second.c.send_bytes(request);
+    } catch (const Error& e) {
+        conns.erase(it);
+        throw Error(std::string(what) + ": the manager at " + ref.address.str() +
+                    " is gone (shut down?): " + e.what());
     }
 }
 

@@ -40,6 +40,7 @@ enum class Op : std::uint32_t {
     hello = 1,  // → server id
     create,     // kind, type tag, name, init → object id
     shutdown,
+    pipeline,  // → 1 if this connection may send kNoReply requests from now on, else 0
     // dict
     dict_set = 100,
     dict_get,
@@ -89,6 +90,10 @@ enum class Op : std::uint32_t {
     // a registered user type
     call = 1000,
 };
+
+/// Set in a request's operation field: the server sends no response (a pipelined call;
+/// only on a connection that asked with Op::pipeline). See <mp/managers.hpp>.
+inline constexpr std::uint64_t kNoReply = std::uint64_t{1} << 63;
 
 /// The kinds of object a server holds.
 enum class Kind : std::uint64_t {
@@ -200,6 +205,11 @@ class WireReader {
 /// returns the ok response's fields (kept in `reply`); throws the error the server
 /// answered with, or mp::Error if the server is gone. `what` names the call ("dict.get").
 WireReader manager_call(const ObjectRef& ref, const Bytes& request, Bytes& reply, const char* what);
+
+/// Sends `request` without waiting for an answer where the connection allows it (a Unix
+/// socket address); otherwise as manager_call. An error it causes is thrown by this
+/// thread's next manager_call to that server.
+void manager_post(const ObjectRef& ref, Bytes& request, const char* what);
 
 /// A per-thread buffer holding the header of a request for `op` on `ref`.
 Bytes& start_request(const ObjectRef& ref, Op op);
