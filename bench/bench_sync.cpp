@@ -4,7 +4,8 @@
 //
 //   Lock uncontended acquire+release     target: within 2x of the raw robust mutex
 //   2 processes incrementing a locked Value   target: >= 10x Python's Value+get_lock
-//   Event / Condition wake-up round trip across processes, beside a raw futex ping-pong
+//   Event / Condition wake-up round trip across processes, beside a raw futex ping-pong,
+//   as p50 (the table) and p50/p99/p99.9 (the distribution after it); Condition <= 1.2x Event
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -156,8 +157,10 @@ void pin_to(int cpu) {
     sched_setaffinity(0, sizeof set, &set);
 }
 
-template <class Parent, class Child>
-double pingpong_us(Parent parent, Child child) {
+/// One ping-pong: `trip()` runs one round trip in this process (kRoundTrips times, each
+/// timed), `child` all of them in the other. The round trips' times, in us.
+template <class Trip, class Child>
+std::vector<double> pingpong_us(Trip trip, Child child) {
     cpu_set_t saved;
     sched_getaffinity(0, sizeof saved, &saved);
     const bool cross = g_cross;
@@ -167,23 +170,25 @@ double pingpong_us(Parent parent, Child child) {
     });
     if (cross) pin_to(0);
     p.start();
-    auto t0 = Clock::now();
-    parent();
-    double s = secs(t0);
+    std::vector<double> us;
+    us.reserve(kRoundTrips);
+    for (int i = 0; i < kRoundTrips; ++i) {
+        auto t0 = Clock::now();
+        trip(i);
+        us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
     p.join();
     sched_setaffinity(0, sizeof saved, &saved);
-    return s / kRoundTrips * 1e6;
+    return us;
 }
 
-double mp_event_rt_us() {
+std::vector<double> mp_event_rt_us() {
     mp::Event ping, pong;
     return pingpong_us(
-        [&] {
-            for (int i = 0; i < kRoundTrips; ++i) {
-                ping.set();
-                pong.wait();
-                pong.clear();
-            }
+        [&](int) {
+            ping.set();
+            pong.wait();
+            pong.clear();
         },
         [ping, pong]() mutable {
             for (int i = 0; i < kRoundTrips; ++i) {
@@ -194,17 +199,15 @@ double mp_event_rt_us() {
         });
 }
 
-double mp_condition_rt_us() {
+std::vector<double> mp_condition_rt_us() {
     mp::Condition c;
     mp::RawValue<int> turn(0);
     return pingpong_us(
-        [&] {
-            for (int i = 0; i < kRoundTrips; ++i) {
-                std::unique_lock u(c);
-                turn.value() = 1;
-                c.notify();
-                c.wait_for([&] { return turn.value() == 0; });
-            }
+        [&](int) {
+            std::unique_lock u(c);
+            turn.value() = 1;
+            c.notify();
+            c.wait_for([&] { return turn.value() == 0; });
         },
         [c, turn]() mutable {
             for (int i = 0; i < kRoundTrips; ++i) {
@@ -224,17 +227,15 @@ void raw_wait_eq(std::atomic<int>* a, int want) {
     for (int v = a->load(); v != want; v = a->load()) futex(a, FUTEX_WAIT, v);
 }
 
-double raw_futex_rt_us() {
+std::vector<double> raw_futex_rt_us() {
     auto* w = static_cast<std::atomic<int>*>(shared_page());
     std::atomic<int>* ping = w;
     std::atomic<int>* pong = w + 16;  // another cache line
-    double rt = pingpong_us(
-        [&] {
-            for (int i = 1; i <= kRoundTrips; ++i) {
-                ping->store(i);
-                futex(ping, FUTEX_WAKE, 1);
-                raw_wait_eq(pong, i);
-            }
+    auto rt = pingpong_us(
+        [&](int i) {
+            ping->store(i + 1);
+            futex(ping, FUTEX_WAKE, 1);
+            raw_wait_eq(pong, i + 1);
         },
         [ping, pong] {
             for (int i = 1; i <= kRoundTrips; ++i) {
@@ -245,6 +246,25 @@ double raw_futex_rt_us() {
         });
     munmap(w, 4096);
     return rt;
+}
+
+/// The p50, p99 and p99.9 of the round trips of REPS runs together.
+struct Spread {
+    double p50 = 0, p99 = 0, p999 = 0;
+};
+template <class F>
+Spread spread(F f) {
+    std::vector<double> all;
+    for (int i = 0; i < reps(); ++i) {
+        auto v = f();
+        all.insert(all.end(), v.begin(), v.end());
+    }
+    std::sort(all.begin(), all.end());
+    auto at = [&](double q) {
+        return all[std::min(all.size() - 1,
+                            static_cast<std::size_t>(q * static_cast<double>(all.size())))];
+    };
+    return {at(0.5), at(0.99), at(0.999)};
 }
 
 // ---- Python --------------------------------------------------------------------------------
@@ -282,18 +302,20 @@ int main() {
     double rlock_ns = median(mp_uncontended_ns<mp::RLock>);
     double mp_rate = median(mp_value_rate);
     double raw_rate = median(raw_value_rate);
-    double ev_us = median(mp_event_rt_us);
-    double cv_us = median(mp_condition_rt_us);
-    double fx_us = median(raw_futex_rt_us);
+    const Spread ev = spread(mp_event_rt_us);
+    const Spread cv = spread(mp_condition_rt_us);
+    const Spread fx = spread(raw_futex_rt_us);
+    const double ev_us = ev.p50, cv_us = cv.p50, fx_us = fx.p50;
     const bool can_cross = mp::cpu_count() >= 2;
-    double ev_x = 0, cv_x = 0, fx_x = 0;
+    Spread evx, cvx, fxx;
     if (can_cross) {
         g_cross = true;
-        ev_x = median(mp_event_rt_us);
-        cv_x = median(mp_condition_rt_us);
-        fx_x = median(raw_futex_rt_us);
+        evx = spread(mp_event_rt_us);
+        cvx = spread(mp_condition_rt_us);
+        fxx = spread(raw_futex_rt_us);
         g_cross = false;
     }
+    const double ev_x = evx.p50, cv_x = cvx.p50, fx_x = fxx.p50;
     auto py = run_python();
     auto pyv = [&](const char* k) { return py.count(k) ? py[k] : 0.0; };
 
@@ -336,4 +358,20 @@ int main() {
         row("Condition ping-pong round trip (CPU 0 <-> 1)", cv_x, "us", "raw futex ping-pong", fx_x,
             note);
     }
+
+    std::printf("\nround trips (us, %d x %d trips)          p50        p99      p99.9\n", reps(),
+                kRoundTrips);
+    auto line = [](const char* what, const Spread& d) {
+        std::printf("  %-36s %9.2f  %9.2f  %9.2f\n", what, d.p50, d.p99, d.p999);
+    };
+    line("Event ping-pong (unpinned)", ev);
+    line("Condition ping-pong (unpinned)", cv);
+    line("raw futex ping-pong (unpinned)", fx);
+    if (can_cross) {
+        line("Event ping-pong (CPU 0 <-> 1)", evx);
+        line("Condition ping-pong (CPU 0 <-> 1)", cvx);
+        line("raw futex ping-pong (CPU 0 <-> 1)", fxx);
+    }
+    std::printf("Condition / Event (p50): %.2fx unpinned, %.2fx CPU 0 <-> 1 (target <= 1.2x)\n",
+                cv_us / ev_us, can_cross ? cv_x / ev_x : 0.0);
 }

@@ -49,7 +49,7 @@ int Connection::require(const std::shared_ptr<State>& s, bool want_read) {
 
 namespace {
 
-constexpr std::size_t kMaxFds = 253;  // SCM_MAX_FD
+constexpr std::size_t kMaxFds = detail::kMaxFdsPerMessage;
 
 // One read(2) that also collects the fds sent with SCM_RIGHTS.
 ssize_t read_some(Connection::State& s, void* data, std::size_t size) {
@@ -113,30 +113,8 @@ std::size_t read_full(Connection::State& s, std::span<std::byte> out) {
 
 // Writes every byte of iov[0..n) (sendmsg, no SIGPIPE); BrokenPipeError if the peer is gone.
 void write_iov(int fd, iovec* iov, std::size_t n) {
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = n;
-    std::size_t left = 0;
-    for (std::size_t i = 0; i < n; ++i) left += iov[i].iov_len;
-    while (left > 0) {
-        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            detail::throw_errno("Connection.send: the other end is closed");
-        }
-        left -= static_cast<std::size_t>(w);
-        auto done = static_cast<std::size_t>(w);
-        while (done > 0 && msg.msg_iovlen > 0) {  // advance past what was written
-            std::size_t step = std::min(done, msg.msg_iov->iov_len);
-            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
-            msg.msg_iov->iov_len -= step;
-            done -= step;
-            if (msg.msg_iov->iov_len == 0) {
-                ++msg.msg_iov;
-                --msg.msg_iovlen;
-            }
-        }
-    }
+    if (int e = detail::sendmsg_all(fd, std::span(iov, n), {}); e != 0)
+        detail::throw_errno("Connection.send: the other end is closed", e);
 }
 
 }  // namespace
@@ -176,49 +154,17 @@ void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> pay
                 "send it through a Pipe(), or share a Manager proxy instead");
         return send_python_message(h, payload);
     }
+    if (fds.size() > kMaxFds)
+        throw ValueError("Connection.send: one message can carry at most 253 fds");
     iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = payload.empty() ? 1 : 2;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-    if (!fds.empty()) {
-        if (fds.size() > kMaxFds)
-            throw ValueError("Connection.send: one message can carry at most 253 fds");
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    std::size_t left = sizeof h + payload.size();
-    while (left > 0) {
-        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (!fds.empty() && (errno == ENOTSOCK || errno == EINVAL))
-                throw ValueError(
-                    "Connection.send: a handle can only travel over a socket "
-                    "(a Pipe()), not over this fd");
-            detail::throw_errno("Connection.send: the other end is closed");
-        }
-        msg.msg_control = nullptr;  // the fds went with the first bytes
-        msg.msg_controllen = 0;
-        left -= static_cast<std::size_t>(w);
-        auto n = static_cast<std::size_t>(w);
-        while (n > 0 && msg.msg_iovlen > 0) {  // advance past what was written
-            std::size_t step = std::min(n, msg.msg_iov->iov_len);
-            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
-            msg.msg_iov->iov_len -= step;
-            n -= step;
-            if (msg.msg_iov->iov_len == 0) {
-                ++msg.msg_iov;
-                --msg.msg_iovlen;
-            }
-        }
-    }
+    const int e = detail::sendmsg_all(fd, std::span(iov, payload.empty() ? 1 : 2), fds);
+    if (e == 0) return;
+    if (!fds.empty() && (e == ENOTSOCK || e == EINVAL))
+        throw ValueError(
+            "Connection.send: a handle can only travel over a socket "
+            "(a Pipe()), not over this fd");
+    detail::throw_errno("Connection.send: the other end is closed", e);
 }
 
 void Connection::send_handle(std::uint64_t fingerprint, const Bytes& payload,

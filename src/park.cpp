@@ -16,7 +16,6 @@ namespace {
 // that succeeds resets it.
 thread_local unsigned t_fails = 0;
 thread_local unsigned t_skip = 0;
-thread_local unsigned t_wakes = 0;
 
 int online_cpus() noexcept {
     static const int n = [] {
@@ -48,8 +47,8 @@ void spin_result(bool success) noexcept {
     t_skip = (1u << t_fails) - 1;
 }
 
-void note_waker(ParkWord& p) noexcept {
-    if ((t_wakes++ & 63) == 0) p.waker_cpu1.store(::sched_getcpu() + 1, std::memory_order_relaxed);
+void note_waker_now(ParkWord& p) noexcept {
+    p.waker_cpu1.store(::sched_getcpu() + 1, std::memory_order_relaxed);
 }
 
 void wake_slow(ParkWord& p, std::uint32_t seen) noexcept {

@@ -26,7 +26,7 @@
 // segment is free when it is not the producers' and the published tail has passed
 // its end: nobody will read it again. Every 64th put while grown, the producer links
 // back to segment 0 once the backlog is below a quarter of it, and, once it has
-// stayed in segment 0 for kKeepGrown (100 ms), gives the pages of the free segments
+// stayed in segment 0 for kKeepGrown (500 ms), gives the pages of the free segments
 // back (MADV_REMOVE). With every segment in use (a backlog of half the memory), put
 // waits for room.
 //
@@ -133,7 +133,7 @@ constexpr auto kLockSpin = std::chrono::microseconds(2);  // a lock is held ~0.1
                                                           // holder was preempted or waits
 constexpr auto kProbeSlice = std::chrono::milliseconds(10);
 constexpr auto kGrowGrace = std::chrono::milliseconds(10);   // for a consumer at work, see put
-constexpr auto kKeepGrown = std::chrono::milliseconds(100);  // before grown pages go back
+constexpr auto kKeepGrown = std::chrono::milliseconds(500);  // before grown pages go back
 constexpr auto kNowaitLockGrace = std::chrono::milliseconds(10);
 
 struct PieceHeader {
@@ -522,6 +522,50 @@ std::string closed_message(const char* what, const char* op) {
            ": the queue is closed in this process (close() was called on a handle to it)";
 }
 
+/// A put's commit: head and put_count move to `pos` and `put_count + 1`, in the order
+/// finish_commit relies on; a test may make this process die at any step.
+inline void commit_put(RingShared& h, std::uint64_t pos, std::uint64_t put_count) noexcept {
+    RingSide& p = h.producer;
+    const int die_at = g_die_at_step.load(std::memory_order_relaxed);
+    commit_step(die_at, 0);
+    p.commit_pos.store(pos, std::memory_order_relaxed);
+    p.commit_count.store(put_count + 1, std::memory_order_relaxed);
+    commit_step(die_at, 1);
+    p.committing.store(1, std::memory_order_release);
+    commit_step(die_at, 2);
+    h.head.store(pos, std::memory_order_release);
+    commit_step(die_at, 3);
+    h.put_count.store(put_count + 1, std::memory_order_release);
+    commit_step(die_at, 4);
+    p.committing.store(0, std::memory_order_release);
+    commit_step(die_at, 5);
+}
+
+/// A get's commit: tail moves to `t`, got_count (and, for a record discarded after its
+/// consumer died, lost_count) by one, in the order finish_commit relies on; a test may
+/// make this process die at any step.
+inline void commit_get(RingShared& h, std::uint64_t t, bool lost) noexcept {
+    RingSide& c = h.consumer;
+    const std::uint64_t got = h.got_count.load(std::memory_order_relaxed) + 1;
+    const std::uint64_t lost_n = h.lost_count.load(std::memory_order_relaxed) + (lost ? 1 : 0);
+    const int die_at = g_die_at_step.load(std::memory_order_relaxed);
+    commit_step(die_at, 10);
+    c.commit_pos.store(t, std::memory_order_relaxed);
+    c.commit_count.store(got, std::memory_order_relaxed);
+    c.commit_lost.store(lost_n, std::memory_order_relaxed);
+    c.commit_takes.store(lost ? 0 : 1, std::memory_order_relaxed);
+    commit_step(die_at, 11);
+    c.committing.store(1, std::memory_order_release);
+    commit_step(die_at, 12);
+    h.tail.store(t, std::memory_order_release);
+    commit_step(die_at, 13);
+    h.got_count.store(got, std::memory_order_release);
+    if (lost) h.lost_count.store(lost_n, std::memory_order_release);
+    commit_step(die_at, 14);
+    c.committing.store(0, std::memory_order_release);
+    commit_step(die_at, 15);
+}
+
 }  // namespace
 
 // ---- ByteRing ------------------------------------------------------------------------------
@@ -558,10 +602,8 @@ ByteRing::ByteRing(std::size_t maxsize, std::size_t ring_bytes, const char* what
     h->max_piece = std::min<std::uint64_t>(cap / 4, kMaxPiece);  // a piece's length is 32-bit
 }
 
-RingShared& ByteRing::shared(const char* op) const {
-    void* p = region_.data();
-    if (p == nullptr) throw ValueError(closed_message(what_, op));
-    return *static_cast<RingShared*>(p);
+void ByteRing::throw_closed(const char* op) const {
+    throw ValueError(closed_message(what_, op));
 }
 
 std::size_t ByteRing::qsize() const {
@@ -612,8 +654,33 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
         if (!park_until(h.space_park, slot, deadline)) return false;
     }
 
-    // The segment written to: bytes [seg_start, ...) of the stream, wrapping in its cap.
+    std::uint64_t total = 0;
+    for (const auto& part : parts) total += part.size();
+    const std::uint64_t max_payload = h.max_piece - sizeof(PieceHeader);
     std::uint64_t pos = h.head.load(std::memory_order_relaxed);
+
+    // The fast path, in plain locals: a one-piece record that fits before the end of the
+    // first segment by the cached tail, with nothing grown to look after. Everything
+    // else (padding, waiting for room, growth, long records) takes the general path.
+    if (total <= max_payload && p.seg.load(std::memory_order_relaxed) == 0 &&
+        (h.dirty.load(std::memory_order_relaxed) & ~1u) == 0) {
+        const std::uint64_t start = p.seg_start.load(std::memory_order_relaxed);
+        const std::uint64_t cap0 = h.capacity;
+        const std::uint64_t off = (pos - start) & (cap0 - 1);
+        const std::uint64_t need = sizeof(PieceHeader) + align8(total);
+        const std::uint64_t seen = std::max(p.cached.load(std::memory_order_relaxed), start);
+        if (need <= cap0 - off && cap0 - (pos - seen) >= need + kLinkBytes) {
+            gather(ring + off + sizeof(PieceHeader), parts, 0, total);
+            const PieceHeader ph{static_cast<std::uint32_t>(total), kFirst | kLast};
+            std::memcpy(ring + off, &ph, sizeof ph);
+            commit_put(h, pos + need, put_count);
+            guard.release();
+            notify(true);
+            return true;
+        }
+    }
+
+    // The segment written to: bytes [seg_start, ...) of the stream, wrapping in its cap.
     unsigned seg = p.seg.load(std::memory_order_relaxed);
     std::uint64_t seg_start = p.seg_start.load(std::memory_order_relaxed);
     std::byte* sring = ring + seg_offset(h, seg);
@@ -666,16 +733,19 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
             p.cached.store(t, std::memory_order_relaxed);
             return t;
         };
-        if (fits(want, p.cached.load(std::memory_order_relaxed)) || fits(want, tail()))
-            return Room::here;
+        const std::uint64_t seen = p.cached.load(std::memory_order_relaxed);
+        if (fits(want, seen)) return Room::here;
+        const std::uint64_t now_tail = tail();
+        if (fits(want, now_tail)) return Room::here;
         // A consumer at work (it holds the consumer lock) frees room soon: waiting for it
         // a little is cheaper than touching the fresh pages of a larger segment, and
         // keeps a producer that outruns its consumer from growing the queue without
         // end. An idle queue (nobody getting) grows at once.
-        // (The wait ends on room alone: the consumer lock is free for a moment between
-        // two gets, which is no sign of an idle queue.)
+        // A consumer is at work if it holds its lock or the tail moved since this side
+        // last looked (its lock is free for a moment between two gets, which is no sign
+        // of an idle queue). The wait ends on room alone.
         auto freed = [&] { return fits(want, tail()); };
-        if (h.consumer.lock.load(std::memory_order_relaxed) != 0) {
+        if (h.consumer.lock.load(std::memory_order_relaxed) != 0 || now_tail != seen) {
             auto grace = Clock::now() + kGrowGrace;
             if (deadline && *deadline < grace) grace = *deadline;
             park_until(h.space_park, freed, grace);
@@ -738,32 +808,20 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
     };
 
     // The order finish_commit relies on; a test may make this process die at any step.
-    auto commit = [&] {
-        const int die_at = g_die_at_step.load(std::memory_order_relaxed);
-        commit_step(die_at, 0);
-        p.commit_pos.store(pos, std::memory_order_relaxed);
-        p.commit_count.store(put_count + 1, std::memory_order_relaxed);
-        commit_step(die_at, 1);
-        p.committing.store(1, std::memory_order_release);
-        commit_step(die_at, 2);
-        h.head.store(pos, std::memory_order_release);
-        commit_step(die_at, 3);
-        h.put_count.store(put_count + 1, std::memory_order_release);
-        commit_step(die_at, 4);
-        p.committing.store(0, std::memory_order_release);
-        commit_step(die_at, 5);
-    };
+    auto commit = [&] { commit_put(h, pos, put_count); };
 
-    std::uint64_t total = 0;
-    for (const auto& part : parts) total += part.size();
-    const std::uint64_t max_payload = h.max_piece - sizeof(PieceHeader);
-    if (total <= max_payload) {  // one piece: the common case
+    if (total <= max_payload) {  // one piece
         const std::uint64_t need = sizeof(PieceHeader) + align8(total);
         for (;;) {
             const std::uint64_t end = to_end();
-            Room r = room(end < need ? end + need : need);
-            if (r == Room::timeout) return give_up();
-            if (r == Room::moved) continue;
+            const std::uint64_t want = end < need ? end + need : need;
+            // The common case first, inline: room by the cached tail (room() is the
+            // slow path: a fresh tail, the grace wait, growth).
+            if (!fits(want, p.cached.load(std::memory_order_relaxed))) {
+                Room r = room(want);
+                if (r == Room::timeout) return give_up();
+                if (r == Room::moved) continue;
+            }
             if (end < need) {
                 write_header(end - sizeof(PieceHeader), kPad);
                 pos += end;
@@ -850,25 +908,8 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     // Takes one record off the books; `lost`: discarded because its consumer died;
     // `unlock`: release the consumer lock right after (the record is ours).
     auto commit = [&](bool lost, bool unlock) {
-        std::uint64_t got = h.got_count.load(std::memory_order_relaxed) + 1;
-        std::uint64_t lost_n = h.lost_count.load(std::memory_order_relaxed) + (lost ? 1 : 0);
-        const int die_at = g_die_at_step.load(std::memory_order_relaxed);
-        commit_step(die_at, 10);
-        c.commit_pos.store(t, std::memory_order_relaxed);
-        c.commit_count.store(got, std::memory_order_relaxed);
-        c.commit_lost.store(lost_n, std::memory_order_relaxed);
-        c.commit_takes.store(lost ? 0 : 1, std::memory_order_relaxed);
-        commit_step(die_at, 11);
-        c.committing.store(1, std::memory_order_release);
-        commit_step(die_at, 12);
-        h.tail.store(t, std::memory_order_release);
+        commit_get(h, t, lost);
         published = t;
-        commit_step(die_at, 13);
-        h.got_count.store(got, std::memory_order_release);
-        if (lost) h.lost_count.store(lost_n, std::memory_order_release);
-        commit_step(die_at, 14);
-        c.committing.store(0, std::memory_order_release);
-        commit_step(die_at, 15);
         if (unlock) guard.release();
         wake(h.space_park, unlock);
         if (lost) unpark_all(h.join_park);

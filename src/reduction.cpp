@@ -13,7 +13,7 @@
 namespace mp::detail {
 
 namespace {
-constexpr std::size_t kMaxFds = 253;  // SCM_MAX_FD
+constexpr std::size_t kMaxFds = kMaxFdsPerMessage;
 }
 
 std::uint32_t FdSink::add(int fd, const char* what) {
@@ -48,41 +48,8 @@ void send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const i
     if (fds.size() > kMaxFds) throw ValueError("a message can carry at most 253 fds");
     std::uint64_t len = bytes.size();
     iovec iov[2] = {{&len, sizeof len}, {const_cast<std::byte*>(bytes.data()), bytes.size()}};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = bytes.empty() ? 1 : 2;
-    if (!fds.empty()) {
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    std::size_t left = sizeof len + bytes.size();
-    while (left > 0) {
-        ssize_t w = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("send to a child process");
-        }
-        msg.msg_control = nullptr;  // the fds went with the first bytes
-        msg.msg_controllen = 0;
-        left -= static_cast<std::size_t>(w);
-        auto n = static_cast<std::size_t>(w);
-        while (n > 0 && msg.msg_iovlen > 0) {
-            std::size_t step = std::min(n, msg.msg_iov->iov_len);
-            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
-            msg.msg_iov->iov_len -= step;
-            n -= step;
-            if (msg.msg_iov->iov_len == 0) {
-                ++msg.msg_iov;
-                --msg.msg_iovlen;
-            }
-        }
-    }
+    if (int e = sendmsg_all(sock, std::span(iov, bytes.empty() ? 1 : 2), fds); e != 0)
+        throw_errno("send to a child process", e);
 }
 
 namespace {

@@ -21,6 +21,7 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "mp/detail/futex.hpp"
 #include "mp/detail/park.hpp"
@@ -214,15 +215,30 @@ void LockCore::release_slow(pid_t me) {
     }
     owner_->depth = 0;
     owner_->tid.store(0, std::memory_order_relaxed);
-    int r = pthread_mutex_unlock(m_);
+    int r = unlock_and_wake();
     if (r != 0) throw_errno(std::string(kind_) + ".release: pthread_mutex_unlock", r);
+}
+
+int LockCore::unlock_and_wake() noexcept {
+    ParkWord* wake = std::exchange(owner_->wake, nullptr);
+    SharedRegion keep = std::move(owner_->wake_region);  // mapped until the unpark is done
+    int r = pthread_mutex_unlock(m_);
+    if (wake != nullptr) unpark_all(*wake, false);
+    return r;
+}
+
+void LockCore::unpark_at_release(ParkWord& p, const SharedRegion& region) {
+    if (owner_->wake == &p) return;
+    if (owner_->wake != nullptr) unpark_all(*owner_->wake, false);
+    owner_->wake = &p;
+    owner_->wake_region = region;
 }
 
 std::uint32_t LockCore::release_all() {
     std::uint32_t depth = owner_->depth;
     owner_->depth = 0;
     owner_->tid.store(0, std::memory_order_relaxed);
-    int r = pthread_mutex_unlock(m_);
+    int r = unlock_and_wake();
     if (r != 0) throw_errno(std::string(kind_) + ": pthread_mutex_unlock", r);
     return depth;
 }
@@ -363,6 +379,13 @@ bool take_token(std::atomic<std::uint32_t>& tokens) {
 }
 }  // namespace
 
+namespace {
+/// A Condition waiter re-checks for a notification this often while parked: its
+/// wake-up comes with the notifier's release of the lock, which a notifier that
+/// dies holding the lock never does.
+constexpr auto kNotifySlice = std::chrono::milliseconds(100);
+}  // namespace
+
 bool Condition::wait_until(Deadline deadline) {
     if (!lock_.is_mine())
         throw ValueError(
@@ -375,8 +398,19 @@ bool Condition::wait_until(Deadline deadline) {
     bool woken = false;
     try {
         auto notified = [&] { return c.gen.load() != entry && take_token(c.tokens); };
-        woken =
-            notified() || (!expired(deadline) && detail::park_until(c.park, notified, deadline));
+        // Spinning, a notification is taken only once the notifier has released the lock
+        // too: polling the lock word (a read) leaves its line with the notifier instead of
+        // contending for a lock it still holds.
+        auto notified_and_free = [&] {
+            return c.gen.load() != entry && !lock_.locked() && take_token(c.tokens);
+        };
+        woken = notified() || (!expired(deadline) &&
+                               detail::park_spin(c.park, notified_and_free, detail::kParkSpin));
+        while (!woken && !expired(deadline)) {  // in slices: see notify()
+            Deadline slice = SyncClock::now() + kNotifySlice;
+            if (deadline && *deadline < *slice) slice = deadline;
+            woken = detail::park_until(c.park, notified, slice, SyncClock::duration::zero());
+        }
     } catch (...) {
         lock_.reacquire(depth);
         c.sleepers.fetch_sub(1);
@@ -412,8 +446,11 @@ void Condition::notify(std::size_t n) {
     c.sleepers.fetch_sub(k);
     c.tokens.fetch_add(k);
     c.gen.fetch_add(1);
-    // gen's seq_cst RMW orders it before the check. No CPU hint: waiters notify too.
-    detail::unpark_all_after_rmw(c.park, false);
+    // The wake-up itself waits for the lock's release: a waiter woken now would find the
+    // lock held by us and sleep again on it (two sleeps and wake-ups per hand-off).
+    // Waiters park in slices, so a notifier that dies before releasing delays them by
+    // one slice at most (they find gen moved and go on to LockAbandoned).
+    lock_.unpark_at_release(c.park, region_);
 }
 
 void Condition::notify_all() {

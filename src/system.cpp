@@ -1,8 +1,12 @@
 #include "system.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace mp::detail {
 
@@ -26,6 +30,47 @@ void throw_pidfd_open_error(const std::string& who, int code) {
 
 void close_fd(int fd) noexcept {
     if (fd >= 0) ::close(fd);
+}
+
+int sendmsg_all(int fd, std::span<iovec> iov, std::span<const int> fds) noexcept {
+    if (fds.size() > kMaxFdsPerMessage) return EINVAL;
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = iov.size();
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+    if (!fds.empty()) {
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    std::size_t left = 0;
+    for (const iovec& v : iov) left += v.iov_len;
+    while (left > 0) {
+        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        msg.msg_control = nullptr;  // the fds went with the first bytes
+        msg.msg_controllen = 0;
+        left -= static_cast<std::size_t>(w);
+        auto done = static_cast<std::size_t>(w);
+        while (done > 0 && msg.msg_iovlen > 0) {  // advance past what was written
+            std::size_t step = std::min(done, msg.msg_iov->iov_len);
+            msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
+            msg.msg_iov->iov_len -= step;
+            done -= step;
+            if (msg.msg_iov->iov_len == 0) {
+                ++msg.msg_iov;
+                --msg.msg_iovlen;
+            }
+        }
+    }
+    return 0;
 }
 
 timespec to_timespec(Clock::time_point tp) noexcept {

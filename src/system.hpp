@@ -4,8 +4,10 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <span>
 
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <string>
 
@@ -43,6 +45,17 @@ int pidfd_open(pid_t pid) noexcept;
 
 /// Closes an fd, ignoring EINTR (Linux always releases the fd).
 void close_fd(int fd) noexcept;
+
+/// The most fds one message carries (the kernel's SCM_MAX_FD).
+inline constexpr std::size_t kMaxFdsPerMessage = 253;
+
+/// Writes every byte of `iov` to socket (or pipe) `fd` with sendmsg(MSG_NOSIGNAL: no
+/// SIGPIPE), `fds` (at most kMaxFdsPerMessage) going with the first bytes as SCM_RIGHTS;
+/// resumes after EINTR and partial writes, advancing through `iov` (which it changes).
+/// Returns 0, or the errno of the call that failed (EPIPE: the peer is gone; ENOTSOCK or
+/// EINVAL with fds: `fd` cannot carry them; EINVAL: too many fds); callers say what
+/// failed in their own words.
+int sendmsg_all(int fd, std::span<iovec> iov, std::span<const int> fds) noexcept;
 
 using Clock = std::chrono::steady_clock;
 

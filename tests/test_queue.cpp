@@ -806,11 +806,11 @@ TEST(Queue, GrowsForABacklogAndGivesTheMemoryBackOnceDrained) {
         ASSERT_TRUE(blob_ok(b) && b[0] == i);
     }
     // A trickle afterwards: the producer goes back to the first ring, and once it has
-    // stayed there 100 ms, releases the pages of the larger ones.
+    // stayed there 500 ms, releases the pages of the larger ones.
     for (std::uint32_t i = 0; i < 2000; ++i) {
         q.put(make_blob(i, 16));
         ASSERT_EQ(q.get(10s)[0], i);
-        if (i == 1000) std::this_thread::sleep_for(150ms);
+        if (i == 1000) std::this_thread::sleep_for(600ms);
     }
     EXPECT_LT(resident_shmem(), before + (8u << 20)) << "the grown rings kept their memory";
 }

@@ -729,6 +729,29 @@ TEST(Condition, WithGivenLockAndRLock) {
     expect_ok(p);
 }
 
+TEST(Condition, NotifyWakesTheWaiterAtTheReleaseEvenIfTheConditionIsGoneByThen) {
+    // notify() defers the wake-up to the lock's release; the Condition handle it came
+    // from may be destroyed first (the release then still reaches the waiter, and
+    // touches no unmapped memory), and the release may go through the Lock's handle.
+    mp::Lock l;
+    auto c = std::make_unique<mp::Condition>(l);
+    mp::RawValue<int> flag(0);
+    mp::Event entered;
+    mp::Process waiter([c = *c, flag, entered]() mutable {
+        std::unique_lock u(c);
+        entered.set();
+        require(c.wait_for([&] { return flag.value() == 1; }, 10s), "woken by the release");
+    });
+    waiter.start();
+    ASSERT_TRUE(entered.wait(10s));
+    l.acquire();  // possible only once the waiter sleeps in wait()
+    flag.value() = 1;
+    c->notify();
+    c.reset();
+    l.release();
+    expect_ok(waiter);
+}
+
 TEST(Condition, WaitsAcrossThreads) {
     mp::Condition c;
     bool ready = false;

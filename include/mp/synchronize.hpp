@@ -166,6 +166,11 @@ class LockInterface {
 struct LockOwner {
     std::atomic<pid_t> tid{0};
     std::uint32_t depth = 0;
+    /// A Condition's wake-up deferred to the release (see Condition::notify): the park
+    /// word to unpark once the lock is free, and its mapping (kept alive until then).
+    /// Touched only by the holder.
+    ParkWord* wake = nullptr;
+    SharedRegion wake_region;
 };
 
 /// What Lock and RLock share: a robust process-shared mutex plus owner and depth.
@@ -192,8 +197,8 @@ class LockCore {
     /// Releases one level. ValueError if the calling thread does not hold it.
     void release() {
         const pid_t me = current_tid();
-        if (owner_->depth == 1 && owner_->tid.load(std::memory_order_relaxed) == me &&
-            kernel_says_mine(me)) [[likely]] {
+        if (owner_->depth == 1 && owner_->wake == nullptr &&
+            owner_->tid.load(std::memory_order_relaxed) == me && kernel_says_mine(me)) [[likely]] {
             owner_->depth = 0;
             owner_->tid.store(0, std::memory_order_relaxed);
             if (pthread_mutex_unlock(m_) == 0) [[likely]]
@@ -212,6 +217,10 @@ class LockCore {
     std::uint32_t release_all();
     /// Takes the lock again with `depth`. LockAbandoned (holding it) if its holder died.
     void reacquire(std::uint32_t depth);
+    /// Held by the calling thread: unpark `p` (in `region`) once the lock is released
+    /// completely, instead of now, so that the woken waiter finds the lock free and does
+    /// not sleep a second time on it. A wake-up already deferred to another word is done now.
+    void unpark_at_release(ParkWord& p, const SharedRegion& region);
 
   protected:
     LockCore(bool recursive, const char* kind);
@@ -233,6 +242,8 @@ class LockCore {
     int lock_contended() noexcept;
     bool acquire_slow(Deadline deadline, pid_t me);
     void release_slow(pid_t me);
+    /// Unlocks the mutex, then does the deferred wake-up, if any.
+    int unlock_and_wake() noexcept;
 
     SharedRegion region_;
     pthread_mutex_t* m_ = nullptr;

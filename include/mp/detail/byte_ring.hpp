@@ -109,7 +109,13 @@ class ByteRing {
     friend struct ::mp::detail::Reduce;  // how a handle travels (detail/reduce_handles.hpp)
 
   private:
-    RingShared& shared(const char* op) const;
+    RingShared& shared(const char* op) const {
+        void* p = region_.data();
+        if (p == nullptr) [[unlikely]]
+            throw_closed(op);
+        return *static_cast<RingShared*>(p);
+    }
+    [[noreturn]] void throw_closed(const char* op) const;
 
     SharedRegion region_;
     const char* what_ = "Queue";

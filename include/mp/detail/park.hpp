@@ -88,8 +88,15 @@ bool spin_worth_it(const ParkWord& p) noexcept;
 void spin_result(bool success) noexcept;
 /// Clears bit 0 and bumps the count (if bit 0 is still set), then wakes every sleeper.
 void wake_slow(ParkWord& p, std::uint32_t seen) noexcept;
+/// Stores this thread's CPU as `p`'s waker hint.
+void note_waker_now(ParkWord& p) noexcept;
+/// Calls of note_waker in this thread (inline: it runs on every publication).
+inline thread_local unsigned t_wakes = 0;
 /// Leaves this thread's CPU as `p`'s waker hint, every 64th call.
-void note_waker(ParkWord& p) noexcept;
+inline void note_waker(ParkWord& p) noexcept {
+    if ((t_wakes++ & 63) == 0) [[unlikely]]
+        note_waker_now(p);
+}
 }  // namespace park_detail
 
 /// Polls `ready` for up to `spin` (pausing between polls); true once it holds. Spins
