@@ -27,6 +27,11 @@ namespace mp::detail {
 
 enum class StartMethod { fork, forkserver, spawn };
 
+/// "fork", "forkserver", "spawn" → the method; ValueError otherwise (context.cpp).
+StartMethod parse_start_method(const std::string& name);
+const char* start_method_name(StartMethod m) noexcept;
+StartMethod default_start_method();
+
 class Popen {
   public:
     virtual ~Popen() = default;
