@@ -224,27 +224,14 @@ static_assert(std::is_trivially_copyable_v<ZygoteBoot>);
 // The fds of the child description, in this order, then the initializer's.
 enum : std::uint32_t { kFdRegion = 0, kFdEvent = 1, kFdSock = 2, kFdParent = 3, kFdInit = 4 };
 
-std::span<const std::byte> get_span(std::span<const std::byte>& in) {
-    auto n = get_pod<std::uint64_t>(in);
-    if (n > in.size()) throw SerializationError("corrupt pool zygote description");
-    auto b = in.first(static_cast<std::size_t>(n));
-    in = in.subspan(static_cast<std::size_t>(n));
-    return b;
-}
-
-void put_span(Bytes& out, std::span<const std::byte> b) {
-    put_pod<std::uint64_t>(out, b.size());
-    out.insert(out.end(), b.begin(), b.end());
-}
-
 // The task a fresh-image zygote runs (a Trampoline, named by CodeRef in the child spec).
 void zygote_entry(std::span<const std::byte>, std::span<const std::byte> args, Bytes&) {
     FdSource* src = current_fd_source();
     if (src == nullptr) throw Error("mp::Pool: the zygote got no fds");
     auto in = args;
     auto boot = get_pod<ZygoteBoot>(in);
-    auto init_callable = get_span(in);
-    auto init_args = get_span(in);
+    auto init_callable = get_bytes(in);
+    auto init_args = get_bytes(in);
     PoolLayout layout{static_cast<std::size_t>(boot.workers),
                       static_cast<std::size_t>(boot.ring_bytes),
                       static_cast<std::size_t>(boot.tickets)};
@@ -546,8 +533,8 @@ class ShmTransport final : public PoolTransport {
                 boot.init_fds = static_cast<std::uint32_t>(init_.fds.fds.size());
                 boot.init_trampoline = init_.trampoline;
                 put_pod(spec.args, boot);
-                put_span(spec.args, init_.callable);
-                put_span(spec.args, init_.args);
+                put_bytes(spec.args, init_.callable);
+                put_bytes(spec.args, init_.args);
                 spec.fds = {region_.fd(), efd_, sv[1], parent_pidfd};
                 spec.fds.insert(spec.fds.end(), init_.fds.fds.begin(), init_.fds.fds.end());
                 zygote_ = launch(method_, spec);

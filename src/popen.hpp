@@ -95,6 +95,11 @@ std::atomic<int>& mp_thread_count() noexcept;
 // SCM_RIGHTS carrying [parent pidfd, spec.fds...]. The child rebuilds the spec, makes
 // the fds available to the task's handles (reduction.hpp's FdSource) and runs it.
 
+/// A field of the description: a u64 length, then the bytes (popen_spawn.cpp).
+void put_bytes(Bytes& out, std::span<const std::byte> b);
+/// Reads what put_bytes wrote, advancing `in`; SerializationError if it is cut short.
+std::span<const std::byte> get_bytes(std::span<const std::byte>& in);
+
 /// Encodes the value fields of `spec` (not the fds, not fork_main).
 Bytes encode_spec(const ChildSpec& spec);
 /// Decodes what encode_spec wrote; SerializationError if corrupt.

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "busy_threads.hpp"
 #include "mp/context.hpp"
 #include "mp/futures.hpp"
 #include "mp/pool.hpp"
@@ -234,31 +235,13 @@ TEST(PoolContext, DefaultSizeAndTheMpiContextBeforeInit) {
 }
 
 TEST(PoolContext, ABusyThreadedParentMakesSeveralForkServerPools) {
-    std::atomic<bool> stop{false};
-    std::mutex print;
-    FILE* sink = std::fopen("/dev/null", "w");
-    ASSERT_NE(sink, nullptr);
-    std::vector<std::thread> busy;
-    for (int t = 0; t < 3; ++t) {
-        busy.emplace_back([&, t] {
-            std::vector<std::string> junk;
-            while (!stop) {
-                junk.emplace_back(1000 + t, 'x');
-                if (junk.size() > 100) junk.clear();
-                std::lock_guard lock(print);
-                std::fprintf(sink, "thread %d: %zu\n", t, junk.size());
-            }
-        });
-    }
+    mp::test::BusyThreads busy(3);
     auto ctx = mp::get_context("forkserver");
     for (int i = 0; i < 6; ++i) {
         mp::Pool pool = ctx.Pool(2);
         auto out = pool.map(square, std::vector<int>{1, 2, 3, i}, 1);
         ASSERT_EQ(out, (std::vector<int>{1, 4, 9, i * i})) << i;
     }
-    stop = true;
-    for (auto& t : busy) t.join();
-    std::fclose(sink);
 }
 
 }  // namespace
