@@ -4,6 +4,7 @@
 //     mp::Context ctx = mp::get_context("spawn");
 //     mp::Process p = ctx.Process(work, 42);        // as mp::Process(work, 42), spawned
 //     p.start(); p.join();
+//     mp::Pool pool = ctx.Pool(4);                  // the pool's workers too (<mp/pool.hpp>)
 //
 // The methods (see the README's "Choosing a start method"):
 //  * "fork" (the default): the child is a copy of the parent; any target, captures
