@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     std::vector<double> submit_us, exmap_us;
     const int n_submit = 100'000, n_exmap = 1'000'000;
     std::map<std::string, std::vector<double>> py;
+    std::map<std::string, std::vector<double>> start_ms;  // by start method
 
     std::vector<int> items(n_map);
     std::iota(items.begin(), items.end(), 0);
@@ -187,6 +188,17 @@ int main(int argc, char** argv) {
             cpu_seq_s.push_back(seconds_since(t));
             if (check != std::accumulate(b.begin(), b.end(), std::uint64_t{0})) std::abort();
         }
+        for (const char* method : {"fork", "forkserver", "spawn"}) {
+            // Pool(2) made, one apply, destroyed: what workers cost to start by this method.
+            auto ctx = mp::get_context(method);
+            (void)ctx.Pool(2).apply(sq, 1);  // the fork server starts once, outside the timing
+            auto t = Clock::now();
+            {
+                mp::Pool pool = ctx.Pool(2);
+                if (pool.apply(sq, 3) != 9) std::abort();
+            }
+            start_ms[method].push_back(seconds_since(t) * 1e3);
+        }
         pipe_us.push_back(raw_pipe_roundtrip_us(n_apply));
         for (auto& [k, v] : run_python(n_map, n_async_py, n_apply_py))
             py[k].insert(py[k].end(), v.begin(), v.end());
@@ -231,6 +243,12 @@ int main(int argc, char** argv) {
         true);
     row("CPU-bound map 32 x ~10 ms (s) vs sequential", m_cpu, m_seq, m_seq / m_cpu,
         ">= 1.8x sequential", m_seq / m_cpu >= 1.8);
+    for (const char* method : {"fork", "forkserver", "spawn"}) {
+        std::string name = std::string("Pool(2)+apply+close, ") + method + " (ms)";
+        std::string key = std::string("py_pool_start_") + method + "_ms";
+        double ours = median(start_ms[method]), peer = pym(key.c_str());
+        row(name.c_str(), ours, peer, peer / ours, "(info) vs Python", true);
+    }
     std::printf(
         "\nCPU-bound map: the workers were on CPU %.2f of each second (2.00 = both CPUs theirs; "
         "the "

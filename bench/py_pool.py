@@ -64,6 +64,17 @@ def main():
         assert r[-1] == (n - 1) ** 2
         print(f"py_executor_map_us_per_item {dt / n * 1e6:.3f} us")
 
+    # Per start method: Pool(2) made, one apply, closed (the workers' start-up cost).
+    for method in ("fork", "forkserver", "spawn"):
+        ctx = mp.get_context(method)
+        with ctx.Pool(2) as pool:  # the fork server itself starts once, outside the timing
+            pool.apply(sq, (1,))
+        t = time.perf_counter()
+        with ctx.Pool(2) as pool:
+            pool.apply(sq, (1,))
+        dt = time.perf_counter() - t
+        print(f"py_pool_start_{method}_ms {dt * 1e3:.3f} ms")
+
 
 if __name__ == "__main__":
     main()

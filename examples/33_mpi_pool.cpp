@@ -39,7 +39,7 @@ std::string where(int) {
 int main(int argc, char** argv) {
     mp::mpi::init(argc, argv);  // ranks > 0 never return from here
     std::printf(tr("rank 0 of %d ranks\n", "rango 0 de %d rangos\n"), mp::mpi::size());
-    mp::Pool pool = mp::mpi::size() > 1 ? mp::Pool(mp::mpi::pool_options()) : mp::Pool(2);
+    mp::Pool pool = mp::mpi::size() > 1 ? mp::Pool(mp::get_context("mpi")) : mp::Pool(2);
     std::printf(tr("the pool has %zu workers\n", "el pool tiene %zu workers\n"), pool.processes());
 
     std::vector<long> numbers;

@@ -23,6 +23,7 @@ PoolOptions pool_options(ExecutorOptions o) {
     p.processes = o.max_workers;
     p.initializer = std::move(o.initializer);
     p.maxtasksperchild = o.max_tasks_per_child;
+    p.context = std::move(o.context);
     p.transport = std::move(o.transport);
     return p;
 }

@@ -174,6 +174,7 @@ class PoolCore {
     std::map<std::uint64_t, std::string> trace_names_;  // by trampoline offset
 
     PoolOptions opts_;
+    std::function<void()> init_fn_;  // what the workers run (opts_.initializer)
     bool threads_ = false;
     std::unique_ptr<PoolTransport> transport_;
     pid_t owner_ = 0;
@@ -208,10 +209,26 @@ PoolCore::PoolCore(PoolOptions options, bool threads)
     n = opts_.processes == 0 ? static_cast<std::size_t>(cpu_count())
                              : static_cast<std::size_t>(opts_.processes);
     owner_ = ::getpid();
-    WorkerConfig config{&opts_.initializer, opts_.maxtasksperchild};
+    std::string method = opts_.context ? opts_.context->name() : get_start_method();
+    if (!opts_.transport && !threads) opts_.transport = pool_context_transport(method);
+    StartMethod how = StartMethod::fork;
+    if (!opts_.transport && !threads) {
+        how = parse_start_method(method);
+        const char* why = opts_.initializer.not_sendable();
+        if (how != StartMethod::fork && why != nullptr) {
+            throw ValueError("Pool: under the '" + method +
+                             "' start method the initializer is sent to a fresh image of the "
+                             "program, but " +
+                             why +
+                             "; pass its data as Pool(n, init, args...) arguments, or use "
+                             "mp::get_context(\"fork\")");
+        }
+    }
+    if (opts_.initializer) init_fn_ = [init = opts_.initializer] { init(); };
+    WorkerConfig config{&init_fn_, &opts_.initializer, opts_.maxtasksperchild};
     transport_ = opts_.transport ? opts_.transport->make(opts_.processes, config)
                  : threads       ? make_thread_transport(n, config)
-                                 : make_shm_transport(n, config);
+                                 : make_shm_transport(n, config, how);
     n = transport_->slots();
     entries_.resize(transport_->tickets());
     for (std::size_t t = entries_.size(); t-- > 0;)
@@ -511,6 +528,11 @@ void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink
 // The pool's own thread: results, callbacks, dispatch, replacement — while the
 // callers do other things. Callbacks run here, one at a time, without the lock.
 void PoolCore::background() {
+    // mp's own thread: the fork warning counts only the user's (API.md).
+    mp_thread_count().fetch_add(1, std::memory_order_relaxed);
+    struct Uncount {
+        ~Uncount() { mp_thread_count().fetch_sub(1, std::memory_order_relaxed); }
+    } uncount;
     std::unique_lock lk(mutex);
     while (!quit_) {
         std::uint64_t before = epoch_;
@@ -778,13 +800,15 @@ PoolOptions checked_processes(int processes) {
     if (processes < 1)
         throw ValueError("Pool: processes must be at least 1 (got " + std::to_string(processes) +
                          ")");
-    return PoolOptions{processes, {}, 0};
+    PoolOptions o;
+    o.processes = processes;
+    return o;
 }
 }  // namespace
 
 Pool::Pool(int processes) : Pool(checked_processes(processes)) {}
 
-PoolOptions Pool::with_initializer(int processes, std::function<void()> initializer) {
+PoolOptions Pool::with_initializer(int processes, detail::Initializer initializer) {
     PoolOptions o = checked_processes(processes);
     o.initializer = std::move(initializer);
     return o;
@@ -796,6 +820,12 @@ Pool::Pool(PoolOptions options) {
                          std::to_string(options.processes) + ")");
     }
     core_ = detail::PoolCoreHandle::create(std::move(options));
+}
+
+Pool::Pool(const Context& ctx) {
+    PoolOptions o;
+    o.context = ctx;
+    core_ = detail::PoolCoreHandle::create(std::move(o));
 }
 
 Pool& Pool::operator=(Pool&& other) noexcept {

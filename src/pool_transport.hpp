@@ -59,6 +59,8 @@
 
 namespace mp::detail {
 
+class Initializer;  // <mp/detail/pool_core.hpp>
+
 /// A ticket number and its generation (the generation tells a stale result from a fresh one).
 struct TicketId {
     std::uint32_t number = 0;
@@ -95,6 +97,8 @@ struct TransportEvent {
 struct WorkerConfig {
     /// Runs once in each worker before its first task; may be empty.
     const std::function<void()>* initializer = nullptr;
+    /// What `initializer` runs, as the Pool got it (to send it to a fresh image); may be null.
+    const Initializer* source = nullptr;
     /// A worker ends after this many tasks (0: never).
     std::size_t maxtasks = 0;
 };
@@ -162,8 +166,21 @@ class TransportFactory {
                                                               WorkerConfig config) const = 0;
 };
 
-/// The shared-memory transport (src/pool_transport_shm.cpp). Forks its zygote now.
-std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config);
+/// Contexts whose Pools are not this machine's processes ("mpi"): filled by their init
+/// (mp::mpi::init), looked up by get_context and the Pool (src/context.cpp).
+void register_pool_context(const std::string& name,
+                           std::shared_ptr<const TransportFactory> factory);
+/// The factory of a registered context; nullptr for "fork"/"forkserver"/"spawn" or unknown.
+std::shared_ptr<const TransportFactory> pool_context_transport(const std::string& name);
+
+enum class StartMethod;
+
+/// The shared-memory transport (src/pool_transport_shm.cpp). Makes its zygote now: a
+/// fork of this process under `fork`; under `forkserver`/`spawn` a fresh image started
+/// through the launch seam (popen.hpp), which gets the region, the eventfd and the
+/// socket as fds — then the initializer must be sendable (`config.source`).
+std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config,
+                                                  StartMethod method);
 /// The thread transport (src/pool_transport_threads.cpp): workers are threads (mp::ThreadPool).
 std::unique_ptr<PoolTransport> make_thread_transport(std::size_t workers, WorkerConfig config);
 

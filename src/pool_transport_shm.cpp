@@ -1,13 +1,23 @@
 // The Pool's shared-memory transport (see pool_transport.hpp and pool_shared.hpp):
 // rings in one SharedRegion, the shared ticket table, an eventfd, and a zygote.
 //
-// The zygote is a child forked when the transport is made, before the pool starts
-// its background thread; it runs no thread and only ever forks workers (and reaps
-// them). The parent talks to it over a SOCK_SEQPACKET socket pair: commands
-// {spawn slot}, {signal slot sig}, {quit}; answers {started slot pid}, {start_failed
-// slot errno}, {exited slot pid code}. The zygote watches its parent with a pidfd:
-// when the parent dies (any signal, SIGKILL included) it SIGKILLs the workers and
-// exits at once; the workers also have PR_SET_PDEATHSIG(SIGKILL) towards the zygote.
+// The zygote runs no thread and only ever forks workers (and reaps them). How it is
+// made follows the pool's start method: under `fork` it is forked when the transport is
+// made, before the pool starts its background thread (the workers see the program as
+// it was then); under `forkserver` and `spawn` it is a child of the launch seam
+// (popen.hpp: forked by the fork server, or a fresh exec), which runs zygote_entry
+// with the region's memfd, the eventfd, its socket end, a pidfd of the parent and the
+// initializer's fds in the child description — so its workers come from a fresh image
+// and see none of the parent's state but what the initializer and the tasks bring.
+// A zygote that dies (killed) takes its workers with it: the parent reports each as
+// ended (WorkerLost for a running task), maps a fresh region and makes a new zygote
+// the same way the first was made (under `fork`: a fork of the parent as it is then —
+// the one fork from a process running the pool's thread, done by the thread holding
+// the pool's only lock; the child touches nothing of the pool but the new region). The parent talks
+// to it over a SOCK_SEQPACKET socket pair: commands {spawn slot}, {signal slot sig}, {quit};
+// answers {started slot pid}, {start_failed slot errno}, {exited slot pid code}. The zygote watches
+// its parent with a pidfd: when the parent dies (any signal, SIGKILL included) it SIGKILLs the
+// workers and exits at once; the workers also have PR_SET_PDEATHSIG(SIGKILL) towards the zygote.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,7 +36,10 @@
 #include <vector>
 
 #include "mp/detail/futex.hpp"
+#include "mp/detail/reduction.hpp"
 #include "mp/detail/shared_region.hpp"
+#include "mp/pool.hpp"
+#include "mp/process.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
 #include "popen.hpp"
@@ -194,50 +207,84 @@ struct ZygoteArgs {
     }
 }
 
+// ---- the zygote of a fresh image (forkserver, spawn) ----------------------------------------
+
+/// What a fresh-image zygote is told besides its fds.
+struct ZygoteBoot {
+    std::uint64_t workers = 0;
+    std::uint64_t ring_bytes = 0;
+    std::uint64_t tickets = 0;
+    std::uint64_t maxtasks = 0;
+    std::uint32_t has_init = 0;
+    std::uint32_t init_fds = 0;
+    CodeRef init_trampoline{};
+};
+static_assert(std::is_trivially_copyable_v<ZygoteBoot>);
+
+// The fds of the child description, in this order, then the initializer's.
+enum : std::uint32_t { kFdRegion = 0, kFdEvent = 1, kFdSock = 2, kFdParent = 3, kFdInit = 4 };
+
+// The task a fresh-image zygote runs (a Trampoline, named by CodeRef in the child spec).
+void zygote_entry(std::span<const std::byte>, std::span<const std::byte> args, Bytes&) {
+    FdSource* src = current_fd_source();
+    if (src == nullptr) throw Error("mp::Pool: the zygote got no fds");
+    auto in = args;
+    auto boot = get_pod<ZygoteBoot>(in);
+    auto init_callable = get_bytes(in);
+    auto init_args = get_bytes(in);
+    PoolLayout layout{static_cast<std::size_t>(boot.workers),
+                      static_cast<std::size_t>(boot.ring_bytes),
+                      static_cast<std::size_t>(boot.tickets)};
+    SharedRegion region =
+        SharedRegion::adopt(src->take(kFdRegion, "the pool's region"), layout.total());
+    int efd = src->take(kFdEvent, "the pool's eventfd");
+    int sock = src->take(kFdSock, "the pool's socket");
+    int parent = src->take(kFdParent, "the pool's parent");
+    std::vector<int> init_fds;
+    for (std::uint32_t i = 0; i < boot.init_fds; ++i)
+        init_fds.push_back(src->take(kFdInit + i, "an initializer argument"));
+    std::function<void()> init;
+    if (boot.has_init != 0) {
+        const void* code = resolve_code(boot.init_trampoline);
+        if (code == nullptr) throw Error("mp::Pool: the initializer's code is not loaded here");
+        auto tramp = reinterpret_cast<Trampoline>(const_cast<void*>(code));
+        // Runs in a worker (a fork of this zygote): its copies of the fds become the handles'.
+        init = [tramp, init_callable, init_args, &init_fds] {
+            FdSource fds(init_fds);
+            current_fd_source() = &fds;
+            Bytes none;
+            tramp(init_callable, init_args, none);
+            current_fd_source() = nullptr;
+        };
+    }
+    WorkerConfig config{init ? &init : nullptr, nullptr, static_cast<std::size_t>(boot.maxtasks)};
+    zygote_main(ZygoteArgs{region.data(), layout, efd, sock, parent, &config});
+}
+
 // ---- the parent side -----------------------------------------------------------------------
 
 class ShmTransport final : public PoolTransport {
   public:
-    ShmTransport(std::size_t workers, WorkerConfig config)
+    ShmTransport(std::size_t workers, WorkerConfig config, StartMethod method)
         : config_(config),
+          method_(method),
           layout_{workers, ring_bytes_for(workers), workers * kTicketsPerWorker},
           slots_(workers) {
+        if (method_ != StartMethod::fork && config_.source != nullptr &&
+            static_cast<bool>(*config_.source)) {
+            config_.source->encode(init_);  // checked sendable by the Pool
+        }
         region_ = SharedRegion(layout_.total());
+        base_.store(region_.data());
         efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
-        int sv[2];
-        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-            int err = errno;
+        try {
+            launch_zygote();
+        } catch (...) {
             close_fd(efd_);
-            throw_errno("Pool: socketpair", err);
+            efd_ = -1;
+            region_.close();
+            throw;
         }
-        sock_ = sv[0];
-        int parent_pidfd = pidfd_open(::getpid());
-        if (parent_pidfd < 0) {
-            int err = errno;
-            close_fd(sv[0]);
-            close_fd(sv[1]);
-            close_fd(efd_);
-            throw_errno("Pool: pidfd_open (mp needs Linux 5.3 or later)", err);
-        }
-        ZygoteArgs args{region_.data(), layout_, efd_, sv[1], parent_pidfd, &config_};
-        flush_std_streams();
-        pid_t z = ::fork();
-        if (z < 0) {
-            int err = errno;
-            close_fd(sv[0]);
-            close_fd(sv[1]);
-            close_fd(parent_pidfd);
-            close_fd(efd_);
-            throw_errno("Pool: fork (the pool's zygote)", err);
-        }
-        if (z == 0) {
-            ::close(sv[0]);
-            zygote_main(args);
-        }
-        close_fd(sv[1]);
-        close_fd(parent_pidfd);
-        zygote_ = z;
-        zygote_pidfd_ = pidfd_open(z);
     }
 
     ~ShmTransport() override { shutdown(std::chrono::milliseconds(1000)); }
@@ -248,6 +295,11 @@ class ShmTransport final : public PoolTransport {
     void start(std::size_t i) override {
         auto& s = slots_[i];
         s = Slot{};
+        if (!zygote_) {  // it died: the next receive() makes another, then asks it
+            s.starting = true;
+            relaunch_.store(true, std::memory_order_relaxed);
+            return;
+        }
         command(ZygoteCmd{ZygoteCmd::spawn, static_cast<std::uint32_t>(i), 0});
     }
 
@@ -325,11 +377,11 @@ class ShmTransport final : public PoolTransport {
     }
 
     void shutdown(std::chrono::milliseconds grace) noexcept override {
-        if (zygote_ <= 0) return;
+        if (efd_ < 0) return;
         try {
             // Idle workers get a stop record (they exit flushing their output); the
             // others SIGTERM; whoever is left after `grace` is SIGKILLed by the zygote.
-            for (std::size_t i = 0; i < slots_.size(); ++i) {
+            for (std::size_t i = 0; i < slots_.size() && zygote_; ++i) {
                 auto& s = slots_[i];
                 if (!s.alive && !s.starting) continue;
                 bool idle = s.alive && s.partial.empty() &&
@@ -344,28 +396,17 @@ class ShmTransport final : public PoolTransport {
                 return std::any_of(slots_.begin(), slots_.end(),
                                    [](const Slot& s) { return s.alive || s.starting; });
             };
-            while (any_left() && Clock::now() < deadline) {
+            while (zygote_ && any_left() && Clock::now() < deadline &&
+                   !zygote_down_.load(std::memory_order_relaxed)) {
                 if (poll_fd(sock_, POLLIN, deadline) == 0) break;
-                receive([](const TransportEvent&) {});
+                read_zygote([](const TransportEvent&) {});
             }
         } catch (...) {
         }
-        command(ZygoteCmd{ZygoteCmd::quit, 0, 0});
-        close_fd(sock_);
-        sock_ = -1;
-        if (zygote_pidfd_ >= 0) {
-            siginfo_t info{};
-            retry_eintr([&] {
-                return ::waitid(P_PIDFD, static_cast<id_t>(zygote_pidfd_), &info, WEXITED);
-            });
-            close_fd(zygote_pidfd_);
-        } else {
-            retry_eintr([&] { return ::waitpid(zygote_, nullptr, 0); });
-        }
-        zygote_ = 0;
-        zygote_pidfd_ = -1;
+        end_zygote();
         for (auto& s : slots_) s = Slot{};
         region_.close();
+        retired_.clear();
         close_fd(efd_);
         efd_ = -1;
     }
@@ -375,45 +416,14 @@ class ShmTransport final : public PoolTransport {
         for (std::size_t i = 0; i < slots_.size(); ++i) {
             if (slots_[i].alive) delivered += drain(i, on_event);
         }
-        if (sock_ < 0) return delivered;
+        if (efd_ < 0) return delivered;
         auto* ctl = layout_.control(region_.data());
         std::uint32_t ev = ctl->zygote_events.load(std::memory_order_acquire);
-        if (ev == seen_events_.load(std::memory_order_relaxed)) return delivered;
-        for (;;) {
-            ZygoteMsg m;
-            ssize_t got = ::recv(sock_, &m, sizeof m, MSG_DONTWAIT);
-            if (got != sizeof m) break;
-            seen_events_.fetch_add(1, std::memory_order_relaxed);
-            if (m.slot >= slots_.size()) continue;
-            auto& s = slots_[m.slot];
-            TransportEvent e;
-            e.slot = m.slot;
-            e.pid = m.pid;
-            if (m.kind == ZygoteMsg::started) {
-                s.alive = true;
-                s.starting = false;
-                s.pid = m.pid;
-                s.name = "ForkPoolWorker-" + std::to_string(++spawned_);
-                e.kind = TransportEvent::started;
-            } else if (m.kind == ZygoteMsg::start_failed) {
-                s.starting = false;
-                e.kind = TransportEvent::start_failed;
-                e.error = m.code;
-                e.message = std::strerror(m.code);
-            } else {
-                delivered += drain(m.slot, on_event);  // what it wrote before it ended
-                e.kind = TransportEvent::exited;
-                e.code = m.code;
-                e.initialized =
-                    layout_.slot(region_.data(), m.slot)->ready.load(std::memory_order_acquire) ==
-                    WorkerSlot::kReady;
-                s.alive = false;
-                s.stopping = false;
-                s.partial.clear();
-            }
-            on_event(e);
-            ++delivered;
-        }
+        if (zygote_ && ev != seen_events_.load(std::memory_order_relaxed))
+            delivered += read_zygote(on_event);
+        if (zygote_ && zygote_down_.load(std::memory_order_relaxed))
+            delivered += zygote_died(on_event);
+        if (relaunch_.load(std::memory_order_relaxed)) delivered += relaunch(on_event);
         return delivered;
     }
 
@@ -424,24 +434,34 @@ class ShmTransport final : public PoolTransport {
             if (layout_.outbox(region_.data(), i).readable() != 0) return true;
             if (!s.partial.empty() && layout_.inbox(region_.data(), i).writable() != 0) return true;
         }
+        if (zygote_down_.load(std::memory_order_relaxed) ||
+            relaunch_.load(std::memory_order_relaxed))
+            return true;
         return layout_.control(region_.data())->zygote_events.load(std::memory_order_acquire) !=
                seen_events_.load(std::memory_order_relaxed);
     }
 
     void wait(std::optional<Clock::time_point> deadline) override {
-        // Runs without the scheduler's lock: reads only shared atomics.
-        auto* ctl = layout_.control(region_.data());
+        // Runs without the scheduler's lock: reads only atomics (a region that receive()
+        // retires stays mapped until shutdown, so a stale base_ is still valid).
+        void* base = base_.load(std::memory_order_acquire);
+        auto* ctl = layout_.control(base);
         ctl->parent_sleeping.store(1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         bool ready = ctl->zygote_events.load(std::memory_order_acquire) !=
-                     seen_events_.load(std::memory_order_relaxed);
+                         seen_events_.load(std::memory_order_relaxed) ||
+                     zygote_down_.load(std::memory_order_relaxed) ||
+                     relaunch_.load(std::memory_order_relaxed);
         for (std::size_t i = 0; i < layout_.workers && !ready; ++i)
-            ready = layout_.outbox(region_.data(), i).readable() != 0;
+            ready = layout_.outbox(base, i).readable() != 0;
         if (!ready) {
-            pollfd fds[1] = {{efd_, POLLIN, 0}};
+            // The zygote's pidfd too: its death is news (nobody else would say so).
+            pollfd fds[2] = {{efd_, POLLIN, 0}, {zygote_sentinel_.load(), POLLIN, 0}};
             int ms = poll_timeout_ms(deadline);
             if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
-            ::poll(fds, 1, ms);
+            ::poll(fds, fds[1].fd >= 0 ? 2 : 1, ms);
+            if (fds[1].fd >= 0 && (fds[1].revents & POLLIN) != 0)
+                zygote_down_.store(true, std::memory_order_relaxed);
         }
         ctl->parent_sleeping.store(0, std::memory_order_relaxed);
         eventfd_t ignored;
@@ -457,7 +477,7 @@ class ShmTransport final : public PoolTransport {
         return slots_[i].alive ? slots_[i].pid : -1;
     }
     std::string name(std::size_t i) const override {
-        return slots_[i].name.empty() ? "ForkPoolWorker" : slots_[i].name;
+        return slots_[i].name.empty() ? worker_prefix() + "?" : slots_[i].name;
     }
 
   private:
@@ -474,6 +494,218 @@ class ShmTransport final : public PoolTransport {
         bool have_len = false;
     };
 
+    /// Makes the zygote for region_ (see the file's comment). Throws if it cannot.
+    void launch_zygote() {
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+            throw_errno("Pool: socketpair");
+        int parent_pidfd = pidfd_open(::getpid());
+        if (parent_pidfd < 0) {
+            int err = errno;
+            close_fd(sv[0]);
+            close_fd(sv[1]);
+            throw_errno("Pool: pidfd_open (mp needs Linux 5.3 or later)", err);
+        }
+        try {
+            if (method_ == StartMethod::fork) {
+                ZygoteArgs args{region_.data(), layout_, efd_, sv[1], parent_pidfd, &config_};
+                flush_std_streams();
+                pid_t z = ::fork();
+                if (z < 0) throw_errno("Pool: fork (the pool's zygote)");
+                if (z == 0) {
+                    ::close(sv[0]);
+                    zygote_main(args);
+                }
+                zygote_ = popen_for_child(z);
+            } else {
+                ChildSpec spec;
+                spec.name = "PoolZygote";
+                spec.daemon = true;  // ends with this process, whatever ends it
+                spec.parent_pid = ::getpid();
+                spec.parent_name = "MainProcess";
+                spec.trampoline = code_ref(reinterpret_cast<const void*>(&zygote_entry));
+                ZygoteBoot boot;
+                boot.workers = layout_.workers;
+                boot.ring_bytes = layout_.ring_bytes;
+                boot.tickets = layout_.tickets;
+                boot.maxtasks = config_.maxtasks;
+                boot.has_init = init_.trampoline.module != 0 || init_.trampoline.offset != 0;
+                boot.init_fds = static_cast<std::uint32_t>(init_.fds.fds.size());
+                boot.init_trampoline = init_.trampoline;
+                put_pod(spec.args, boot);
+                put_bytes(spec.args, init_.callable);
+                put_bytes(spec.args, init_.args);
+                spec.fds = {region_.fd(), efd_, sv[1], parent_pidfd};
+                spec.fds.insert(spec.fds.end(), init_.fds.fds.begin(), init_.fds.fds.end());
+                zygote_ = launch(method_, spec);
+            }
+        } catch (...) {
+            close_fd(sv[0]);
+            close_fd(sv[1]);
+            close_fd(parent_pidfd);
+            throw;
+        }
+        close_fd(sv[1]);
+        close_fd(parent_pidfd);
+        sock_ = sv[0];
+        zygote_said_ = 0;
+        zygote_down_.store(false);
+        zygote_sentinel_.store(zygote_->sentinel());
+    }
+
+    /// Tells the zygote to quit (it kills its workers) and reaps it.
+    void end_zygote() noexcept {
+        if (!zygote_) return;
+        command(ZygoteCmd{ZygoteCmd::quit, 0, 0});
+        close_fd(sock_);
+        sock_ = -1;
+        zygote_sentinel_.store(-1);
+        try {
+            zygote_->wait(std::nullopt);
+        } catch (...) {
+        }
+        zygote_.reset();
+    }
+
+    /// Reads the zygote's messages ready now.
+    std::size_t read_zygote(const std::function<void(const TransportEvent&)>& on_event) {
+        std::size_t delivered = 0;
+        for (;;) {
+            ZygoteMsg m;
+            ssize_t got = ::recv(sock_, &m, sizeof m, MSG_DONTWAIT);
+            if (got == 0) zygote_down_.store(true, std::memory_order_relaxed);  // it is gone
+            if (got != sizeof m) break;
+            seen_events_.fetch_add(1, std::memory_order_relaxed);
+            ++zygote_said_;
+            if (m.slot >= slots_.size()) continue;
+            auto& s = slots_[m.slot];
+            TransportEvent e;
+            e.slot = m.slot;
+            e.pid = m.pid;
+            if (m.kind == ZygoteMsg::started) {
+                s.alive = true;
+                s.starting = false;
+                s.pid = m.pid;
+                s.name = worker_prefix() + std::to_string(++spawned_);
+                e.kind = TransportEvent::started;
+            } else if (m.kind == ZygoteMsg::start_failed) {
+                s.starting = false;
+                e.kind = TransportEvent::start_failed;
+                e.error = m.code;
+                e.message = std::strerror(m.code);
+            } else {
+                delivered += drain(m.slot, on_event);  // what it wrote before it ended
+                e = exited_event(m.slot, m.code);
+            }
+            on_event(e);
+            ++delivered;
+        }
+        return delivered;
+    }
+
+    TransportEvent exited_event(std::size_t i, int code) {
+        auto& s = slots_[i];
+        TransportEvent e;
+        e.slot = i;
+        e.pid = s.pid;
+        e.kind = TransportEvent::exited;
+        e.code = code;
+        e.initialized = layout_.slot(region_.data(), i)->ready.load(std::memory_order_acquire) ==
+                        WorkerSlot::kReady;
+        s.alive = false;
+        s.stopping = false;
+        s.partial.clear();
+        return e;
+    }
+
+    /// The zygote died (killed): its workers died with it (PR_SET_PDEATHSIG). Each is
+    /// reported ended; the next start (now, for those being started) makes a new zygote.
+    std::size_t zygote_died(const std::function<void(const TransportEvent&)>& on_event) {
+        std::size_t delivered = read_zygote(on_event);  // what it said before it died
+        // The flag comes from a poll of its pidfd by a waiter that may have raced with a
+        // replacement (an fd number reused): believe only a reaped exit.
+        if (!zygote_->poll()) {
+            zygote_down_.store(false, std::memory_order_relaxed);
+            return delivered;
+        }
+        bool said_nothing = zygote_said_ == 0;
+        end_zygote();
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            auto& s = slots_[i];
+            if (s.starting && said_nothing) {
+                // It died before it made anything: a start failure (retried with backoff).
+                s.starting = false;
+                TransportEvent e;
+                e.slot = i;
+                e.kind = TransportEvent::start_failed;
+                e.error = ECHILD;
+                e.message = "the pool's zygote ended before it made a worker";
+                on_event(e);
+                ++delivered;
+            } else if (s.starting) {
+                relaunch_.store(true, std::memory_order_relaxed);
+            }
+            if (!s.alive) continue;
+            delivered += drain(i, on_event);
+            on_event(exited_event(i, -SIGKILL));
+            ++delivered;
+        }
+        // The dead workers may still be finishing in the old region: keep it mapped, use a new one.
+        retired_.push_back(std::move(region_));
+        region_ = SharedRegion(layout_.total());
+        seen_events_.store(0, std::memory_order_relaxed);
+        base_.store(region_.data(), std::memory_order_release);
+        return delivered;
+    }
+
+    /// Makes a new zygote and asks it for the slots being started; if it cannot be made,
+    /// those starts fail (the scheduler retries them with backoff).
+    std::size_t relaunch(const std::function<void(const TransportEvent&)>& on_event) {
+        relaunch_.store(false, std::memory_order_relaxed);
+        if (zygote_) return 0;
+        int err = 0;
+        std::string what;
+        try {
+            launch_zygote();
+        } catch (const OSError& e) {
+            err = e.code() != 0 ? e.code() : EAGAIN;
+            what = e.what();
+        } catch (const std::exception& e) {
+            err = EAGAIN;
+            what = e.what();
+        }
+        std::size_t delivered = 0;
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            auto& s = slots_[i];
+            if (!s.starting) continue;
+            if (err == 0) {
+                command(ZygoteCmd{ZygoteCmd::spawn, static_cast<std::uint32_t>(i), 0});
+                continue;
+            }
+            s.starting = false;
+            TransportEvent e;
+            e.slot = i;
+            e.kind = TransportEvent::start_failed;
+            e.error = err;
+            e.message = what;
+            on_event(e);
+            ++delivered;
+        }
+        return delivered;
+    }
+
+    std::string worker_prefix() const {
+        switch (method_) {
+            case StartMethod::fork:
+                return "ForkPoolWorker-";
+            case StartMethod::forkserver:
+                return "ForkServerPoolWorker-";
+            case StartMethod::spawn:
+                return "SpawnPoolWorker-";
+        }
+        return "PoolWorker-";
+    }
+
     bool has_running(std::size_t i) const noexcept {
         return layout_.slot(region_.data(), i)->busy.load(std::memory_order_acquire) != 0;
     }
@@ -483,7 +715,7 @@ class ShmTransport final : public PoolTransport {
     }
 
     void command(ZygoteCmd c) noexcept {
-        if (sock_ < 0) return;
+        if (sock_ < 0 || !zygote_) return;
         if (c.op == ZygoteCmd::spawn) slots_[c.slot].starting = true;
         ::send(sock_, &c, sizeof c, MSG_NOSIGNAL);
     }
@@ -538,12 +770,19 @@ class ShmTransport final : public PoolTransport {
     }
 
     WorkerConfig config_;
+    StartMethod method_;
+    TaskValue init_;  // forkserver/spawn: the initializer as a value (fds borrowed from it)
     PoolLayout layout_;
     SharedRegion region_;
+    std::vector<SharedRegion> retired_;  // regions of dead zygotes (see zygote_died)
+    std::atomic<void*> base_{nullptr};   // region_.data(), for wait()
     int efd_ = -1;
     int sock_ = -1;
-    pid_t zygote_ = 0;
-    int zygote_pidfd_ = -1;
+    std::unique_ptr<Popen> zygote_;
+    std::atomic<int> zygote_sentinel_{-1};  // its pidfd, for wait()
+    std::atomic<bool> zygote_down_{false};  // it died; receive() will say so
+    std::atomic<bool> relaunch_{false};     // a start waits for a new zygote
+    std::uint64_t zygote_said_ = 0;         // messages from the current zygote
     std::vector<Slot> slots_;
     std::vector<std::size_t> touched_;
     std::atomic<std::uint32_t> seen_events_{0};  // messages received (read by wait())
@@ -552,8 +791,9 @@ class ShmTransport final : public PoolTransport {
 
 }  // namespace
 
-std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config) {
-    return std::make_unique<ShmTransport>(workers, config);
+std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config,
+                                                  StartMethod method) {
+    return std::make_unique<ShmTransport>(workers, config, method);
 }
 
 }  // namespace mp::detail

@@ -27,6 +27,11 @@ namespace mp::detail {
 
 enum class StartMethod { fork, forkserver, spawn };
 
+/// "fork", "forkserver", "spawn" → the method; ValueError otherwise (context.cpp).
+StartMethod parse_start_method(const std::string& name);
+const char* start_method_name(StartMethod m) noexcept;
+StartMethod default_start_method();
+
 class Popen {
   public:
     virtual ~Popen() = default;
@@ -89,6 +94,11 @@ std::atomic<int>& mp_thread_count() noexcept;
 // One message: a u64 length, then the cereal encoding of ChildSpec's value fields, with
 // SCM_RIGHTS carrying [parent pidfd, spec.fds...]. The child rebuilds the spec, makes
 // the fds available to the task's handles (reduction.hpp's FdSource) and runs it.
+
+/// A field of the description: a u64 length, then the bytes (popen_spawn.cpp).
+void put_bytes(Bytes& out, std::span<const std::byte> b);
+/// Reads what put_bytes wrote, advancing `in`; SerializationError if it is cut short.
+std::span<const std::byte> get_bytes(std::span<const std::byte>& in);
 
 /// Encodes the value fields of `spec` (not the fds, not fork_main).
 Bytes encode_spec(const ChildSpec& spec);

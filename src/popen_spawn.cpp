@@ -13,8 +13,6 @@
 
 namespace mp::detail {
 
-namespace {
-
 void put_bytes(Bytes& out, std::span<const std::byte> b) {
     put_pod<std::uint64_t>(out, b.size());
     out.insert(out.end(), b.begin(), b.end());
@@ -22,11 +20,14 @@ void put_bytes(Bytes& out, std::span<const std::byte> b) {
 
 std::span<const std::byte> get_bytes(std::span<const std::byte>& in) {
     auto n = get_pod<std::uint64_t>(in);
-    if (n > in.size()) throw SerializationError("corrupt child description");
+    if (n > in.size())
+        throw SerializationError("corrupt child description (or pool zygote description)");
     auto b = in.first(static_cast<std::size_t>(n));
     in = in.subspan(static_cast<std::size_t>(n));
     return b;
 }
+
+namespace {
 
 void put_string(Bytes& out, const std::string& s) {
     put_bytes(out, std::as_bytes(std::span(s.data(), s.size())));

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "busy_threads.hpp"
 #include "mp/connection.hpp"
 #include "mp/context.hpp"
 #include "mp/process.hpp"
@@ -511,22 +512,7 @@ TEST(ForkServer, AForeignPeerIsRefused) {
 }
 
 TEST(ForkServer, ABusyThreadedParentMakesHundredsOfChildren) {
-    std::atomic<bool> stop{false};
-    std::mutex print;
-    FILE* sink = std::fopen("/dev/null", "w");
-    ASSERT_NE(sink, nullptr);
-    std::vector<std::thread> busy;
-    for (int t = 0; t < 4; ++t) {
-        busy.emplace_back([&, t] {
-            std::vector<std::string> junk;
-            while (!stop) {
-                junk.emplace_back(1000 + t, 'x');
-                if (junk.size() > 100) junk.clear();
-                std::lock_guard lock(print);
-                std::fprintf(sink, "thread %d: %zu\n", t, junk.size());
-            }
-        });
-    }
+    mp::test::BusyThreads busy(4);
     auto ctx = mp::get_context("forkserver");
     auto [r, w] = mp::Pipe(false);
     long sum = 0;
@@ -537,9 +523,6 @@ TEST(ForkServer, ABusyThreadedParentMakesHundredsOfChildren) {
         ASSERT_TRUE(p.join(60s)) << i;
         ASSERT_EQ(p.exitcode(), 0) << i;
     }
-    stop = true;
-    for (auto& t : busy) t.join();
-    std::fclose(sink);
     EXPECT_EQ(sum, 199 * 200 / 2);
 }
 

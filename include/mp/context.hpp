@@ -4,6 +4,7 @@
 //     mp::Context ctx = mp::get_context("spawn");
 //     mp::Process p = ctx.Process(work, 42);        // as mp::Process(work, 42), spawned
 //     p.start(); p.join();
+//     mp::Pool pool = ctx.Pool(4);                  // the pool's workers too (<mp/pool.hpp>)
 //
 // The methods (see the README's "Choosing a start method"):
 //  * "fork" (the default): the child is a copy of the parent; any target, captures
@@ -29,10 +30,12 @@
 
 namespace mp {
 
+class Pool;
+
 /// A start method, chosen by name. Copyable; cheap.
 class Context {
   public:
-    /// "fork", "forkserver" or "spawn".
+    /// "fork", "forkserver", "spawn" (or "mpi", <mp/mpi.hpp>).
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
     /// As mp::Process(f, args...), started with this context's method.
@@ -43,6 +46,13 @@ class Context {
         detail::set_process_start_method(p, name_);
         return p;
     }
+
+    /// As mp::Pool(mp::PoolOptions{.processes = processes, .context = *this}); 0: the
+    /// context's default size (cpu_count(); "mpi": one worker per other rank).
+    [[nodiscard]] mp::Pool Pool(int processes = 0) const;
+    /// As mp::Pool(processes, init, args...) with this context's start method.
+    template <class Init, class... InitArgs>
+    [[nodiscard]] mp::Pool Pool(int processes, Init&& initializer, InitArgs&&... initargs) const;
 
     friend bool operator==(const Context&, const Context&) = default;
 
@@ -63,7 +73,9 @@ void set_start_method(const std::string& method, bool force = false);
 /// The default start method: "fork" unless set_start_method chose another.
 std::string get_start_method();
 
-/// {"fork", "forkserver", "spawn"}.
+/// {"fork", "forkserver", "spawn"}, and "mpi" once mp::mpi::init ran (<mp/mpi.hpp>).
 std::vector<std::string> get_all_start_methods();
 
 }  // namespace mp
+
+#include "mp/pool.hpp"  // Context::Pool returns one (included last: pool.hpp needs Context)

@@ -46,15 +46,17 @@ class CancelledError : public Error {
 /// wait(..., return_when): Python's FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED.
 enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 
-/// ProcessPoolExecutor(max_workers=, initializer=, max_tasks_per_child=).
+/// ProcessPoolExecutor(max_workers=, initializer=, max_tasks_per_child=, mp_context=).
 struct ExecutorOptions {
     /// Number of workers; 0 means cpu_count(). Negative → ValueError.
     int max_workers = 0;
-    /// Runs once in each worker before its first task.
-    std::function<void()> initializer = {};
+    /// Runs once in each worker before its first task (sendable under forkserver/spawn,
+    /// as PoolOptions::initializer).
+    ::mp::detail::Initializer initializer = {};
     /// A worker is replaced after this many tasks; 0: never.
     std::size_t max_tasks_per_child = 0;
-    // .context (the start method, <mp/context.hpp>) comes here, last.
+    /// The start method of the workers (<mp/context.hpp>); empty: get_start_method().
+    std::optional<Context> context = std::nullopt;
     /// Where the workers are (PoolOptions::transport); set by mp::mpi::executor_options().
     std::shared_ptr<const ::mp::detail::TransportFactory> transport = {};
 };

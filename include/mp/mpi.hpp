@@ -5,11 +5,14 @@
 //
 //     int main(int argc, char** argv) {
 //         mp::mpi::init(argc, argv);       // ranks > 0 serve tasks in here and exit there
-//         mp::Pool pool(mp::mpi::pool_options());   // rank 0: one worker per other rank
+//         mp::Pool pool(mp::get_context("mpi"));    // rank 0: one worker per other rank
 //         auto r = pool.map(square, std::vector{1, 2, 3});   // the whole Pool API
 //     }
 //     // mpirun -n 4 ./app          (or: mpirun --hostfile hosts -n 16 ./app)
 //
+// `init` registers the context "mpi" with the core (mp::get_context("mpi") before it →
+// ValueError saying to call init; get_all_start_methods() lists "mpi" after it):
+// mp::Pool(ctx), ctx.Pool(n) and ExecutorOptions{.context = ctx} all give MPI pools.
 // The Pool is the Pool of <mp/pool.hpp> — its scheduler, chunking, callbacks and
 // errors — with a second transport under it: its workers are the other ranks.
 //
@@ -30,9 +33,9 @@
 // exceptions (as on one machine: <mp/serialize.hpp>). What does not: anything that
 // lives in one machine's memory or kernel — Queue, Lock, Value, SharedMemory, Pipe,
 // and pointers captured by a lambda. Those handles cannot be serialized at all, so
-// passing one as a task argument is a compile error; a captured pointer is not
-// detectable and means nothing on another machine. The initializer cannot travel
-// either (a std::function): an MPI Pool with one → ValueError. Tasks are not moved
+// passing one as a task argument is a compile error naming the reason; a captured
+// pointer is not detectable and means nothing on another machine. An MPI Pool with an
+// initializer → ValueError (the worker ranks do not run one). Tasks are not moved
 // between ranks once sent (no work stealing across machines).
 //
 // Workers: by default each rank > 0 is one worker and runs tasks in its own

@@ -26,18 +26,32 @@
 // waiting in get()/map()/imap also collects results itself for a few µs before it
 // sleeps, so a round trip needs no thread hop.
 //
-// How workers are made: by a *zygote*, a process the Pool forks when it is made,
+// How workers are made: by a *zygote*, a process the Pool makes when it is made,
 // before it starts its thread. The zygote runs no thread and does one thing: fork a
-// worker when asked (the first ones, replacements). So (1) workers see the program as
-// it was when the Pool was made, as with Python's fork start method (globals, handles
-// created before the Pool, the initializer and its arguments — which may therefore be
-// handles that cannot be serialized); (2) no worker is ever forked from a process
-// running the pool's thread, which is what fork cannot do safely. Why not fork from
-// the parent: the background thread would make every such fork unsafe (a lock held by
-// it at the fork stays held forever in the child). Why not a thread-free parent (the
-// pool advancing only inside pool calls): callbacks and queued work would stall while
-// the caller sleeps. The zygote costs one process per pool and one socket message per
-// replacement.
+// worker when asked (the first ones, replacements). How the zygote itself is made is
+// the pool's start method (PoolOptions::context, ctx.Pool(n); default get_start_method()):
+//  * "fork": a fork of the parent. Workers see the program as it was when the Pool was
+//    made, as with Python's fork method (globals, handles created before the Pool, the
+//    initializer and its arguments — which may be any callable, captures included);
+//  * "forkserver" / "spawn": a child of the fork server / a fresh exec of the program
+//    (<mp/context.hpp>), which receives the pool's shared region, eventfd and socket as
+//    fds. Workers see only what a fresh image has (static initializers) plus what the
+//    initializer and the tasks bring: the initializer must be sendable (a function or a
+//    captureless lambda, arguments serializable values or mp handles — Value, Queue, …
+//    reach every worker), else the constructor throws ValueError naming the fix.
+// Either way no worker is forked from a process running the pool's thread, which is
+// what fork cannot do safely. Why not fork from the parent: the background thread
+// would make every such fork unsafe (a lock held by it at the fork stays held forever
+// in the child). Why not a thread-free parent (the pool advancing only inside pool
+// calls): callbacks and queued work would stall while the caller sleeps. The zygote
+// costs one process per pool and one socket message per replacement. A zygote that is
+// killed takes its workers with it (their tasks fail with WorkerLost); the next worker
+// needed makes a new zygote the same way (under "fork": a fork of the parent as it is
+// then, by the thread that holds the pool's only lock).
+//
+// Task arguments are values: an mp handle (Queue, Lock, Value, …) as a task argument
+// is a compile error naming the fix (give it to the initializer), because a task's
+// bytes travel through the rings and its fds would not.
 //
 // Safe to fork afterwards: the pool's thread only ever holds the pool's own mutex
 // (glibc makes malloc and stdio fork-safe); a child forked later from the parent
@@ -88,6 +102,7 @@
 #include <utility>
 #include <vector>
 
+#include "mp/context.hpp"
 #include "mp/detail/pool_core.hpp"
 #include "mp/errors.hpp"
 #include "mp/serialize.hpp"
@@ -102,18 +117,22 @@ namespace detail {
 class TransportFactory;  // src/pool_transport.hpp
 }
 
-/// Pool(processes=, initializer=, maxtasksperchild=). Designated initializers work:
-/// `mp::PoolOptions{.processes = 4, .maxtasksperchild = 100}`.
+/// Pool(processes=, initializer=, maxtasksperchild=, context=). Designated initializers
+/// work: `mp::PoolOptions{.processes = 4, .maxtasksperchild = 100, .context = ctx}`.
 struct PoolOptions {
-    /// Number of workers; 0 means cpu_count(). Negative → ValueError.
+    /// Number of workers; 0 means cpu_count() (for "mpi": every worker rank). Negative →
+    /// ValueError.
     int processes = 0;
-    /// Runs once in each worker before its first task (inherited by fork: may capture handles).
-    std::function<void()> initializer = {};
+    /// Runs once in each worker before its first task. Under "fork" any callable (the
+    /// workers inherit it: it may capture handles); under "forkserver"/"spawn" it must be
+    /// sendable (see detail::Initializer), else the constructor throws ValueError.
+    detail::Initializer initializer = {};
     /// A worker is replaced after this many tasks (a map chunk counts as one); 0: never.
     std::size_t maxtasksperchild = 0;
-    // .context (the start method, <mp/context.hpp>) comes here, last.
-    /// Where the workers are; empty: processes of this machine. Set by
-    /// mp::mpi::pool_options() (workers on other MPI ranks), not by hand.
+    /// The start method of the workers (<mp/context.hpp>); empty: get_start_method().
+    std::optional<Context> context = std::nullopt;
+    /// Internal: where the workers are when they are not this machine's processes (set
+    /// from the context, e.g. "mpi"; or by mp::mpi::pool_options()). Not set by hand.
     std::shared_ptr<const detail::TransportFactory> transport = {};
 };
 
@@ -127,8 +146,11 @@ class Pool {
     template <class Init, class... InitArgs>
     requires std::invocable < std::decay_t<Init>
     &, std::decay_t<InitArgs>&... > Pool(int processes, Init&& initializer, InitArgs&&... initargs);
-    /// Pool(processes=, initializer=, maxtasksperchild=).
+    /// Pool(processes=, initializer=, maxtasksperchild=, context=).
     explicit Pool(PoolOptions options);
+    /// Pool(context=ctx): the context's default size (cpu_count(); "mpi": one worker per
+    /// other rank) with its start method. As ctx.Pool().
+    explicit Pool(const Context& ctx);
 
     Pool(Pool&&) noexcept = default;
     /// Terminates the pool this object held, then takes `other`'s.
@@ -208,7 +230,7 @@ class Pool {
     auto map_impl(const Fn& fn, Range&& items, std::size_t chunksize);
     template <class F, class Range>
     auto imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered);
-    static PoolOptions with_initializer(int processes, std::function<void()> initializer);
+    static PoolOptions with_initializer(int processes, detail::Initializer initializer);
     detail::PoolCore& core() const;
 
     std::shared_ptr<detail::PoolCore> core_;

@@ -14,6 +14,7 @@
 #include "mp/errors.hpp"
 #include "mp/mpi.hpp"
 #include "mpi/mpi_internal.hpp"
+#include "pool_transport.hpp"
 
 namespace mp::mpi {
 
@@ -236,6 +237,8 @@ void init(int& argc, char**& argv, Options options) {
     detail::check_same_code();
     detail::install_death_notes();
     if (rt.rank != 0) detail::serve();
+    // mp::get_context("mpi") from now on (the core keeps a registry, so it needs no MPI).
+    mp::detail::register_pool_context("mpi", pool_options().transport);
     std::atexit(detail::finish_job);
 }
 

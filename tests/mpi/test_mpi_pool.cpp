@@ -187,6 +187,30 @@ TEST(MpiPool, TheFuturesExecutor) {
     ex.shutdown(true);
 }
 
+TEST(MpiPool, TheMpiContext) {
+    auto all = mp::get_all_start_methods();
+    EXPECT_NE(std::find(all.begin(), all.end(), "mpi"), all.end());
+    mp::Context ctx = mp::get_context("mpi");
+    EXPECT_EQ(ctx.name(), "mpi");
+    {
+        mp::Pool pool(ctx);  // one worker per other rank
+        EXPECT_EQ(pool.processes(), expected_workers());
+        EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}), (std::vector<int>{1, 4, 9}));
+        EXPECT_GE(pool.apply(where), 1);
+    }
+    {
+        mp::Pool one = ctx.Pool(1);
+        EXPECT_EQ(one.processes(), 1u);
+        EXPECT_EQ(one.apply(square, 6), 36);
+    }
+    {
+        mp::futures::ProcessPoolExecutor ex({.max_workers = 0, .context = ctx});
+        EXPECT_EQ(ex.submit(square, 8).result(), 64);
+    }
+    // A context for Pools, not Processes.
+    EXPECT_THROW((void)ctx.Process(square, 1), mp::ValueError);
+}
+
 TEST(MpiPool, AnInitializerThatCannotTravelIsRefused) {
     EXPECT_THROW(mpi_pool(mp::PoolOptions{.initializer = [] {}}), mp::ValueError);
 }

@@ -29,6 +29,7 @@
 
 #include "mp/detail/task.hpp"
 #include "mp/errors.hpp"
+#include "mp/process.hpp"
 #include "mp/serialize.hpp"
 
 namespace mp {
@@ -361,14 +362,56 @@ struct ThreadCall {
     }
 };
 
-/// Pool(n, init, args...): init(args...) as one std::function (run once per worker).
+/// What PoolOptions::initializer holds: a callable run once in each worker, with its
+/// arguments. Any callable converts to it; under `fork` anything works (the workers
+/// inherit it), under `forkserver` and `spawn` it is sent to a fresh image, so it must
+/// be *sendable* — a function, a captureless lambda or a trivially copyable function
+/// object, with serializable arguments or mp handles (the Process rule) — else the
+/// Pool's constructor throws ValueError. Copies share the callable and its arguments.
+class Initializer {
+  public:
+    Initializer() = default;
+    Initializer(std::nullptr_t) noexcept {}  // NOLINT: as std::function's
+    /// Any callable with no arguments (a std::function too; an empty one is no initializer).
+    template <class F>
+    requires(!std::same_as<std::decay_t<F>, Initializer> && std::invocable<std::decay_t<F>&>)
+        Initializer(F&& f) {  // NOLINT: implicit on purpose
+        using D = std::decay_t<F>;
+        if constexpr (std::is_pointer_v<D> || std::is_same_v<D, std::function<void()>>) {
+            if (!f) return;
+        }
+        t_ = std::make_shared<TargetOf<D>>(std::forward<F>(f));
+    }
+    /// init(args...) (Pool(n, init, args...)).
+    template <class F, class... A>
+    static Initializer bind(F&& f, A&&... a) {
+        Initializer i;
+        i.t_ = std::make_shared<TargetOf<std::decay_t<F>, std::decay_t<A>...>>(
+            std::forward<F>(f), std::forward<A>(a)...);
+        return i;
+    }
+    explicit operator bool() const noexcept { return t_ != nullptr; }
+    /// Runs it (in a worker).
+    void operator()() const {
+        if (t_) t_->run();
+    }
+    /// nullptr if it can be sent to a fresh image, else why not.
+    [[nodiscard]] const char* not_sendable() const noexcept {
+        return t_ ? t_->not_sendable() : nullptr;
+    }
+    /// Writes it as a task value (only when not_sendable() is nullptr).
+    void encode(TaskValue& out) const {
+        if (t_) t_->encode(out);
+    }
+
+  private:
+    std::shared_ptr<ProcessTarget> t_;
+};
+
+/// Pool(n, init, args...): init(args...) as one Initializer (run once per worker).
 template <class Init, class... InitArgs>
-std::function<void()> bind_initializer(Init&& initializer, InitArgs&&... initargs) {
-    return [f = std::decay_t<Init>(std::forward<Init>(initializer)),
-            tup = std::make_tuple(
-                std::decay_t<InitArgs>(std::forward<InitArgs>(initargs))...)]() mutable {
-        std::apply([&f](auto&... a) { std::invoke(f, a...); }, tup);
-    };
+Initializer bind_initializer(Init&& initializer, InitArgs&&... initargs) {
+    return Initializer::bind(std::forward<Init>(initializer), std::forward<InitArgs>(initargs)...);
 }
 
 template <class F, class... Args>

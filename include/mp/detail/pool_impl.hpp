@@ -19,11 +19,27 @@ requires std::invocable < std::decay_t<Init>
                             detail::bind_initializer(std::forward<Init>(initializer),
                                                      std::forward<InitArgs>(initargs)...))) {}
 
+template <class Init, class... InitArgs>
+mp::Pool Context::Pool(int processes, Init&& initializer, InitArgs&&... initargs) const {
+    PoolOptions o;
+    o.processes = processes;
+    o.initializer = detail::bind_initializer(std::forward<Init>(initializer),
+                                             std::forward<InitArgs>(initargs)...);
+    o.context = *this;
+    return mp::Pool(std::move(o));
+}
+
 template <class F, class... Args>
 AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&... args) {
     using Fn = std::decay_t<F>;
     MP_REQUIRE_POOL_CALLABLE(Fn);
     using R = detail::apply_result_t<F, Args...>;
+    static_assert(
+        !(detail::Reducible<std::decay_t<Args>> || ...),
+        "mp::Pool::apply_async: an mp handle (Queue, Lock, Value, SharedMemory, Connection, …) "
+        "cannot be a Pool task argument: its fds do not travel with a task (and over MPI it "
+        "would name another machine's memory). Give it to the initializer instead — "
+        "mp::Pool pool(n, init, handle) — and let init keep it for the worker's tasks.");
     static_assert(
         (Serializable<std::decay_t<Args>> && ...),
         "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Make it "
