@@ -5,11 +5,13 @@
 // moved build folder is detected with the command that fixes it.
 //
 // The exercises are built by mp-tour itself (one precompiled <mp/mp.hpp> shared by
-// all, -O0, two at a time) against this build's mp library.
+// all, -O0, two at a time) against this build's mp library; a file built once is not
+// built again (practice/cache), so the checks of a1 below compile it once.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -86,10 +88,14 @@ TEST_P(Lesson, EveryCheckerRejectsTheStartingFileAndAcceptsTheSolution) {
     ASSERT_FALSE(ids.empty()) << "lesson " << lesson << ") has no exercise";
     EXPECT_EQ(ids, ids_in(kSource / "solutions", lesson)) << "every exercise has one solution";
 
-    ProgramResult start = tour({"practice", "--all", lesson, "--jobs", "2"}, state);
+    // The two trees at once, one build each at a time: CI's two cores stay busy.
+    auto started = std::async(std::launch::async, [&] {
+        return tour({"practice", "--all", lesson, "--jobs", "1"}, state);
+    });
     ProgramResult solved = tour(
-        {"practice", "--all", lesson, "--jobs", "2", "--dir", (kSource / "solutions").string()},
+        {"practice", "--all", lesson, "--jobs", "1", "--dir", (kSource / "solutions").string()},
         state);
+    ProgramResult start = started.get();
     auto rejected = verdicts(start.out), accepted = verdicts(solved.out);
     EXPECT_NE(start.exit_code, 0);
     EXPECT_EQ(solved.exit_code, 0) << solved.out << solved.err;

@@ -328,8 +328,8 @@ TEST(Tour, CodeSideBySideWhenWideOneAfterTheOtherWhenNarrow) {
     bool same_line = false;
     std::istringstream wide_lines(wide.out);
     for (std::string line; std::getline(wide_lines, line);) {
-        same_line =
-            same_line || (contains(line, "def worker():") && contains(line, "│ void worker() {"));
+        same_line = same_line || (contains(line, "from multiprocessing import Process") &&
+                                  contains(line, "│ // examples/01_process.cpp"));
     }
     EXPECT_TRUE(same_line) << wide.out;
     ProgramResult narrow = tour({"--lesson", "a", "--only", "--no-run", "--width", "60"});
@@ -360,6 +360,128 @@ TEST(Tour, BadFlagsFailClearly) {
         EXPECT_TRUE(contains(r.err, c.message)) << c.args[0] << " → " << r.err;
         EXPECT_FALSE(contains(r.out, "── a)")) << "no tour after a bad flag";
     }
+}
+
+// ---- the lessons are data ----------------------------------------------------------------
+
+const fs::path kSource = MP_SOURCE_DIR;
+
+/// A copy of the tour's data (tour/lessons, examples) to damage.
+fs::path copy_of_the_data() {
+    fs::path root = make_temp_dir();
+    fs::create_directories(root / "tour");
+    fs::copy(kSource / "tour" / "lessons", root / "tour" / "lessons");
+    fs::copy(kSource / "examples", root / "examples");
+    return root;
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+    std::ofstream(p, std::ios::trunc) << text;
+}
+
+void replace_once(const fs::path& p, const std::string& from, const std::string& to) {
+    std::string text = slurp(p);
+    auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " not in " << p;
+    text.replace(at, from.size(), to);
+    write_file(p, text);
+}
+
+ProgramResult check_lessons(const fs::path& root) {
+    return run_program(kTour, {"--check-lessons", root.string()}, "", 60s);
+}
+
+TEST(Tour, LessonFilesParseAndEveryLanguageHasTheSameLessonsPartsAndQuestions) {
+    ProgramResult ok = check_lessons(kSource);
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_TRUE(contains(ok.out, "lessons ok: 11 lessons, 17 parts")) << ok.out;
+    EXPECT_EQ(run_program(kTour, {"--check-lessons"}, "", 60s).exit_code, 0) << "the built-in copy";
+
+    struct Damage {
+        std::string file, from, to, message;
+    };
+    for (const auto& d : std::vector<Damage>{
+             {"tour/lessons/k.es.md", "\n## question\n", "\n## nothing\n", "k.es.md:"},
+             {"examples/04_queue.cpp", "// tour:begin run\n", "// tour:begin runs\n",
+              "no region 'run'"},
+             {"tour/lessons/a.es.md", "01_process#main", "01_process#main 01_process#main",
+              "other code than in tour/lessons/a.en.md"},
+             {"tour/lessons/e.en.md", "\n+ ", "\n- ", "one right answer"},
+             {"tour/lessons/d.es.md", "\n## question\n? ",
+              "\n## question\n? x\n- y\n+ z\nwhy: w\n\n## question\n? ",
+              "questions where tour/lessons/d.en.md has"},
+             {"examples/07_pool.cpp", "// tour:end map", "",
+              "region 'map' has no '// tour:end map'"},
+         }) {
+        fs::path root = copy_of_the_data();
+        replace_once(root / d.file, d.from, d.to);
+        ProgramResult bad = check_lessons(root);
+        EXPECT_EQ(bad.exit_code, 1) << d.file << " damaged, yet: " << bad.out;
+        EXPECT_TRUE(contains(bad.err, d.message)) << d.file << " → " << bad.err;
+        fs::remove_all(root);
+    }
+    // A missing translation is named; a new language is the copied files.
+    fs::path root = copy_of_the_data();
+    fs::remove(root / "tour" / "lessons" / "b.es.md");
+    ProgramResult missing = check_lessons(root);
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_TRUE(contains(missing.err, "tour/lessons/b.es.md is missing")) << missing.err;
+    fs::remove_all(root);
+    root = copy_of_the_data();
+    for (const auto& e : fs::directory_iterator(kSource / "tour" / "lessons")) {
+        std::string name = e.path().filename().string();
+        if (name.ends_with(".es.md"))
+            fs::copy(e.path(),
+                     root / "tour" / "lessons" / (name.substr(0, name.size() - 6) + ".pt.md"));
+    }
+    ProgramResult added = check_lessons(root);
+    EXPECT_EQ(added.exit_code, 0) << added.err;
+    fs::remove_all(root);
+}
+
+/// The region `name` of an example, as its lines (markers of other regions left out).
+std::vector<std::string> region_lines(const std::string& example, const std::string& name) {
+    std::istringstream in(slurp(kSource / "examples" / (example + ".cpp")));
+    std::vector<std::string> out;
+    bool inside = false, closed = false;
+    for (std::string line; std::getline(in, line);) {
+        std::string t = line.substr(std::min(line.size(), line.find_first_not_of(' ')));
+        if (t == "// tour:begin " + name)
+            inside = true;
+        else if (t == "// tour:end " + name) {
+            closed = inside;
+            inside = false;
+        } else if (inside && !t.starts_with("// tour:"))
+            out.push_back(t);
+    }
+    EXPECT_TRUE(closed) << example << "#" << name << " is not a marked region";
+    return out;
+}
+
+TEST(Tour, TheCodeShownIsTheCodeOfTheExamplesItRuns) {
+    ProgramResult r = tour({"--lang", "en", "--no-run", "--width", "300"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::size_t refs = 0;
+    for (const auto& e : fs::directory_iterator(kSource / "tour" / "lessons")) {
+        if (!e.path().string().ends_with(".en.md")) continue;
+        std::istringstream in(slurp(e.path()));
+        for (std::string line; std::getline(in, line);) {
+            if (!line.starts_with("code:")) continue;
+            std::istringstream refs_in(line.substr(5));
+            for (std::string ref; refs_in >> ref;) {
+                auto hash = ref.find('#');
+                ASSERT_NE(hash, std::string::npos) << ref;
+                std::string example = ref.substr(0, hash);
+                EXPECT_TRUE(contains(r.out, "│ // examples/" + example + ".cpp")) << ref;
+                for (const auto& code : region_lines(example, ref.substr(hash + 1))) {
+                    if (code.empty()) continue;
+                    EXPECT_TRUE(contains(r.out, code)) << ref << ": not shown: " << code;
+                }
+                ++refs;
+            }
+        }
+    }
+    EXPECT_GE(refs, 30u);
 }
 
 TEST(Tour, InteractiveSessionSavesResumesAndReports) {
