@@ -75,10 +75,12 @@ LessonText parse_lesson(const std::string& file, std::string_view text) {
     }
     std::size_t n = 0;  // index of the next line; line numbers shown are n (1-based after ++)
     if (lines.empty() || lines[0] != "---")
-        fail(file, 1, "a lesson file starts with a front matter: '---', id:, alias:, title:, '---'");
+        fail(file, 1,
+             "a lesson file starts with a front matter: '---', id:, alias:, title:, '---'");
     for (n = 1; n < lines.size() && lines[n] != "---"; ++n) {
         auto colon = lines[n].find(':');
-        if (colon == std::string::npos) fail(file, n + 1, "expected 'key: value' in the front matter");
+        if (colon == std::string::npos)
+            fail(file, n + 1, "expected 'key: value' in the front matter");
         std::string key = lines[n].substr(0, colon), value = trimmed(lines[n].substr(colon + 1));
         if (key == "id") {
             l.id = value;
@@ -112,10 +114,13 @@ LessonText parse_lesson(const std::string& file, std::string_view text) {
                 if (head == "predict" && l.parts.empty())
                     fail(file, at, "'## predict' belongs to a part: put it after a '## part:'");
                 l.questions.push_back({});
-                l.questions.back().part = head == "predict" ? static_cast<int>(l.parts.size()) - 1 : -1;
+                l.questions.back().part =
+                    head == "predict" ? static_cast<int>(l.parts.size()) - 1 : -1;
                 in = In::question;
             } else {
-                fail(file, at, "unknown section '" + s + "' (use '## part: TITLE', '## predict' or '## question')");
+                fail(file, at,
+                     "unknown section '" + s +
+                         "' (use '## part: TITLE', '## predict' or '## question')");
             }
             continue;
         }
@@ -132,11 +137,13 @@ LessonText parse_lesson(const std::string& file, std::string_view text) {
             } else if (!fenced_done && s == "```python") {
                 std::size_t open = at;
                 for (++n; n < lines.size() && lines[n] != "```"; ++n) p.python += lines[n] + "\n";
-                if (n == lines.size()) fail(file, open, "this ```python block is never closed with ```");
+                if (n == lines.size())
+                    fail(file, open, "this ```python block is never closed with ```");
                 if (!p.python.empty()) p.python.pop_back();
                 fenced_done = true;
             } else if (!fenced_done && !trimmed(s).empty()) {
-                fail(file, at, "before its ```python block a part has only note:, run: and code: lines");
+                fail(file, at,
+                     "before its ```python block a part has only note:, run: and code: lines");
             } else if (fenced_done) {
                 p.after += s + "\n";
             }
@@ -146,14 +153,18 @@ LessonText parse_lesson(const std::string& file, std::string_view text) {
                 q.text = trimmed(s.substr(2));
             } else if (s.starts_with("- ") || s.starts_with("+ ")) {
                 if (s[0] == '+') {
-                    if (q.correct >= 0) fail(file, at, "a second right answer ('+'): only one option starts with '+'");
+                    if (q.correct >= 0)
+                        fail(file, at,
+                             "a second right answer ('+'): only one option starts with '+'");
                     q.correct = static_cast<int>(q.options.size());
                 }
                 q.options.push_back(trimmed(s.substr(2)));
             } else if (s.starts_with("why:")) {
                 q.why = trimmed(s.substr(4));
             } else if (!trimmed(s).empty()) {
-                fail(file, at, "a question has lines '? text', '- wrong option', '+ right option' and 'why: …'");
+                fail(file, at,
+                     "a question has lines '? text', '- wrong option', '+ right option' and 'why: "
+                     "…'");
             }
         }
     }
@@ -162,13 +173,15 @@ LessonText parse_lesson(const std::string& file, std::string_view text) {
         auto& p = l.parts[i];
         p.after = trimmed(p.after);
         if (p.python.empty()) fail(file, 0, "part '" + p.title + "' has no ```python block");
-        if (p.code.empty()) fail(file, 0, "part '" + p.title + "' has no code: line (example#region …)");
+        if (p.code.empty())
+            fail(file, 0, "part '" + p.title + "' has no code: line (example#region …)");
     }
     for (const auto& q : l.questions) {
         if (q.text.empty() || q.why.empty() || q.options.size() < 2 || q.correct < 0)
             fail(file, 0,
                  "the question '" + q.text +
-                     "' needs a '? ' line, two options or more, one right answer ('+ ') and a 'why:' line");
+                     "' needs a '? ' line, two options or more, one right answer ('+ ') and a "
+                     "'why:' line");
     }
     return l;
 }
@@ -188,7 +201,8 @@ std::string without_comment(const std::string& line) {
             }
         } else if (c == '"') {
             quote = c;
-        } else if (c == '\'' && (i == 0 || !std::isalnum(static_cast<unsigned char>(line[i - 1])))) {
+        } else if (c == '\'' &&
+                   (i == 0 || !std::isalnum(static_cast<unsigned char>(line[i - 1])))) {
             quote = c;  // a character literal (a digit separator follows a digit)
         } else if (c == '/' && i + 1 < line.size() && line[i + 1] == '/') {
             std::string code = line.substr(0, i);
@@ -204,7 +218,8 @@ std::string example_path(std::string_view name) {
 }
 
 /// The code of a part: its regions, each file named once in a comment, "…" between regions.
-std::string part_code(const SourceFiles& files, const LessonText& l, const PartText& p, bool keep_comments) {
+std::string part_code(const SourceFiles& files, const LessonText& l, const PartText& p,
+                      bool keep_comments) {
     std::string out, last_file;
     for (const auto& ref : p.code) {
         auto hash = ref.find('#');
@@ -234,7 +249,8 @@ std::string part_code(const SourceFiles& files, const LessonText& l, const PartT
 
 // ---- all files, all languages --------------------------------------------------------
 
-void same(const LessonText& a, const LessonText& b, std::size_t na, std::size_t nb, const std::string& what) {
+void same(const LessonText& a, const LessonText& b, std::size_t na, std::size_t nb,
+          const std::string& what) {
     if (na != nb)
         fail(b.file, 0,
              std::to_string(nb) + " " + what + " where " + a.file + " has " + std::to_string(na) +
@@ -242,21 +258,24 @@ void same(const LessonText& a, const LessonText& b, std::size_t na, std::size_t 
 }
 
 void check_same_shape(const LessonText& a, const LessonText& b) {
-    if (a.alias != b.alias) fail(b.file, 0, "alias '" + b.alias + "' differs from " + a.file + "'s '" + a.alias + "'");
+    if (a.alias != b.alias)
+        fail(b.file, 0, "alias '" + b.alias + "' differs from " + a.file + "'s '" + a.alias + "'");
     same(a, b, a.parts.size(), b.parts.size(), "parts");
     for (std::size_t i = 0; i < a.parts.size(); ++i) {
         if (a.parts[i].programs != b.parts[i].programs || a.parts[i].code != b.parts[i].code)
             fail(b.file, 0,
-                 "part " + std::to_string(i + 1) + " ('" + b.parts[i].title + "') runs or shows other code than in " +
-                     a.file + ": run: and code: are the same in every language");
+                 "part " + std::to_string(i + 1) + " ('" + b.parts[i].title +
+                     "') runs or shows other code than in " + a.file +
+                     ": run: and code: are the same in every language");
     }
     same(a, b, a.questions.size(), b.questions.size(), "questions");
     for (std::size_t i = 0; i < a.questions.size(); ++i) {
         const auto &qa = a.questions[i], &qb = b.questions[i];
-        if (qa.part != qb.part || qa.options.size() != qb.options.size() || qa.correct != qb.correct)
+        if (qa.part != qb.part || qa.options.size() != qb.options.size() ||
+            qa.correct != qb.correct)
             fail(b.file, 0,
-                 "question " + std::to_string(i + 1) + " ('" + qb.text + "') differs from " + a.file +
-                     " in its place, its number of options or its right answer");
+                 "question " + std::to_string(i + 1) + " ('" + qb.text + "') differs from " +
+                     a.file + " in its place, its number of options or its right answer");
     }
 }
 
@@ -267,14 +286,16 @@ Text both(const std::string& en, const std::string& es) {
 }  // namespace
 
 std::string region(std::string_view source, std::string_view name, bool keep_comments) {
-    const std::string begin = "// tour:begin " + std::string(name), end = "// tour:end " + std::string(name);
+    const std::string begin = "// tour:begin " + std::string(name),
+                      end = "// tour:end " + std::string(name);
     std::istringstream in{std::string(source)};
     std::vector<std::string> body;
     bool inside = false, found = false, closed = false;
     for (std::string line; std::getline(in, line);) {
         std::string t = trimmed(line);
         if (t == begin) {
-            if (found) throw std::runtime_error("region '" + std::string(name) + "' is marked twice");
+            if (found)
+                throw std::runtime_error("region '" + std::string(name) + "' is marked twice");
             inside = found = true;
             continue;
         }
@@ -292,12 +313,14 @@ std::string region(std::string_view source, std::string_view name, bool keep_com
         body.push_back(line);
     }
     if (!found)
-        throw std::runtime_error("no region '" + std::string(name) + "': mark it with '" + begin + "' and '" + end +
-                                 "' lines in the example");
-    if (!closed) throw std::runtime_error("region '" + std::string(name) + "' has no '" + end + "' line");
+        throw std::runtime_error("no region '" + std::string(name) + "': mark it with '" + begin +
+                                 "' and '" + end + "' lines in the example");
+    if (!closed)
+        throw std::runtime_error("region '" + std::string(name) + "' has no '" + end + "' line");
     std::size_t indent = std::string::npos;
     for (const auto& l : body) {
-        if (auto first = l.find_first_not_of(' '); first != std::string::npos) indent = std::min(indent, first);
+        if (auto first = l.find_first_not_of(' '); first != std::string::npos)
+            indent = std::min(indent, first);
     }
     std::string out;
     for (const auto& l : body) out += (l.size() > indent ? l.substr(indent) : trimmed(l)) + "\n";
@@ -311,20 +334,24 @@ std::vector<Lesson> load_lessons(const SourceFiles& files) {
         auto [id, lang] = id_and_lang(path);
         if (id.empty()) continue;
         LessonText l = parse_lesson(path, text);
-        if (l.id != id) fail(path, 2, "id: " + l.id + " but the file is named for lesson '" + id + "'");
+        if (l.id != id)
+            fail(path, 2, "id: " + l.id + " but the file is named for lesson '" + id + "'");
         l.lang = lang;
         langs.insert(lang);
         by_id[id].emplace(lang, std::move(l));
     }
-    if (by_id.empty()) throw std::runtime_error("no lesson files (tour/lessons/<id>.<lang>.md) were found");
+    if (by_id.empty())
+        throw std::runtime_error("no lesson files (tour/lessons/<id>.<lang>.md) were found");
     for (const char* needed : {"en", "es"}) {
         if (!langs.contains(needed))
-            throw std::runtime_error(std::string("no lesson is in '") + needed + "': the tour speaks en and es");
+            throw std::runtime_error(std::string("no lesson is in '") + needed +
+                                     "': the tour speaks en and es");
     }
     for (const auto& [id, per_lang] : by_id) {
         for (const auto& lang : langs) {
             if (!per_lang.contains(lang))
-                throw std::runtime_error("tour/lessons/" + id + "." + lang + ".md is missing: every language has every lesson (copy " +
+                throw std::runtime_error("tour/lessons/" + id + "." + lang +
+                                         ".md is missing: every language has every lesson (copy " +
                                          per_lang.begin()->second.file + " and translate it)");
         }
         const LessonText& en = per_lang.at("en");
@@ -333,7 +360,8 @@ std::vector<Lesson> load_lessons(const SourceFiles& files) {
             for (const auto& p : l.parts) {
                 for (const auto& prog : p.programs) {
                     if (!files.contains(example_path(prog)))
-                        fail(l.file, 0, "run: " + prog + " is not an example (no " + example_path(prog) + ")");
+                        fail(l.file, 0,
+                             "run: " + prog + " is not an example (no " + example_path(prog) + ")");
                 }
                 part_code(files, l, p, false);  // every region exists
             }
@@ -364,7 +392,8 @@ std::vector<Lesson> load_lessons(const SourceFiles& files) {
             const auto &qe = en.questions[i], &qs = es.questions[i];
             Question q;
             q.text = both(qe.text, qs.text);
-            for (std::size_t k = 0; k < qe.options.size(); ++k) q.options.push_back(both(qe.options[k], qs.options[k]));
+            for (std::size_t k = 0; k < qe.options.size(); ++k)
+                q.options.push_back(both(qe.options[k], qs.options[k]));
             q.correct = qe.correct;
             q.explanation = both(qe.why, qs.why);
             q.part = qe.part;
