@@ -17,6 +17,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -175,7 +176,9 @@ char letter(int i) {
 /// through shows the answers of the checkpoint; a prediction's answer comes after the run).
 void present(const Options& o, const Question& q, const std::string& number, bool mark) {
     std::printf("\n");
-    print_wrapped(stdout, o.style, number + ". " + std::string(q.text(o.lang)), 0);
+    bool counted = !number.empty() && std::isdigit(static_cast<unsigned char>(number[0]));
+    print_wrapped(stdout, o.style, number + (counted ? ". " : " ") + std::string(q.text(o.lang)),
+                  0);
     for (std::size_t k = 0; k < q.options.size(); ++k) {
         std::string tick = mark && static_cast<int>(k) == q.correct ? " ✔" : "";
         print_wrapped(stdout, o.style,
