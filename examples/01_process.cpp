@@ -12,6 +12,7 @@
 
 using example::tr;
 
+// tour:begin main
 void worker() {
     auto me = mp::current_process();
     std::printf(tr("Child  PID: %d (name %s, parent PID %d)\n",
@@ -31,3 +32,4 @@ int main() {
     std::printf(tr("Two processes, two PIDs: each has its own memory.\n",
                    "Dos procesos, dos PID: cada uno tiene su propia memoria.\n"));
 }
+// tour:end main

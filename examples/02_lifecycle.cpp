@@ -26,6 +26,7 @@ const char* yes_no(bool b) {
     return b ? tr("yes", "sí") : "no";
 }
 
+// tour:begin main
 int main() {
     mp::Process p(task);
     std::printf(tr("created:  pid=%d  is_alive=%s  (nothing runs before start)\n",
@@ -43,6 +44,7 @@ int main() {
     p.join();
     std::printf(tr("joined:   is_alive=%s  exitcode=%d\n", "esperado: is_alive=%s  exitcode=%d\n"),
                 yes_no(p.is_alive()), *p.exitcode());
+    // tour:end main
 
     mp::Process stuck([] { std::this_thread::sleep_for(std::chrono::hours(1)); });
     stuck.start();

@@ -17,6 +17,7 @@
 
 using example::tr;
 
+// tour:begin all
 void child(mp::Connection conn) {
     auto msg = conn.recv<std::string>();
     std::printf(tr("Child received: %s\n", "El hijo recibió: %s\n"), msg.c_str());
@@ -41,6 +42,7 @@ int main() {
                    "El padre recibió un vector de %zu números, suma %d\n"),
                 v.size(), v[0] + v[1] + v[2]);
     p.join();
+    // tour:end all
 
     try {
         parent_conn.recv<std::string>();

@@ -26,6 +26,7 @@ using example::tr;
 
 using Item = std::optional<int>;
 
+// tour:begin sentinel
 void producer(mp::Queue<Item> q) {
     for (int i = 0; i < 5; ++i) {
         q.put(i);
@@ -40,6 +41,7 @@ void consumer(mp::Queue<Item> q) {
     }
     std::printf(tr("Consumer: got the sentinel, done\n", "Consumidor: llegó el centinela, fin\n"));
 }
+// tour:end sentinel
 
 // The guide's first consumer: correct only if every item was put before it starts.
 void racy_consumer(mp::Queue<int> q, mp::Queue<int> report) {
@@ -62,12 +64,14 @@ void slow_producer(mp::Queue<int> q, mp::Queue<int> go) {
 int main() {
     std::printf(tr("== producer and consumer with a sentinel ==\n",
                    "== productor y consumidor con centinela ==\n"));
+    // tour:begin run
     mp::Queue<Item> q;
     mp::Process p1(producer, q), p2(consumer, q);
     p1.start();
     p2.start();
     p1.join();
     p2.join();
+    // tour:end run
     // Each process prints in its own order, so the two kinds of lines may interleave;
     // the consumer always sees 0 1 2 3 4 in that order, then the sentinel.
 

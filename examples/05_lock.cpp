@@ -54,6 +54,7 @@ long run(bool with_lock) {
     return counter.value();
 }
 
+// tour:begin tarea
 void tarea(mp::Lock lock, int i) {
     lock.acquire();
     std::printf(
@@ -61,6 +62,7 @@ void tarea(mp::Lock lock, int i) {
         i);
     lock.release();
 }
+// tour:end tarea
 
 int main() {
     const long expected = long{kProcesses} * kIncrements;
@@ -81,9 +83,11 @@ int main() {
 
     std::printf(tr("\nThe guide's example: one process at a time in the critical section.\n",
                    "\nEl ejemplo de la guía: un proceso a la vez en la sección crítica.\n"));
+    // tour:begin guide
     mp::Lock lock;
     std::vector<mp::Process> procs;
     for (int i = 0; i < 3; ++i) procs.emplace_back(tarea, lock, i);
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
+    // tour:end guide
 }

@@ -22,12 +22,14 @@
 
 using example::tr;
 
+// tour:begin tarea
 void tarea(mp::Value<int> n) {
     for (int k = 0; k < 1000; ++k) {
         std::lock_guard guard(n.get_lock());  // Python: with n.get_lock():
         n.value() += 1;
     }
 }
+// tour:end tarea
 
 // Worker w fills its slice of the array with squares.
 void fill(mp::Array<long> a, int w, int per_worker) {
@@ -36,6 +38,7 @@ void fill(mp::Array<long> a, int w, int per_worker) {
 }
 
 int main() {
+    // tour:begin value
     mp::Value<int> num(0);  // Value('i', 0)
     std::vector<mp::Process> procs;
     for (int i = 0; i < 5; ++i) procs.emplace_back(tarea, num);
@@ -44,6 +47,7 @@ int main() {
     std::printf(tr("Final value: %d (5 processes x 1000 locked increments, expected 5000)\n",
                    "Valor final: %d (5 procesos x 1000 incrementos con lock, se esperaba 5000)\n"),
                 num.value());
+    // tour:end value
 
     constexpr int kWorkers = 4, kPer = 3;
     mp::Array<long> squares(kWorkers * kPer);  // Array('l', 12): zero-filled

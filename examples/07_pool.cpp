@@ -17,9 +17,11 @@
 
 using example::tr;
 
+// tour:begin cuadrado
 int cuadrado(int x) {
     return x * x;
 }  // square
+// tour:end cuadrado
 
 std::string show(const std::vector<int>& v) {
     std::string s = "[";
@@ -28,11 +30,13 @@ std::string show(const std::vector<int>& v) {
 }
 
 int main() {
+    // tour:begin map
     mp::Pool pool(4);  // with Pool(4) as pool:  (the destructor terminates and reaps the workers)
 
     // map: f over every item, results in the order of the items (blocks until all are done).
     std::vector<int> resultados = pool.map(cuadrado, {1, 2, 3, 4});
     std::printf("map:       %s\n", show(resultados).c_str());
+    // tour:end map
 
     // apply: one call, in a worker; blocks until its result is back.
     std::printf("apply:     %d\n", pool.apply(cuadrado, 7));

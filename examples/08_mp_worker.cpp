@@ -58,12 +58,14 @@ int main() {
         kLimit);
 
     // 1. Sequential.
+    // tour:begin sequential
     auto t0 = Clock::now();
     long sequential = count_primes(0, kLimit);
     double t_seq = ms_since(t0);
     std::printf(tr("1. sequential:                  %ld primes in %7.1f ms\n",
                    "1. secuencial:                  %ld primos en %7.1f ms\n"),
                 sequential, t_seq);
+    // tour:end sequential
 
     // 2. Parallel: each process writes its count into its own slot of a shared Array.
     mp::Array<long> partial(static_cast<std::size_t>(workers));
@@ -95,6 +97,7 @@ int main() {
     }
 
     // 3. Parallel with one shared counter: each block's count is added under get_lock().
+    // tour:begin value
     mp::Value<long> total(0);
     t0 = Clock::now();
     procs.clear();
@@ -109,6 +112,7 @@ int main() {
     }
     for (auto& p : procs) p.start();
     for (auto& p : procs) p.join();
+    // tour:end value
     double t_val = ms_since(t0);
     std::printf(tr("3. %d processes, Value+get_lock: %ld primes in %7.1f ms  (speedup %.2fx)\n",
                    "3. %d procesos, Value+get_lock: %ld primos en %7.1f ms  (aceleración %.2fx)\n"),

@@ -21,11 +21,13 @@ using example::tr;
 
 using Partial = std::pair<int, std::int64_t>;  // (worker, sum of its range)
 
+// tour:begin worker
 void sum_range(mp::Queue<Partial> q, int worker, std::int64_t begin, std::int64_t end) {
     std::int64_t s = 0;
     for (std::int64_t k = begin; k < end; ++k) s += k;
     q.put({worker, s});
 }
+// tour:end worker
 
 int main() {
     const std::int64_t n = 30'000'000;  // sum 1 .. n
@@ -38,6 +40,7 @@ int main() {
                     static_cast<long long>(begin), static_cast<long long>(end - 1));
         ps.emplace_back(sum_range, q, w, begin, end);
     }
+    // tour:begin collect
     for (auto& p : ps) p.start();
 
     // The partial sums arrive in whatever order the processes finish.
@@ -49,6 +52,7 @@ int main() {
         total += s;
     }
     for (auto& p : ps) p.join();
+    // tour:end collect
     for (int w = 0; w < workers; ++w) {
         std::printf(tr("Partial sum of process %d: %lld\n", "Suma parcial del proceso %d: %lld\n"),
                     w, static_cast<long long>(partial[static_cast<std::size_t>(w)]));

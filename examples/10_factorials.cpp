@@ -48,6 +48,7 @@ Summary factorial_summary(unsigned long n) {
     return r;
 }
 
+// tour:begin map
 int main() {
     std::vector<unsigned long> numbers = {20, 100, 1000, 5000, 10000, 20000, 50000, 100000};
 
@@ -57,6 +58,7 @@ int main() {
         results = pool.map(factorial_summary, numbers,
                            1);  // one number per task: they differ a lot in cost
     }
+    // tour:end map
 
     std::printf(tr("Factorials with a Pool of 4 processes (GMP in each worker):\n",
                    "Factoriales con un Pool de 4 procesos (GMP en cada worker):\n"));

@@ -129,6 +129,7 @@ void productor(mp::Queue<std::optional<std::string>> q, std::string ruta) {
                 mp::current_process().pid(), sent);
 }
 
+// tour:begin consumer
 void consumidor(mp::Queue<std::optional<std::string>> q, mp::Queue<Counts> resultados) {
     std::printf(tr("consumidor  (PID %d): counting until the sentinel arrives\n",
                    "consumidor  (PID %d): contando hasta que llegue el centinela\n"),
@@ -146,6 +147,7 @@ void consumidor(mp::Queue<std::optional<std::string>> q, mp::Queue<Counts> resul
                 mp::current_process().pid(), total(cuenta));
     resultados.put(cuenta);
 }
+// tour:end consumer
 
 int main(int argc, char** argv) {
     std::string ruta = argc > 1 ? argv[1] : MP_EXAMPLES_DIR "/data/texto.txt";
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
         return 2;
     }
 
+    // tour:begin main
     mp::Queue<std::optional<std::string>> q;
     mp::Queue<Counts> resultados;
     mp::Process p1(productor, q, ruta);
@@ -167,6 +170,7 @@ int main(int argc, char** argv) {
     Counts cuenta = resultados.get();  // get before join: the consumer's put may wait for us
     p1.join();
     p2.join();
+    // tour:end main
 
     std::vector<std::pair<std::string, long>> top(cuenta.begin(), cuenta.end());
     std::stable_sort(top.begin(), top.end(), [](auto& a, auto& b) { return a.second > b.second; });

@@ -49,6 +49,7 @@ int count_primes(int from, int to) {
 }
 
 // What each worker's initializer keeps: handles to the shared objects (Python's globals).
+// tour:begin worker
 struct Shared {
     mp::Queue<std::string> log;
     mp::Lock lock;
@@ -70,6 +71,7 @@ int job(std::pair<int, int> range) {
                     std::to_string(range.second) + ")");
     return n;
 }
+// tour:end worker
 
 int main() {
     mp::Queue<std::string> log;
@@ -79,6 +81,7 @@ int main() {
     std::vector<std::pair<int, int>> ranges;
     for (int i = 0; i < kJobs; ++i) ranges.emplace_back(i * kStep, (i + 1) * kStep);
 
+    // tour:begin main
     mp::Pool pool(4, init_worker, log, lock, done);
     auto counts = pool.map_async(job, ranges, 1);  // one range per task; returns at once
 
@@ -87,6 +90,7 @@ int main() {
 
     int total = 0;
     for (int c : counts.get()) total += c;
+    // tour:end main
     std::printf(tr("primes below %d: %d (jobs done: %d)\n",
                    "primos menores que %d: %d (trabajos hechos: %d)\n"),
                 kJobs * kStep, total, done.load());

@@ -138,9 +138,11 @@ EventLoop::Task cpu_task(int chunk, std::int64_t& out) {
     co_return;
 }
 
+// tour:begin io
 EventLoop::Task io_task(EventLoop& loop) {
     co_await loop.sleep(kReplyTime);  // like `await asyncio.sleep(0.1)`: others run meanwhile
 }
+// tour:end io
 
 // ---- the four ways ------------------------------------------------------------------
 
@@ -163,11 +165,13 @@ Run cpu_sequential() {
 
 Run cpu_threads() {
     auto t0 = Clock::now();
+    // tour:begin threads
     std::vector<std::int64_t> part(kChunks);
     std::vector<std::thread> threads;
     for (int i = 0; i < kChunks; ++i)
         threads.emplace_back([&part, i] { part[i] = count_primes(i); });
     for (auto& t : threads) t.join();
+    // tour:end threads
     Run r;
     for (auto p : part) r.primes += p;  // threads share memory: they wrote straight into `part`
     r.seconds = seconds_since(t0);
@@ -177,6 +181,7 @@ Run cpu_threads() {
 Run cpu_processes() {
     auto t0 = Clock::now();
     // Processes do not share memory: each sends its count back through a Pipe.
+    // tour:begin processes
     std::vector<mp::Connection> readers;
     std::vector<mp::Process> procs;
     for (int i = 0; i < kChunks; ++i) {
@@ -186,6 +191,7 @@ Run cpu_processes() {
         w.close();
         readers.push_back(r);
     }
+    // tour:end processes
     Run r;
     for (auto& c : readers) r.primes += c.recv<std::int64_t>();
     for (auto& p : procs) p.join();
@@ -232,9 +238,11 @@ double io_processes() {
 
 double io_event_loop() {
     auto t0 = Clock::now();
+    // tour:begin loop
     EventLoop loop;
     for (int i = 0; i < kRequests; ++i) loop.spawn(io_task(loop));
     loop.run();
+    // tour:end loop
     return seconds_since(t0);
 }
 
@@ -303,9 +311,11 @@ int main() {
 
     std::printf(tr("\nIsolation: a worker crashes (SIGSEGV)\n",
                    "\nAislamiento: un worker falla (SIGSEGV)\n"));
+    // tour:begin crash
     mp::Process crasher(crash);
     crasher.start();
     crasher.join();
+    // tour:end crash
     std::printf(
         tr("  mp::Process that crashes:             exitcode %d (-%d = killed by SIGSEGV)\n",
            "  mp::Process que falla:                exitcode %d (-%d = terminado por SIGSEGV)\n"),

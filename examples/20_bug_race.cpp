@@ -24,6 +24,7 @@ using example::tr;
 constexpr int kProcesses = 4;
 constexpr int kIncrements = 5000;
 
+// tour:begin tarea
 void tarea(mp::Value<int> n) {
     for (int i = 0; i < kIncrements; ++i) {
         int seen = n.value();       // read …
@@ -31,6 +32,7 @@ void tarea(mp::Value<int> n) {
         n.value() = seen + 1;       // … write: whatever it wrote meanwhile is lost (BUG)
     }
 }
+// tour:end tarea
 
 int main() {
     mp::Value<int> num(0);

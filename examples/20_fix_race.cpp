@@ -21,6 +21,7 @@ using example::tr;
 constexpr int kProcesses = 4;
 constexpr int kIncrements = 5000;
 
+// tour:begin tarea
 void tarea(mp::Value<int> n) {
     for (int i = 0; i < kIncrements; ++i) {
         std::lock_guard guard(n.get_lock());  // FIX: with n.get_lock():
@@ -29,6 +30,7 @@ void tarea(mp::Value<int> n) {
         n.value() = seen + 1;
     }
 }
+// tour:end tarea
 
 int main() {
     mp::Value<int> num(0);

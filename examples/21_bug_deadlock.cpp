@@ -32,8 +32,10 @@ void worker(int id, NamedLock first, NamedLock second, mp::Barrier both_hold_one
                    "worker %d: tiene el lock %c, ahora quiere el lock %c\n"),
                 id, first.name, second.name);
     std::fflush(stdout);
-    both_hold_one.wait(5s);              // the unlucky timing, every time
+    both_hold_one.wait(5s);  // the unlucky timing, every time
+    // tour:begin timeout
     bool got = second.lock.acquire(1s);  // BUG: the other worker holds it and waits for ours
+    // tour:end timeout
     if (got) {
         std::printf(tr("worker %d: got lock %c too\n", "worker %d: obtuvo también el lock %c\n"),
                     id, second.name);
@@ -54,8 +56,10 @@ int main() {
     NamedLock a{mp::Lock(), 'A'}, b{mp::Lock(), 'B'};
     mp::Barrier both_hold_one(2);
     mp::Value<int> timeouts(0);
+    // tour:begin orders
     mp::Process w1(worker, 1, a, b, both_hold_one, timeouts);  // A, then B
     mp::Process w2(worker, 2, b, a, both_hold_one, timeouts);  // B, then A  (BUG: opposite order)
+    // tour:end orders
     w1.start();
     w2.start();
     w1.join();

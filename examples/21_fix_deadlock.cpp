@@ -43,8 +43,10 @@ int main() {
     NamedLock a{mp::Lock(), 'A'}, b{mp::Lock(), 'B'};
     mp::Barrier start_together(2);
     mp::Value<int> timeouts(0);
+    // tour:begin orders
     mp::Process w1(worker, 1, a, b, start_together, timeouts);  // A, then B
     mp::Process w2(worker, 2, a, b, start_together, timeouts);  // A, then B  (FIX: same order)
+    // tour:end orders
     w1.start();
     w2.start();
     w1.join();

@@ -33,6 +33,7 @@ void productor(mp::Queue<int> q) {
     }
 }
 
+// tour:begin consumer
 void consumidor(mp::Queue<int> q) {
     while (!q.empty()) {  // BUG: "empty now" is not "nothing more will come"
         int item = q.get();
@@ -43,6 +44,7 @@ void consumidor(mp::Queue<int> q) {
                    "consumidor: la cola parecía vacía, así que paré\n"));
     std::fflush(stdout);
 }
+// tour:end consumer
 
 int main() {
     mp::Queue<int> q;

@@ -33,9 +33,12 @@ void productor(mp::Queue<std::optional<int>> q) {
         std::fflush(stdout);
         q.put(i);
     }
+    // tour:begin sentinel
     q.put(std::nullopt);  // FIX: the sentinel — "nothing more will come"
+    // tour:end sentinel
 }
 
+// tour:begin consumer
 void consumidor(mp::Queue<std::optional<int>> q) {
     int consumed = 0;
     while (true) {
@@ -49,6 +52,7 @@ void consumidor(mp::Queue<std::optional<int>> q) {
                    "consumidor: llegó el centinela después de %d elementos\n"),
                 consumed);
 }
+// tour:end consumer
 
 int main() {
     mp::Queue<std::optional<int>> q;

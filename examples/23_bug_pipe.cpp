@@ -19,6 +19,7 @@ using example::tr;
 
 using namespace std::chrono_literals;
 
+// tour:begin child
 void hijo(mp::Connection conn) {
     if (!conn.poll(1s)) {  // BUG (its half): waits for the parent, which waits for us
         std::printf(tr("child:  waited 1 s in recv(), nothing arrived\n",
@@ -29,13 +30,16 @@ void hijo(mp::Connection conn) {
                 conn.recv<std::string>().c_str());
     conn.send(std::string("Mensaje desde hijo"));
 }
+// tour:end child
 
 int main() {
+    // tour:begin parent
     auto [parent_conn, child_conn] = mp::Pipe();
     mp::Process p(hijo, child_conn);
     p.start();
     // BUG: the parent receives before it sends; the child does the same.
     if (parent_conn.poll(1s)) {
+        // tour:end parent
         std::printf(tr("parent received: %s\n", "el padre recibió: %s\n"),
                     parent_conn.recv<std::string>().c_str());
     } else {

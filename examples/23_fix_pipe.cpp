@@ -30,7 +30,9 @@ int main() {
     auto [parent_conn, child_conn] = mp::Pipe();
     mp::Process p(hijo, child_conn);
     p.start();
+    // tour:begin parent
     parent_conn.send(std::string("Hola desde padre"));  // FIX: the parent speaks first
+    // tour:end parent
     if (parent_conn.poll(5s)) {
         std::printf(tr("parent received: %s\n", "el padre recibió: %s\n"),
                     parent_conn.recv<std::string>().c_str());

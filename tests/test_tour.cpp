@@ -3,7 +3,13 @@
 // and an interactive session with scripted answers saves progress, resumes,
 // and writes a session report in the shape of the guides' reports.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
 
 #include <cctype>
 #include <filesystem>
@@ -163,21 +169,53 @@ std::string slurp(const fs::path& p) {
     return s.str();
 }
 
-/// The right letter of every question, read from the non-interactive tour (which marks it ✔).
-std::vector<char> answer_key() {
-    ProgramResult r = tour({"--no-run", "--lang", "en"});
-    std::vector<char> key;
-    char current = 0;
+/// The right letter of every question, in the order the tour asks them (predictions, then the
+/// checkpoint), and the lesson of each: read from the tour straight through ("→ Answer b) …").
+struct Key {
+    std::vector<char> right;
+    std::vector<char> lesson;
+};
+Key answer_key() {
+    ProgramResult r = tour({"--no-run", "--lang", "en", "--width", "400"});
+    Key key;
+    char lesson = 0;
     std::istringstream lines(r.out);
     for (std::string line; std::getline(lines, line);) {
-        // an option line: "   b) text"
-        if (line.size() > 5 && line.starts_with("   ") && line[3] >= 'a' && line[3] <= 'c' &&
-            line[4] == ')') {
-            current = line[3];
+        const std::string rule = "── ";  // then "a) title"
+        if (line.starts_with(rule) && line.size() > rule.size() + 1 && line[rule.size() + 1] == ')')
+            lesson = line[rule.size()];
+        const std::string mark = "   → Answer ";
+        if (line.starts_with(mark) && line.size() > mark.size() + 1) {
+            key.right.push_back(line[mark.size()]);
+            key.lesson.push_back(lesson);
         }
-        if (contains(line, " ✔")) key.push_back(current);
     }
     return key;
+}
+
+char wrong_for(char right) {
+    return right == 'a' ? 'b' : 'a';
+}
+
+/// Answers for questions `from` … the end: right, except those in `wrong`, which are answered
+/// wrong and then right when the tour asks them again at the end of their lesson.
+std::string script(const Key& key, std::size_t from, const std::vector<std::size_t>& wrong) {
+    std::string input, again;
+    for (std::size_t i = from; i < key.right.size(); ++i) {
+        bool w = std::find(wrong.begin(), wrong.end(), i) != wrong.end();
+        input += std::string(1, w ? wrong_for(key.right[i]) : key.right[i]) + "\n";
+        if (w) again += std::string(1, key.right[i]) + "\n";
+        if (i + 1 == key.right.size() || key.lesson[i + 1] != key.lesson[i]) {
+            input += again;
+            again.clear();
+        }
+    }
+    return input;
+}
+
+std::size_t first_of(const Key& key, char lesson) {
+    return static_cast<std::size_t>(std::find(key.lesson.begin(), key.lesson.end(), lesson) -
+                                    key.lesson.begin());
 }
 
 /// English words that no Spanish sentence of ours contains, padded with spaces.
@@ -328,8 +366,8 @@ TEST(Tour, CodeSideBySideWhenWideOneAfterTheOtherWhenNarrow) {
     bool same_line = false;
     std::istringstream wide_lines(wide.out);
     for (std::string line; std::getline(wide_lines, line);) {
-        same_line =
-            same_line || (contains(line, "def worker():") && contains(line, "│ void worker() {"));
+        same_line = same_line || (contains(line, "from multiprocessing import Process") &&
+                                  contains(line, "│ // examples/01_process.cpp"));
     }
     EXPECT_TRUE(same_line) << wide.out;
     ProgramResult narrow = tour({"--lesson", "a", "--only", "--no-run", "--width", "60"});
@@ -362,22 +400,145 @@ TEST(Tour, BadFlagsFailClearly) {
     }
 }
 
+// ---- the lessons are data ----------------------------------------------------------------
+
+const fs::path kSource = MP_SOURCE_DIR;
+
+/// A copy of the tour's data (tour/lessons, examples) to damage.
+fs::path copy_of_the_data() {
+    fs::path root = make_temp_dir();
+    fs::create_directories(root / "tour");
+    fs::copy(kSource / "tour" / "lessons", root / "tour" / "lessons");
+    fs::copy(kSource / "examples", root / "examples");
+    return root;
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+    std::ofstream(p, std::ios::trunc) << text;
+}
+
+void replace_once(const fs::path& p, const std::string& from, const std::string& to) {
+    std::string text = slurp(p);
+    auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " not in " << p;
+    text.replace(at, from.size(), to);
+    write_file(p, text);
+}
+
+ProgramResult check_lessons(const fs::path& root) {
+    return run_program(kTour, {"--check-lessons", root.string()}, "", 60s);
+}
+
+TEST(Tour, LessonFilesParseAndEveryLanguageHasTheSameLessonsPartsAndQuestions) {
+    ProgramResult ok = check_lessons(kSource);
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_TRUE(contains(ok.out, "lessons ok: 11 lessons, 17 parts")) << ok.out;
+    EXPECT_EQ(run_program(kTour, {"--check-lessons"}, "", 60s).exit_code, 0) << "the built-in copy";
+
+    struct Damage {
+        std::string file, from, to, message;
+    };
+    for (const auto& d : std::vector<Damage>{
+             {"tour/lessons/k.es.md", "\n## question\n", "\n## nothing\n", "k.es.md:"},
+             {"examples/04_queue.cpp", "// tour:begin run\n", "// tour:begin runs\n",
+              "no region 'run'"},
+             {"tour/lessons/a.es.md", "01_process#main", "01_process#main 01_process#main",
+              "other code than in tour/lessons/a.en.md"},
+             {"tour/lessons/e.en.md", "\n+ ", "\n- ", "one right answer"},
+             {"tour/lessons/d.es.md", "\n## question\n? ",
+              "\n## question\n? x\n- y\n+ z\nwhy: w\n\n## question\n? ",
+              "questions where tour/lessons/d.en.md has"},
+             {"examples/07_pool.cpp", "// tour:end map", "",
+              "region 'map' has no '// tour:end map'"},
+         }) {
+        fs::path root = copy_of_the_data();
+        replace_once(root / d.file, d.from, d.to);
+        ProgramResult bad = check_lessons(root);
+        EXPECT_EQ(bad.exit_code, 1) << d.file << " damaged, yet: " << bad.out;
+        EXPECT_TRUE(contains(bad.err, d.message)) << d.file << " → " << bad.err;
+        fs::remove_all(root);
+    }
+    // A missing translation is named; a new language is the copied files.
+    fs::path root = copy_of_the_data();
+    fs::remove(root / "tour" / "lessons" / "b.es.md");
+    ProgramResult missing = check_lessons(root);
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_TRUE(contains(missing.err, "tour/lessons/b.es.md is missing")) << missing.err;
+    fs::remove_all(root);
+    root = copy_of_the_data();
+    for (const auto& e : fs::directory_iterator(kSource / "tour" / "lessons")) {
+        std::string name = e.path().filename().string();
+        if (name.ends_with(".es.md"))
+            fs::copy(e.path(),
+                     root / "tour" / "lessons" / (name.substr(0, name.size() - 6) + ".pt.md"));
+    }
+    ProgramResult added = check_lessons(root);
+    EXPECT_EQ(added.exit_code, 0) << added.err;
+    fs::remove_all(root);
+}
+
+/// The region `name` of an example, as its lines (markers of other regions left out).
+std::vector<std::string> region_lines(const std::string& example, const std::string& name) {
+    std::istringstream in(slurp(kSource / "examples" / (example + ".cpp")));
+    std::vector<std::string> out;
+    bool inside = false, closed = false;
+    for (std::string line; std::getline(in, line);) {
+        std::string t = line.substr(std::min(line.size(), line.find_first_not_of(' ')));
+        if (t == "// tour:begin " + name)
+            inside = true;
+        else if (t == "// tour:end " + name) {
+            closed = inside;
+            inside = false;
+        } else if (inside && !t.starts_with("// tour:"))
+            out.push_back(t);
+    }
+    EXPECT_TRUE(closed) << example << "#" << name << " is not a marked region";
+    return out;
+}
+
+TEST(Tour, TheCodeShownIsTheCodeOfTheExamplesItRuns) {
+    ProgramResult r = tour({"--lang", "en", "--no-run", "--width", "300"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::size_t refs = 0;
+    for (const auto& e : fs::directory_iterator(kSource / "tour" / "lessons")) {
+        if (!e.path().string().ends_with(".en.md")) continue;
+        std::istringstream in(slurp(e.path()));
+        for (std::string line; std::getline(in, line);) {
+            if (!line.starts_with("code:")) continue;
+            std::istringstream refs_in(line.substr(5));
+            for (std::string ref; refs_in >> ref;) {
+                auto hash = ref.find('#');
+                ASSERT_NE(hash, std::string::npos) << ref;
+                std::string example = ref.substr(0, hash);
+                EXPECT_TRUE(contains(r.out, "│ // examples/" + example + ".cpp")) << ref;
+                for (const auto& code : region_lines(example, ref.substr(hash + 1))) {
+                    if (code.empty()) continue;
+                    EXPECT_TRUE(contains(r.out, code)) << ref << ": not shown: " << code;
+                }
+                ++refs;
+            }
+        }
+    }
+    EXPECT_GE(refs, 30u);
+}
+
 TEST(Tour, InteractiveSessionSavesResumesAndReports) {
-    std::vector<char> key = answer_key();
-    ASSERT_EQ(key.size(), 27u) << "questions in lessons a) to k)";
+    Key key = answer_key();
+    ASSERT_EQ(key.right.size(), 33u) << "questions in lessons a) to k), predictions included";
     std::string state = make_temp_dir();
     std::vector<std::string> env{"XDG_STATE_HOME=" + state};
     fs::path progress = fs::path(state) / "mp-tour" / "progress";
 
-    // Session 1: lessons a) and b) right (7 questions: a=2, b=2, c=3 → stop inside c), then "q".
-    std::string input;
-    input += "x\n";  // not a letter shown: asked again
-    for (int i = 0; i < 4; ++i) input += std::string(1, key[i]) + "\n";
-    input += std::string(1, key[4]) + "\nq\n";  // first question of c), then quit
+    // Session 1: lessons a) and b) right, the first question of c), then "q".
+    const std::size_t c0 = first_of(key, 'c'), f0 = first_of(key, 'f');
+    ASSERT_EQ(c0, 6u);
+    std::string input = "x\n";  // not a letter shown: asked again
+    for (std::size_t i = 0; i <= c0; ++i) input += std::string(1, key.right[i]) + "\n";
+    input += "q\n";
     ProgramResult r1 = tour({"--interactive", "--lang", "en", "--no-run"}, input, env);
     EXPECT_EQ(r1.exit_code, 0) << r1.err;
     EXPECT_TRUE(contains(r1.out, "Please answer with one of the letters shown.")) << r1.out;
-    EXPECT_EQ(count(r1.out, "✔ Correct."), 5u) << r1.out;
+    EXPECT_EQ(count(r1.out, "✔ Correct."), c0 + 1) << r1.out;
     EXPECT_TRUE(contains(r1.out, "Progress saved in " + progress.string())) << r1.out;
     EXPECT_TRUE(contains(r1.out, "to resume at lesson c)")) << r1.out;
     EXPECT_FALSE(contains(r1.out, "── " + kTitlesEn[3])) << "stopped inside c)";
@@ -386,15 +547,8 @@ TEST(Tour, InteractiveSessionSavesResumesAndReports) {
     EXPECT_TRUE(contains(saved, "done b\n")) << saved;
     EXPECT_FALSE(contains(saved, "done c\n")) << saved;
 
-    // Session 2: resumes at c); every answer of c) wrong once (the first question), the rest right.
-    input.clear();
-    std::vector<int> wrong{4, 11};  // c) question 1 and f) question 1
-    for (std::size_t i = 4; i < key.size(); ++i) {
-        char a = key[i];
-        if (std::find(wrong.begin(), wrong.end(), static_cast<int>(i)) != wrong.end())
-            a = a == 'a' ? 'b' : 'a';
-        input += std::string(1, a) + "\n";
-    }
+    // Session 2: resumes at c); the first questions of c) and f) wrong, asked again, then right.
+    input = script(key, c0, {c0, f0});
     fs::path report = fs::path(state) / "report.md";
     ProgramResult r2 =
         tour({"--interactive", "--lang", "en", "--report", report.string()}, input, env);
@@ -405,6 +559,7 @@ TEST(Tour, InteractiveSessionSavesResumesAndReports) {
     EXPECT_TRUE(contains(r2.out, "── " + kTitlesEn[2]));
     EXPECT_TRUE(contains(r2.out, "── " + kTitlesEn[10]));
     EXPECT_EQ(count(r2.out, "✘ Not quite."), 2u);
+    EXPECT_EQ(count(r2.out, "Once more — the questions you missed in this block"), 2u) << r2.out;
     EXPECT_TRUE(contains(r2.out, "Live run: examples/03_pipe — PID "))
         << "programs run in interactive mode";
     EXPECT_TRUE(contains(r2.out, "Session report written to " + report.string()));
@@ -417,8 +572,9 @@ TEST(Tour, InteractiveSessionSavesResumesAndReports) {
           "## 5. Suggestions for next time", "**Summary:**"}) {
         EXPECT_TRUE(contains(md, section)) << section << "\n" << md;
     }
-    EXPECT_TRUE(contains(md, "checkpoint answers: 25/27")) << md;
-    EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[0] + " — 2/2 correct")) << md;
+    EXPECT_TRUE(contains(md, "checkpoint answers: 31/33")) << md;
+    EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[0] + " — 3/3 correct")) << md;
+    EXPECT_TRUE(contains(md, "Asked again at the end of the block: right.")) << md;
     EXPECT_TRUE(contains(md, "- [x] " + kTitlesEn[2] + " — 2/3 correct")) << md;
     EXPECT_TRUE(contains(md, "stopped and resumed from saved progress 1 time.")) << md;
     EXPECT_TRUE(contains(md, "**c)** What is the practical difference between Queue and Pipe?"))
@@ -433,13 +589,14 @@ TEST(Tour, InteractiveSessionSavesResumesAndReports) {
 }
 
 TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
-    std::vector<char> key = answer_key();
-    ASSERT_EQ(key.size(), 27u);
+    Key key = answer_key();
+    ASSERT_EQ(key.right.size(), 33u);
     std::string state = make_temp_dir();
     std::vector<std::string> env{"XDG_STATE_HOME=" + state};
-    // Lesson k) only (the last three questions), one wrong; then the report.
-    std::string input =
-        std::string(1, key[24] == 'a' ? 'b' : 'a') + "\n" + key[25] + "\n" + key[26] + "\n";
+    // Lesson k) only (its three questions), the first one wrong; then the report.
+    const std::size_t k0 = first_of(key, 'k');
+    ASSERT_EQ(key.right.size() - k0, 3u);
+    std::string input = script(key, k0, {k0});
     ProgramResult r =
         tour({"--interactive", "--lang", "es", "--lesson", "k", "--no-run"}, input, env);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -468,7 +625,8 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
     // End of input in the middle of a checkpoint saves progress and exits cleanly.
     ProgramResult cut =
         tour({"--interactive", "--lang", "es", "--no-run"},
-             std::string(1, key[0]) + "\n" + key[1] + "\n", env);  // lesson a), then the end
+             std::string(1, key.right[0]) + "\n" + key.right[1] + "\n" + key.right[2] + "\n",
+             env);  // lesson a), then the end
     EXPECT_EQ(cut.exit_code, 0) << cut.err;
     EXPECT_TRUE(contains(cut.out, "Progreso guardado en ")) << cut.out;
     EXPECT_TRUE(contains(cut.out, "mp-tour --interactive --lang es"))
@@ -479,5 +637,169 @@ TEST(Tour, InteractiveInSpanishEndOfInputSavesAndTheReportIsSpanish) {
     env_en.push_back("LANG=en_US.UTF-8");
     ProgramResult resumed = tour({"--interactive", "--no-run"}, "q\n", env_en);
     EXPECT_TRUE(contains(resumed.out, "Bienvenido de nuevo")) << resumed.out;
+    fs::remove_all(state);
+}
+
+// ---- checkpoints a student could get wrong ----------------------------------------------
+
+TEST(Tour, TheRightAnswerIsNeitherUsuallyTheLongestNorAlwaysAtTheSameLetter) {
+    for (const std::string lang : {"en", "es"}) {
+        std::size_t questions = 0, longest = 0, predictions = 0;
+        std::map<std::size_t, std::size_t> at;  // position of the right option → how often
+        for (const auto& e : fs::directory_iterator(kSource / "tour" / "lessons")) {
+            if (!e.path().string().ends_with("." + lang + ".md")) continue;
+            std::istringstream in(slurp(e.path()));
+            std::vector<std::pair<bool, std::size_t>> options;  // right?, length in code points
+            auto close = [&] {
+                if (options.empty()) return;
+                ++questions;
+                std::size_t right = 0, pos = 0, longest_wrong = 0;
+                for (std::size_t i = 0; i < options.size(); ++i) {
+                    if (options[i].first) {
+                        right = options[i].second;
+                        pos = i;
+                    } else {
+                        longest_wrong = std::max(longest_wrong, options[i].second);
+                    }
+                }
+                longest += right > longest_wrong ? 1 : 0;
+                ++at[pos];
+                options.clear();
+            };
+            for (std::string line; std::getline(in, line);) {
+                if (line.starts_with("## ")) close();
+                if (line == "## predict") ++predictions;
+                if (line.starts_with("- ") || line.starts_with("+ ")) {
+                    std::size_t cols = 0;
+                    for (unsigned char c : line) cols += (c & 0xC0) != 0x80;
+                    options.emplace_back(line[0] == '+', cols);
+                }
+            }
+            close();
+        }
+        EXPECT_GE(questions, 30u) << lang;
+        EXPECT_GE(predictions, 4u) << lang << ": questions asked before a run";
+        EXPECT_LE(longest * 4, questions)
+            << lang << ": the right answer is the longest in " << longest << " of " << questions
+            << " questions — write distractors a student could believe";
+        for (auto [pos, n] : at) {
+            EXPECT_LE(n * 2, questions) << lang << ": the right answer is " << char('a' + pos)
+                                        << ") in " << n << " of " << questions << " questions";
+        }
+    }
+}
+
+// ---- at the student's pace: an interactive run at a terminal ----------------------------
+
+/// mp-tour on a pseudo-terminal, as a student at a keyboard runs it.
+class Terminal {
+  public:
+    Terminal(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+        winsize ws{};
+        ws.ws_col = 120;
+        ws.ws_row = 40;
+        pid_ = forkpty(&fd_, nullptr, nullptr, &ws);
+        if (pid_ == 0) {
+            for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+            std::vector<char*> argv{const_cast<char*>(kTour.c_str())};
+            for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+            argv.push_back(nullptr);
+            execv(kTour.c_str(), argv.data());
+            _exit(127);
+        }
+    }
+    ~Terminal() {
+        if (fd_ >= 0) close(fd_);
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    /// Reads until `what` appears after the last match (30 s at most); false if it never does.
+    bool expect(const std::string& what) {
+        auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (true) {
+            auto at = seen_.find(what, from_);
+            if (at != std::string::npos) {
+                from_ = at + what.size();
+                return true;
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+            char buf[4096];
+            ssize_t n = read(fd_, buf, sizeof buf);
+            if (n <= 0) return false;
+            seen_.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    void type(const std::string& line) {
+        std::string s = line + "\n";
+        ASSERT_EQ(write(fd_, s.data(), s.size()), static_cast<ssize_t>(s.size()));
+    }
+    /// Waits for the end; the exit code.
+    int wait() {
+        std::string rest;
+        while (expect("\x01never")) {
+        }
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    [[nodiscard]] const std::string& seen() const { return seen_; }
+    [[nodiscard]] std::string since(std::size_t pos) const { return seen_.substr(pos); }
+    [[nodiscard]] std::size_t at() const { return from_; }
+
+  private:
+    int fd_ = -1;
+    pid_t pid_ = -1;
+    std::string seen_;
+    std::size_t from_ = 0;
+};
+
+TEST(Tour, InteractiveAtATerminalPausesBetweenExplanationCodeRunAndQuestions) {
+    Key key = answer_key();
+    ASSERT_GE(key.right.size(), 3u);
+    ASSERT_EQ(key.lesson[2], 'a');
+    std::string state = make_temp_dir();
+    Terminal t({"--interactive", "--lesson", "a", "--only", "--lang", "es", "--no-color"},
+               {"XDG_STATE_HOME=" + state, "MP_LANG=es"});
+    const std::string pause = "[Enter: seguir · q: guardar y salir]";
+    // 1. the explanation, then a pause before any code
+    ASSERT_TRUE(t.expect("Un proceso es una instancia de programa")) << t.seen();
+    ASSERT_TRUE(t.expect(pause)) << t.seen();
+    EXPECT_FALSE(contains(t.seen(), "mp::Process p(worker);")) << "code shown before Enter";
+    t.type("");
+    // 2. the code, then a pause before the prediction
+    ASSERT_TRUE(t.expect("mp::Process p(worker);")) << t.seen();
+    ASSERT_TRUE(t.expect(pause)) << t.seen();
+    EXPECT_FALSE(contains(t.since(t.at()), "Predice")) << t.seen();
+    t.type("");
+    // 3. the prediction, asked before the run (and answered after it)
+    ASSERT_TRUE(t.expect("Predice antes de ejecutar")) << t.seen();
+    ASSERT_TRUE(t.expect("Tu respuesta")) << t.seen();
+    t.type(std::string(1, key.right[0]));
+    ASSERT_TRUE(t.expect("✔ Correcto.")) << t.seen();
+    ASSERT_TRUE(t.expect(pause)) << t.seen();
+    t.type("");
+    // 4. the checkpoint: one right, one wrong — asked again at the end of the block
+    ASSERT_TRUE(t.expect("Alto para puesta en común")) << t.seen();
+    ASSERT_TRUE(t.expect("Tu respuesta")) << t.seen();
+    t.type(std::string(1, key.right[1]));
+    ASSERT_TRUE(t.expect("Tu respuesta")) << t.seen();
+    t.type(std::string(1, wrong_for(key.right[2])));
+    ASSERT_TRUE(t.expect("✘ No exactamente.")) << t.seen();
+    ASSERT_TRUE(t.expect("Otra vez — las preguntas que fallaste en este bloque")) << t.seen();
+    ASSERT_TRUE(t.expect("Tu respuesta")) << t.seen();
+    t.type(std::string(1, key.right[2]));
+    ASSERT_TRUE(t.expect("✔ Correcto.")) << t.seen();
+    ASSERT_TRUE(t.expect("Lección a) terminada. Siguiente: mp-tour --lesson b")) << t.seen();
+    EXPECT_EQ(t.wait(), 0) << t.seen();
+    std::string saved = slurp(fs::path(state) / "mp-tour" / "progress");
+    EXPECT_TRUE(contains(saved, "done a\n")) << saved;
+    EXPECT_TRUE(contains(saved, " retry\n")) << "the second try is kept: " << saved;
     fs::remove_all(state);
 }

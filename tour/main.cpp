@@ -17,13 +17,16 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -70,7 +73,7 @@ void print_list(const Options& o) {
     for (const auto& l : lessons()) {
         std::string programs;
         for (const auto& part : l.parts) {
-            for (auto p : part.programs) programs += (programs.empty() ? "" : " ") + std::string(p);
+            for (const auto& p : part.programs) programs += (programs.empty() ? "" : " ") + p;
         }
         std::printf("  %-2s %-10s %s\n       %s\n", std::string(l.id).c_str(),
                     std::string(l.alias).c_str(), std::string(l.title(o.lang)).c_str(),
@@ -120,79 +123,20 @@ void run_program(const Options& o, std::string_view name, Progress& progress) {
     progress.runs.push_back({std::string(name), r.exit_code, true});
 }
 
-/// The code as shown in `lang`: its comments translated (the code itself is the same).
-std::string shown_code(std::string_view code, Lang lang) {
-    std::string out(code);
-    if (lang != Lang::es) return out;
-    static const std::pair<std::string_view, std::string_view> kComments[] = {
-        {"// 21_fix_deadlock: always a, then b", "// 21_fix_deadlock: siempre a, luego b"},
-        {"// 23_bug_pipe: both ends recv() first",
-         "// 23_bug_pipe: los dos extremos hacen recv() primero"},
-        {"// 23_fix_pipe: the parent sends first", "// 23_fix_pipe: el padre envía primero"},
-        {"// CPU-bound: threads help too (no GIL)",
-         "// CPU-bound: los hilos también ayudan (sin GIL)"},
-        {"// I/O-bound: a coroutine on an event loop",
-         "// I/O-bound: una corrutina en un bucle de eventos"},
-        {"// both workers", "// ambos workers"},
-        {"// detect instead of hanging", "// detectar en vez de colgarse"},
-        {"// each worker's \"globals\"", "// los \"globales\" de cada worker"},
-        {"// isolation: the parent survives this", "// aislamiento: el padre sobrevive a esto"},
-        {"// mpz_class is not trivially copyable: send digits",
-         "// mpz_class no es trivialmente copiable: enviar las cifras"},
-        {"// or this", "// o esto"},
-        {"// words_of() and read_file(): see examples/11_word_count.cpp",
-         "// words_of() y read_file(): ver examples/11_word_count.cpp"},
-        {"# CPU-bound: threads do not help (GIL)", "# CPU-bound: los hilos no ayudan (GIL)"},
-        {"# I/O-bound: all three overlap the waiting",
-         "# I/O-bound: los tres superponen la espera"},
-        {"# bug: both ends recv() first", "# error: los dos extremos hacen recv() primero"},
-        {"# bug: opposite orders", "# error: órdenes opuestos"},
-        {"# fix: always a, then b", "# corrección: siempre a, luego b"},
-        {"# fix: the parent sends first", "# corrección: el padre envía primero"},
-        {"# detect instead of hanging", "# detectar en vez de colgarse"},
-        {"# child", "# hijo"},
-        {"# parent", "# padre"},
-        {"# bug", "# error"},
-        {"# fix", "# corrección"},
-    };
-    for (const auto& [en, es] : kComments) {
-        std::size_t from = 0;
-        for (auto at = out.find(en); at != std::string::npos; at = out.find(en, from)) {
-            // whole comments only: "# bug" must not rewrite "# bug: …" (done above)
-            auto end = at + en.size();
-            if (end < out.size() && out[end] != '\n') {
-                from = at + 1;
-                continue;
-            }
-            out.replace(at, en.size(), es);
-            from = at + es.size();
-        }
-    }
-    return out;
-}
-
-void show_part(const Options& o, const Part& part, Progress& progress) {
-    const Style& st = o.style;
-    std::printf("\n%s %s\n", paint(st, "▸", ansi::bold).c_str(),
-                paint(st, part.title(o.lang), ansi::bold).c_str());
-    if (!part.python_note(o.lang).empty()) {
-        print_wrapped(stdout, st, "(" + std::string(part.python_note(o.lang)) + ")", 2);
-    }
-    std::printf("\n");
-    // "Python (the guides)" only where the code is the guides' own; the note says where the rest
-    // comes from.
-    std::string_view python_heading =
-        part.python_note(o.lang).empty() ? phrases().python_heading(o.lang) : "Python";
-    print_code_pair(stdout, st, python_heading, shown_code(part.python, o.lang),
-                    phrases().mp_heading(o.lang), shown_code(part.mp, o.lang));
-    std::printf("\n");
-    if (o.run_programs) {
-        for (auto name : part.programs) run_program(o, name, progress);
-    }
-    if (!part.after(o.lang).empty()) {
+/// Waits for Enter between the steps of a lesson (explanation, code, run, questions) when a
+/// student types at a terminal (--interactive). Returns false if the student quits (q, end).
+bool pause(const Options& o) {
+    if (!o.interactive || !isatty(STDIN_FILENO)) return true;
+    std::printf("%s", paint(o.style, std::string(phrases().pause(o.lang)), ansi::magenta).c_str());
+    std::fflush(stdout);
+    std::string line;
+    if (!std::getline(std::cin, line)) {
         std::printf("\n");
-        print_wrapped(stdout, st, part.after(o.lang), 2);
+        return false;
     }
+    auto first = line.find_first_not_of(" \t\r");
+    return first == std::string::npos ||
+           std::tolower(static_cast<unsigned char>(line[first])) != 'q';
 }
 
 /// Asks one question; returns the chosen option, or -1 if the student quits (q or end of input).
@@ -224,46 +168,160 @@ int ask(const Options& o, const Question& q) {
     }
 }
 
-/// The checkpoint. Returns false if the student chose to stop.
-bool checkpoint(const Options& o, const Lesson& l, Progress& progress) {
+char letter(int i) {
+    return static_cast<char>('a' + i);
+}
+
+/// Prints a question and its options; ✔ marks the right one when `mark` (the tour straight
+/// through shows the answers of the checkpoint; a prediction's answer comes after the run).
+void present(const Options& o, const Question& q, const std::string& number, bool mark) {
+    std::printf("\n");
+    bool counted = !number.empty() && std::isdigit(static_cast<unsigned char>(number[0]));
+    print_wrapped(stdout, o.style, number + (counted ? ". " : " ") + std::string(q.text(o.lang)),
+                  0);
+    for (std::size_t k = 0; k < q.options.size(); ++k) {
+        std::string tick = mark && static_cast<int>(k) == q.correct ? " ✔" : "";
+        print_wrapped(stdout, o.style,
+                      "   " + std::string(1, letter(static_cast<int>(k))) + ") " +
+                          std::string(q.options[k](o.lang)) + tick,
+                      0);
+    }
+}
+
+/// What the tour says once a question is answered (or, straight through, in its place).
+void verdict(const Options& o, const Question& q, int chosen) {
     const Style& st = o.style;
     const auto& ph = phrases();
+    std::string expl(q.explanation(o.lang));
+    if (chosen < 0) {
+        print_wrapped(stdout, st,
+                      "   → " + std::string(ph.the_answer_is(o.lang)) + " " +
+                          std::string(1, letter(q.correct)) + ") " + expl,
+                      0);
+        return;
+    }
+    bool ok = chosen == q.correct;
+    std::string v = ok ? paint(st, "✔ " + std::string(ph.correct(o.lang)), ansi::green)
+                       : paint(st, "✘ " + std::string(ph.not_quite(o.lang)), ansi::red) + " " +
+                             std::string(ph.the_answer_is(o.lang)) + ": " +
+                             std::string(1, letter(q.correct)) + ").";
+    std::printf("   %s\n", v.c_str());
+    print_wrapped(stdout, st, "   " + expl, 0);
+}
+
+/// One block's questions and answers while it is shown; committed to the progress at its end.
+struct Block {
+    const Lesson& lesson;
+    std::vector<Answer> answers;
+};
+
+/// Shows one part: code, prediction questions, the live run, what to notice.
+/// Returns false if the student chose to stop.
+bool show_part(const Options& o, Block& block, int part_index, Progress& progress) {
+    const Style& st = o.style;
+    const Part& part = block.lesson.parts[static_cast<std::size_t>(part_index)];
+    std::printf("\n%s %s\n", paint(st, "▸", ansi::bold).c_str(),
+                paint(st, part.title(o.lang), ansi::bold).c_str());
+    if (!part.python_note(o.lang).empty()) {
+        print_wrapped(stdout, st, "(" + std::string(part.python_note(o.lang)) + ")", 2);
+    }
+    std::printf("\n");
+    // "Python (the guides)" only where the code is the guides' own; the note says where the rest
+    // comes from.
+    std::string_view python_heading =
+        part.python_note(o.lang).empty() ? phrases().python_heading(o.lang) : "Python";
+    print_code_pair(stdout, st, python_heading, std::string(part.python(o.lang)),
+                    phrases().mp_heading(o.lang), std::string(part.mp(o.lang)));
+    std::printf("\n");
+    if (!pause(o)) return false;
+    // Predictions: asked before the run, answered after it.
+    std::vector<std::pair<int, int>> asked;  // question index, chosen (-1: straight through)
+    const auto& qs = block.lesson.questions;
+    for (std::size_t qi = 0; qi < qs.size(); ++qi) {
+        if (qs[qi].part != part_index) continue;
+        if (asked.empty()) print_rule(stdout, st, phrases().predict(o.lang), {}, ansi::magenta);
+        present(o, qs[qi], "?", false);
+        int chosen = -1;
+        if (o.interactive) {
+            chosen = ask(o, qs[qi]);
+            if (chosen < 0) return false;
+        }
+        asked.emplace_back(static_cast<int>(qi), chosen);
+    }
+    if (o.run_programs) {
+        if (!asked.empty()) std::printf("\n");
+        for (const auto& name : part.programs) run_program(o, name, progress);
+    }
+    for (auto [qi, chosen] : asked) {
+        const Question& q = qs[static_cast<std::size_t>(qi)];
+        std::printf("\n");
+        print_wrapped(stdout, st, "? " + std::string(q.text(o.lang)), 0);
+        verdict(o, q, chosen);
+        if (o.interactive)
+            block.answers.push_back({block.lesson.id, qi, chosen, chosen == q.correct, false});
+    }
+    if (!part.after(o.lang).empty()) {
+        std::printf("\n");
+        print_wrapped(stdout, st, part.after(o.lang), 2);
+    }
+    return pause(o);
+}
+
+/// The checkpoint, then the questions missed in the block asked once more.
+/// Returns false if the student chose to stop.
+bool checkpoint(const Options& o, Block& block) {
+    const Style& st = o.style;
+    const auto& ph = phrases();
+    const Lesson& l = block.lesson;
     std::printf("\n");
     print_rule(stdout, st, ph.checkpoint(o.lang), {}, ansi::magenta);
-    std::vector<Answer> answers;
-    for (std::size_t qi = 0; qi < l.checkpoint.size(); ++qi) {
-        const Question& q = l.checkpoint[qi];
-        std::printf("\n");
-        print_wrapped(stdout, st, std::to_string(qi + 1) + ". " + std::string(q.text(o.lang)), 0);
-        for (std::size_t k = 0; k < q.options.size(); ++k) {
-            std::string mark = !o.interactive && static_cast<int>(k) == q.correct ? " ✔" : "";
-            print_wrapped(stdout, st,
-                          "   " + std::string(1, static_cast<char>('a' + k)) + ") " +
-                              std::string(q.options[k](o.lang)) + mark,
-                          0);
-        }
-        std::string expl = std::string(q.explanation(o.lang));
+    int number = 0;
+    for (std::size_t qi = 0; qi < l.questions.size(); ++qi) {
+        const Question& q = l.questions[qi];
+        if (q.part >= 0) continue;
+        present(o, q, std::to_string(++number), !o.interactive);
+        int chosen = -1;
         if (o.interactive) {
-            int chosen = ask(o, q);
+            chosen = ask(o, q);
             if (chosen < 0) return false;
-            bool ok = chosen == q.correct;
-            answers.push_back({std::string(l.id), static_cast<int>(qi), chosen, ok});
-            std::string verdict =
-                ok ? paint(st, "✔ " + std::string(ph.correct(o.lang)), ansi::green)
-                   : paint(st, "✘ " + std::string(ph.not_quite(o.lang)), ansi::red) + " " +
-                         std::string(ph.the_answer_is(o.lang)) + ": " +
-                         std::string(1, static_cast<char>('a' + q.correct)) + ").";
-            std::printf("   %s\n", verdict.c_str());
-            print_wrapped(stdout, st, "   " + expl, 0);
-        } else {
-            print_wrapped(stdout, st,
-                          "   → " + std::string(ph.the_answer_is(o.lang)) + " " +
-                              std::string(1, static_cast<char>('a' + q.correct)) + ") " + expl,
-                          0);
+            block.answers.push_back(
+                {l.id, static_cast<int>(qi), chosen, chosen == q.correct, false});
+        }
+        verdict(o, q, chosen);
+    }
+    std::vector<int> missed;
+    for (const auto& a : block.answers) {
+        if (!a.correct) missed.push_back(a.question);
+    }
+    if (missed.empty()) return true;
+    std::printf("\n");
+    print_rule(stdout, st, ph.again(o.lang), {}, ansi::magenta);
+    for (int qi : missed) {
+        const Question& q = l.questions[static_cast<std::size_t>(qi)];
+        present(o, q, "↻", false);
+        int chosen = ask(o, q);
+        if (chosen < 0) return false;
+        block.answers.push_back({l.id, qi, chosen, chosen == q.correct, true});
+        verdict(o, q, chosen);
+    }
+    return true;
+}
+
+/// The lesson files and examples of a source tree (what `--check-lessons DIR` reads).
+SourceFiles read_source_files(const fs::path& root) {
+    SourceFiles files;
+    for (const char* dir : {"tour/lessons", "examples"}) {
+        if (!fs::is_directory(root / dir))
+            throw std::runtime_error((root / dir).string() + " is not a directory");
+        for (const auto& e : fs::directory_iterator(root / dir)) {
+            if (!e.is_regular_file()) continue;
+            std::ifstream in(e.path(), std::ios::binary);
+            std::ostringstream text;
+            text << in.rdbuf();
+            files.emplace(std::string(dir) + "/" + e.path().filename().string(), text.str());
         }
     }
-    progress.answers.insert(progress.answers.end(), answers.begin(), answers.end());
-    return true;
+    return files;
 }
 
 /// The language asked for on the command line (--lang es, --lang=es), else from $LANG.
@@ -322,6 +380,31 @@ int parse_error(const CLI::App& app, const CLI::ParseError& e, Lang lang) {
 
 int main(int argc, char** argv) {
     const Lang lang0 = language_of(argc, argv);
+    // The lesson files are data: a damaged one is reported, not a crash.
+    // `mp-tour --check-lessons [DIR]` checks the built-in files, or those of a source tree DIR.
+    if (argc >= 2 && std::string_view(argv[1]) == "--check-lessons") {
+        try {
+            SourceFiles files = argc >= 3 ? read_source_files(argv[2]) : builtin_files();
+            auto all = load_lessons(files);
+            std::size_t parts = 0, questions = 0;
+            for (const auto& l : all) {
+                parts += l.parts.size();
+                questions += l.questions.size();
+            }
+            std::printf("lessons ok: %zu lessons, %zu parts, %zu questions\n", all.size(), parts,
+                        questions);
+            return 0;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "mp-tour: %s\n", e.what());
+            return 1;
+        }
+    }
+    try {
+        lessons();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mp-tour: the built-in lessons cannot be read: %s\n", e.what());
+        return 1;
+    }
     Say say{lang0};
     CLI::App app{say(
         "mp-tour — a guided tour of mp, Python's multiprocessing in C++.\n"
@@ -518,8 +601,16 @@ int main(int argc, char** argv) {
                        std::to_string(all.size()),
                    ansi::bold);
         print_wrapped(stdout, st, l.intro(o.lang));
-        for (const auto& part : l.parts) show_part(o, part, progress);
-        if (!checkpoint(o, l, progress)) {
+        Block block{l, {}};
+        bool go_on = pause(o);
+        for (std::size_t k = 0; go_on && k < l.parts.size(); ++k)
+            go_on = show_part(o, block, static_cast<int>(k), progress);
+        go_on = go_on && checkpoint(o, block);
+        if (go_on)
+            progress.answers.insert(progress.answers.end(), block.answers.begin(),
+                                    block.answers.end());
+        if (!go_on) {
+            if (!interactive) return 0;
             save_progress(progress_file, progress);
             std::printf("\n%s\n", fill(ph.saved_and_quit(o.lang),
                                        {progress_file.string(), std::string(l.id) + ")"})

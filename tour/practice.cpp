@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -164,9 +165,36 @@ fs::path ensure_pch() {
     return dir;
 }
 
+/// What a build depends on, hashed (FNV-1a): the source's text, the command line, and the
+/// mp library and precompiled header it links and includes.
+std::string build_key(const fs::path& source, const std::vector<std::string>& args,
+                      const fs::path& pch) {
+    std::uint64_t h = 14695981039346656037ull;
+    auto mix = [&h](std::string_view s) {
+        for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    };
+    std::ifstream in(source, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    mix(text.str());
+    for (const auto& a : args) mix(a);
+    std::error_code ec;
+    for (const fs::path& dep : {fs::path(MP_TOUR_MP_LIBRARY), pch / "mp" / "mp.hpp.gch"}) {
+        mix(dep.string());
+        mix(std::to_string(fs::last_write_time(dep, ec).time_since_epoch().count()));
+        mix(std::to_string(fs::file_size(dep, ec)));
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return hex;
+}
+
+/// Builds `source`, or reuses the binary of an earlier build of the very same text with the
+/// same flags and library (practice/cache/<key>): a check re-run, a hint or --all after a
+/// check compiles nothing.
 Built build(const fs::path& source, const fs::path& binary) {
     Built b;
-    b.binary = binary;
     std::error_code ec;
     fs::create_directories(binary.parent_path(), ec);
     fs::path pch = ensure_pch();
@@ -174,11 +202,32 @@ Built build(const fs::path& source, const fs::path& binary) {
     args.insert(args.end(),
                 {"-I" + pch.string(), "-I" + (source_dir() / "include").string(),
                  "-DMP_EXERCISES_DIR=\"" + source.parent_path().parent_path().string() + "\"",
-                 source.string(), MP_TOUR_MP_LIBRARY, "-lgmpxx", "-lgmp", "-o", binary.string()});
+                 source.string(), MP_TOUR_MP_LIBRARY, "-lgmpxx", "-lgmp"});
+    fs::path cached = practice_dir() / "cache" / build_key(source, args, pch);
+    b.binary = cached;
+    fs::path log = cached;
+    log += ".log";  // the compiler's messages (warnings), shown again on a reuse
+    if (fs::exists(cached, ec)) {
+        b.ok = true;
+        std::ifstream in(log);
+        std::ostringstream text;
+        text << in.rdbuf();
+        b.output = text.str();
+        return b;
+    }
+    fs::create_directories(cached.parent_path(), ec);
+    fs::path tmp = binary;
+    tmp += ".tmp";
+    args.insert(args.end(), {"-o", tmp.string()});
     RunResult r = run_tool(MP_TOUR_CXX, args);
     b.ok = r.started && r.exit_code == 0;
     b.output = r.output;
     if (!r.started) b.output = "cannot start the compiler " MP_TOUR_CXX ": " + r.output;
+    if (b.ok) {
+        std::ofstream(log, std::ios::trunc) << b.output;
+        fs::rename(tmp, cached, ec);  // atomic: a concurrent check sees all of it or nothing
+        if (ec) b.binary = tmp;
+    }
     return b;
 }
 

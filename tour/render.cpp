@@ -123,6 +123,39 @@ void print_rule(std::FILE* out, const Style& st, std::string_view text, std::str
     std::fprintf(out, "%s\n", paint(st, line + fill, color).c_str());
 }
 
+/// A code line cut into rows of at most `avail` columns: at a space where there is one,
+/// each continuation indented four columns more than the line.
+static std::vector<std::string> code_rows(std::string_view line, std::size_t avail) {
+    std::vector<std::string> rows;
+    std::size_t indent = std::min(line.find_first_not_of(' '), line.size());
+    std::string pad(indent + 4, ' ');
+    std::string rest(line);
+    bool first = true;
+    while (true) {
+        std::string row = first ? rest : pad + rest;
+        if (display_width(row) <= avail) {
+            rows.push_back(row);
+            break;
+        }
+        // the byte where column `avail` starts, then back to a space after the indentation
+        std::size_t cut = 0, cols = 0;
+        while (cut < row.size() && cols < avail) {
+            ++cut;
+            while (cut < row.size() && (static_cast<unsigned char>(row[cut]) & 0xC0) == 0x80) ++cut;
+            ++cols;
+        }
+        std::size_t from = first ? indent : pad.size();
+        std::size_t space = row.rfind(' ', cut);
+        if (space != std::string::npos && space > from + 8) cut = space;
+        rows.push_back(row.substr(0, cut));
+        std::size_t next = row.find_first_not_of(' ', cut);
+        if (next == std::string::npos) break;
+        rest = row.substr(next);
+        first = false;
+    }
+    return rows;
+}
+
 bool print_code_pair(std::FILE* out, const Style& st, std::string_view left_title,
                      std::string_view left, std::string_view right_title, std::string_view right) {
     auto l = split_lines(left), r = split_lines(right);
@@ -143,14 +176,18 @@ bool print_code_pair(std::FILE* out, const Style& st, std::string_view left_titl
                          std::string(b).c_str());
         }
     } else {
+        // One after the other; a line wider than the terminal goes on below, indented further.
+        auto avail = static_cast<std::size_t>(std::max(st.width - 5, 20));
+        auto listing = [&](const std::vector<std::string_view>& lines) {
+            for (auto s : lines) {
+                for (const auto& row : code_rows(s, avail))
+                    std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(), row.c_str());
+            }
+        };
         std::fprintf(out, "  %s\n", head(left_title, ansi::yellow).c_str());
-        for (auto s : l)
-            std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(),
-                         std::string(s).c_str());
+        listing(l);
         std::fprintf(out, "\n  %s\n", head(right_title, ansi::cyan).c_str());
-        for (auto s : r)
-            std::fprintf(out, "  %s %s\n", paint(st, "│", ansi::dim).c_str(),
-                         std::string(s).c_str());
+        listing(r);
     }
     return side;
 }

@@ -34,7 +34,7 @@ fs::path state_dir() {
 // The file is line-based text, one record per line:
 //   mp-tour-progress 1
 //   started <unix time>      resumes <n>
-//   done <lesson>            answer <lesson> <question> <chosen> <0|1>
+//   done <lesson>            answer <lesson> <question> <chosen> <0|1> [retry]
 //   ran <program> <exit code> <built 0|1>
 std::optional<Progress> load_progress(const fs::path& file) {
     std::ifstream in(file);
@@ -68,6 +68,8 @@ std::optional<Progress> load_progress(const fs::path& file) {
             int c = 0;
             ok = static_cast<bool>(f >> a.lesson >> a.question >> a.chosen >> c);
             a.correct = c != 0;
+            std::string retry;
+            a.retry = (f >> retry) && retry == "retry";
             p.answers.push_back(a);
         } else if (kind == "ran") {
             ProgramRun r;
@@ -99,7 +101,7 @@ void save_progress(const fs::path& file, const Progress& p) {
         for (const auto& d : p.done) out << "done " << d << "\n";
         for (const auto& a : p.answers) {
             out << "answer " << a.lesson << " " << a.question << " " << a.chosen << " "
-                << (a.correct ? 1 : 0) << "\n";
+                << (a.correct ? 1 : 0) << (a.retry ? " retry" : "") << "\n";
         }
         for (const auto& r : p.runs)
             out << "ran " << r.name << " " << r.exit_code << " " << (r.built ? 1 : 0) << "\n";
@@ -189,13 +191,15 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished,
 
     int right = 0;
     std::map<std::string, std::pair<int, int>> per_lesson;  // id → (right, asked)
+    int asked = 0;
     for (const auto& a : p.answers) {
+        if (a.retry) continue;  // first answers count; a retry is reported beside its question
+        ++asked;
         right += a.correct ? 1 : 0;
         auto& [r, n] = per_lesson[a.lesson];
         r += a.correct ? 1 : 0;
         ++n;
     }
-    int asked = static_cast<int>(p.answers.size());
     int pct = asked > 0 ? (200 * right + asked) / (2 * asked) : 0;  // rounded: 18/27 → 67
 
     md << T("# Session report: multiprocessing in C++ with mp (mp-tour)\n\n",
@@ -253,11 +257,11 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished,
             "\n## 3. Dónde el estudiante necesitó aclaraciones\n\n");
     bool any_wrong = false;
     for (const auto& a : p.answers) {
-        if (a.correct) continue;
+        if (a.correct || a.retry) continue;
         const Lesson* l = find_lesson(a.lesson);
-        if (l == nullptr || a.question < 0 || a.question >= static_cast<int>(l->checkpoint.size()))
+        if (l == nullptr || a.question < 0 || a.question >= static_cast<int>(l->questions.size()))
             continue;
-        const Question& q = l->checkpoint[static_cast<std::size_t>(a.question)];
+        const Question& q = l->questions[static_cast<std::size_t>(a.question)];
         any_wrong = true;
         md << "- **" << l->id << ")** " << q.text(lang) << "\n"
            << "  - " << T("Answered", "Respondió") << " " << letter(a.chosen) << ") "
@@ -269,6 +273,16 @@ std::string session_report(const Progress& p, Lang lang, std::time_t finished,
            << q.options[static_cast<std::size_t>(q.correct)](lang) << "\n"
            << "  - " << T("Clarification given", "Aclaración dada") << ": " << q.explanation(lang)
            << "\n";
+        for (const auto& again : p.answers) {
+            if (again.retry && again.lesson == a.lesson && again.question == a.question) {
+                md << "  - "
+                   << (again.correct ? T("Asked again at the end of the block: right.",
+                                         "Preguntada otra vez al final del bloque: bien.")
+                                     : T("Asked again at the end of the block: still wrong.",
+                                         "Preguntada otra vez al final del bloque: otra vez mal."))
+                   << "\n";
+            }
+        }
     }
     if (!any_wrong) {
         md << T("No wrong answers: every checkpoint was passed at the first attempt.\n",

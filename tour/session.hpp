@@ -19,6 +19,7 @@ struct Answer {
     int question = 0;
     int chosen = 0;
     bool correct = false;
+    bool retry = false;  ///< asked again at the end of its block, after a wrong first answer
 };
 
 struct ProgramRun {
