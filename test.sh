@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (about 15 minutes on 2 cores):
-#   1. clang-format check of the tree (tour/lessons.cpp is `// clang-format off`);
+#   1. clang-format check of the tree (tour/phrases.cpp is `// clang-format off`);
 #   2. build with warnings as errors and run every test (build/);
 #   3. install from ONE fresh configure into a temporary prefix and build tests/consumer
 #      against it with find_package(mp);
