@@ -46,10 +46,10 @@ mp_build build-tsan -DMP_TSAN=ON -DMP_BUILD_BENCH=OFF -DMP_BUILD_EXAMPLES=OFF \
 echo "== build with ASan + UBSan (build-asan/)"
 mp_build build-asan -DMP_SANITIZE=ON -DMP_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
 echo "== tests under ASan + UBSan"
-# Every test but the practice checkers (Exercises/*, Practice.*): those compile and judge ~50
+# Every test but the practice checkers (All/Exercise.*, Practice.*): those compile and judge ~50
 # student programs — the tour's logic, run by the normal build above — and would double this
 # stage's time while putting no more of the library under the sanitizers.
 (cd "$MP_ROOT/build-asan" &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
- ctest -j "$jobs" --output-on-failure --timeout 600 -E '^(Exercises/|Practice[.])')
+ ctest -j "$jobs" --output-on-failure --timeout 600 -E '^(All/Exercise[.]|Practice[.])')
 echo "== all checks passed (format, tests, install, fuzz, TSan, ASan + UBSan)"

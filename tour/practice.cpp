@@ -216,17 +216,26 @@ Built build(const fs::path& source, const fs::path& binary) {
         return b;
     }
     fs::create_directories(cached.parent_path(), ec);
-    fs::path tmp = binary;
-    tmp += ".tmp";
+    // A name of this build's own: two checks of one exercise at once (two tests, two terminals)
+    // must never link into the same file — one would rename the other's half-written binary
+    // into the cache and run it (ETXTBSY, or worse).
+    static std::atomic<unsigned> builds{0};
+    fs::path tmp = cached;
+    tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(builds++);
     args.insert(args.end(), {"-o", tmp.string()});
     RunResult r = run_tool(MP_TOUR_CXX, args);
     b.ok = r.started && r.exit_code == 0;
     b.output = r.output;
     if (!r.started) b.output = "cannot start the compiler " MP_TOUR_CXX ": " + r.output;
     if (b.ok) {
-        std::ofstream(log, std::ios::trunc) << b.output;
+        fs::path log_tmp = tmp;
+        log_tmp += ".log";
+        std::ofstream(log_tmp, std::ios::trunc) << b.output;
+        fs::rename(log_tmp, log, ec);
         fs::rename(tmp, cached, ec);  // atomic: a concurrent check sees all of it or nothing
         if (ec) b.binary = tmp;
+    } else {
+        fs::remove(tmp, ec);
     }
     return b;
 }
