@@ -936,7 +936,9 @@ TEST(PoolRobust, AKillStormFailsOnlyRunningTasksAndThePoolGoesOn) {
     // Afterwards the pool serves as if nothing happened.
     EXPECT_EQ(pool.map(square, std::views::iota(0, 100)).back(), 99 * 99);
     EXPECT_EQ(pool.apply(add, 2, 3), 5);
-    EXPECT_EQ(pool.worker_pids().size(), 4u);
+    // The storm's last victim may still be being replaced (the tasks above needed only three).
+    EXPECT_TRUE(mp::test::eventually([&] { return pool.worker_pids().size() == 4u; }))
+        << pool.worker_pids().size() << " workers";
 }
 
 TEST(PoolRobust, ARespawnRefusedByRlimitNprocIsRetriedUntilAllowed) {
