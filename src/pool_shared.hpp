@@ -93,6 +93,17 @@ struct TaskHeader {
 static_assert(std::is_trivially_copyable_v<TaskHeader> && sizeof(TaskHeader) == 32,
               "TaskHeader layout");
 
+/// The record that tells a worker to end: [u64 length][TaskHeader of kind kStop].
+inline Bytes stop_record() {
+    Bytes rec(sizeof(std::uint64_t) + sizeof(TaskHeader));
+    std::uint64_t len = sizeof(TaskHeader);
+    TaskHeader h;
+    h.kind = TaskHeader::kStop;
+    std::memcpy(rec.data(), &len, sizeof len);
+    std::memcpy(rec.data() + sizeof len, &h, sizeof h);
+    return rec;
+}
+
 /// The result record's fixed part (after the u64 length); a frame follows.
 struct ResultHeader {
     static constexpr std::uint32_t kOk = 1;         // frame of the result

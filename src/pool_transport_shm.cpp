@@ -362,12 +362,7 @@ class ShmTransport final : public PoolTransport {
         if (!s.alive) return true;
         if (s.stopping) return true;
         if (!s.partial.empty()) return false;
-        Bytes rec(sizeof(std::uint64_t) + sizeof(TaskHeader));
-        std::uint64_t len = sizeof(TaskHeader);
-        TaskHeader h;
-        h.kind = TaskHeader::kStop;
-        std::memcpy(rec.data(), &len, sizeof len);
-        std::memcpy(rec.data() + sizeof len, &h, sizeof h);
+        Bytes rec = stop_record();
         if (layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size()) != rec.size())
             return false;
         s.stopping = true;

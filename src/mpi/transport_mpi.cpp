@@ -138,12 +138,7 @@ class MpiTransport final : public PoolTransport {
 
     bool stop(std::size_t slot) override {
         if (!slots_[slot].alive) return false;
-        Bytes rec(sizeof(std::uint64_t) + sizeof(TaskHeader));
-        std::uint64_t len = sizeof(TaskHeader);
-        TaskHeader h;
-        h.kind = TaskHeader::kStop;
-        std::memcpy(rec.data(), &len, sizeof len);
-        std::memcpy(rec.data() + sizeof len, &h, sizeof h);
+        Bytes rec = mp::detail::stop_record();
         append(slot, rec);
         slots_[slot].stopping = true;
         return true;
