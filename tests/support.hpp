@@ -50,6 +50,11 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
     return true;
 }
 
+/// Whether `text` contains `what` (output checks).
+inline bool contains(const std::string& text, const std::string& what) {
+    return text.find(what) != std::string::npos;
+}
+
 }  // namespace mp::test
 
 namespace mp::test {

@@ -24,14 +24,12 @@ using mp::test::ProgramResult;
 using mp::test::run_program;
 namespace fs = std::filesystem;
 
+using mp::test::contains;
+
 namespace {
 
 const std::string kTour = binary("tour/mp-tour");
 const fs::path kSource = MP_SOURCE_DIR;
-
-bool contains(const std::string& text, const std::string& what) {
-    return text.find(what) != std::string::npos;
-}
 
 /// A private state directory, so that no test touches the student's progress.
 struct StateDir {

@@ -15,11 +15,9 @@ using mp::test::binary;
 using mp::test::ProgramResult;
 using mp::test::run_program;
 
-namespace {
+using mp::test::contains;
 
-bool contains(const std::string& text, const std::string& what) {
-    return text.find(what) != std::string::npos;
-}
+namespace {
 
 ProgramResult run_example(const std::string& name, const std::vector<std::string>& args = {}) {
     ProgramResult r = run_program(binary("examples/" + name), args, "", 30s);

@@ -27,13 +27,11 @@ using mp::test::ProgramResult;
 using mp::test::run_program;
 namespace fs = std::filesystem;
 
+using mp::test::contains;
+
 namespace {
 
 const std::string kTour = binary("tour/mp-tour");
-
-bool contains(const std::string& text, const std::string& what) {
-    return text.find(what) != std::string::npos;
-}
 
 std::size_t count(const std::string& text, const std::string& what) {
     std::size_t n = 0;
