@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 
+#include "connection_ring.hpp"
 #include "mp/process.hpp"
 #include "system.hpp"
 
@@ -25,6 +26,7 @@ struct Connection::State {
     Framing framing = Framing::mp;
     std::deque<int> fds_in;  // fds received with SCM_RIGHTS, not yet taken by a handle
     bool socket = true;      // false once recvmsg said ENOTSOCK (a pipe): plain read()
+    std::optional<detail::ConnRing> ring;  // a Pipe() end: frames go through shared memory
 
     [[nodiscard]] bool has_buffered() const noexcept {
         return pending.has_value() || pushback_pos < pushback.size();
@@ -53,6 +55,7 @@ constexpr std::size_t kMaxFds = detail::kMaxFdsPerMessage;
 
 // One read(2) that also collects the fds sent with SCM_RIGHTS.
 ssize_t read_some(Connection::State& s, void* data, std::size_t size) {
+    if (s.ring) return static_cast<ssize_t>(s.ring->read_some(s.fd, s.fds_in, data, size));
     if (!s.socket) return ::read(s.fd, data, size);
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
     iovec iov{data, size};
@@ -129,12 +132,18 @@ Connection Connection::from_fd(int fd, bool readable, bool writable) {
 }
 
 std::pair<Connection, Connection> Pipe(bool duplex) {
+    // The rings first: if they cannot be made, no fd is left open.
+    auto rings = detail::ConnRing::make();
     int fds[2];
     detail::check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "Pipe: socketpair");
-    if (duplex) return {Connection::from_fd(fds[0]), Connection::from_fd(fds[1])};
-    ::shutdown(fds[0], SHUT_WR);
-    ::shutdown(fds[1], SHUT_RD);
-    return {Connection::from_fd(fds[0], true, false), Connection::from_fd(fds[1], false, true)};
+    // A one-way Pipe keeps both directions of its socket open: the socket carries the
+    // ring's wake bytes and the fds of handles toward the reader, and its HUP tells
+    // either end that the other is gone; the ends refuse the other direction themselves.
+    Connection a = Connection::from_fd(fds[0], true, duplex);
+    Connection b = Connection::from_fd(fds[1], duplex, true);
+    a.s_->ring = std::move(rings.first);
+    b.s_->ring = std::move(rings.second);
+    return {std::move(a), std::move(b)};
 }
 
 Bytes& Connection::scratch() {
@@ -156,6 +165,11 @@ void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> pay
     }
     if (fds.size() > kMaxFds)
         throw ValueError("Connection.send: one message can carry at most 253 fds");
+    if (s_->ring) {
+        std::span<const std::byte> parts[2] = {std::as_bytes(std::span(&h, 1)), payload};
+        s_->ring->write(fd, parts, fds);
+        return;
+    }
     iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};
     const int e = detail::sendmsg_all(fd, std::span(iov, payload.empty() ? 1 : 2), fds);
@@ -189,6 +203,7 @@ Bytes Connection::recv_handle(std::uint64_t fingerprint, std::string_view type,
     Bytes payload = read_payload(h);
     std::span<const std::byte> in = payload;
     auto n = detail::get_pod<std::uint32_t>(in);
+    if (n > s_->fds_in.size() && s_->ring) (void)s_->ring->take_fds(s_->fd, s_->fds_in, n);
     if (n > s_->fds_in.size()) {
         throw SerializationError("Connection.recv: a handle arrived without its fds (" +
                                  std::to_string(n) + " expected, " +
@@ -290,6 +305,7 @@ bool Connection::recv_fixed(const FrameHeader& expected, std::span<std::byte> ou
 bool Connection::poll_until(detail_clock::time_point deadline) const {
     int fd = require(s_, true);
     if (s_->has_buffered()) return true;
+    if (s_->ring) return s_->ring->wait_readable(fd, s_->fds_in, deadline);
     return detail::poll_fd(fd, POLLIN, deadline) != 0;
 }
 
@@ -297,6 +313,7 @@ void Connection::close() noexcept {
     if (s_ && s_->fd >= 0) {
         detail::close_fd(s_->fd);
         s_->fd = -1;
+        s_->ring.reset();
     }
 }
 
@@ -423,7 +440,7 @@ std::vector<Connection*> wait(std::span<Connection* const> conns,
     for (Connection* c : conns) {
         if (c == nullptr) throw ValueError("mp::wait: a null Connection pointer was given");
         int fd = Connection::require(c->s_, true);
-        if (c->s_->has_buffered()) ready.push_back(c);
+        if (c->s_->has_buffered() || (c->s_->ring && c->s_->ring->has_data())) ready.push_back(c);
         fds.push_back({fd, POLLIN, 0});
     }
     if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
@@ -440,7 +457,8 @@ std::vector<Waitable> wait(std::span<const Waitable> objects,
     for (const Waitable& w : objects) {
         if (Connection* c = w.connection()) {
             int fd = Connection::require(c->s_, true);
-            if (c->s_->has_buffered()) ready.push_back(w);
+            if (c->s_->has_buffered() || (c->s_->ring && c->s_->ring->has_data()))
+                ready.push_back(w);
             fds.push_back({fd, POLLIN, 0});
         } else if (Process* p = w.process()) {
             int fd = p->sentinel();
@@ -459,18 +477,30 @@ std::vector<Waitable> wait(std::span<const Waitable> objects,
 
 namespace detail {
 
+// A Connection travels as its socket's fd, its flags and, for a Pipe() end, the memfd of
+// its rings and which side it is (flag 4).
 void Reduce<Connection>::save(const Connection& c, Bytes& out, FdSink& sink) {
     std::uint32_t idx = sink.add(c.closed() ? -1 : c.fileno(), "Connection");
+    const auto& ring = c.s_->ring;
     put_pod(out, idx);
-    put_pod<std::uint8_t>(
-        out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) | (c.writable() ? 2 : 0)));
+    put_pod<std::uint8_t>(out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) |
+                                                         (c.writable() ? 2 : 0) | (ring ? 4 : 0)));
+    if (!ring) return;
+    put_pod(out, sink.add(ring->memfd(), "Connection"));
+    put_pod<std::uint8_t>(out, static_cast<std::uint8_t>(ring->side()));
 }
 
 Connection Reduce<Connection>::load(std::span<const std::byte>& in, FdSource& src) {
     auto idx = get_pod<std::uint32_t>(in);
     auto flags = get_pod<std::uint8_t>(in);
     int fd = src.take(idx, "Connection");
-    return Connection::from_fd(fd, (flags & 1) != 0, (flags & 2) != 0);
+    Connection c = Connection::from_fd(fd, (flags & 1) != 0, (flags & 2) != 0);
+    if ((flags & 4) != 0) {
+        auto ring_idx = get_pod<std::uint32_t>(in);
+        auto side = get_pod<std::uint8_t>(in);
+        c.s_->ring = ConnRing::adopt(src.take(ring_idx, "Connection"), side);
+    }
+    return c;
 }
 
 }  // namespace detail

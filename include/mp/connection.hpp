@@ -147,6 +147,7 @@ class Connection {
     std::shared_ptr<State> s_;
 
     friend std::pair<Connection, Connection> Pipe(bool duplex);
+    friend struct detail::Reduce<Connection>;
     friend std::vector<Connection*> wait(std::span<Connection* const>,
                                          std::optional<std::chrono::steady_clock::duration>);
     friend std::vector<class Waitable> wait(std::span<const Waitable>,
