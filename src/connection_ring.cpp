@@ -3,6 +3,7 @@
 #include "connection_ring.hpp"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -215,8 +216,7 @@ ConnRing::Waited ConnRing::wait_data(int sock, std::deque<int>& fds,
             protocol_step(Protocol::connection_ring, kConnReaderSpinning);
             d.spinning.store(1, std::memory_order_seq_cst);  // R1
             std::atomic_thread_fence(std::memory_order_seq_cst);
-            auto ready = [this] { return has_data(); };
-            (void)park_spin_system(d.hint, ready, kReaderSpin);
+            spin_for_data();
             d.spinning.exchange(0, std::memory_order_seq_cst);  // R2
             std::atomic_thread_fence(std::memory_order_seq_cst);
             continue;
@@ -242,6 +242,28 @@ ConnRing::Waited ConnRing::wait_data(int sock, std::deque<int>& fds,
         }
         // a counted 'W' with the ring empty: the next settle() takes it
     }
+}
+
+// R1's spin: only where park's policy says it may pay (two CPUs or more in the system, recent
+// spins in this thread succeeded, the peer last seen on another CPU), and only while the
+// peer is not seen on this thread's CPU: there the spin would take the CPU the peer needs.
+// Each side leaves its CPU in the hint of the direction it writes, when it publishes and
+// when it starts waiting.
+void ConnRing::spin_for_data() {
+    ConnShared* s = shared();
+    const ParkWord& peer = in_dir(s, side_).hint;
+    const int me = ::sched_getcpu();
+    out_dir(s, side_).hint.waker_cpu1.store(me + 1, std::memory_order_relaxed);
+    if (!park_detail::spin_worth_it_system(peer)) return;
+    const auto end = Clock::now() + kReaderSpin;
+    do {
+        for (int i = 0; i < 64; ++i) {
+            if (has_data()) return park_detail::spin_result(true);
+            cpu_relax();
+        }
+        if (peer.waker_cpu1.load(std::memory_order_relaxed) == me + 1) break;
+    } while (Clock::now() < end);
+    park_detail::spin_result(false);
 }
 
 std::size_t ConnRing::read_some(int sock, std::deque<int>& fds, void* out, std::size_t n) {
@@ -287,7 +309,7 @@ bool ConnRing::take_fds(int sock, std::deque<int>& fds, std::size_t n) {
 void ConnRing::signal(int sock, std::uint64_t old_tail, bool always) {
     ConnDir& d = out_dir(shared(), side_);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // P2
-    park_detail::note_waker(d.hint);
+    park_detail::note_waker_now(d.hint);  // every time: the reader's spin watches it
     protocol_step(Protocol::connection_ring, kConnWriterPublished);
     if (always) {  // a frame with fds: its own 'W' after it (take_fds may eat earlier ones)
         d.pending.fetch_add(1, std::memory_order_seq_cst);

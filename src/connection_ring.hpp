@@ -94,6 +94,7 @@ class ConnRing {
     Waited wait_data(int sock, std::deque<int>& fds, std::optional<Clock::time_point> deadline,
                      bool spin);
     void settle(int sock, std::deque<int>& fds);
+    void spin_for_data();
     void signal(int sock, std::uint64_t old_tail, bool always);
     void wait_room(int sock, std::uint64_t need);
 
