@@ -31,6 +31,11 @@ struct Connection::State {
     [[nodiscard]] bool has_buffered() const noexcept {
         return pending.has_value() || pushback_pos < pushback.size();
     }
+    // After poll() found the fd readable: whether recv would not block. On a ring, the
+    // byte may be the wake byte of a message taken already, or fds ahead of their frame.
+    bool confirm_ready() {
+        return !ring || ring->has_data() || ring->wait_readable(fd, fds_in, detail::Clock::now());
+    }
 
     State() = default;
     State(const State&) = delete;
@@ -57,27 +62,10 @@ constexpr std::size_t kMaxFds = detail::kMaxFdsPerMessage;
 ssize_t read_some(Connection::State& s, void* data, std::size_t size) {
     if (s.ring) return static_cast<ssize_t>(s.ring->read_some(s.fd, s.fds_in, data, size));
     if (!s.socket) return ::read(s.fd, data, size);
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-    iovec iov{data, size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t r = ::recvmsg(s.fd, &msg, MSG_CMSG_CLOEXEC);
+    ssize_t r = detail::recv_with_fds(s.fd, data, size, 0, s.fds_in);
     if (r < 0 && errno == ENOTSOCK) {
         s.socket = false;
         return ::read(s.fd, data, size);
-    }
-    if (r < 0) return r;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < n; ++i) {
-            int f;
-            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            s.fds_in.push_back(f);
-        }
     }
     return r;
 }
@@ -431,6 +419,13 @@ bool poll_until_ready(std::vector<pollfd>& fds,
     }
 }
 
+// The time left until `deadline` (zero once passed); nullopt: no deadline.
+std::optional<std::chrono::steady_clock::duration> remaining(
+    std::optional<detail::Clock::time_point> deadline) {
+    if (!deadline) return std::nullopt;
+    return std::max(*deadline - detail::Clock::now(), detail::Clock::duration::zero());
+}
+
 }  // namespace
 
 std::vector<Connection*> wait(std::span<Connection* const> conns,
@@ -443,9 +438,14 @@ std::vector<Connection*> wait(std::span<Connection* const> conns,
         if (c->s_->has_buffered() || (c->s_->ring && c->s_->ring->has_data())) ready.push_back(c);
         fds.push_back({fd, POLLIN, 0});
     }
-    if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) ready.push_back(conns[i]);
+    if (!ready.empty()) return ready;
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    while (poll_until_ready(fds, remaining(deadline))) {
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].revents != 0 && conns[i]->s_->confirm_ready()) ready.push_back(conns[i]);
+        }
+        if (!ready.empty()) break;
     }
     return ready;
 }
@@ -468,9 +468,16 @@ std::vector<Waitable> wait(std::span<const Waitable> objects,
             throw ValueError("mp::wait: a null pointer was given");
         }
     }
-    if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) ready.push_back(objects[i]);
+    if (!ready.empty()) return ready;
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    while (poll_until_ready(fds, remaining(deadline))) {
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].revents == 0) continue;
+            Connection* c = objects[i].connection();
+            if (c == nullptr || c->s_->confirm_ready()) ready.push_back(objects[i]);
+        }
+        if (!ready.empty()) break;
     }
     return ready;
 }

@@ -90,28 +90,12 @@ void copy_in(std::byte* ring, std::uint64_t pos, const std::byte* in, std::size_
 // -1 if none is there (only when !block), -2 if the peer is gone.
 int recv_token(int sock, std::deque<int>& fds, bool block) {
     unsigned char b = 0;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-    iovec iov{&b, 1};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const int flags = MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT);
-    ssize_t r = retry_eintr([&] { return ::recvmsg(sock, &msg, flags); });
+    ssize_t r =
+        retry_eintr([&] { return recv_with_fds(sock, &b, 1, block ? 0 : MSG_DONTWAIT, fds); });
     if (r < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
         if (errno == ECONNRESET) return -2;
         throw_errno("Connection.recv");
-    }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < n; ++i) {
-            int f;
-            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            fds.push_back(f);
-        }
     }
     if (r == 0) return -2;
     return b;
@@ -148,6 +132,28 @@ void check_hup(int sock) {
 }
 
 }  // namespace
+
+ssize_t recv_with_fds(int sock, void* data, std::size_t size, int flags, std::deque<int>& fds) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+    iovec iov{data, size};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+    if (r < 0) return r;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+            int f;
+            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+            fds.push_back(f);
+        }
+    }
+    return r;
+}
 
 std::pair<ConnRing, ConnRing> ConnRing::make() {
     ConnRing a;
@@ -317,7 +323,10 @@ void ConnRing::signal(int sock, std::uint64_t old_tail, bool always) {
         return;
     }
     const bool spinning = d.spinning.load(std::memory_order_relaxed) != 0;
-    if (spinning && d.head.load(std::memory_order_relaxed) == old_tail) return;  // P3
+    const std::uint64_t head = d.head.load(std::memory_order_relaxed);
+    if (spinning && head == old_tail) return;  // P3
+    // Taken already (the reader was quick): a wake byte now would only be a stale one.
+    if (head == d.tail.load(std::memory_order_relaxed)) return;
     std::uint32_t zero = 0;
     if (d.pending.load(std::memory_order_relaxed) == 0 &&
         d.pending.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) {
