@@ -39,6 +39,9 @@
 // killed in P2/P3 leaves data without a 'W' and the HUP wakes the reader, which reads it
 // and then EOF. A reader killed anywhere only stops consuming; the writer's next send
 // that must signal or must wait for room finds the HUP (BrokenPipeError).
+// Limit: a writer killed between counting a 'W' in `pending` and sending it, while another
+// process still holds that writing end open, leaves the reader waiting for that byte
+// (it reads it in settle()) until the other holder sends again or closes.
 #pragma once
 
 #include <cstddef>
