@@ -50,9 +50,9 @@
 // Errors: recv() on an end whose peer is gone and no data left → mp::EOFError;
 // send() to a closed peer → mp::BrokenPipeError (on a Pipe, found when the send must wake
 // the reader or wait for room: a message may enter the ring of a reader that just died);
-// a peer killed in the middle of a message → mp::SerializationError ("truncated frame"); a frame of another type →
-// mp::SerializationError (the frame stays, so recv with the right type still
-// works); using a closed handle → mp::OSError (EBADF).
+// a peer killed in the middle of a message → mp::SerializationError ("truncated frame"); a frame of
+// another type → mp::SerializationError (the frame stays, so recv with the right type still works);
+// using a closed handle → mp::OSError (EBADF).
 #pragma once
 
 #include <chrono>
