@@ -152,6 +152,10 @@ ssize_t recv_with_fds(int sock, void* data, std::size_t size, int flags, std::de
             fds.push_back(f);
         }
     }
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) {  // fds lost in transit (RLIMIT_NOFILE)
+        errno = EMSGSIZE;
+        return -1;
+    }
     return r;
 }
 
