@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 
+#include "connection_ring.hpp"
 #include "mp/process.hpp"
 #include "system.hpp"
 
@@ -25,9 +26,15 @@ struct Connection::State {
     Framing framing = Framing::mp;
     std::deque<int> fds_in;  // fds received with SCM_RIGHTS, not yet taken by a handle
     bool socket = true;      // false once recvmsg said ENOTSOCK (a pipe): plain read()
+    std::optional<detail::ConnRing> ring;  // a Pipe() end: frames go through shared memory
 
     [[nodiscard]] bool has_buffered() const noexcept {
         return pending.has_value() || pushback_pos < pushback.size();
+    }
+    // After poll() found the fd readable: whether recv would not block. On a ring, the
+    // byte may be the wake byte of a message taken already, or fds ahead of their frame.
+    bool confirm_ready() {
+        return !ring || ring->has_data() || ring->wait_readable(fd, fds_in, detail::Clock::now());
     }
 
     State() = default;
@@ -53,28 +60,12 @@ constexpr std::size_t kMaxFds = detail::kMaxFdsPerMessage;
 
 // One read(2) that also collects the fds sent with SCM_RIGHTS.
 ssize_t read_some(Connection::State& s, void* data, std::size_t size) {
+    if (s.ring) return static_cast<ssize_t>(s.ring->read_some(s.fd, s.fds_in, data, size));
     if (!s.socket) return ::read(s.fd, data, size);
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-    iovec iov{data, size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t r = ::recvmsg(s.fd, &msg, MSG_CMSG_CLOEXEC);
+    ssize_t r = detail::recv_with_fds(s.fd, data, size, 0, s.fds_in);
     if (r < 0 && errno == ENOTSOCK) {
         s.socket = false;
         return ::read(s.fd, data, size);
-    }
-    if (r < 0) return r;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < n; ++i) {
-            int f;
-            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            s.fds_in.push_back(f);
-        }
     }
     return r;
 }
@@ -129,12 +120,18 @@ Connection Connection::from_fd(int fd, bool readable, bool writable) {
 }
 
 std::pair<Connection, Connection> Pipe(bool duplex) {
+    // The rings first: if they cannot be made, no fd is left open.
+    auto rings = detail::ConnRing::make();
     int fds[2];
     detail::check(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "Pipe: socketpair");
-    if (duplex) return {Connection::from_fd(fds[0]), Connection::from_fd(fds[1])};
-    ::shutdown(fds[0], SHUT_WR);
-    ::shutdown(fds[1], SHUT_RD);
-    return {Connection::from_fd(fds[0], true, false), Connection::from_fd(fds[1], false, true)};
+    // A one-way Pipe keeps both directions of its socket open: the socket carries the
+    // ring's wake bytes and the fds of handles toward the reader, and its HUP tells
+    // either end that the other is gone; the ends refuse the other direction themselves.
+    Connection a = Connection::from_fd(fds[0], true, duplex);
+    Connection b = Connection::from_fd(fds[1], duplex, true);
+    a.s_->ring = std::move(rings.first);
+    b.s_->ring = std::move(rings.second);
+    return {std::move(a), std::move(b)};
 }
 
 Bytes& Connection::scratch() {
@@ -156,6 +153,11 @@ void Connection::send_frame(const FrameHeader& h, std::span<const std::byte> pay
     }
     if (fds.size() > kMaxFds)
         throw ValueError("Connection.send: one message can carry at most 253 fds");
+    if (s_->ring) {
+        std::span<const std::byte> parts[2] = {std::as_bytes(std::span(&h, 1)), payload};
+        s_->ring->write(fd, parts, fds);
+        return;
+    }
     iovec iov[2] = {{const_cast<FrameHeader*>(&h), sizeof h},
                     {const_cast<std::byte*>(payload.data()), payload.size()}};
     const int e = detail::sendmsg_all(fd, std::span(iov, payload.empty() ? 1 : 2), fds);
@@ -189,6 +191,7 @@ Bytes Connection::recv_handle(std::uint64_t fingerprint, std::string_view type,
     Bytes payload = read_payload(h);
     std::span<const std::byte> in = payload;
     auto n = detail::get_pod<std::uint32_t>(in);
+    if (n > s_->fds_in.size() && s_->ring) (void)s_->ring->take_fds(s_->fd, s_->fds_in, n);
     if (n > s_->fds_in.size()) {
         throw SerializationError("Connection.recv: a handle arrived without its fds (" +
                                  std::to_string(n) + " expected, " +
@@ -290,6 +293,7 @@ bool Connection::recv_fixed(const FrameHeader& expected, std::span<std::byte> ou
 bool Connection::poll_until(detail_clock::time_point deadline) const {
     int fd = require(s_, true);
     if (s_->has_buffered()) return true;
+    if (s_->ring) return s_->ring->wait_readable(fd, s_->fds_in, deadline);
     return detail::poll_fd(fd, POLLIN, deadline) != 0;
 }
 
@@ -297,6 +301,7 @@ void Connection::close() noexcept {
     if (s_ && s_->fd >= 0) {
         detail::close_fd(s_->fd);
         s_->fd = -1;
+        s_->ring.reset();
     }
 }
 
@@ -414,6 +419,13 @@ bool poll_until_ready(std::vector<pollfd>& fds,
     }
 }
 
+// The time left until `deadline` (zero once passed); nullopt: no deadline.
+std::optional<std::chrono::steady_clock::duration> remaining(
+    std::optional<detail::Clock::time_point> deadline) {
+    if (!deadline) return std::nullopt;
+    return std::max(*deadline - detail::Clock::now(), detail::Clock::duration::zero());
+}
+
 }  // namespace
 
 std::vector<Connection*> wait(std::span<Connection* const> conns,
@@ -423,12 +435,17 @@ std::vector<Connection*> wait(std::span<Connection* const> conns,
     for (Connection* c : conns) {
         if (c == nullptr) throw ValueError("mp::wait: a null Connection pointer was given");
         int fd = Connection::require(c->s_, true);
-        if (c->s_->has_buffered()) ready.push_back(c);
+        if (c->s_->has_buffered() || (c->s_->ring && c->s_->ring->has_data())) ready.push_back(c);
         fds.push_back({fd, POLLIN, 0});
     }
-    if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) ready.push_back(conns[i]);
+    if (!ready.empty()) return ready;
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    while (poll_until_ready(fds, remaining(deadline))) {
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].revents != 0 && conns[i]->s_->confirm_ready()) ready.push_back(conns[i]);
+        }
+        if (!ready.empty()) break;
     }
     return ready;
 }
@@ -440,7 +457,8 @@ std::vector<Waitable> wait(std::span<const Waitable> objects,
     for (const Waitable& w : objects) {
         if (Connection* c = w.connection()) {
             int fd = Connection::require(c->s_, true);
-            if (c->s_->has_buffered()) ready.push_back(w);
+            if (c->s_->has_buffered() || (c->s_->ring && c->s_->ring->has_data()))
+                ready.push_back(w);
             fds.push_back({fd, POLLIN, 0});
         } else if (Process* p = w.process()) {
             int fd = p->sentinel();
@@ -450,27 +468,46 @@ std::vector<Waitable> wait(std::span<const Waitable> objects,
             throw ValueError("mp::wait: a null pointer was given");
         }
     }
-    if (!ready.empty() || !poll_until_ready(fds, timeout)) return ready;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) ready.push_back(objects[i]);
+    if (!ready.empty()) return ready;
+    std::optional<detail::Clock::time_point> deadline;
+    if (timeout) deadline = detail::Clock::now() + *timeout;
+    while (poll_until_ready(fds, remaining(deadline))) {
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].revents == 0) continue;
+            Connection* c = objects[i].connection();
+            if (c == nullptr || c->s_->confirm_ready()) ready.push_back(objects[i]);
+        }
+        if (!ready.empty()) break;
     }
     return ready;
 }
 
 namespace detail {
 
+// A Connection travels as its socket's fd, its flags and, for a Pipe() end, the memfd of
+// its rings and which side it is (flag 4).
 void Reduce<Connection>::save(const Connection& c, Bytes& out, FdSink& sink) {
     std::uint32_t idx = sink.add(c.closed() ? -1 : c.fileno(), "Connection");
+    const auto& ring = c.s_->ring;
     put_pod(out, idx);
-    put_pod<std::uint8_t>(
-        out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) | (c.writable() ? 2 : 0)));
+    put_pod<std::uint8_t>(out, static_cast<std::uint8_t>((c.readable() ? 1 : 0) |
+                                                         (c.writable() ? 2 : 0) | (ring ? 4 : 0)));
+    if (!ring) return;
+    put_pod(out, sink.add(ring->memfd(), "Connection"));
+    put_pod<std::uint8_t>(out, static_cast<std::uint8_t>(ring->side()));
 }
 
 Connection Reduce<Connection>::load(std::span<const std::byte>& in, FdSource& src) {
     auto idx = get_pod<std::uint32_t>(in);
     auto flags = get_pod<std::uint8_t>(in);
     int fd = src.take(idx, "Connection");
-    return Connection::from_fd(fd, (flags & 1) != 0, (flags & 2) != 0);
+    Connection c = Connection::from_fd(fd, (flags & 1) != 0, (flags & 2) != 0);
+    if ((flags & 4) != 0) {
+        auto ring_idx = get_pod<std::uint32_t>(in);
+        auto side = get_pod<std::uint8_t>(in);
+        c.s_->ring = ConnRing::adopt(src.take(ring_idx, "Connection"), side);
+    }
+    return c;
 }
 
 }  // namespace detail

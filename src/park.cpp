@@ -28,8 +28,21 @@ int online_cpus() noexcept {
 
 }  // namespace
 
+// The part of the policy after the CPU count: this thread's recent spins, the waker's CPU.
+bool spin_worth_it_policy(const ParkWord& p) noexcept;
+
 bool spin_worth_it(const ParkWord& p) noexcept {
     if (online_cpus() < 2) return false;
+    return spin_worth_it_policy(p);
+}
+
+bool spin_worth_it_system(const ParkWord& p) noexcept {
+    static const long n = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+    if (n < 2) return false;
+    return spin_worth_it_policy(p);
+}
+
+bool spin_worth_it_policy(const ParkWord& p) noexcept {
     if (t_skip != 0) {
         --t_skip;
         return false;

@@ -6,7 +6,7 @@
 
 namespace mp::detail {
 
-enum class Protocol { lock_takeover, barrier };
+enum class Protocol { lock_takeover, barrier, connection_ring };
 
 /// Called at each step when set (a test sets it in a child, then kills the child there).
 extern void (*protocol_step_hook)(Protocol protocol, int step) noexcept;
@@ -27,5 +27,13 @@ inline constexpr int kBarrierLastArrived = 4;    // the last party, before the r
 inline constexpr int kBarrierFilling = 5;        // asleep until the cycle fills
 inline constexpr int kBarrierLeaving = 6;        // slot released, not yet counted out
 inline constexpr int kBarrierLeft = 7;           // counted out, lock still held
+
+// Pipe() ring steps (src/connection_ring.cpp; the protocol is in connection_ring.hpp).
+inline constexpr int kConnWriterCopied = 1;     // bytes copied into the ring, not published
+inline constexpr int kConnWriterPublished = 2;  // tail stored, no wake byte decided yet
+inline constexpr int kConnWriterCounted = 3;    // pending counted, its 'W' not yet sent
+inline constexpr int kConnReaderSpinning = 11;  // about to flag itself spinning
+inline constexpr int kConnReaderSleeping = 12;  // about to sleep in poll()
+inline constexpr int kConnReaderCopied = 13;    // bytes copied out, head not yet advanced
 
 }  // namespace mp::detail

@@ -167,30 +167,38 @@ void write_raw_and_close(mp::Connection& c, const void* data, std::size_t n) {
     c.close();
 }
 
-TEST(Pipe, TruncatedFrameThrows) {
-    auto [a, b] = mp::Pipe();
+// Two Connections over a plain socketpair (Connection::from_fd: the socket path, where the
+// frames themselves cross the socket; a Pipe()'s socket carries only wake bytes).
+std::pair<mp::Connection, mp::Connection> socket_pair() {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    return {mp::Connection::from_fd(sv[0]), mp::Connection::from_fd(sv[1])};
+}
+
+TEST(SocketConnection, TruncatedFrameThrows) {
+    auto [a, b] = socket_pair();
     auto frame = mp::serialize(std::string(100, 'x'));
     write_raw_and_close(a, frame.data(), 60);
     EXPECT_THROW((void)b.recv<std::string>(), mp::SerializationError);
-    auto [c, d] = mp::Pipe();
+    auto [c, d] = socket_pair();
     write_raw_and_close(c, frame.data(), 10);  // a piece of the header only
     EXPECT_THROW((void)d.recv<std::string>(), mp::SerializationError);
 }
 
-TEST(Pipe, CorruptLengthNeitherHangsNorAllocatesHugely) {
-    auto [a, b] = mp::Pipe();
+TEST(SocketConnection, CorruptLengthNeitherHangsNorAllocatesHugely) {
+    auto [a, b] = socket_pair();
     mp::FrameHeader h{mp::FrameHeader::kMagic, mp::FrameKind::raw, 0, std::uint64_t{1} << 39};
     std::string bytes(reinterpret_cast<const char*>(&h), sizeof h);
     bytes += "only a few bytes";
     write_raw_and_close(a, bytes.data(), bytes.size());
     EXPECT_THROW((void)b.recv_bytes(), mp::SerializationError);
 
-    auto [c, d] = mp::Pipe();
+    auto [c, d] = socket_pair();
     h.size = std::uint64_t{1} << 62;  // beyond any sane frame
     write_raw_and_close(c, &h, sizeof h);
     EXPECT_THROW((void)d.recv_bytes(), mp::SerializationError);
 
-    auto [e, f] = mp::Pipe();
+    auto [e, f] = socket_pair();
     write_raw_and_close(e, "garbage garbage garbage!", 24);
     EXPECT_THROW((void)f.recv<int>(), mp::SerializationError);
 }

@@ -9,7 +9,22 @@
 // A Connection is a handle to one end of a channel. Each message is a frame
 // (see <mp/serialize.hpp>): send(x) writes one frame, recv<T>() reads one and
 // checks that it holds a T. Messages of any size work (they stream through the
-// kernel buffer). send_bytes/recv_bytes carry raw bytes with no type check.
+// channel in pieces). send_bytes/recv_bytes carry raw bytes with no type check.
+//
+// Fast path (Pipe() only): a Pipe's two ends share, beside their socketpair, a memfd with
+// one byte ring per direction; frames go through the ring and a waiting recv() spins
+// briefly (when the peer runs on another CPU) before it sleeps, so a round trip between
+// processes on two CPUs costs about a microsecond instead of two kernel wake-ups. The
+// socket stays: it carries a one-byte wake-up whenever the reader is not spinning (so
+// poll()/select() on fileno() see readiness), the fds of handles sent (SCM_RIGHTS, in
+// order with the frames), and its hang-up tells each end that the other is gone (also
+// after a SIGKILL). A Pipe end that travels (send(), or a Process argument under any
+// start method) carries its memfd with its socket. The socket path — frames themselves on
+// the socket — is what Connection::from_fd(), Listener/Client (mp::net) and Python peers
+// use. Two differences of the fast path: bytes written to a Pipe end's fileno() by hand
+// are refused by the reader (SerializationError: use send()); and poll() on fileno() may,
+// rarely, report a message the reader has just taken while spinning (its wake byte came
+// late) — Connection::poll() and mp::wait check the ring and are exact.
 //
 // Sharing: create the Pipe before Process::start() and pass the end to the
 // child; copying a Connection gives another handle to the same fd, and the last
@@ -33,9 +48,11 @@
 // process is ready once it has ended.
 //
 // Errors: recv() on an end whose peer is gone and no data left → mp::EOFError;
-// send() to a closed peer → mp::BrokenPipeError; a frame of another type →
-// mp::SerializationError (the frame stays, so recv with the right type still
-// works); using a closed handle → mp::OSError (EBADF).
+// send() to a closed peer → mp::BrokenPipeError (on a Pipe, found when the send must wake
+// the reader or wait for room: a message may enter the ring of a reader that just died);
+// a peer killed in the middle of a message → mp::SerializationError ("truncated frame"); a frame of
+// another type → mp::SerializationError (the frame stays, so recv with the right type still works);
+// using a closed handle → mp::OSError (EBADF).
 #pragma once
 
 #include <chrono>
@@ -87,7 +104,7 @@ class Connection {
     /// Adopts an open fd of a connected stream socket that uses `framing`.
     static Connection from_fd(int fd, Framing framing);
 
-    /// Sends one object; blocks while the kernel buffer is full. An mp handle travels
+    /// Sends one object; blocks while the channel is full. An mp handle travels
     /// with its fds.
     template <class T>
     void send(const T& obj);
@@ -147,6 +164,7 @@ class Connection {
     std::shared_ptr<State> s_;
 
     friend std::pair<Connection, Connection> Pipe(bool duplex);
+    friend struct detail::Reduce<Connection>;
     friend std::vector<Connection*> wait(std::span<Connection* const>,
                                          std::optional<std::chrono::steady_clock::duration>);
     friend std::vector<class Waitable> wait(std::span<const Waitable>,

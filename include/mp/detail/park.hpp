@@ -99,6 +99,39 @@ inline void note_waker(ParkWord& p) noexcept {
 }
 }  // namespace park_detail
 
+namespace park_detail {
+/// As spin_worth_it, counting the CPUs online in the system rather than those this
+/// thread may run on: for a waiter whose peer may run outside this thread's affinity
+/// mask (a process pinned to one CPU, its peer to another).
+bool spin_worth_it_system(const ParkWord& p) noexcept;
+
+/// Polls `ready` for up to `spin`, pausing between polls, and feeds the outcome back to
+/// this thread's policy; true once ready() held.
+template <class Ready>
+bool spin_poll(Ready& ready, Clock::duration spin) {
+    const auto end = Clock::now() + spin;
+    do {
+        for (int i = 0; i < 32; ++i) {
+            if (ready()) {
+                spin_result(true);
+                return true;
+            }
+            cpu_relax();
+        }
+    } while (Clock::now() < end);
+    spin_result(false);
+    return false;
+}
+}  // namespace park_detail
+
+/// As park_spin (below), with spin_worth_it_system's CPU count: the Connection's reader,
+/// whose peer is another process that may be placed on another CPU.
+template <class Ready>
+bool park_spin_system(const ParkWord& p, Ready& ready, Clock::duration spin) {
+    if (spin <= Clock::duration::zero() || !park_detail::spin_worth_it_system(p)) return false;
+    return park_detail::spin_poll(ready, spin);
+}
+
 /// Polls `ready` for up to `spin` (pausing between polls); true once it holds. Spins
 /// only where park_detail::spin_worth_it(p) says it may pay, and feeds the outcome back.
 template <class Ready>
