@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "mp/detail/futex.hpp"
+#include "mp/detail/park.hpp"
 #include "mp/detail/reduction.hpp"
 #include "mp/detail/shared_region.hpp"
 #include "mp/pool.hpp"
@@ -334,15 +334,7 @@ class ShmTransport final : public PoolTransport {
             touch(i);
         }
         if (touched_.empty()) return;
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        for (std::size_t i : touched_) {
-            RingControl& c = layout_.inbox(region_.data(), i).control();
-            if (c.reader_sleeping.load(std::memory_order_relaxed) != 0) {
-                c.reader_sleeping.store(0, std::memory_order_relaxed);
-                c.data_seq.fetch_add(1, std::memory_order_release);
-                futex_wake(c.data_seq, 1);
-            }
-        }
+        for (std::size_t i : touched_) unpark_all(layout_.inbox(region_.data(), i).control().data_park);
         touched_.clear();
     }
 
@@ -400,6 +392,7 @@ class ShmTransport final : public PoolTransport {
         }
         end_zygote();
         for (auto& s : slots_) s = Slot{};
+        base_.store(nullptr, std::memory_order_release);  // interrupt() now touches no region
         region_.close();
         retired_.clear();
         close_fd(efd_);
@@ -436,34 +429,39 @@ class ShmTransport final : public PoolTransport {
                seen_events_.load(std::memory_order_relaxed);
     }
 
-    void wait(std::optional<Clock::time_point> deadline) override {
-        // Runs without the scheduler's lock: reads only atomics (a region that receive()
-        // retires stays mapped until shutdown, so a stale base_ is still valid).
+    void wait(std::optional<Clock::time_point> deadline) override { wait_thread(deadline, true); }
+    void wait_quiet(std::optional<Clock::time_point> deadline) override {
+        wait_thread(deadline, false);
+    }
+
+    void wait_result(std::optional<Clock::time_point> deadline, std::uint64_t seen) override {
+        // Without the lock, as wait_thread. Spins first (results of a round trip arrive
+        // within µs), then parks on the callers' futex, which every result unparks.
         void* base = base_.load(std::memory_order_acquire);
-        auto* ctl = layout_.control(base);
-        ctl->parent_sleeping.store(1, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        bool ready = ctl->zygote_events.load(std::memory_order_acquire) !=
-                         seen_events_.load(std::memory_order_relaxed) ||
-                     zygote_down_.load(std::memory_order_relaxed) ||
-                     relaunch_.load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < layout_.workers && !ready; ++i)
-            ready = layout_.outbox(base, i).readable() != 0;
-        if (!ready) {
-            // The zygote's pidfd too: its death is news (nobody else would say so).
-            pollfd fds[2] = {{efd_, POLLIN, 0}, {zygote_sentinel_.load(), POLLIN, 0}};
-            int ms = poll_timeout_ms(deadline);
-            if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
-            ::poll(fds, fds[1].fd >= 0 ? 2 : 1, ms);
-            if (fds[1].fd >= 0 && (fds[1].revents & POLLIN) != 0)
-                zygote_down_.store(true, std::memory_order_relaxed);
-        }
-        ctl->parent_sleeping.store(0, std::memory_order_relaxed);
-        eventfd_t ignored;
-        ::eventfd_read(efd_, &ignored);
+        auto ready = [&] {
+            return interrupts_.load(std::memory_order_acquire) != seen || news(base) ||
+                   results_ready(base);
+        };
+        park_until(layout_.control(base)->caller_park, ready, capped(deadline), kCallerSpin);
+    }
+
+    void rearm() noexcept override {
+        // W2-W3 for the pool's thread asleep in wait_quiet (see park.hpp): from now on a
+        // result writes the eventfd; one that came before is seen here.
+        void* base = base_.load(std::memory_order_acquire);
+        if (base == nullptr) return;  // shut down
+        park_announce(layout_.control(base)->thread_park);
+        if (results_ready(base) && efd_ >= 0) ::eventfd_write(efd_, 1);
+    }
+
+    std::uint64_t interrupts() const noexcept override {
+        return interrupts_.load(std::memory_order_acquire);
     }
 
     void interrupt() noexcept override {
+        interrupts_.fetch_add(1, std::memory_order_acq_rel);
+        void* base = base_.load(std::memory_order_acquire);
+        if (base != nullptr) unpark_all(layout_.control(base)->caller_park, false);
         if (efd_ >= 0) ::eventfd_write(efd_, 1);
     }
 
@@ -476,6 +474,52 @@ class ShmTransport final : public PoolTransport {
     }
 
   private:
+    // A caller waiting for a result polls for this long before it parks (where the
+    // park policy says spinning can pay).
+    static constexpr Clock::duration kCallerSpin = std::chrono::microseconds(50);
+
+    /// The zygote said something, died, or a start waits for a new one (atomics only).
+    bool news(void* base) const noexcept {
+        return layout_.control(base)->zygote_events.load(std::memory_order_acquire) !=
+                   seen_events_.load(std::memory_order_relaxed) ||
+               zygote_down_.load(std::memory_order_relaxed) ||
+               relaunch_.load(std::memory_order_relaxed);
+    }
+    /// Some worker's outbox holds bytes (atomics only).
+    bool results_ready(void* base) const noexcept {
+        for (std::size_t i = 0; i < layout_.workers; ++i) {
+            if (layout_.outbox(base, i).readable() != 0) return true;
+        }
+        return false;
+    }
+    static Clock::time_point capped(std::optional<Clock::time_point> deadline) {
+        auto cap = Clock::now() + std::chrono::milliseconds(kMaxSleepMs);
+        return deadline && *deadline < cap ? *deadline : cap;
+    }
+
+    /// The pool's thread: parks on thread_park, sleeping in poll() of the eventfd and the
+    /// zygote's pidfd. Runs without the scheduler's lock: reads only atomics (a region
+    /// that receive() retires stays mapped until shutdown, so a stale base_ is still
+    /// valid). `results`: whether results end the wait (else only the zygote's news,
+    /// interrupt() and the deadline; see wait_quiet).
+    void wait_thread(std::optional<Clock::time_point> deadline, bool results) {
+        void* base = base_.load(std::memory_order_acquire);
+        pollfd fds[2] = {{efd_, POLLIN, 0}, {zygote_sentinel_.load(), POLLIN, 0}};
+        // Any write of the eventfd ends the wait (interrupt(), the zygote, a result).
+        auto ready = [&] {
+            if ((fds[1].revents & POLLIN) != 0) zygote_down_.store(true, std::memory_order_relaxed);
+            return (fds[0].revents & POLLIN) != 0 || news(base) ||
+                   (results && results_ready(base));
+        };
+        auto until = capped(deadline);
+        if (results) {
+            park_until_fd(layout_.control(base)->thread_park, fds, ready, until, Clock::duration::zero());
+            return;
+        }
+        // Quiet: not announced on thread_park (a rearm() may announce it meanwhile).
+        park_quiet_fd(fds, ready, until);
+    }
+
     struct Slot {
         bool alive = false;
         bool starting = false;
@@ -752,15 +796,7 @@ class ShmTransport final : public PoolTransport {
             ++delivered;
         }
         if (s.rbuf.capacity() > (std::size_t{4} << 20) && !s.have_len) s.rbuf = Bytes();
-        if (progressed) {
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-            RingControl& c = out.control();
-            if (c.writer_sleeping.load(std::memory_order_relaxed) != 0) {
-                c.writer_sleeping.store(0, std::memory_order_relaxed);
-                c.space_seq.fetch_add(1, std::memory_order_release);
-                futex_wake(c.space_seq, 1);
-            }
-        }
+        if (progressed) unpark_all(out.control().space_park);
         return delivered;
     }
 
@@ -781,6 +817,7 @@ class ShmTransport final : public PoolTransport {
     std::vector<Slot> slots_;
     std::vector<std::size_t> touched_;
     std::atomic<std::uint32_t> seen_events_{0};  // messages received (read by wait())
+    std::atomic<std::uint64_t> interrupts_{0};   // calls of interrupt() (read by wait_result())
     unsigned spawned_ = 0;
 };
 
