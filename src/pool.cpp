@@ -385,6 +385,10 @@ void PoolCore::on_event(const TransportEvent& e) {
             return;
         case TransportEvent::start_failed: {
             s.starting = false;
+            if (e.error == ENOTRECOVERABLE) {  // no worker can ever be made again
+                set_broken(std::make_exception_ptr(OSError(e.error, e.message)));
+                return;
+            }
             if (!warned_start_) {
                 warned_start_ = true;
                 std::fprintf(stderr,

@@ -9,11 +9,13 @@
 // with the region's memfd, the eventfd, its socket end, a pidfd of the parent and the
 // initializer's fds in the child description — so its workers come from a fresh image
 // and see none of the parent's state but what the initializer and the tasks bring.
+// Under `fork` the zygote is not forked by the parent itself but by the pool's keeper
+// (pool_keeper.hpp), a fork of the parent made with the transport, before the pool's
+// thread: so every zygote, the first and each replacement, is a copy of the program as
+// it was when the Pool was made, and nothing is forked from a process running a thread.
 // A zygote that dies (killed) takes its workers with it: the parent reports each as
 // ended (WorkerLost for a running task), maps a fresh region and makes a new zygote
-// the same way the first was made (under `fork`: a fork of the parent as it is then —
-// the one fork from a process running the pool's thread, done by the thread holding
-// the pool's only lock; the child touches nothing of the pool but the new region). The parent talks
+// the same way the first was made. The parent talks
 // to it over a SOCK_SEQPACKET socket pair: commands {spawn slot}, {signal slot sig}, {quit};
 // answers {started slot pid}, {start_failed slot errno}, {exited slot pid code}. The zygote watches
 // its parent with a pidfd: when the parent dies (any signal, SIGKILL included) it SIGKILLs the
@@ -40,6 +42,7 @@
 #include "mp/detail/shared_region.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
+#include "pool_keeper.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
 #include "popen.hpp"
@@ -278,8 +281,11 @@ class ShmTransport final : public PoolTransport {
         base_.store(region_.data());
         efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
         try {
+            if (method_ == StartMethod::fork) make_keeper();
             launch_zygote();
         } catch (...) {
+            keeper_.reset();
+            close_fd(self_pidfd_);
             close_fd(efd_);
             efd_ = -1;
             region_.close();
@@ -391,6 +397,9 @@ class ShmTransport final : public PoolTransport {
         } catch (...) {
         }
         end_zygote();
+        keeper_.reset();
+        close_fd(self_pidfd_);
+        self_pidfd_ = -1;
         for (auto& s : slots_) s = Slot{};
         base_.store(nullptr, std::memory_order_release);  // interrupt() now touches no region
         region_.close();
@@ -411,6 +420,8 @@ class ShmTransport final : public PoolTransport {
             delivered += read_zygote(on_event);
         if (zygote_ && zygote_down_.load(std::memory_order_relaxed))
             delivered += zygote_died(on_event);
+        // A waiter's late poll of a zygote already ended (none now): old news.
+        if (!zygote_) zygote_down_.store(false, std::memory_order_relaxed);
         if (relaunch_.load(std::memory_order_relaxed)) delivered += relaunch(on_event);
         return delivered;
     }
@@ -547,15 +558,7 @@ class ShmTransport final : public PoolTransport {
         }
         try {
             if (method_ == StartMethod::fork) {
-                ZygoteArgs args{region_.data(), layout_, efd_, sv[1], parent_pidfd, &config_};
-                flush_std_streams();
-                pid_t z = ::fork();
-                if (z < 0) throw_errno("Pool: fork (the pool's zygote)");
-                if (z == 0) {
-                    ::close(sv[0]);
-                    zygote_main(args);
-                }
-                zygote_ = popen_for_child(z);
+                zygote_ = keeper_->make_zygote(region_.fd(), sv[1]);
             } else {
                 ChildSpec spec;
                 spec.name = "PoolZygote";
@@ -590,6 +593,20 @@ class ShmTransport final : public PoolTransport {
         zygote_said_ = 0;
         zygote_down_.store(false);
         zygote_sentinel_.store(zygote_->sentinel());
+    }
+
+    /// Under `fork`: the keeper that forks every zygote (see the file's comment).
+    void make_keeper() {
+        self_pidfd_ = pidfd_open(::getpid());
+        if (self_pidfd_ < 0) throw_errno("Pool: pidfd_open (mp needs Linux 5.3 or later)");
+        // Runs in a zygote, a fork of the keeper: this object is the keeper's copy of it
+        // as it was here, before the pool's thread.
+        keeper_ = std::make_unique<ZygoteKeeper>(
+            [this](int region_fd, int sock) {
+                SharedRegion region = SharedRegion::adopt(region_fd, layout_.total());
+                zygote_main(ZygoteArgs{region.data(), layout_, efd_, sock, self_pidfd_, &config_});
+            },
+            self_pidfd_);
     }
 
     /// Tells the zygote to quit (it kills its workers) and reaps it.
@@ -809,6 +826,8 @@ class ShmTransport final : public PoolTransport {
     std::atomic<void*> base_{nullptr};   // region_.data(), for wait()
     int efd_ = -1;
     int sock_ = -1;
+    std::unique_ptr<ZygoteKeeper> keeper_;  // fork: what forks each zygote
+    int self_pidfd_ = -1;                   // fork: a pidfd of this process, for the keeper
     std::unique_ptr<Popen> zygote_;
     std::atomic<int> zygote_sentinel_{-1};  // its pidfd, for wait()
     std::atomic<bool> zygote_down_{false};  // it died; receive() will say so
