@@ -130,8 +130,7 @@ int apply_only(int rounds) {
     std::printf("bench_pool --apply: 2 workers, %d CPUs\n", mp::cpu_count());
     show("apply round trip (mp::Pool)", ours);
     show("raw pipe round trip (peer)", pipe);
-    std::printf("target: apply round trip <= 3 us -> %s\n",
-                median(ours) <= 3 ? "met" : "NOT met");
+    std::printf("target: apply round trip <= 3 us -> %s\n", median(ours) <= 3 ? "met" : "NOT met");
     return 0;
 }
 

@@ -125,11 +125,12 @@ int main(int argc, char** argv) {
             return v;
         };
         auto r = med(ratio), o = med(ours), p = med(peer);
-        std::printf("forkserver start+join %.1f us (min %.1f, max %.1f) vs bare fork server %.1f us "
-                    "(min %.1f, max %.1f); ratio median %.2fx (min %.2f, max %.2f), %d rounds of "
-                    "%d\n",
-                    o[o.size() / 2], o.front(), o.back(), p[p.size() / 2], p.front(), p.back(),
-                    r[r.size() / 2], r.front(), r.back(), rounds, kServer);
+        std::printf(
+            "forkserver start+join %.1f us (min %.1f, max %.1f) vs bare fork server %.1f us "
+            "(min %.1f, max %.1f); ratio median %.2fx (min %.2f, max %.2f), %d rounds of "
+            "%d\n",
+            o[o.size() / 2], o.front(), o.back(), p[p.size() / 2], p.front(), p.back(),
+            r[r.size() / 2], r.front(), r.back(), rounds, kServer);
         return 0;
     }
     // Interleave so each figure and its peer see the same machine state.

@@ -198,9 +198,10 @@ class PoolCore {
     std::condition_variable cv_;
     std::uint64_t epoch_ = 0;  // bumped whenever something happened (wakes waiters)
     bool quit_ = false;
-    int sleepers_ = 0;  // callers asleep in transport_->wait_result()
-    int drivers_ = 0;   // callers inside drive_until (they collect results themselves)
+    int sleepers_ = 0;           // callers asleep in transport_->wait_result()
+    int drivers_ = 0;            // callers inside drive_until (they collect results themselves)
     bool thread_quiet_ = false;  // the pool's thread is in transport_->wait_quiet()
+    bool rearmed_ = false;       // and a caller rearmed it (see drive_until)
     bool warned_start_ = false;
     std::thread thread_;
 };
@@ -584,6 +585,7 @@ void PoolCore::background() {
         }
         lk.lock();
         thread_quiet_ = false;
+        rearmed_ = false;
     }
 }
 
@@ -594,8 +596,12 @@ bool PoolCore::drive_until(const std::function<bool()>& done,
     struct Leave {
         PoolCore& core;
         ~Leave() {
-            if (--core.drivers_ == 0 && core.thread_quiet_ && core.in_flight())
+            // Once per quiet wait: a loop of get()s finding their results ready would
+            // otherwise wake the pool's thread once per get().
+            if (--core.drivers_ == 0 && core.thread_quiet_ && !core.rearmed_ && core.in_flight()) {
+                core.rearmed_ = true;
                 core.transport_->rearm();
+            }
         }
     } leave{*this};
     for (;;) {

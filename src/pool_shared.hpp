@@ -35,8 +35,8 @@ namespace mp::detail {
 struct RingControl {
     alignas(64) std::atomic<std::uint64_t> write_pos;  // bytes ever written (writer only)
     ParkWord data_park;                                // the reader waits here for bytes
-    alignas(64) std::atomic<std::uint64_t> read_pos;  // bytes ever read (reader only)
-    ParkWord space_park;                              // the writer waits here for room
+    alignas(64) std::atomic<std::uint64_t> read_pos;   // bytes ever read (reader only)
+    ParkWord space_park;                               // the writer waits here for room
 };
 static_assert(std::is_standard_layout_v<RingControl> && sizeof(RingControl) == 128 &&
                   offsetof(RingControl, read_pos) == 64,
@@ -58,7 +58,7 @@ static_assert(std::is_standard_layout_v<WorkerSlot> && sizeof(WorkerSlot) == 320
               "WorkerSlot layout");
 
 struct PoolControl {
-    alignas(64) ParkWord thread_park;         // the pool's thread (woken through the eventfd)
+    alignas(64) ParkWord thread_park;          // the pool's thread (woken through the eventfd)
     ParkWord caller_park;                      // callers waiting for a result (futex)
     std::atomic<std::uint32_t> zygote_events;  // bumped by the zygote after each message it sends
 };

@@ -340,7 +340,8 @@ class ShmTransport final : public PoolTransport {
             touch(i);
         }
         if (touched_.empty()) return;
-        for (std::size_t i : touched_) unpark_all(layout_.inbox(region_.data(), i).control().data_park);
+        for (std::size_t i : touched_)
+            unpark_all(layout_.inbox(region_.data(), i).control().data_park);
         touched_.clear();
     }
 
@@ -453,7 +454,9 @@ class ShmTransport final : public PoolTransport {
             return interrupts_.load(std::memory_order_acquire) != seen || news(base) ||
                    results_ready(base);
         };
-        park_until(layout_.control(base)->caller_park, ready, capped(deadline), kCallerSpin);
+        if (park_spin_yielding(ready, kCallerSpin)) return;
+        park_until(layout_.control(base)->caller_park, ready, capped(deadline),
+                   Clock::duration::zero());
     }
 
     void rearm() noexcept override {
@@ -485,8 +488,7 @@ class ShmTransport final : public PoolTransport {
     }
 
   private:
-    // A caller waiting for a result polls for this long before it parks (where the
-    // park policy says spinning can pay).
+    // A caller waiting for a result polls for this long, yielding, before it parks.
     static constexpr Clock::duration kCallerSpin = std::chrono::microseconds(50);
 
     /// The zygote said something, died, or a start waits for a new one (atomics only).
@@ -519,12 +521,12 @@ class ShmTransport final : public PoolTransport {
         // Any write of the eventfd ends the wait (interrupt(), the zygote, a result).
         auto ready = [&] {
             if ((fds[1].revents & POLLIN) != 0) zygote_down_.store(true, std::memory_order_relaxed);
-            return (fds[0].revents & POLLIN) != 0 || news(base) ||
-                   (results && results_ready(base));
+            return (fds[0].revents & POLLIN) != 0 || news(base) || (results && results_ready(base));
         };
         auto until = capped(deadline);
         if (results) {
-            park_until_fd(layout_.control(base)->thread_park, fds, ready, until, Clock::duration::zero());
+            park_until_fd(layout_.control(base)->thread_park, fds, ready, until,
+                          Clock::duration::zero());
             return;
         }
         // Quiet: not announced on thread_park (a rearm() may announce it meanwhile).

@@ -21,9 +21,10 @@ namespace {
 // A worker whose zygote (hence parent) died has nobody to work for: it notices within
 // this period (and PR_SET_PDEATHSIG kills it at once in any case).
 constexpr auto kParentCheck = std::chrono::seconds(1);
-// Before sleeping, a worker that ran out of tasks polls for this long (where the park
-// policy says spinning can pay): a parent submitting a burst, or a caller's next apply
-// after a round trip, keeps it awake with no futex traffic.
+// Before sleeping, a worker that ran out of tasks polls for this long, yielding the CPU
+// between polls: a parent submitting a burst, or a caller's next apply after a round
+// trip, keeps it awake with no futex traffic, and yielding keeps it from starving a
+// parent that shares its CPU.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 
 /// The shared-memory transport, seen from a worker.
@@ -106,10 +107,9 @@ class ShmChannel final : public WorkerChannel {
     /// Parks on `p` until `ready()`; false if the parent died meanwhile.
     template <class Pred>
     bool wait_for(ParkWord& p, Pred ready) {
-        auto spin = std::chrono::duration_cast<Clock::duration>(kSpinBeforeSleep);
-        while (!park_until(p, ready, Clock::now() + kParentCheck, spin)) {
+        if (park_spin_yielding(ready, kSpinBeforeSleep)) return true;
+        while (!park_until(p, ready, Clock::now() + kParentCheck, Clock::duration::zero())) {
             if (::getppid() != parent_) return false;
-            spin = Clock::duration::zero();
         }
         return true;
     }

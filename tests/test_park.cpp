@@ -18,11 +18,11 @@
 
 using namespace std::chrono_literals;
 using mp::detail::Clock;
-using mp::detail::park_until;
-using mp::detail::ParkWord;
 using mp::detail::park_announce;
 using mp::detail::park_quiet_fd;
+using mp::detail::park_until;
 using mp::detail::park_until_fd;
+using mp::detail::ParkWord;
 using mp::detail::unpark_all;
 using mp::detail::unpark_fd;
 
@@ -172,8 +172,8 @@ TEST(Park, AQuietWaiterAnnouncedByAnotherThreadLosesNoWakeup) {
             auto deadline = Clock::now() + kLost;
             // Spurious returns (a stale eventfd count) are allowed: sleep on until it holds.
             while (value.load(std::memory_order_acquire) < i && Clock::now() < deadline)
-                park_quiet_fd(fds, [&] { return value.load(std::memory_order_acquire) >= i; },
-                              deadline);
+                park_quiet_fd(
+                    fds, [&] { return value.load(std::memory_order_acquire) >= i; }, deadline);
             if (value.load(std::memory_order_acquire) < i) lost = true;
             seen.store(i, std::memory_order_release);
             unpark_all(back);

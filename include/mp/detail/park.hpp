@@ -59,6 +59,7 @@
 #pragma once
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 
 #include <atomic>
@@ -154,6 +155,21 @@ bool park_spin(const ParkWord& p, Ready& ready, Clock::duration spin) {
         }
     } while (Clock::now() < end);
     park_detail::spin_result(false);
+    return false;
+}
+
+/// Polls `ready` for up to `spin`, yielding the CPU between polls (sched_yield), with
+/// no policy: for a waiter in a stream of short waits (a Pool worker between tasks, a
+/// caller waiting for a result) where a peer that shares its CPU must get to run and
+/// one on another CPU publishes within µs. Then park with spin zero.
+template <class Ready>
+bool park_spin_yielding(Ready& ready, Clock::duration spin) {
+    if (spin <= Clock::duration::zero()) return false;
+    const auto end = Clock::now() + spin;
+    do {
+        if (ready()) return true;
+        ::sched_yield();
+    } while (Clock::now() < end);
     return false;
 }
 
