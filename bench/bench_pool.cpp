@@ -9,6 +9,10 @@
 //   cpu      CPU-bound map vs the same loop run sequentially               target ≥ 1.8×
 //
 // Each figure is the median of REPS runs (default 3; `bench_pool REPS`).
+// `bench_pool --apply [ROUNDS]` measures only the apply round trip, ROUNDS times
+// (default 9), each beside a raw pipe round trip of the same run, and prints the
+// median, min and max of both (quick, for the round-trip target).
+
 #include <mp/futures.hpp>
 #include <mp/mp.hpp>
 
@@ -100,9 +104,41 @@ std::map<std::string, std::vector<double>> run_python(int n_map, int n_async, in
     return out;
 }
 
+double apply_roundtrip_us(mp::Pool& pool, int n) {
+    auto t = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        if (pool.apply(sq, i) != i * i) std::abort();
+    }
+    return seconds_since(t) / n * 1e6;
+}
+
+// --apply: the round trip alone, interleaved with its raw peer.
+int apply_only(int rounds) {
+    const int n = 2'000;
+    std::vector<double> ours, pipe;
+    mp::Pool pool(2);
+    (void)apply_roundtrip_us(pool, 200);  // warm up
+    for (int r = 0; r < rounds; ++r) {
+        ours.push_back(apply_roundtrip_us(pool, n));
+        pipe.push_back(raw_pipe_roundtrip_us(n));
+    }
+    auto show = [](const char* name, std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        std::printf("%-36s median %7.2f us   min %7.2f   max %7.2f   (%zu runs of 2000)\n", name,
+                    v[v.size() / 2], v.front(), v.back(), v.size());
+    };
+    std::printf("bench_pool --apply: 2 workers, %d CPUs\n", mp::cpu_count());
+    show("apply round trip (mp::Pool)", ours);
+    show("raw pipe round trip (peer)", pipe);
+    std::printf("target: apply round trip <= 3 us -> %s\n", median(ours) <= 3 ? "met" : "NOT met");
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--apply")
+        return apply_only(argc > 2 ? std::max(1, std::atoi(argv[2])) : 9);
     int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
     const int n_map = 1'000'000, n_async = 100'000, n_apply = 2'000, n_apply_py = 2'000,
               n_async_py = 20'000;
@@ -144,11 +180,7 @@ int main(int argc, char** argv) {
             async_us.push_back(seconds_since(t) / n_async * 1e6);
             if (total == 0) std::abort();
 
-            t = Clock::now();
-            for (int i = 0; i < n_apply; ++i) {
-                if (pool.apply(sq, i) != i * i) std::abort();
-            }
-            apply_us.push_back(seconds_since(t) / n_apply * 1e6);
+            apply_us.push_back(apply_roundtrip_us(pool, n_apply));
         }
         {
             mp::futures::ProcessPoolExecutor ex(2);

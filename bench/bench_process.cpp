@@ -6,6 +6,7 @@
 //               fork, none of mp's work) and Python's forkserver;
 //   spawn:      mp beside raw posix_spawn of this program (which exits at once in main)
 //               and Python's spawn.
+// `bench_process --forkserver [ROUNDS]`: only forkserver beside the bare server.
 // Python is Debian's /usr/bin/python3. Targets (issue 9): forkserver within 1.5x of the
 // bare server and >= 10x faster than Python's; spawn >= 10x faster than Python's.
 #include <spawn.h>
@@ -13,10 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bench_common.hpp"
 #include "mp/context.hpp"
@@ -105,6 +109,30 @@ int main(int argc, char** argv) {
     BareServer bare;
     auto bare_op = [&bare] { bare.start_join(); };
     with("forkserver")();  // start the server once, as Python's warm-up does
+    if (argc > 1 && std::strcmp(argv[1], "--forkserver") == 0) {
+        // Quick: forkserver beside the bare server only, ROUNDS interleaved rounds.
+        int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 7;
+        std::vector<double> ratio, ours, peer;
+        for (int i = 0; i < rounds; ++i) {
+            double b = bench::per_op_seconds(bare_op, kServer);
+            double o = bench::per_op_seconds(with("forkserver"), kServer);
+            ours.push_back(o * 1e6);
+            peer.push_back(b * 1e6);
+            ratio.push_back(o / b);
+        }
+        auto med = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v;
+        };
+        auto r = med(ratio), o = med(ours), p = med(peer);
+        std::printf(
+            "forkserver start+join %.1f us (min %.1f, max %.1f) vs bare fork server %.1f us "
+            "(min %.1f, max %.1f); ratio median %.2fx (min %.2f, max %.2f), %d rounds of "
+            "%d\n",
+            o[o.size() / 2], o.front(), o.back(), p[p.size() / 2], p.front(), p.back(),
+            r[r.size() / 2], r.front(), r.back(), rounds, kServer);
+        return 0;
+    }
     // Interleave so each figure and its peer see the same machine state.
     double f = 1e9, rf = 1e9, s = 1e9, bs = 1e9, sp = 1e9, rsp = 1e9;
     for (int i = 0; i < 3; ++i) {

@@ -115,9 +115,10 @@ struct Server {
             close_fd(conn);
             return;
         }
-        bool daemon = false;
+        // Decoded once, here: the child (a fork) runs what is decoded.
+        ChildSpec spec;
         try {
-            daemon = decode_spec(std::span(msg).subspan(kTokenBytes)).daemon;
+            spec = decode_spec(std::span(msg).subspan(kTokenBytes));
         } catch (...) {
             for (int fd : fds) close_fd(fd);
             close_fd(conn);
@@ -139,7 +140,6 @@ struct Server {
             fds.erase(fds.begin() + 1, fds.begin() + 4);
             int code = 1;
             try {
-                ChildSpec spec = decode_spec(std::span(msg).subspan(kTokenBytes));
                 if (spec.daemon) {  // a daemon ends with the server, which ends with the parent
                     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
                     if (::getppid() != server) ::_exit(1);
@@ -152,7 +152,7 @@ struct Server {
             ::_exit(code);
         }
         // A daemon ends when the process that asked for it ends: keep its pidfd to watch.
-        int watch = daemon && pid > 0 ? fds[0] : -1;
+        int watch = spec.daemon && pid > 0 ? fds[0] : -1;
         for (int fd : fds) {
             if (fd != watch) close_fd(fd);
         }

@@ -1,11 +1,12 @@
 // The park helper's out-of-line parts (see mp/detail/park.hpp): the spin policy and
-// the wake-up system call.
+// the wake-up system calls.
 #include "mp/detail/park.hpp"
 
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace mp::detail::park_detail {
 
@@ -65,17 +66,23 @@ void note_waker_now(ParkWord& p) noexcept {
 }
 
 void wake_slow(ParkWord& p, std::uint32_t seen) noexcept {
-    while ((seen & 1u) != 0) {
-        // seen + 1 clears bit 0 and carries into the count.
-        if (p.word.compare_exchange_weak(seen, seen + 1, std::memory_order_release,
-                                         std::memory_order_relaxed)) {
-            try {
-                futex_wake_all(p.word);
-            } catch (...) {  // FUTEX_WAKE cannot fail on a valid, mapped word
-            }
-            return;
-        }
+    if (!claim_wake(p, seen)) return;
+    try {
+        futex_wake_all(p.word);
+    } catch (...) {  // FUTEX_WAKE cannot fail on a valid, mapped word
     }
+}
+
+void poll_until(std::span<pollfd> fds, ParkDeadline deadline) noexcept {
+    int ms = -1;
+    if (deadline) {
+        auto left = *deadline - Clock::now();
+        if (left <= Clock::duration::zero()) return;
+        // Round up: a poll that returns a little early would only poll again.
+        ms = static_cast<int>(std::min<long long>(
+            std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
+    }
+    (void)::poll(fds.data(), static_cast<nfds_t>(fds.size()), ms);
 }
 
 }  // namespace mp::detail::park_detail

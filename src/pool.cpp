@@ -7,7 +7,6 @@
 
 #include <link.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -79,12 +78,12 @@ namespace {
 // apply_async never waits for the parent, shallow enough to keep workers balanced.
 constexpr std::size_t kMaxQueuedPerWorker = 1024;
 
-// Before sleeping on the condition variable, a caller waiting for a result polls the
-// transport for this long, yielding between polls: results arriving back to back need
-// no wake-up of the background thread.
-constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
-// A caller asleep in the transport wakes at least this often to look again.
+// A caller asleep in the transport wakes at least this often to look again (a
+// zygote's death makes the transport wake callers of the region it retired this way).
 constexpr auto kWaiterSleepCap = std::chrono::milliseconds(5);
+// The pool's thread, quiet while callers collect results (see background()), looks
+// again at least this often.
+constexpr auto kQuietCap = std::chrono::milliseconds(2);
 
 // An initializer that fails (throws, or its worker dies before it returned) this many
 // times in a row makes the pool fail its tasks instead of respawning forever.
@@ -149,6 +148,10 @@ class PoolCore {
     enum class State { run, close, terminated, joined };
 
     bool live() const noexcept { return state_ == State::run || state_ == State::close; }
+    /// Tasks are queued or running (results will come).
+    bool in_flight() const noexcept {
+        return !pending_.empty() || free_tickets_.size() != entries_.size();
+    }
     void pump();
     void on_event(const TransportEvent& e);
     void dispatch();
@@ -195,7 +198,10 @@ class PoolCore {
     std::condition_variable cv_;
     std::uint64_t epoch_ = 0;  // bumped whenever something happened (wakes waiters)
     bool quit_ = false;
-    int sleepers_ = 0;  // callers asleep in transport_->wait()
+    int sleepers_ = 0;           // callers asleep in transport_->wait_result()
+    int drivers_ = 0;            // callers inside drive_until (they collect results themselves)
+    bool thread_quiet_ = false;  // the pool's thread is in transport_->wait_quiet()
+    bool rearmed_ = false;       // and a caller rearmed it (see drive_until)
     bool warned_start_ = false;
     std::thread thread_;
 };
@@ -380,6 +386,10 @@ void PoolCore::on_event(const TransportEvent& e) {
             return;
         case TransportEvent::start_failed: {
             s.starting = false;
+            if (e.error == ENOTRECOVERABLE) {  // no worker can ever be made again
+                set_broken(std::make_exception_ptr(OSError(e.error, e.message)));
+                return;
+            }
             if (!warned_start_) {
                 warned_start_ = true;
                 std::fprintf(stderr,
@@ -557,15 +567,43 @@ void PoolCore::background() {
         for (auto& s : slots_) {
             if (s.retry_at && (!wake || *s.retry_at < *wake)) wake = s.retry_at;
         }
+        // While callers collect results themselves, results do not wake this thread
+        // (on a round trip that wake-up would cost more than the trip): the last
+        // caller to leave rearms it.
+        thread_quiet_ = drivers_ > 0;
+        if (thread_quiet_) {
+            // Tasks submitted while it is quiet and no caller waits for them (apply_async
+            // after a run of apply) are looked at within kQuietCap.
+            auto cap = Clock::now() + kQuietCap;
+            if (!wake || cap < *wake) wake = cap;
+        }
         lk.unlock();
-        transport_->wait(wake);
+        if (thread_quiet_) {
+            transport_->wait_quiet(wake);
+        } else {
+            transport_->wait(wake);
+        }
         lk.lock();
+        thread_quiet_ = false;
+        rearmed_ = false;
     }
 }
 
 bool PoolCore::drive_until(const std::function<bool()>& done,
                            std::optional<Clock::time_point> deadline) {
     std::unique_lock lk(mutex);
+    ++drivers_;
+    struct Leave {
+        PoolCore& core;
+        ~Leave() {
+            // Once per quiet wait: a loop of get()s finding their results ready would
+            // otherwise wake the pool's thread once per get().
+            if (--core.drivers_ == 0 && core.thread_quiet_ && !core.rearmed_ && core.in_flight()) {
+                core.rearmed_ = true;
+                core.transport_->rearm();
+            }
+        }
+    } leave{*this};
     for (;;) {
         if (done()) return true;
         if (!live()) return done();
@@ -574,27 +612,14 @@ bool PoolCore::drive_until(const std::function<bool()>& done,
         if (done()) return true;
         auto now = Clock::now();
         if (deadline && now >= *deadline) return false;
-        // Poll briefly for what is about to arrive, then sleep until the pool's thread
-        // says something happened.
-        auto spin_end =
-            std::min(now + kSpinBeforeSleep, deadline.value_or(Clock::time_point::max()));
-        bool found = false;
-        std::uint64_t seen = epoch_;
-        while (!found && Clock::now() < spin_end) {
-            lk.unlock();
-            ::sched_yield();
-            lk.lock();
-            found = !live() || epoch_ != seen || transport_->pending();
-        }
-        if (found) continue;
-        // Sleep in the transport (as the pool's thread does): a worker's result wakes
-        // this thread directly. The pool's thread may take the wake-up first; the short
-        // cap bounds what that costs.
-        auto until = Clock::now() + kWaiterSleepCap;
+        // Wait in the transport: it polls briefly for what is about to arrive, then
+        // sleeps until a worker's result (or the pool's thread) wakes this thread.
+        auto until = now + kWaiterSleepCap;
         if (deadline && *deadline < until) until = *deadline;
+        std::uint64_t seen = transport_->interrupts();
         ++sleepers_;
         lk.unlock();
-        transport_->wait(until);
+        transport_->wait_result(until, seen);
         lk.lock();
         if (--sleepers_ == 0) cv_.notify_all();
     }

@@ -7,14 +7,15 @@
 // the outbox the other way. Records are [u64 length][bytes]; a record longer than
 // the ring streams through it (the reader copies it out piece by piece).
 //
-// Sleeping (no unbounded spinning): a reader that finds no bytes sets
-// `reader_sleeping`, re-checks, and sleeps on the futex `data_seq`; a writer that
-// publishes bytes checks `reader_sleeping` after a full fence and only then bumps
-// `data_seq` and wakes it (the Dekker pattern: one of the two sees the other). The
-// same with `writer_sleeping` / `space_seq` for a writer waiting for room. The parent
-// does not sleep on a ring: it sleeps in poll() on an eventfd, after setting
-// PoolControl::parent_sleeping, and a worker that makes progress writes the eventfd
-// only if it sees that flag.
+// Sleeping (no unbounded spinning): every wait is the park protocol of
+// <mp/detail/park.hpp> on a ParkWord of this layout. A worker waits for bytes in its
+// inbox on `inbox.data_park` and for room in its outbox on `outbox.space_park`; the
+// parent wakes it after writing (or reading) with unpark_all. On the parent's side two
+// kinds of thread wait for a worker's news: callers waiting for a result (get(), map())
+// park on the futex `PoolControl::caller_park`, and the pool's thread on
+// `PoolControl::thread_park`, whose sleep is a poll() of the pool's eventfd and the
+// zygote's pidfd (its death is news no worker can tell). A worker that published a
+// result unparks both; each costs a load while nobody waits there.
 #pragma once
 
 #include <sys/types.h>
@@ -26,17 +27,16 @@
 #include <functional>
 #include <type_traits>
 
+#include "mp/detail/park.hpp"
 #include "mp/serialize.hpp"
 
 namespace mp::detail {
 
 struct RingControl {
     alignas(64) std::atomic<std::uint64_t> write_pos;  // bytes ever written (writer only)
-    std::atomic<std::uint32_t> data_seq;               // futex word for a sleeping reader
-    std::atomic<std::uint32_t> reader_sleeping;
-    alignas(64) std::atomic<std::uint64_t> read_pos;  // bytes ever read (reader only)
-    std::atomic<std::uint32_t> space_seq;             // futex word for a sleeping writer
-    std::atomic<std::uint32_t> writer_sleeping;
+    ParkWord data_park;                                // the reader waits here for bytes
+    alignas(64) std::atomic<std::uint64_t> read_pos;   // bytes ever read (reader only)
+    ParkWord space_park;                               // the writer waits here for room
 };
 static_assert(std::is_standard_layout_v<RingControl> && sizeof(RingControl) == 128 &&
                   offsetof(RingControl, read_pos) == 64,
@@ -58,7 +58,8 @@ static_assert(std::is_standard_layout_v<WorkerSlot> && sizeof(WorkerSlot) == 320
               "WorkerSlot layout");
 
 struct PoolControl {
-    alignas(64) std::atomic<std::uint32_t> parent_sleeping;  // the parent sleeps in poll()
+    alignas(64) ParkWord thread_park;          // the pool's thread (woken through the eventfd)
+    ParkWord caller_park;                      // callers waiting for a result (futex)
     std::atomic<std::uint32_t> zygote_events;  // bumped by the zygote after each message it sends
 };
 static_assert(std::is_standard_layout_v<PoolControl> && sizeof(PoolControl) == 64,
@@ -174,8 +175,8 @@ class Ring {
     void reset() noexcept {
         c_->write_pos.store(0);
         c_->read_pos.store(0);
-        c_->reader_sleeping.store(0);
-        c_->writer_sleeping.store(0);
+        c_->data_park.word.store(0);
+        c_->space_park.word.store(0);
     }
 
   private:

@@ -148,6 +148,24 @@ class PoolTransport {
     /// Makes a current or the next `wait` return. Any thread, lock not needed.
     virtual void interrupt() noexcept = 0;
 
+    // Waiting callers and the pool's thread apart (a transport may leave the defaults,
+    // which treat every waiter as `wait` does):
+    /// Calls of interrupt() so far; read with the lock, passed to wait_result.
+    [[nodiscard]] virtual std::uint64_t interrupts() const noexcept { return 0; }
+    /// As `wait`, for a caller waiting for a result (several may at once; it may spin
+    /// first): returns when something is ready, an interrupt() after `interrupts` was
+    /// read (`seen`), or `deadline`.
+    virtual void wait_result(std::optional<Clock::time_point> deadline, std::uint64_t seen) {
+        (void)seen;
+        wait(deadline);
+    }
+    /// As `wait`, for the pool's thread while callers collect the results themselves:
+    /// results do not end it (interrupt(), a worker's start or end and `deadline` do)
+    /// until rearm(). Only one thread waits so at a time.
+    virtual void wait_quiet(std::optional<Clock::time_point> deadline) { wait(deadline); }
+    /// The last collecting caller left: results end a current wait_quiet from now on.
+    virtual void rearm() noexcept {}
+
     /// Whether the worker of `slot` exists and has not been reported ended.
     [[nodiscard]] virtual bool alive(std::size_t slot) const noexcept = 0;
     /// The worker's process id (-1: none, or not a process of this machine).

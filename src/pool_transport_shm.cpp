@@ -9,11 +9,13 @@
 // with the region's memfd, the eventfd, its socket end, a pidfd of the parent and the
 // initializer's fds in the child description — so its workers come from a fresh image
 // and see none of the parent's state but what the initializer and the tasks bring.
+// Under `fork` the zygote is not forked by the parent itself but by the pool's keeper
+// (pool_keeper.hpp), a fork of the parent made with the transport, before the pool's
+// thread: so every zygote, the first and each replacement, is a copy of the program as
+// it was when the Pool was made, and nothing is forked from a process running a thread.
 // A zygote that dies (killed) takes its workers with it: the parent reports each as
 // ended (WorkerLost for a running task), maps a fresh region and makes a new zygote
-// the same way the first was made (under `fork`: a fork of the parent as it is then —
-// the one fork from a process running the pool's thread, done by the thread holding
-// the pool's only lock; the child touches nothing of the pool but the new region). The parent talks
+// the same way the first was made. The parent talks
 // to it over a SOCK_SEQPACKET socket pair: commands {spawn slot}, {signal slot sig}, {quit};
 // answers {started slot pid}, {start_failed slot errno}, {exited slot pid code}. The zygote watches
 // its parent with a pidfd: when the parent dies (any signal, SIGKILL included) it SIGKILLs the
@@ -35,11 +37,12 @@
 #include <string>
 #include <vector>
 
-#include "mp/detail/futex.hpp"
+#include "mp/detail/park.hpp"
 #include "mp/detail/reduction.hpp"
 #include "mp/detail/shared_region.hpp"
 #include "mp/pool.hpp"
 #include "mp/process.hpp"
+#include "pool_keeper.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
 #include "popen.hpp"
@@ -278,8 +281,11 @@ class ShmTransport final : public PoolTransport {
         base_.store(region_.data());
         efd_ = check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "Pool: eventfd");
         try {
+            if (method_ == StartMethod::fork) make_keeper();
             launch_zygote();
         } catch (...) {
+            keeper_.reset();
+            close_fd(self_pidfd_);
             close_fd(efd_);
             efd_ = -1;
             region_.close();
@@ -334,15 +340,8 @@ class ShmTransport final : public PoolTransport {
             touch(i);
         }
         if (touched_.empty()) return;
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        for (std::size_t i : touched_) {
-            RingControl& c = layout_.inbox(region_.data(), i).control();
-            if (c.reader_sleeping.load(std::memory_order_relaxed) != 0) {
-                c.reader_sleeping.store(0, std::memory_order_relaxed);
-                c.data_seq.fetch_add(1, std::memory_order_release);
-                futex_wake(c.data_seq, 1);
-            }
-        }
+        for (std::size_t i : touched_)
+            unpark_all(layout_.inbox(region_.data(), i).control().data_park);
         touched_.clear();
     }
 
@@ -399,7 +398,11 @@ class ShmTransport final : public PoolTransport {
         } catch (...) {
         }
         end_zygote();
+        keeper_.reset();
+        close_fd(self_pidfd_);
+        self_pidfd_ = -1;
         for (auto& s : slots_) s = Slot{};
+        base_.store(nullptr, std::memory_order_release);  // interrupt() now touches no region
         region_.close();
         retired_.clear();
         close_fd(efd_);
@@ -418,6 +421,8 @@ class ShmTransport final : public PoolTransport {
             delivered += read_zygote(on_event);
         if (zygote_ && zygote_down_.load(std::memory_order_relaxed))
             delivered += zygote_died(on_event);
+        // A waiter's late poll of a zygote already ended (none now): old news.
+        if (!zygote_) zygote_down_.store(false, std::memory_order_relaxed);
         if (relaunch_.load(std::memory_order_relaxed)) delivered += relaunch(on_event);
         return delivered;
     }
@@ -436,34 +441,41 @@ class ShmTransport final : public PoolTransport {
                seen_events_.load(std::memory_order_relaxed);
     }
 
-    void wait(std::optional<Clock::time_point> deadline) override {
-        // Runs without the scheduler's lock: reads only atomics (a region that receive()
-        // retires stays mapped until shutdown, so a stale base_ is still valid).
+    void wait(std::optional<Clock::time_point> deadline) override { wait_thread(deadline, true); }
+    void wait_quiet(std::optional<Clock::time_point> deadline) override {
+        wait_thread(deadline, false);
+    }
+
+    void wait_result(std::optional<Clock::time_point> deadline, std::uint64_t seen) override {
+        // Without the lock, as wait_thread. Spins first (results of a round trip arrive
+        // within µs), then parks on the callers' futex, which every result unparks.
         void* base = base_.load(std::memory_order_acquire);
-        auto* ctl = layout_.control(base);
-        ctl->parent_sleeping.store(1, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        bool ready = ctl->zygote_events.load(std::memory_order_acquire) !=
-                         seen_events_.load(std::memory_order_relaxed) ||
-                     zygote_down_.load(std::memory_order_relaxed) ||
-                     relaunch_.load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < layout_.workers && !ready; ++i)
-            ready = layout_.outbox(base, i).readable() != 0;
-        if (!ready) {
-            // The zygote's pidfd too: its death is news (nobody else would say so).
-            pollfd fds[2] = {{efd_, POLLIN, 0}, {zygote_sentinel_.load(), POLLIN, 0}};
-            int ms = poll_timeout_ms(deadline);
-            if (ms < 0 || ms > kMaxSleepMs) ms = kMaxSleepMs;
-            ::poll(fds, fds[1].fd >= 0 ? 2 : 1, ms);
-            if (fds[1].fd >= 0 && (fds[1].revents & POLLIN) != 0)
-                zygote_down_.store(true, std::memory_order_relaxed);
-        }
-        ctl->parent_sleeping.store(0, std::memory_order_relaxed);
-        eventfd_t ignored;
-        ::eventfd_read(efd_, &ignored);
+        auto ready = [&] {
+            return interrupts_.load(std::memory_order_acquire) != seen || news(base) ||
+                   results_ready(base);
+        };
+        if (park_spin_yielding(ready, kCallerSpin)) return;
+        park_until(layout_.control(base)->caller_park, ready, capped(deadline),
+                   Clock::duration::zero());
+    }
+
+    void rearm() noexcept override {
+        // W2-W3 for the pool's thread asleep in wait_quiet (see park.hpp): from now on a
+        // result writes the eventfd; one that came before is seen here.
+        void* base = base_.load(std::memory_order_acquire);
+        if (base == nullptr) return;  // shut down
+        park_announce(layout_.control(base)->thread_park);
+        if (results_ready(base) && efd_ >= 0) ::eventfd_write(efd_, 1);
+    }
+
+    std::uint64_t interrupts() const noexcept override {
+        return interrupts_.load(std::memory_order_acquire);
     }
 
     void interrupt() noexcept override {
+        interrupts_.fetch_add(1, std::memory_order_acq_rel);
+        void* base = base_.load(std::memory_order_acquire);
+        if (base != nullptr) unpark_all(layout_.control(base)->caller_park, false);
         if (efd_ >= 0) ::eventfd_write(efd_, 1);
     }
 
@@ -476,6 +488,51 @@ class ShmTransport final : public PoolTransport {
     }
 
   private:
+    // A caller waiting for a result polls for this long, yielding, before it parks.
+    static constexpr Clock::duration kCallerSpin = std::chrono::microseconds(50);
+
+    /// The zygote said something, died, or a start waits for a new one (atomics only).
+    bool news(void* base) const noexcept {
+        return layout_.control(base)->zygote_events.load(std::memory_order_acquire) !=
+                   seen_events_.load(std::memory_order_relaxed) ||
+               zygote_down_.load(std::memory_order_relaxed) ||
+               relaunch_.load(std::memory_order_relaxed);
+    }
+    /// Some worker's outbox holds bytes (atomics only).
+    bool results_ready(void* base) const noexcept {
+        for (std::size_t i = 0; i < layout_.workers; ++i) {
+            if (layout_.outbox(base, i).readable() != 0) return true;
+        }
+        return false;
+    }
+    static Clock::time_point capped(std::optional<Clock::time_point> deadline) {
+        auto cap = Clock::now() + std::chrono::milliseconds(kMaxSleepMs);
+        return deadline && *deadline < cap ? *deadline : cap;
+    }
+
+    /// The pool's thread: parks on thread_park, sleeping in poll() of the eventfd and the
+    /// zygote's pidfd. Runs without the scheduler's lock: reads only atomics (a region
+    /// that receive() retires stays mapped until shutdown, so a stale base_ is still
+    /// valid). `results`: whether results end the wait (else only the zygote's news,
+    /// interrupt() and the deadline; see wait_quiet).
+    void wait_thread(std::optional<Clock::time_point> deadline, bool results) {
+        void* base = base_.load(std::memory_order_acquire);
+        pollfd fds[2] = {{efd_, POLLIN, 0}, {zygote_sentinel_.load(), POLLIN, 0}};
+        // Any write of the eventfd ends the wait (interrupt(), the zygote, a result).
+        auto ready = [&] {
+            if ((fds[1].revents & POLLIN) != 0) zygote_down_.store(true, std::memory_order_relaxed);
+            return (fds[0].revents & POLLIN) != 0 || news(base) || (results && results_ready(base));
+        };
+        auto until = capped(deadline);
+        if (results) {
+            park_until_fd(layout_.control(base)->thread_park, fds, ready, until,
+                          Clock::duration::zero());
+            return;
+        }
+        // Quiet: not announced on thread_park (a rearm() may announce it meanwhile).
+        park_quiet_fd(fds, ready, until);
+    }
+
     struct Slot {
         bool alive = false;
         bool starting = false;
@@ -503,15 +560,7 @@ class ShmTransport final : public PoolTransport {
         }
         try {
             if (method_ == StartMethod::fork) {
-                ZygoteArgs args{region_.data(), layout_, efd_, sv[1], parent_pidfd, &config_};
-                flush_std_streams();
-                pid_t z = ::fork();
-                if (z < 0) throw_errno("Pool: fork (the pool's zygote)");
-                if (z == 0) {
-                    ::close(sv[0]);
-                    zygote_main(args);
-                }
-                zygote_ = popen_for_child(z);
+                zygote_ = keeper_->make_zygote(region_.fd(), sv[1]);
             } else {
                 ChildSpec spec;
                 spec.name = "PoolZygote";
@@ -546,6 +595,20 @@ class ShmTransport final : public PoolTransport {
         zygote_said_ = 0;
         zygote_down_.store(false);
         zygote_sentinel_.store(zygote_->sentinel());
+    }
+
+    /// Under `fork`: the keeper that forks every zygote (see the file's comment).
+    void make_keeper() {
+        self_pidfd_ = pidfd_open(::getpid());
+        if (self_pidfd_ < 0) throw_errno("Pool: pidfd_open (mp needs Linux 5.3 or later)");
+        // Runs in a zygote, a fork of the keeper: this object is the keeper's copy of it
+        // as it was here, before the pool's thread.
+        keeper_ = std::make_unique<ZygoteKeeper>(
+            [this](int region_fd, int sock) {
+                SharedRegion region = SharedRegion::adopt(region_fd, layout_.total());
+                zygote_main(ZygoteArgs{region.data(), layout_, efd_, sock, self_pidfd_, &config_});
+            },
+            self_pidfd_);
     }
 
     /// Tells the zygote to quit (it kills its workers) and reaps it.
@@ -752,15 +815,7 @@ class ShmTransport final : public PoolTransport {
             ++delivered;
         }
         if (s.rbuf.capacity() > (std::size_t{4} << 20) && !s.have_len) s.rbuf = Bytes();
-        if (progressed) {
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-            RingControl& c = out.control();
-            if (c.writer_sleeping.load(std::memory_order_relaxed) != 0) {
-                c.writer_sleeping.store(0, std::memory_order_relaxed);
-                c.space_seq.fetch_add(1, std::memory_order_release);
-                futex_wake(c.space_seq, 1);
-            }
-        }
+        if (progressed) unpark_all(out.control().space_park);
         return delivered;
     }
 
@@ -773,6 +828,8 @@ class ShmTransport final : public PoolTransport {
     std::atomic<void*> base_{nullptr};   // region_.data(), for wait()
     int efd_ = -1;
     int sock_ = -1;
+    std::unique_ptr<ZygoteKeeper> keeper_;  // fork: what forks each zygote
+    int self_pidfd_ = -1;                   // fork: a pidfd of this process, for the keeper
     std::unique_ptr<Popen> zygote_;
     std::atomic<int> zygote_sentinel_{-1};  // its pidfd, for wait()
     std::atomic<bool> zygote_down_{false};  // it died; receive() will say so
@@ -781,6 +838,7 @@ class ShmTransport final : public PoolTransport {
     std::vector<Slot> slots_;
     std::vector<std::size_t> touched_;
     std::atomic<std::uint32_t> seen_events_{0};  // messages received (read by wait())
+    std::atomic<std::uint64_t> interrupts_{0};   // calls of interrupt() (read by wait_result())
     unsigned spawned_ = 0;
 };
 

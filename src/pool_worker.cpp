@@ -1,7 +1,5 @@
 // The Pool's worker loop (serve_tasks, for every transport) and the shared-memory
 // transport's worker side. Runs single-threaded in a worker and returns its exit code.
-#include <sched.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "mp/detail/futex.hpp"
+#include "mp/detail/park.hpp"
 #include "mp/pool.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
@@ -24,8 +22,9 @@ namespace {
 // this period (and PR_SET_PDEATHSIG kills it at once in any case).
 constexpr auto kParentCheck = std::chrono::seconds(1);
 // Before sleeping, a worker that ran out of tasks polls for this long, yielding the CPU
-// between polls: a parent submitting a burst keeps it awake with no futex traffic,
-// and yielding keeps it from starving a parent that shares its CPU.
+// between polls: a parent submitting a burst, or a caller's next apply after a round
+// trip, keeps it awake with no futex traffic, and yielding keeps it from starving a
+// parent that shares its CPU.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 
 /// The shared-memory transport, seen from a worker.
@@ -71,8 +70,7 @@ class ShmChannel final : public WorkerChannel {
                 if (n != 0) notify_parent();  // let the parent drain a record larger than the ring
                 continue;
             }
-            if (!wait_for(out_.control().space_seq, out_.control().writer_sleeping,
-                          [this] { return out_.writable() != 0; })) {
+            if (!wait_for(out_.control().space_park, [this] { return out_.writable() != 0; })) {
                 return false;
             }
         }
@@ -99,44 +97,28 @@ class ShmChannel final : public WorkerChannel {
                 notify_parent();
                 continue;
             }
-            if (!wait_for(in_.control().data_seq, in_.control().reader_sleeping,
-                          [this] { return in_.readable() != 0; })) {
+            if (!wait_for(in_.control().data_park, [this] { return in_.readable() != 0; })) {
                 return false;
             }
         }
         return true;
     }
 
-    /// Sleeps on `seq` until `ready()`; false if the parent died meanwhile.
+    /// Parks on `p` until `ready()`; false if the parent died meanwhile.
     template <class Pred>
-    bool wait_for(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& sleeping,
-                  Pred ready) {
-        auto spin_end = Clock::now() + kSpinBeforeSleep;
-        while (Clock::now() < spin_end) {
-            if (ready()) return true;
-            ::sched_yield();
+    bool wait_for(ParkWord& p, Pred ready) {
+        if (park_spin_yielding(ready, kSpinBeforeSleep)) return true;
+        while (!park_until(p, ready, Clock::now() + kParentCheck, Clock::duration::zero())) {
+            if (::getppid() != parent_) return false;
         }
-        for (;;) {
-            std::uint32_t seen = seq.load(std::memory_order_acquire);
-            sleeping.store(1, std::memory_order_relaxed);
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-            if (ready()) {
-                sleeping.store(0, std::memory_order_relaxed);
-                return true;
-            }
-            bool woken = futex_wait(seq, seen, Clock::now() + kParentCheck);
-            sleeping.store(0, std::memory_order_relaxed);
-            if (ready()) return true;
-            if (!woken && ::getppid() != parent_) return false;
-        }
+        return true;
     }
 
+    /// After a result (or room) was published: wakes the callers waiting for results
+    /// and the pool's thread, where they are parked.
     void notify_parent() {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (ctl_->parent_sleeping.load(std::memory_order_relaxed) != 0 &&
-            ctl_->parent_sleeping.exchange(0) != 0) {
-            ::eventfd_write(efd_, 1);
-        }
+        unpark_all(ctl_->caller_park);
+        unpark_fd(ctl_->thread_park, efd_);
     }
 
     PoolControl* ctl_;

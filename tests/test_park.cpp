@@ -1,5 +1,7 @@
 // Tests of the park helper (mp/detail/park.hpp): the one sleep/wake protocol of mp.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,9 +18,13 @@
 
 using namespace std::chrono_literals;
 using mp::detail::Clock;
+using mp::detail::park_announce;
+using mp::detail::park_quiet_fd;
 using mp::detail::park_until;
+using mp::detail::park_until_fd;
 using mp::detail::ParkWord;
 using mp::detail::unpark_all;
+using mp::detail::unpark_fd;
 
 namespace {
 
@@ -98,6 +104,109 @@ TEST(Park, PingPongBetweenProcessesAlwaysSleepingLosesNoWakeup) {
 
 TEST(Park, PingPongBetweenProcessesWithSpinLosesNoWakeup) {
     EXPECT_TRUE(ping_pong_between_processes(30'000, mp::detail::kParkSpin));
+}
+
+/// An eventfd (nonblocking), closed at scope exit.
+struct EventFd {
+    int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ~EventFd() { ::close(fd); }
+};
+
+TEST(Park, EventfdPingPongBetweenProcessesLosesNoWakeup) {
+    // The Pool's thread sleeps so: park_until_fd, polling an eventfd (and a pidfd, here
+    // an fd that never polls ready), woken by unpark_fd. No spin: every wait takes the
+    // announce / re-check / poll path.
+    SharedObject<PingPong> s;
+    EventFd efd;
+    ASSERT_GE(efd.fd, 0);
+    int never[2];
+    ASSERT_EQ(::pipe(never), 0);
+    constexpr std::uint64_t kRounds = 20'000;
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {  // the waiter on the eventfd: only atomics, poll, eventfd and _exit
+        for (std::uint64_t i = 1; i <= kRounds; ++i) {
+            pollfd fds[2] = {{efd.fd, POLLIN, 0}, {never[0], POLLIN, 0}};
+            auto deadline = Clock::now() + kLost;
+            bool ok = park_until_fd(
+                s->to_child, fds, [&] { return s->ping.load(std::memory_order_acquire) >= i; },
+                deadline, Clock::duration::zero());
+            if (!ok || Clock::now() >= deadline) ::_exit(1);
+            s->pong.store(i, std::memory_order_release);
+            unpark_all(s->to_parent);
+        }
+        ::_exit(0);
+    }
+    bool ok = true;
+    for (std::uint64_t i = 1; i <= kRounds && ok; ++i) {
+        s->ping.store(i, std::memory_order_release);
+        unpark_fd(s->to_child, efd.fd);
+        ok = wait_for_value(s->to_parent, s->pong, i, Clock::duration::zero());
+    }
+    if (!ok) ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(never[0]);
+    ::close(never[1]);
+    EXPECT_TRUE(ok);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(Park, AQuietWaiterAnnouncedByAnotherThreadLosesNoWakeup) {
+    // The Pool's thread while callers collect results: it sleeps in park_quiet_fd (not
+    // announced); the last caller to leave announces it (park_announce, then a re-check)
+    // while a worker publishes and calls unpark_fd at the same moment. Whichever comes
+    // first, the sleeper must be woken every round.
+    ParkWord p{};
+    EventFd efd;
+    ASSERT_GE(efd.fd, 0);
+    std::atomic<std::uint64_t> value{0};  // published by the worker
+    std::atomic<std::uint64_t> go{0};     // round started (announcer and worker race)
+    std::atomic<std::uint64_t> seen{0};   // rounds the sleeper saw
+    ParkWord back{};
+    constexpr std::uint64_t kRounds = 2'000;
+    std::atomic<bool> lost{false};
+    std::thread sleeper([&] {
+        for (std::uint64_t i = 1; i <= kRounds; ++i) {
+            pollfd fds[1] = {{efd.fd, POLLIN, 0}};
+            auto deadline = Clock::now() + kLost;
+            // Spurious returns (a stale eventfd count) are allowed: sleep on until it holds.
+            while (value.load(std::memory_order_acquire) < i && Clock::now() < deadline)
+                park_quiet_fd(
+                    fds, [&] { return value.load(std::memory_order_acquire) >= i; }, deadline);
+            if (value.load(std::memory_order_acquire) < i) lost = true;
+            seen.store(i, std::memory_order_release);
+            unpark_all(back);
+        }
+    });
+    auto race = [&](bool announcer) {
+        for (std::uint64_t i = 1; i <= kRounds; ++i) {
+            while (go.load(std::memory_order_acquire) < i) std::this_thread::yield();
+            if (announcer) {
+                park_announce(p);
+                if (value.load(std::memory_order_acquire) >= i) (void)::eventfd_write(efd.fd, 1);
+            } else {
+                value.store(i, std::memory_order_release);
+                unpark_fd(p, efd.fd);
+            }
+        }
+    };
+    std::thread announcer(race, true);
+    std::thread worker(race, false);
+    for (std::uint64_t i = 1; i <= kRounds && !lost; ++i) {
+        go.store(i, std::memory_order_release);
+        if (!wait_for_value(back, seen, i, Clock::duration::zero())) lost = true;
+        // Next round: the sleeper is quiet again (nobody announced): clear the word as a
+        // waker that found it announced would.
+        unpark_fd(p, -1, false);
+    }
+    go.store(kRounds, std::memory_order_release);
+    value.store(kRounds, std::memory_order_release);
+    (void)::eventfd_write(efd.fd, 1);
+    announcer.join();
+    worker.join();
+    sleeper.join();
+    EXPECT_FALSE(lost.load());
 }
 
 TEST(Park, ManyWaitersOneWordAllSeeEveryStep) {

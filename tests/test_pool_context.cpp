@@ -219,6 +219,81 @@ TEST_P(PoolFreshImage, ANonSendableInitializerIsRefusedAtConstruction) {
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolFreshImage, ::testing::Values("forkserver", "spawn"),
                          [](const auto& p) { return p.param; });
 
+int g_at_creation = 0;  // set before the Pool, changed after it
+
+int read_at_creation(int) {
+    return g_at_creation;
+}
+
+pid_t ppid_of(pid_t pid) {
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (f == nullptr) return -1;
+    char buf[512] = {};
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string line(buf, n);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) return -1;
+    char state = 0;
+    int ppid = -1;
+    if (std::sscanf(line.c_str() + close + 2, "%c %d", &state, &ppid) != 2) return -1;
+    return ppid;
+}
+
+TEST(PoolContext, ForkReplacementZygotesSeeTheProgramAsItWasAtPoolCreation) {
+    // fork's promise: workers see the state at Pool creation, also those made after
+    // the zygote that forks them was killed (its replacement is a fork of the keeper,
+    // not of the parent as it is now).
+    g_at_creation = 1;
+    mp::Pool pool = mp::get_context("fork").Pool(2);
+    g_at_creation = 2;
+    EXPECT_EQ(pool.apply(read_at_creation, 0), 1);
+    for (int round = 0; round < 2; ++round) {
+        pid_t zygote = pool.apply(parent_of_worker, 0);
+        ASSERT_GT(zygote, 1);
+        ASSERT_NE(zygote, ::getpid());
+        ASSERT_EQ(::kill(zygote, SIGKILL), 0);
+        // Workers of the new zygote (the pool may need a task or two to see the death).
+        pid_t now = zygote;
+        for (int i = 0; i < 100 && now == zygote; ++i) {
+            try {
+                now = pool.apply(parent_of_worker, 0);
+            } catch (const mp::WorkerLost&) {
+            }
+        }
+        EXPECT_NE(now, zygote);
+        EXPECT_NE(now, ::getpid());  // not forked from this (threaded) process
+        auto seen = pool.map(read_at_creation, std::vector<int>(8, 0), 1);
+        EXPECT_EQ(seen, std::vector<int>(8, 1)) << "round " << round;
+    }
+    g_at_creation = 0;
+}
+
+TEST(PoolContext, ForkPoolWhoseKeeperAndZygoteWereKilledSaysSoAndDoesNotHang) {
+    mp::Pool pool = mp::get_context("fork").Pool(1);
+    pid_t zygote = pool.apply(parent_of_worker, 0);
+    pid_t keeper = ppid_of(zygote);
+    ASSERT_GT(keeper, 1);
+    ASSERT_NE(keeper, ::getpid());
+    ASSERT_EQ(ppid_of(keeper), ::getpid());
+    ASSERT_EQ(::kill(keeper, SIGKILL), 0);
+    // The zygote goes on: the pool still serves.
+    EXPECT_EQ(pool.apply(square, 4), 16);
+    ASSERT_EQ(::kill(zygote, SIGKILL), 0);
+    // No copy of the program at creation is left: tasks fail with a clear error.
+    bool failed = false;
+    for (int i = 0; i < 100 && !failed; ++i) {
+        try {
+            (void)pool.apply_async(square, 5).get(60s);
+        } catch (const mp::WorkerLost&) {
+        } catch (const mp::OSError& e) {
+            failed = true;
+            EXPECT_NE(std::string(e.what()).find("keeper"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_TRUE(failed);
+}
+
 TEST(PoolContext, DefaultSizeAndTheMpiContextBeforeInit) {
     mp::Pool pool(mp::get_context("spawn"));
     EXPECT_EQ(pool.processes(), static_cast<std::size_t>(mp::cpu_count()));

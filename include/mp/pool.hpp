@@ -23,16 +23,21 @@
 // background thread that collects results, runs callbacks (`then`: on that thread,
 // one at a time), hands queued tasks to workers, moves tasks from a busy worker to an
 // idle one, and replaces workers that died or did their maxtasksperchild. A caller
-// waiting in get()/map()/imap also collects results itself for a few µs before it
-// sleeps, so a round trip needs no thread hop.
+// waiting in get()/map()/imap collects results itself: it polls for a few µs, then
+// sleeps where each result wakes it directly; while such a caller waits, results do
+// not wake the pool's thread, so a round trip needs no thread hop. Every sleep, in
+// workers and in the parent, is the one park protocol of <mp/detail/park.hpp>.
 //
 // How workers are made: by a *zygote*, a process the Pool makes when it is made,
 // before it starts its thread. The zygote runs no thread and does one thing: fork a
 // worker when asked (the first ones, replacements). How the zygote itself is made is
 // the pool's start method (PoolOptions::context, ctx.Pool(n); default get_start_method()):
-//  * "fork": a fork of the parent. Workers see the program as it was when the Pool was
-//    made, as with Python's fork method (globals, handles created before the Pool, the
-//    initializer and its arguments — which may be any callable, captures included);
+//  * "fork": a fork of a *keeper*, itself a fork of the parent made with the Pool,
+//    before its thread, which does nothing but fork zygotes (the first, and a new one
+//    whenever one was killed). Workers — also those of a replacement zygote — see the
+//    program as it was when the Pool was made, as with Python's fork method (globals,
+//    handles created before the Pool, the initializer and its arguments — which may be
+//    any callable, captures included);
 //  * "forkserver" / "spawn": a child of the fork server / a fresh exec of the program
 //    (<mp/context.hpp>), which receives the pool's shared region, eventfd and socket as
 //    fds. Workers see only what a fresh image has (static initializers) plus what the
@@ -44,10 +49,12 @@
 // would make every such fork unsafe (a lock held by it at the fork stays held forever
 // in the child). Why not a thread-free parent (the pool advancing only inside pool
 // calls): callbacks and queued work would stall while the caller sleeps. The zygote
-// costs one process per pool and one socket message per replacement. A zygote that is
-// killed takes its workers with it (their tasks fail with WorkerLost); the next worker
-// needed makes a new zygote the same way (under "fork": a fork of the parent as it is
-// then, by the thread that holds the pool's only lock).
+// costs one process per pool (two under "fork": the keeper) and one socket message per
+// replacement. A zygote that is killed takes its workers with it (their tasks fail with
+// WorkerLost); the next worker needed makes a new zygote the same way. Under "fork" a
+// killed keeper cannot be replaced (nothing else holds the program as it was): its
+// zygote serves on, and once that one is killed too the pool fails its tasks with an
+// OSError saying so (make a new Pool).
 //
 // Task arguments are values: an mp handle (Queue, Lock, Value, …) as a task argument
 // is a compile error naming the fix (give it to the initializer), because a task's
@@ -65,7 +72,8 @@
 // queued task holds a ticket in a shared table: a worker runs it only after a CAS
 // "queued" → "running"; the parent takes unstarted tasks back ("revoked") for an idle
 // worker, and after a death the table says which task the worker was running.
-// Sleeping workers are woken by futex, a sleeping parent by an eventfd. The scheduler
+// Sleeping workers and waiting callers are woken by futex, the pool's thread by an
+// eventfd (it also watches the zygote's pidfd). The scheduler
 // reaches the workers through an internal transport interface (src/pool_transport.hpp);
 // threads (mp::ThreadPool) and MPI ranks are other implementations of it.
 //

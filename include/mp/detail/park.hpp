@@ -41,16 +41,32 @@
 // stops stealing the CPU that peer needs, and a waiter whose peer shares its CPU
 // never spins.
 //
+// Waiting on an eventfd (park_until_fd / unpark_fd): the same protocol for a waiter
+// that must also wake for what no waker can announce (a process's end: a pidfd). W4 is
+// a poll() of the eventfd and those fds; P3 writes the eventfd instead of FUTEX_WAKE.
+// No wake-up is lost for the same reason: a waker that saw bit 0 wrote the eventfd,
+// which stays readable until its one waiter drains it after poll() and before it
+// re-checks ready(). So an eventfd has ONE waiter thread (the one that drains it).
+// park_quiet_fd is that waiter asleep without having announced itself (it handed the
+// job of watching `ready` to other threads for a while); park_announce does W1-W3 for
+// it from another thread, which then re-checks ready() itself and writes the eventfd
+// if it holds: from then on it is an announced waiter like any other.
+//
 // What survives a SIGKILL: a waiter killed while parked leaves bit 0 set; the next
 // unpark_all clears it with one spare wake-up. A waker killed between P1 and P3 leaves
 // a waiter asleep: callers whose waker can die pass a deadline (or wait in slices)
 // and check on the waker between slices.
 #pragma once
 
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <type_traits>
 
 #include "mp/detail/futex.hpp"
@@ -86,8 +102,32 @@ namespace park_detail {
 bool spin_worth_it(const ParkWord& p) noexcept;
 /// Records the outcome of a spin in this thread's policy.
 void spin_result(bool success) noexcept;
+/// Clears bit 0 and bumps the count (P3's RMW); true if this call did (then it wakes).
+inline bool claim_wake(ParkWord& p, std::uint32_t seen) noexcept {
+    while ((seen & 1u) != 0) {
+        // seen + 1 clears bit 0 and carries into the count.
+        if (p.word.compare_exchange_weak(seen, seen + 1, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+            return true;
+        }
+    }
+    return false;
+}
 /// Clears bit 0 and bumps the count (if bit 0 is still set), then wakes every sleeper.
 void wake_slow(ParkWord& p, std::uint32_t seen) noexcept;
+/// W1-W2: sets bit 0 unless it is set; returns the word's value with bit 0 set.
+inline std::uint32_t announce(ParkWord& p) noexcept {
+    std::uint32_t w = p.word.load(std::memory_order_acquire);
+    while ((w & 1u) == 0) {
+        if (p.word.compare_exchange_weak(w, w | 1u, std::memory_order_seq_cst,
+                                         std::memory_order_acquire)) {
+            return w | 1u;
+        }
+    }
+    return w;
+}
+/// poll() of `fds` until `deadline` (none: forever); EINTR counts as a return.
+void poll_until(std::span<pollfd> fds, ParkDeadline deadline) noexcept;
 /// Stores this thread's CPU as `p`'s waker hint.
 void note_waker_now(ParkWord& p) noexcept;
 /// Calls of note_waker in this thread (inline: it runs on every publication).
@@ -151,6 +191,21 @@ bool park_spin(const ParkWord& p, Ready& ready, Clock::duration spin) {
     return false;
 }
 
+/// Polls `ready` for up to `spin`, yielding the CPU between polls (sched_yield), with
+/// no policy: for a waiter in a stream of short waits (a Pool worker between tasks, a
+/// caller waiting for a result) where a peer that shares its CPU must get to run and
+/// one on another CPU publishes within µs. Then park with spin zero.
+template <class Ready>
+bool park_spin_yielding(Ready& ready, Clock::duration spin) {
+    if (spin <= Clock::duration::zero()) return false;
+    const auto end = Clock::now() + spin;
+    do {
+        if (ready()) return true;
+        ::sched_yield();
+    } while (Clock::now() < end);
+    return false;
+}
+
 /// Waits until `ready()` returns true (it may be called many times, and may take
 /// something when it returns true: a lock, a token) or `deadline` passes. Spins first
 /// where that may pay (see above), then sleeps. Returns true once ready() returned
@@ -163,20 +218,60 @@ bool park_until(ParkWord& p, Ready&& ready, ParkDeadline deadline = std::nullopt
     if (deadline && Clock::now() >= *deadline) return false;
     if (park_spin(p, ready, spin)) return true;
     for (;;) {
-        std::uint32_t w = p.word.load(std::memory_order_acquire);  // W1
-        if ((w & 1u) == 0) {                                       // W2
-            if (!p.word.compare_exchange_weak(w, w | 1u, std::memory_order_seq_cst,
-                                              std::memory_order_acquire)) {
-                continue;
-            }
-            w |= 1u;
-        }
+        const std::uint32_t w = park_detail::announce(p);     // W1, W2
         std::atomic_thread_fence(std::memory_order_seq_cst);  // W3
         if (ready()) return true;
         const bool in_time = futex_wait(p.word, w, deadline);  // W4
         if (ready()) return true;
         if (!in_time) return false;
     }
+}
+
+/// As park_until, but the sleep is a poll() of `fds`: fds[0] is an eventfd (opened
+/// EFD_NONBLOCK) that wakers write through unpark_fd, the others end the sleep when they
+/// poll ready (their revents are left for ready() to read; they are cleared before each
+/// poll). The caller must be the only thread that waits on that eventfd: it drains it.
+template <class Ready>
+bool park_until_fd(ParkWord& p, std::span<pollfd> fds, Ready&& ready,
+                   ParkDeadline deadline = std::nullopt, Clock::duration spin = kParkSpin) {
+    if (ready()) return true;
+    if (deadline && Clock::now() >= *deadline) return false;
+    if (park_spin(p, ready, spin)) return true;
+    for (;;) {
+        park_detail::announce(p);                             // W1, W2
+        std::atomic_thread_fence(std::memory_order_seq_cst);  // W3
+        if (ready()) return true;
+        for (auto& f : fds) f.revents = 0;
+        park_detail::poll_until(fds, deadline);  // W4
+        eventfd_t drained;
+        (void)::eventfd_read(fds[0].fd, &drained);
+        if (ready()) return true;
+        if (deadline && Clock::now() >= *deadline) return false;
+    }
+}
+
+/// The waiter of park_until_fd while it does not announce itself on its word (another
+/// thread watches `ready` for it, and hands the watch back with park_announce): sleeps
+/// in poll() of `fds` until `ready()` (checked after each poll) or `deadline`.
+template <class Ready>
+bool park_quiet_fd(std::span<pollfd> fds, Ready&& ready, ParkDeadline deadline = std::nullopt) {
+    if (ready()) return true;
+    for (;;) {
+        for (auto& f : fds) f.revents = 0;
+        park_detail::poll_until(fds, deadline);
+        eventfd_t drained;
+        (void)::eventfd_read(fds[0].fd, &drained);
+        if (ready()) return true;
+        if (deadline && Clock::now() >= *deadline) return false;
+    }
+}
+
+/// W1-W3 for a waiter in park_quiet_fd on this word's eventfd: after it, the caller
+/// re-checks what that waiter waits for and writes the eventfd if it holds; from then
+/// on, every unpark_fd of the word writes it (see above).
+inline void park_announce(ParkWord& p) noexcept {
+    park_detail::announce(p);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 /// After publishing: wakes every waiter parked on `p` (P2, P3). Costs a fence and a
@@ -189,6 +284,14 @@ inline void unpark_all(ParkWord& p, bool hint = true) noexcept {
     if (hint) park_detail::note_waker(p);
     const std::uint32_t w = p.word.load(std::memory_order_relaxed);
     if ((w & 1u) != 0) park_detail::wake_slow(p, w);  // P3
+}
+
+/// unpark_all for a waiter in park_until_fd: writes its eventfd `event_fd` (P3).
+inline void unpark_fd(ParkWord& p, int event_fd, bool hint = true) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // P2
+    if (hint) park_detail::note_waker(p);
+    const std::uint32_t w = p.word.load(std::memory_order_relaxed);
+    if ((w & 1u) != 0 && park_detail::claim_wake(p, w)) (void)::eventfd_write(event_fd, 1);
 }
 
 /// As unpark_all, for a caller whose last shared-memory operation was a seq_cst
