@@ -873,57 +873,28 @@ class ShmTransport final : public PoolTransport {
 // task's TicketId (8 bytes) with its fds as SCM_RIGHTS, written before the record enters
 // the ring, so the worker finds it when it reads the record. A message is one skb of the
 // socket, so a non-blocking send either queues it whole or fails (EAGAIN: the parent
-// keeps the task until there is room), and the worker's read of 8 bytes takes exactly one.
+// keeps the task until there is room), and the worker's read of 8 bytes takes one (the
+// kernel never hands the fds of two messages to one read).
 
 int send_task_fds(int sock, const TicketId& ticket, std::span<const int> fds) noexcept {
+    // The parent's end is non-blocking: 8 bytes go whole or not at all (EAGAIN).
     std::uint32_t words[2] = {ticket.number, ticket.generation};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-    if (fds.size() > kMaxFdsPerMessage) return EINVAL;
     iovec iov{words, sizeof words};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    ssize_t r = retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
-    if (r < 0) return errno;
-    return r == static_cast<ssize_t>(sizeof words) ? 0 : EIO;
+    return sendmsg_all(sock, std::span(&iov, 1), fds);
 }
 
 bool recv_task_fds(int sock, const TicketId& ticket, std::vector<int>& fds) noexcept {
     for (;;) {
         std::uint32_t words[2] = {0, 0};
-        std::size_t got = 0;
         std::vector<int> came;
-        while (got < sizeof words) {
-            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-            iovec iov{reinterpret_cast<char*>(words) + got, sizeof words - got};
-            msghdr msg{};
-            msg.msg_iov = &iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control;
-            msg.msg_controllen = sizeof control;
-            ssize_t r = retry_eintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); });
-            for (cmsghdr* c = r > 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
-                 c = CMSG_NXTHDR(&msg, c)) {
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-                std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (std::size_t i = 0; i < n; ++i) {
-                    int fd;
-                    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                    came.push_back(fd);
-                }
-            }
-            if (r <= 0 || (msg.msg_flags & MSG_CTRUNC) != 0) {
-                for (int fd : came) close_fd(fd);
-                return false;  // the parent is gone, or fds were lost
-            }
-            got += static_cast<std::size_t>(r);
+        std::size_t got = 0;
+        try {
+            got = recv_exact_with_fds(sock, words, sizeof words, came);
+        } catch (...) {  // fds lost in transit, or the socket failed
+        }
+        if (got < sizeof words) {
+            for (int fd : came) close_fd(fd);
+            return false;  // the parent is gone, or fds were lost
         }
         if (words[0] == ticket.number && words[1] == ticket.generation) {
             fds.insert(fds.end(), came.begin(), came.end());

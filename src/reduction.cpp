@@ -104,11 +104,7 @@ void send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const i
         throw_errno("send to a child process", e);
 }
 
-namespace {
-
-// Reads exactly `size` bytes, collecting any fds that come with them; the number read
-// before EOF.
-std::size_t recv_full(int sock, void* data, std::size_t size, std::vector<int>& fds) {
+std::size_t recv_exact_with_fds(int sock, void* data, std::size_t size, std::vector<int>& fds) {
     std::size_t got = 0;
     while (got < size) {
         alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
@@ -140,16 +136,14 @@ std::size_t recv_full(int sock, void* data, std::size_t size, std::vector<int>& 
     return got;
 }
 
-}  // namespace
-
 Bytes recv_with_fds(int sock, std::vector<int>& fds) {
     std::uint64_t len = 0;
-    std::size_t got = recv_full(sock, &len, sizeof len, fds);
+    std::size_t got = recv_exact_with_fds(sock, &len, sizeof len, fds);
     if (got == 0) throw EOFError("the peer closed before sending its message");
     if (got < sizeof len || len > kMaxFrameSize)
         throw SerializationError("truncated or corrupt message from the peer");
     Bytes out(static_cast<std::size_t>(len));
-    if (recv_full(sock, out.data(), out.size(), fds) < out.size())
+    if (recv_exact_with_fds(sock, out.data(), out.size(), fds) < out.size())
         throw SerializationError("truncated message from the peer");
     return out;
 }

@@ -378,6 +378,10 @@ void mark_record_fds(Bytes& record) noexcept;
 
 /// Sends one message (a u64 length, then the bytes) with `fds` attached (SCM_RIGHTS).
 void send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const int> fds);
+/// Reads exactly `size` bytes from a stream socket, appending the fds that come with them
+/// to `fds` (owned by the caller, close-on-exec); returns how many it read before EOF.
+/// OSError if the socket fails or fds were lost (the caller still owns those that came).
+std::size_t recv_exact_with_fds(int sock, void* data, std::size_t size, std::vector<int>& fds);
 /// Receives one message sent by send_with_fds; its fds are appended to `fds` (owned by
 /// the caller, close-on-exec). EOFError if the peer closed before a message.
 Bytes recv_with_fds(int sock, std::vector<int>& fds);
