@@ -506,8 +506,7 @@ void PoolCore::handle_exit(std::size_t i, int code, bool initialized) {
 }
 
 void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
-                      std::size_t first_index, std::string_view fn_type,
-                      std::vector<TaskFds> fds) {
+                      std::size_t first_index, std::string_view fn_type, std::vector<TaskFds> fds) {
     std::unique_lock lk(mutex);
     if (state_ != State::run) {
         throw ValueError(

@@ -201,8 +201,7 @@ struct ZygoteArgs {
             ::signal(SIGINT, SIG_DFL);
             ::signal(SIGPIPE, SIG_DFL);
             ::prctl(PR_SET_NAME, "mp-pool-worker");
-            int code =
-                shm_worker_main(a.region, a.layout, c.slot, a.efd, *a.config, self, fsv[1]);
+            int code = shm_worker_main(a.region, a.layout, c.slot, a.efd, *a.config, self, fsv[1]);
             flush_std_streams();
             ::_exit(code);
         }

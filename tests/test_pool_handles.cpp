@@ -128,8 +128,7 @@ int add_under(mp::Lock lock, mp::RawValue<int> counter, int n) {
 
 int open_fd_count() {
     int n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
-        ++n;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
     return n;
 }
 

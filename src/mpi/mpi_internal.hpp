@@ -51,8 +51,8 @@ struct Control {
     static constexpr std::uint32_t kOpen = 1;  // a worker for `slot` of `pool`; value: maxtasks
     static constexpr std::uint32_t kTerminate = 3;  // drop what you hold, leave `pool` now
     static constexpr std::uint32_t kExit = 4;       // rank 0's program ended: exit
-    static constexpr std::uint32_t kLeft = 5;  // worker → rank 0: the worker of `slot` ended;
-                                               // value: exit code, flags: 1 = initialized
+    static constexpr std::uint32_t kLeft = 5;     // worker → rank 0: the worker of `slot` ended;
+                                                  // value: exit code, flags: 1 = initialized
     static constexpr std::uint32_t kHasInit = 2;  // kOpen's flags: the initializer follows
     std::uint32_t kind = 0;
     std::uint32_t pool = 0;

@@ -429,10 +429,11 @@ std::function<void()> decode_initializer(std::span<const std::byte> bytes) {
                     std::to_string(runtime().rank));
     }
     auto tramp = reinterpret_cast<mp::detail::Trampoline>(const_cast<void*>(code));
-    return [tramp, c = Bytes(callable.begin(), callable.end()), a = Bytes(args.begin(), args.end())] {
-        Bytes none;
-        tramp(c, a, none);
-    };
+    return
+        [tramp, c = Bytes(callable.begin(), callable.end()), a = Bytes(args.begin(), args.end())] {
+            Bytes none;
+            tramp(c, a, none);
+        };
 }
 
 namespace {

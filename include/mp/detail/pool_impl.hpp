@@ -124,8 +124,7 @@ TaskBatch make_chunks(const Fn& f, Range&& items, std::size_t chunksize, std::si
                                                 processes);
     } else {
         return TaskBatch{
-            make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes),
-            {}};
+            make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes), {}};
     }
 }
 

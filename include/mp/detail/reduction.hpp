@@ -124,9 +124,8 @@ struct CompositeTraits {
 };
 template <class... A>
 struct HandleTraits<std::tuple<A...>> : CompositeTraits<A...> {
-    static constexpr bool travels = CompositeTraits<A...>::holds
-                                        ? (HandleTraits<A>::travels && ...)
-                                        : Serializable<std::tuple<A...>>;
+    static constexpr bool travels = CompositeTraits<A...>::holds ? (HandleTraits<A>::travels && ...)
+                                                                 : Serializable<std::tuple<A...>>;
 };
 template <class A, class B>
 struct HandleTraits<std::pair<A, B>> : CompositeTraits<A, B> {
@@ -150,7 +149,7 @@ concept Travels = HandleTraits<T>::travels;
 #define MP_REQUIRE_TRAVELS(T)                                                                \
     static_assert(::mp::detail::Travels<T>,                                                  \
                   "mp: this type cannot cross a process boundary. Use an mp handle (Queue, " \
-                  "Lock, Value, …), give it a cereal `template <class Archive> void "        \
+                  "Lock, Value, …), give it a cereal `template <class Archive> void "      \
                   "serialize(Archive&)` member, use standard containers, or make it an "     \
                   "aggregate of numbers, bools and fixed-type enums (no pointers)")
 
