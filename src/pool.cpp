@@ -109,6 +109,7 @@ struct Task {
     std::size_t index = 0;
     std::uint64_t queued_ns = 0;  // when tracing: when it was submitted
     std::string_view fn_type;
+    TaskFds fds;  // its handles' fds (closed when the task is dropped); empty: none
 };
 
 struct SlotState {
@@ -132,7 +133,7 @@ class PoolCore {
     ~PoolCore() { terminate(); }
 
     void submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
-                std::size_t first_index, std::string_view fn_type);
+                std::size_t first_index, std::string_view fn_type, std::vector<TaskFds> fds = {});
     bool drive_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline);
     void close();
     void join();
@@ -308,7 +309,7 @@ void PoolCore::send(std::size_t i, Task task) {
     TicketId t{number, e.generation};
     s.queue.push_back(t);
     ++s.sent;
-    transport_->send(i, t, e.task.record);
+    transport_->send(i, t, e.task.record, e.task.fds.fds());
 }
 
 // An idle worker takes the not yet started tasks at the tail of the busiest worker's
@@ -515,19 +516,24 @@ void PoolCore::handle_exit(std::size_t i, int code, bool initialized) {
 }
 
 void PoolCore::submit(std::vector<Bytes> records, const std::shared_ptr<TaskSink>& sink,
-                      std::size_t first_index, std::string_view fn_type) {
+                      std::size_t first_index, std::string_view fn_type, std::vector<TaskFds> fds) {
     std::unique_lock lk(mutex);
     if (state_ != State::run) {
         throw ValueError(
             "Pool not running: it was closed or terminated; no new tasks can be submitted");
+    }
+    for (const auto& f : fds) {
+        if (!f.empty()) transport_->check_handles(f.handle_type());
     }
     if (broken_) {
         for (std::size_t i = 0; i < records.size(); ++i)
             defer(sink, sink->on_error(first_index + i, broken_));
     } else {
         std::uint64_t now = trace_enabled() ? monotonic_ns() : 0;
-        for (std::size_t i = 0; i < records.size(); ++i)
-            pending_.push_back(Task{std::move(records[i]), sink, first_index + i, now, fn_type});
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            pending_.push_back(Task{std::move(records[i]), sink, first_index + i, now, fn_type,
+                                    i < fds.size() ? std::move(fds[i]) : TaskFds()});
+        }
         pump();
     }
     if (!deferred_.empty()) transport_->interrupt();
@@ -779,6 +785,10 @@ void PoolCoreHandle::submit(PoolCore& core, std::vector<Bytes> records,
                             const std::shared_ptr<TaskSink>& sink, std::size_t first_index,
                             std::string_view fn_type) {
     core.submit(std::move(records), sink, first_index, fn_type);
+}
+void PoolCoreHandle::submit(PoolCore& core, TaskBatch batch, const std::shared_ptr<TaskSink>& sink,
+                            std::size_t first_index, std::string_view fn_type) {
+    core.submit(std::move(batch.records), sink, first_index, fn_type, std::move(batch.fds));
 }
 bool PoolCoreHandle::cancel(PoolCore& core, const TaskSink* sink, std::size_t index) {
     return core.cancel(sink, index);

@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <span>
 #include <type_traits>
+#include <vector>
 
 #include "mp/detail/park.hpp"
 #include "mp/serialize.hpp"
@@ -84,6 +86,7 @@ constexpr std::uint32_t pack(std::uint32_t gen, std::uint32_t status) noexcept {
 struct TaskHeader {
     static constexpr std::uint32_t kTask = 1;
     static constexpr std::uint32_t kStop = 2;
+    static constexpr std::uint32_t kTaskWithFds = 3;  // a task whose fds come beside the record
     std::uint32_t kind = kTask;
     std::uint32_t callable_size = 0;
     std::uint64_t trampoline_module = 0;
@@ -226,9 +229,17 @@ struct WorkerConfig;
 
 /// Runs in a worker forked by the zygote: serves tasks from slot `index` until told to
 /// stop, until the configured number of tasks, or until the zygote `zygote` is gone.
-/// Returns the exit code.
+/// `fd_sock` is its end of the socket the parent sends tasks' fds on. Returns the exit code.
 int shm_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
-                    const WorkerConfig& config, pid_t zygote);
+                    const WorkerConfig& config, pid_t zygote, int fd_sock);
+
+struct TicketId;
+/// The fds of a task marked kTaskWithFds, sent beside the ring (pool_transport_shm.cpp):
+/// the parent's send_task_fds writes one message per such task, before its record; the
+/// worker's recv_task_fds reads it (a message for another ticket is dropped; false if the
+/// socket failed). send_task_fds never blocks: 0, or the errno (EAGAIN: the socket is full).
+int send_task_fds(int sock, const TicketId& ticket, std::span<const int> fds) noexcept;
+bool recv_task_fds(int sock, const TicketId& ticket, std::vector<int>& fds) noexcept;
 
 /// Builds a result record [u64 length][ResultHeader][frame] in `out`.
 void begin_result(Bytes& out, std::uint32_t kind, std::uint32_t ticket, std::uint32_t generation);

@@ -54,6 +54,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "mp/serialize.hpp"
 
@@ -121,8 +123,16 @@ class PoolTransport {
     /// transport is not still busy with the previous record for it).
     [[nodiscard]] virtual bool can_send(std::size_t slot) const noexcept = 0;
     /// Queues one task record for the worker of `slot` (the ticket is already stamped in
-    /// its TaskHeader). The bytes are copied (or written) before it returns.
-    virtual void send(std::size_t slot, TicketId ticket, std::span<const std::byte> record) = 0;
+    /// its TaskHeader). The bytes are copied (or written) before it returns. `fds` (empty
+    /// but for a record marked kTaskWithFds) are the task's handles' fds, borrowed: the
+    /// transport gets them to the worker (dups, SCM_RIGHTS) before the worker reads the
+    /// record, and the worker's WorkerChannel::task_fds hands them over.
+    virtual void send(std::size_t slot, TicketId ticket, std::span<const std::byte> record,
+                      std::span<const int> fds) = 0;
+    /// Called by submit for a task whose arguments hold handles (before anything is sent);
+    /// throws ValueError if its workers cannot use them (MPI: another machine's memory).
+    /// `handle_type` names the first handle ("mp::Queue<int>").
+    virtual void check_handles(std::string_view handle_type) const { (void)handle_type; }
     /// Ends a round of `send`s: wakes the workers that got tasks, continues records
     /// that did not fit at once. Cheap when there is nothing to do.
     virtual void flush() = 0;
@@ -212,6 +222,14 @@ class WorkerChannel {
     virtual bool next(Bytes& record) = 0;
     /// queued → running for the task of `ticket`; false: it was revoked, skip it.
     virtual bool claim(TicketId ticket) = 0;
+    /// For a record marked kTaskWithFds (before its claim): the fds that came beside it,
+    /// appended to `fds` (owned by the caller). False if they did not come (the task then
+    /// fails); a transport that is never sent fds keeps this default.
+    virtual bool task_fds(TicketId ticket, std::vector<int>& fds) {
+        (void)ticket;
+        (void)fds;
+        return false;
+    }
     /// Sends one result record ([u64 length][ResultHeader][frame]); false: the pool is gone.
     virtual bool reply(const Bytes& record) = 0;
     /// The initializer is about to run / has returned (for the `initialized` flag).

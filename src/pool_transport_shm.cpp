@@ -108,8 +108,9 @@ struct ZygoteArgs {
     std::vector<pid_t> pids(n, 0);
     PoolControl* ctl = a.layout.control(a.region);
     pid_t self = ::getpid();
-    auto tell = [&](ZygoteMsg m) {
-        ::send(a.sock, &m, sizeof m, MSG_NOSIGNAL);
+    auto tell = [&](ZygoteMsg m, int fd = -1) {
+        iovec iov{&m, sizeof m};
+        sendmsg_all(a.sock, std::span(&iov, 1), fd >= 0 ? std::span(&fd, 1) : std::span<int>());
         ctl->zygote_events.fetch_add(1, std::memory_order_release);
         ::eventfd_write(a.efd, 1);
     };
@@ -176,9 +177,19 @@ struct ZygoteArgs {
         s->busy.store(0);
         a.layout.inbox(a.region, c.slot).reset();
         a.layout.outbox(a.region, c.slot).reset();
+        // The socket the parent sends this worker's tasks' fds on (one per worker, so a
+        // replacement never reads what was sent to the one before it).
+        int fsv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fsv) < 0) {
+            tell(ZygoteMsg{ZygoteMsg::start_failed, c.slot, 0, errno});
+            continue;
+        }
         pid_t pid = ::fork();
         if (pid < 0) {
-            tell(ZygoteMsg{ZygoteMsg::start_failed, c.slot, 0, errno});
+            int err = errno;
+            ::close(fsv[0]);
+            ::close(fsv[1]);
+            tell(ZygoteMsg{ZygoteMsg::start_failed, c.slot, 0, err});
             continue;
         }
         if (pid == 0) {
@@ -186,19 +197,22 @@ struct ZygoteArgs {
             if (::getppid() != self) ::_exit(1);
             ::close(a.sock);
             ::close(a.parent_pidfd);
+            ::close(fsv[0]);
             for (int fd : pidfds) {
                 if (fd >= 0) ::close(fd);
             }
             ::signal(SIGINT, SIG_DFL);
             ::signal(SIGPIPE, SIG_DFL);
             ::prctl(PR_SET_NAME, "mp-pool-worker");
-            int code = shm_worker_main(a.region, a.layout, c.slot, a.efd, *a.config, self);
+            int code = shm_worker_main(a.region, a.layout, c.slot, a.efd, *a.config, self, fsv[1]);
             flush_std_streams();
             ::_exit(code);
         }
+        ::close(fsv[1]);
         int pfd = pidfd_open(pid);
         if (pfd < 0) {
             int err = errno;
+            ::close(fsv[0]);
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
             tell(ZygoteMsg{ZygoteMsg::start_failed, c.slot, 0, err});
@@ -206,7 +220,8 @@ struct ZygoteArgs {
         }
         pidfds[c.slot] = pfd;
         pids[c.slot] = pid;
-        tell(ZygoteMsg{ZygoteMsg::started, c.slot, pid, 0});
+        tell(ZygoteMsg{ZygoteMsg::started, c.slot, pid, 0}, fsv[0]);
+        ::close(fsv[0]);
     }
 }
 
@@ -300,7 +315,7 @@ class ShmTransport final : public PoolTransport {
 
     void start(std::size_t i) override {
         auto& s = slots_[i];
-        s = Slot{};
+        reset(s);
         if (!zygote_) {  // it died: the next receive() makes another, then asks it
             s.starting = true;
             relaunch_.store(true, std::memory_order_relaxed);
@@ -314,10 +329,21 @@ class ShmTransport final : public PoolTransport {
         return s.alive && !s.stopping && s.partial.empty();
     }
 
-    void send(std::size_t i, TicketId t, std::span<const std::byte> rec) override {
+    void send(std::size_t i, TicketId t, std::span<const std::byte> rec,
+              std::span<const int> fds) override {
         auto& s = slots_[i];
         layout_.ticket_table(region_.data())[t.number].store(
             ticket::pack(t.generation, ticket::kQueued), std::memory_order_relaxed);
+        if (!fds.empty() && !send_fds(s, t, fds)) {
+            // The worker's socket is full: the fds and the whole record wait here, in
+            // order, until flush() gets the fds out (the worker, reading, wakes us).
+            s.held_fds = TaskFds(fds, "a task's handle");
+            s.held_ticket = t;
+            s.partial.assign(rec.begin(), rec.end());
+            s.partial_at = 0;
+            touch(i);
+            return;
+        }
         std::size_t k = layout_.inbox(region_.data(), i).write_some(rec.data(), rec.size());
         if (k != rec.size()) {
             s.partial.assign(rec.begin() + static_cast<std::ptrdiff_t>(k), rec.end());
@@ -330,6 +356,10 @@ class ShmTransport final : public PoolTransport {
         for (std::size_t i = 0; i < slots_.size(); ++i) {
             auto& s = slots_[i];
             if (!s.alive || s.partial.empty()) continue;
+            if (!s.held_fds.fds().empty()) {
+                if (!send_fds(s, s.held_ticket, s.held_fds.fds())) continue;
+                s.held_fds = TaskFds();
+            }
             s.partial_at +=
                 layout_.inbox(region_.data(), i)
                     .write_some(s.partial.data() + s.partial_at, s.partial.size() - s.partial_at);
@@ -401,7 +431,7 @@ class ShmTransport final : public PoolTransport {
         keeper_.reset();
         close_fd(self_pidfd_);
         self_pidfd_ = -1;
-        for (auto& s : slots_) s = Slot{};
+        for (auto& s : slots_) reset(s);
         base_.store(nullptr, std::memory_order_release);  // interrupt() now touches no region
         region_.close();
         retired_.clear();
@@ -432,7 +462,9 @@ class ShmTransport final : public PoolTransport {
             const auto& s = slots_[i];
             if (!s.alive) continue;
             if (layout_.outbox(region_.data(), i).readable() != 0) return true;
-            if (!s.partial.empty() && layout_.inbox(region_.data(), i).writable() != 0) return true;
+            if (!s.partial.empty() && s.held_fds.fds().empty() &&
+                layout_.inbox(region_.data(), i).writable() != 0)
+                return true;
         }
         if (zygote_down_.load(std::memory_order_relaxed) ||
             relaunch_.load(std::memory_order_relaxed))
@@ -544,7 +576,25 @@ class ShmTransport final : public PoolTransport {
         Bytes rbuf;  // the outbox record being assembled
         std::size_t rgot = 0;
         bool have_len = false;
+        int fd_sock = -1;  // tasks' fds go to the worker here (from the zygote; non-blocking)
+        TaskFds held_fds;  // fds of the record in `partial`, not yet sent (socket full)
+        TicketId held_ticket{};
     };
+
+    /// Back to "no worker": its fd socket closed (what it held in flight is dropped with it).
+    static void reset(Slot& s) noexcept {
+        if (s.fd_sock >= 0) close_fd(s.fd_sock);
+        s = Slot{};
+    }
+
+    /// Sends a task's fds to the worker of `s`; false if its socket is full now. A worker
+    /// that is gone (EPIPE) or any other failure: the record goes on, and the worker (if
+    /// any) fails the task saying its handles did not arrive.
+    static bool send_fds(Slot& s, TicketId t, std::span<const int> fds) noexcept {
+        if (s.fd_sock < 0) return true;
+        int e = send_task_fds(s.fd_sock, t, fds);
+        return !(e == EAGAIN || e == EWOULDBLOCK || e == ETOOMANYREFS || e == ENOBUFS);
+    }
 
     /// Makes the zygote for region_ (see the file's comment). Throws if it cannot.
     void launch_zygote() {
@@ -630,8 +680,13 @@ class ShmTransport final : public PoolTransport {
         std::size_t delivered = 0;
         for (;;) {
             ZygoteMsg m;
-            ssize_t got = ::recv(sock_, &m, sizeof m, MSG_DONTWAIT);
+            int fd = -1;  // a started worker's fd socket
+            ssize_t got = recv_zygote(m, fd);
             if (got == 0) zygote_down_.store(true, std::memory_order_relaxed);  // it is gone
+            if (got != sizeof m || m.slot >= slots_.size() || m.kind != ZygoteMsg::started) {
+                if (fd >= 0) close_fd(fd);
+                fd = -1;
+            }
             if (got != sizeof m) break;
             seen_events_.fetch_add(1, std::memory_order_relaxed);
             ++zygote_said_;
@@ -644,6 +699,9 @@ class ShmTransport final : public PoolTransport {
                 s.alive = true;
                 s.starting = false;
                 s.pid = m.pid;
+                if (s.fd_sock >= 0) close_fd(s.fd_sock);
+                s.fd_sock = fd;
+                if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
                 s.name = worker_prefix() + std::to_string(++spawned_);
                 e.kind = TransportEvent::started;
             } else if (m.kind == ZygoteMsg::start_failed) {
@@ -661,6 +719,25 @@ class ShmTransport final : public PoolTransport {
         return delivered;
     }
 
+    /// One message of the zygote (recv(2) of a ZygoteMsg), with the fd it may carry.
+    ssize_t recv_zygote(ZygoteMsg& m, int& fd) {
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        iovec iov{&m, sizeof m};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ssize_t got = ::recvmsg(sock_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (got <= 0) return got;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len >= CMSG_LEN(sizeof(int)))
+                std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        }
+        return got;
+    }
+
     TransportEvent exited_event(std::size_t i, int code) {
         auto& s = slots_[i];
         TransportEvent e;
@@ -673,6 +750,9 @@ class ShmTransport final : public PoolTransport {
         s.alive = false;
         s.stopping = false;
         s.partial.clear();
+        s.held_fds = TaskFds();
+        if (s.fd_sock >= 0) close_fd(s.fd_sock);
+        s.fd_sock = -1;
         return e;
     }
 
@@ -843,6 +923,43 @@ class ShmTransport final : public PoolTransport {
 };
 
 }  // namespace
+
+// ---- tasks' fds beside the ring --------------------------------------------------------------
+//
+// One message per task marked kTaskWithFds, on the worker's own stream socket: the
+// task's TicketId (8 bytes) with its fds as SCM_RIGHTS, written before the record enters
+// the ring, so the worker finds it when it reads the record. A message is one skb of the
+// socket, so a non-blocking send either queues it whole or fails (EAGAIN: the parent
+// keeps the task until there is room), and the worker's read of 8 bytes takes one (the
+// kernel never hands the fds of two messages to one read).
+
+int send_task_fds(int sock, const TicketId& ticket, std::span<const int> fds) noexcept {
+    // The parent's end is non-blocking: 8 bytes go whole or not at all (EAGAIN).
+    std::uint32_t words[2] = {ticket.number, ticket.generation};
+    iovec iov{words, sizeof words};
+    return sendmsg_all(sock, std::span(&iov, 1), fds);
+}
+
+bool recv_task_fds(int sock, const TicketId& ticket, std::vector<int>& fds) noexcept {
+    for (;;) {
+        std::uint32_t words[2] = {0, 0};
+        std::vector<int> came;
+        std::size_t got = 0;
+        try {
+            got = recv_exact_with_fds(sock, words, sizeof words, came);
+        } catch (...) {  // fds lost in transit, or the socket failed
+        }
+        if (got < sizeof words) {
+            for (int fd : came) close_fd(fd);
+            return false;  // the parent is gone, or fds were lost
+        }
+        if (words[0] == ticket.number && words[1] == ticket.generation) {
+            fds.insert(fds.end(), came.begin(), came.end());
+            return true;
+        }
+        for (int fd : came) close_fd(fd);  // not this task's: drop it and read on
+    }
+}
 
 std::unique_ptr<PoolTransport> make_shm_transport(std::size_t workers, WorkerConfig config,
                                                   StartMethod method) {

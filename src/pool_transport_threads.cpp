@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "mp/detail/reduction.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
 #include "system.hpp"
@@ -30,7 +31,8 @@ struct Inbox {
     std::mutex mutex;
     std::condition_variable cv;
     std::deque<Bytes> records;
-    bool closed = false;  // the pool is gone: the worker ends
+    std::deque<TaskFds> fds;  // the worker's copies of the fds of its tasks marked kTaskWithFds
+    bool closed = false;      // the pool is gone: the worker ends
 };
 
 class ThreadChannel final : public WorkerChannel {
@@ -38,6 +40,7 @@ class ThreadChannel final : public WorkerChannel {
     ThreadChannel(ThreadTransport& t, std::size_t slot) : t_(t), slot_(slot) {}
     bool next(Bytes& record) override;
     bool claim(TicketId ticket) override;
+    bool task_fds(TicketId ticket, std::vector<int>& fds) override;
     bool reply(const Bytes& record) override;
     void initializing() override {}
     void initialized() override;
@@ -66,6 +69,7 @@ class ThreadTransport final : public PoolTransport {
         {
             std::lock_guard lk(s.inbox->mutex);
             s.inbox->records.clear();
+            s.inbox->fds.clear();
             s.inbox->closed = false;
         }
         s.initialized.store(false);
@@ -84,16 +88,21 @@ class ThreadTransport final : public PoolTransport {
         return slots_[i].alive && !slots_[i].stopping;
     }
 
-    void send(std::size_t i, TicketId t, std::span<const std::byte> rec) override {
+    void send(std::size_t i, TicketId t, std::span<const std::byte> rec,
+              std::span<const int> fds) override {
         tickets_[t.number].store(ticket::pack(t.generation, ticket::kQueued),
                                  std::memory_order_release);
         // The worker loop reads [u64 length] then the record; the inbox holds records
-        // without the length.
+        // without the length. A task's fds go as the worker's own copies (the pool keeps
+        // its own until the task is done: it may be sent again).
         Bytes r(rec.begin() + sizeof(std::uint64_t), rec.end());
+        TaskFds copies;
+        if (!fds.empty()) copies = TaskFds(fds, "a task's handle");
         auto& in = *slots_[i].inbox;
         {
             std::lock_guard lk(in.mutex);
             in.records.push_back(std::move(r));
+            if (!fds.empty()) in.fds.push_back(std::move(copies));
         }
         in.cv.notify_one();
     }
@@ -131,6 +140,7 @@ class ThreadTransport final : public PoolTransport {
         for (auto& s : slots_) {
             std::lock_guard lk(s.inbox->mutex);
             s.inbox->records.clear();
+            s.inbox->fds.clear();
             s.inbox->closed = true;
             s.inbox->cv.notify_all();
         }
@@ -255,6 +265,17 @@ bool ThreadChannel::claim(TicketId t) {
     std::uint32_t queued = ticket::pack(t.generation, ticket::kQueued);
     return t_.tickets_[t.number].compare_exchange_strong(
         queued, ticket::pack(t.generation, ticket::kRunning));
+}
+
+bool ThreadChannel::task_fds(TicketId, std::vector<int>& fds) {
+    // The fds of the marked records, in order: this one's are at the front.
+    auto& in = *t_.slots_[slot_].inbox;
+    std::lock_guard lk(in.mutex);
+    if (in.fds.empty()) return false;
+    std::vector<int> mine = in.fds.front().release();
+    in.fds.pop_front();
+    fds.insert(fds.end(), mine.begin(), mine.end());
+    return true;
 }
 
 bool ThreadChannel::reply(const Bytes& record) {

@@ -9,7 +9,9 @@
 #include <string>
 #include <utility>
 
+#include "mp/detail/futex.hpp"
 #include "mp/detail/park.hpp"
+#include "mp/detail/reduction.hpp"
 #include "mp/pool.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
@@ -31,8 +33,9 @@ constexpr auto kSpinBeforeSleep = std::chrono::microseconds(50);
 class ShmChannel final : public WorkerChannel {
   public:
     ShmChannel(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
-               pid_t parent)
-        : ctl_(layout.control(region)),
+               pid_t parent, int fd_sock)
+        : fd_sock_(fd_sock),
+          ctl_(layout.control(region)),
           slot_(layout.slot(region, index)),
           tickets_(layout.ticket_table(region)),
           n_tickets_(layout.tickets),
@@ -79,6 +82,12 @@ class ShmChannel final : public WorkerChannel {
         return true;
     }
 
+    bool task_fds(TicketId t, std::vector<int>& fds) override {
+        bool ok = recv_task_fds(fd_sock_, t, fds);
+        notify_parent();  // room on the socket: a parent holding back a task's fds sends them
+        return ok;
+    }
+
     void initializing() override {
         slot_->ready.store(WorkerSlot::kInitializing, std::memory_order_release);
     }
@@ -121,6 +130,7 @@ class ShmChannel final : public WorkerChannel {
         unpark_fd(ctl_->thread_park, efd_);
     }
 
+    int fd_sock_;  // the parent sends the fds of tasks' handles here
     PoolControl* ctl_;
     WorkerSlot* slot_;
     std::atomic<std::uint32_t>* tickets_;
@@ -216,11 +226,22 @@ int serve_tasks(WorkerChannel& ch, const WorkerConfig& config) {
         if (rec.size() < sizeof h) return 2;  // corrupt stream: nothing sensible is left to do
         std::memcpy(&h, rec.data(), sizeof h);
         if (h.kind == TaskHeader::kStop) break;
-        if (!ch.claim(TicketId{h.ticket, h.generation})) {
-            continue;  // the parent took this task back and gave it to another worker
+        {
+            // A task whose arguments hold handles: their fds, received before the claim,
+            // are the trampoline's while it runs, and closed before its result goes (a
+            // revoked task's at once).
+            std::vector<int> received;
+            bool fds_came = h.kind != TaskHeader::kTaskWithFds ||
+                            ch.task_fds(TicketId{h.ticket, h.generation}, received);
+            FdSource fds(std::move(received), /*shared=*/true);
+            if (!ch.claim(TicketId{h.ticket, h.generation})) {
+                continue;  // the parent took this task back and gave it to another worker
+            }
+            ++done;
+            current_fd_source() = fds_came ? &fds : nullptr;
+            run_task(h, rec, out);
+            current_fd_source() = nullptr;
         }
-        ++done;
-        run_task(h, rec, out);
         if (!ch.reply(out)) return 1;
         if (out.capacity() > (std::size_t{1} << 20)) out = Bytes();  // do not keep a huge buffer
     }
@@ -228,8 +249,8 @@ int serve_tasks(WorkerChannel& ch, const WorkerConfig& config) {
 }
 
 int shm_worker_main(void* region, const PoolLayout& layout, std::size_t index, int event_fd,
-                    const WorkerConfig& config, pid_t zygote) {
-    ShmChannel ch(region, layout, index, event_fd, zygote);
+                    const WorkerConfig& config, pid_t zygote, int fd_sock) {
+    ShmChannel ch(region, layout, index, event_fd, zygote, fd_sock);
     return serve_tasks(ch, config);
 }
 

@@ -2,12 +2,15 @@
 // over a Unix socket.
 #include "mp/detail/reduction.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <string>
 
+#include "pool_shared.hpp"
 #include "system.hpp"
 
 namespace mp::detail {
@@ -18,6 +21,11 @@ constexpr std::size_t kMaxFds = kMaxFdsPerMessage;
 
 std::uint32_t FdSink::add(int fd, const char* what) {
     if (fd < 0) throw ValueError(std::string(what) + ": the handle is closed and cannot be sent");
+    if (share) {
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i] == fd) return static_cast<std::uint32_t>(i);
+        }
+    }
     if (fds.size() >= kMaxFds)
         throw ValueError(std::string(what) + ": a message can carry at most 253 handles' fds");
     fds.push_back(fd);
@@ -34,14 +42,58 @@ int FdSource::take(std::uint32_t index, const char* what) {
                          ": the message names an fd it does not carry (it was sent without its "
                          "fds, e.g. through a transport that cannot carry them, or is corrupt)");
     }
-    int fd = fds_[index];
-    fds_[index] = -1;
+    if (!shared_) return std::exchange(fds_[index], -1);
+    int fd = ::fcntl(fds_[index], F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw_errno(std::string(what) + ": duplicating a received fd");
     return fd;
 }
 
 FdSource*& current_fd_source() noexcept {
     thread_local FdSource* src = nullptr;
     return src;
+}
+
+FdSource& task_fd_source() noexcept {
+    thread_local FdSource none;  // never holds an fd: take() on it throws
+    FdSource* src = current_fd_source();
+    return src != nullptr ? *src : none;
+}
+
+TaskFds::TaskFds(std::span<const int> fds, std::string_view first_handle)
+    : handle_type_(first_handle) {
+    fds_.reserve(fds.size());
+    for (int fd : fds) {
+        int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) {
+            int err = errno;
+            close_all();
+            throw_errno("mp::Pool: duplicating the fd of a task's " +
+                            readable_type_name(first_handle) + " argument",
+                        err);
+        }
+        fds_.push_back(copy);
+    }
+}
+
+TaskFds& TaskFds::operator=(TaskFds&& o) noexcept {
+    if (this != &o) {
+        close_all();
+        fds_ = std::move(o.fds_);
+        o.fds_.clear();
+        handle_type_ = std::exchange(o.handle_type_, {});
+    }
+    return *this;
+}
+
+void TaskFds::close_all() noexcept {
+    for (int fd : fds_) close_fd(fd);
+    fds_.clear();
+}
+
+void mark_record_fds(Bytes& record) noexcept {
+    std::uint32_t kind = TaskHeader::kTaskWithFds;
+    std::memcpy(record.data() + sizeof(std::uint64_t) + offsetof(TaskHeader, kind), &kind,
+                sizeof kind);
 }
 
 void send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const int> fds) {
@@ -52,11 +104,7 @@ void send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const i
         throw_errno("send to a child process", e);
 }
 
-namespace {
-
-// Reads exactly `size` bytes, collecting any fds that come with them; the number read
-// before EOF.
-std::size_t recv_full(int sock, void* data, std::size_t size, std::vector<int>& fds) {
+std::size_t recv_exact_with_fds(int sock, void* data, std::size_t size, std::vector<int>& fds) {
     std::size_t got = 0;
     while (got < size) {
         alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
@@ -88,16 +136,14 @@ std::size_t recv_full(int sock, void* data, std::size_t size, std::vector<int>& 
     return got;
 }
 
-}  // namespace
-
 Bytes recv_with_fds(int sock, std::vector<int>& fds) {
     std::uint64_t len = 0;
-    std::size_t got = recv_full(sock, &len, sizeof len, fds);
+    std::size_t got = recv_exact_with_fds(sock, &len, sizeof len, fds);
     if (got == 0) throw EOFError("the peer closed before sending its message");
     if (got < sizeof len || len > kMaxFrameSize)
         throw SerializationError("truncated or corrupt message from the peer");
     Bytes out(static_cast<std::size_t>(len));
-    if (recv_full(sock, out.data(), out.size(), fds) < out.size())
+    if (recv_exact_with_fds(sock, out.data(), out.size(), fds) < out.size())
         throw SerializationError("truncated message from the peer");
     return out;
 }
@@ -107,6 +153,7 @@ Bytes recv_with_fds(int sock, std::vector<int>& fds) {
 // ---- Reduce<> of every handle (<mp/detail/reduce_handles.hpp>) -------------------------------
 
 #include "mp/detail/byte_ring.hpp"
+#include "mp/detail/park.hpp"
 #include "mp/shared_memory.hpp"
 #include "mp/synchronize.hpp"
 
@@ -177,10 +224,13 @@ struct Reduce<LockCore> {
     }
     static void load_into(LockCore& l, std::span<const std::byte>& in, FdSource& src) {
         l.region_ = load_region(in, src, "mp::Lock");
-        if (l.region_.size() < sizeof(pthread_mutex_t)) throw ValueError("mp::Lock: bad region");
+        if (l.region_.size() < LockCore::kHintOffset + sizeof(ParkWord))
+            throw ValueError("mp::Lock: bad region");
         l.recursive_ = get_pod<std::uint8_t>(in) != 0;
         l.kind_ = l.recursive_ ? "mp::RLock" : "mp::Lock";
         l.m_ = l.region_.as<pthread_mutex_t>();
+        l.hint_ = reinterpret_cast<ParkWord*>(static_cast<std::byte*>(l.region_.data()) +
+                                              LockCore::kHintOffset);
         l.owner_ = std::make_shared<LockOwner>();
     }
 };

@@ -135,7 +135,7 @@ pid_t init_current_tid() noexcept {
 // ---- Lock and RLock ------------------------------------------------------------------------
 
 namespace {
-constexpr std::size_t kLockHintOffset = 64;  // the hint's own cache line
+constexpr std::size_t kLockHintOffset = LockCore::kHintOffset;  // the hint's own cache line
 static_assert(sizeof(pthread_mutex_t) <= kLockHintOffset, "the mutex fits its cache line");
 // A robust mutex is held for a few instructions in a typical critical section: a
 // waiter on another CPU than the holder spins this long before it sleeps.

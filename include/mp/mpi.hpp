@@ -32,11 +32,16 @@
 // What crosses machines: task functions (by identity), arguments, results and
 // exceptions (as on one machine: <mp/serialize.hpp>). What does not: anything that
 // lives in one machine's memory or kernel — Queue, Lock, Value, SharedMemory, Pipe,
-// and pointers captured by a lambda. Those handles cannot be serialized at all, so
-// passing one as a task argument is a compile error naming the reason; a captured
-// pointer is not detectable and means nothing on another machine. An MPI Pool with an
-// initializer → ValueError (the worker ranks do not run one). Tasks are not moved
-// between ranks once sent (no work stealing across machines).
+// and pointers captured by a lambda. A handle as a task argument (or inside map/starmap
+// items) compiles, as on one machine, but an MPI pool refuses it when it is submitted:
+// mp::ValueError naming the handle's type and what to pass instead, before anything is
+// sent; a captured pointer is not detectable and means nothing on another machine.
+// The initializer (ctx.Pool(n, init, args...), PoolOptions/ExecutorOptions
+// .initializer) must be sendable — a function or a captureless lambda with serializable
+// arguments — and runs on every worker rank before its first task (with
+// workers_per_rank = N: in each of its N local workers); a capturing one, or one with a
+// handle argument → ValueError when the Pool is made. Tasks are not moved between
+// ranks once sent (no work stealing across machines).
 //
 // Workers: by default each rank > 0 is one worker and runs tasks in its own
 // process. With `{.workers_per_rank = N}` each rank > 0 runs a local shared-memory
@@ -90,8 +95,8 @@ void init(int& argc, char**& argv, Options options = {});
 /// Options for a Pool whose workers are the other ranks: `mp::Pool pool(pool_options())`
 /// (what mp::get_context("mpi") gives). `base.processes` 0 takes every worker
 /// ((size-1)·max(1, workers_per_rank)), fewer takes the first ones, more → ValueError
-/// when the Pool is made; a non-empty `base.initializer` → ValueError (a std::function
-/// cannot travel). One MPI Pool at a time: a second while one is open → ValueError.
+/// when the Pool is made; `base.initializer` must be sendable (see above), else
+/// ValueError. One MPI Pool at a time: a second while one is open → ValueError.
 [[nodiscard]] PoolOptions pool_options(PoolOptions base = {});
 
 /// The same for concurrent.futures: `mp::futures::ProcessPoolExecutor ex(executor_options())`.

@@ -56,9 +56,27 @@
 // zygote serves on, and once that one is killed too the pool fails its tasks with an
 // OSError saying so (make a new Pool).
 //
-// Task arguments are values: an mp handle (Queue, Lock, Value, …) as a task argument
-// is a compile error naming the fix (give it to the initializer), because a task's
-// bytes travel through the rings and its fds would not.
+// Handles as task arguments: any mp handle (Queue, Lock, Value, SharedMemory,
+// Connection, …) may be an argument of apply/apply_async/submit, or sit in map/starmap
+// items (alone, or in a std::tuple/std::pair/std::vector), under every start method and
+// on the ThreadPool; imap/imap_unordered do not take them (a compile error saying so).
+// How its fds reach a worker that did not inherit them: when the task is submitted it
+// takes its own copies (dups) of its handles' fds — the caller may drop its handles at
+// once — and its record is marked "fds follow" (detail/reduction.hpp's TaskFds). When the
+// pool gives the task to a worker, it first sends the fds with SCM_RIGHTS on that
+// worker's own Unix socket (made by the zygote with the worker, the parent's end handed
+// over in the "started" message), tagged with the task's ticket, then writes the record
+// into the worker's ring. The worker, reading a marked record, receives the fds before
+// it decodes the task, rebuilds the handles from them, and closes them all when the task
+// returns (before its result goes), so a worker holds no fd of a finished task. The
+// parent keeps its copies until the task is done — succeeded, failed, lost with a dead
+// worker, cancelled, or ended with the pool — because a task taken back from a busy
+// worker or left unstarted by a dead one is sent again, fds and all; a dead worker's
+// socket is closed with it (what was in flight there goes with it). If a worker's socket
+// is full, the task waits in the parent (never blocking the pool's thread) until the
+// worker has read more. Tasks without handles take none of this path. One fd named by
+// several items of a map chunk travels once. Over MPI a handle argument → ValueError
+// before anything is sent (another machine cannot map this one's memory).
 //
 // Safe to fork afterwards: the pool's thread only ever holds the pool's own mutex
 // (glibc makes malloc and stdio fork-safe); a child forked later from the parent

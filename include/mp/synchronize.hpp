@@ -177,6 +177,8 @@ struct LockOwner {
 /// The fast paths are inline; everything else is in src/synchronize.cpp.
 class LockCore {
   public:
+    /// Where the spin policy's hint (a ParkWord) lives in the lock's region: its own line.
+    static constexpr std::size_t kHintOffset = 64;
     /// Acquires until `deadline` (nullopt: forever; no_wait: try once). False on timeout.
     bool acquire_until(Deadline deadline) {
         const pid_t me = current_tid();

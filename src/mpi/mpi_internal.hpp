@@ -3,7 +3,8 @@
 //
 // Messages travel on a duplicate of MPI_COMM_WORLD (so the program's own traffic on
 // MPI_COMM_WORLD never matches ours):
-//   kTagControl  rank 0 → worker: a Control (open a worker, terminate a pool, exit);
+//   kTagControl  rank 0 → worker: a Control (open a worker — then with the pool's
+//                initializer after it, if it has one —, terminate a pool, exit);
 //                worker → rank 0: a Control saying that a worker left (kLeft)
 //   kTagTasks    rank 0 → worker: a batch of task records, back to back,
 //                each [u64 length][TaskHeader][callable][args frame] (pool_shared.hpp)
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -49,8 +51,9 @@ struct Control {
     static constexpr std::uint32_t kOpen = 1;  // a worker for `slot` of `pool`; value: maxtasks
     static constexpr std::uint32_t kTerminate = 3;  // drop what you hold, leave `pool` now
     static constexpr std::uint32_t kExit = 4;       // rank 0's program ended: exit
-    static constexpr std::uint32_t kLeft = 5;  // worker → rank 0: the worker of `slot` ended;
-                                               // value: exit code, flags: 1 = initialized
+    static constexpr std::uint32_t kLeft = 5;     // worker → rank 0: the worker of `slot` ended;
+                                                  // value: exit code, flags: 1 = initialized
+    static constexpr std::uint32_t kHasInit = 2;  // kOpen's flags: the initializer follows
     std::uint32_t kind = 0;
     std::uint32_t pool = 0;
     std::uint32_t slot = 0;
@@ -139,6 +142,14 @@ void check_same_code();
 std::string module_identity();
 /// Compares a rank's module identity to rank 0's; empty when they agree.
 std::string compare_identity(const std::string& root, const std::string& other, int rank);
+
+/// The pool's initializer as it travels with each kOpen: [CodeRef of its trampoline]
+/// [u64 n][callable][u64 n][args frame]. ValueError naming the fix if it cannot go (not
+/// sendable, or a handle among its arguments).
+Bytes encode_initializer(const mp::detail::Initializer& init);
+/// On a worker rank: a function that runs what `bytes` (encode_initializer's) names;
+/// SerializationError if they are corrupt, mp::Error if its code is not loaded here.
+std::function<void()> decode_initializer(std::span<const std::byte> bytes);
 
 /// Worker ranks: serve the pools of rank 0 until told to exit; then finalize and exit.
 [[noreturn]] void serve();

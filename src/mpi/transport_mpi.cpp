@@ -19,9 +19,11 @@
 #include <vector>
 
 #include "mp/errors.hpp"
+#include "mp/pool.hpp"
 #include "mpi/mpi_internal.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
+#include "popen.hpp"
 #include "system.hpp"
 
 namespace mp::mpi::detail {
@@ -47,12 +49,8 @@ class MpiTransport final : public PoolTransport {
                 "mp::Pool over MPI: this job has one rank, so the pool would have no workers; "
                 "run the program under mpirun -n N (N >= 2), or use a local Pool");
         }
-        if (config.initializer != nullptr && *config.initializer) {
-            throw ValueError(
-                "mp::Pool over MPI: the initializer would have to run on other machines, and a "
-                "std::function cannot travel; set the state the tasks need through their "
-                "arguments");
-        }
+        if (config.source != nullptr && static_cast<bool>(*config.source))
+            init_ = encode_initializer(*config.source);
         bool expected = false;
         if (!g_pool_open.compare_exchange_strong(expected, true)) {
             throw ValueError(
@@ -90,8 +88,10 @@ class MpiTransport final : public PoolTransport {
         c.pool = pool_;
         c.slot = static_cast<std::uint32_t>(slot);
         c.value = maxtasks_;
+        c.flags = init_.empty() ? 0 : Control::kHasInit;
         Bytes b(sizeof c);
         std::memcpy(b.data(), &c, sizeof c);
+        b.insert(b.end(), init_.begin(), init_.end());  // the initializer, if any
         flush_slot(slot);  // tasks already batched for the slot go first
         sends_.emplace_back(std::move(b), rank_of(slot), kTagControl);
         slots_[slot] = Slot{};
@@ -108,7 +108,8 @@ class MpiTransport final : public PoolTransport {
         return slots_[slot].alive && !slots_[slot].stopping;
     }
 
-    void send(std::size_t slot, TicketId ticket, std::span<const std::byte> record) override {
+    void send(std::size_t slot, TicketId ticket, std::span<const std::byte> record,
+              std::span<const int>) override {
         append(slot, record);
         ++batches_[slot].tasks;
         slots_[slot].held.push_back(ticket);
@@ -124,6 +125,16 @@ class MpiTransport final : public PoolTransport {
             if (at_worker < kWindow || slot.stopping) flush_slot(s);
         }
         while (!sends_.empty() && sends_.front().done()) sends_.pop_front();
+    }
+
+    void check_handles(std::string_view handle_type) const override {
+        throw ValueError(
+            "mp::Pool over MPI: a task argument is an " +
+            mp::detail::readable_type_name(handle_type) +
+            ", a handle to state in this machine's memory (its shared memory and fds cannot "
+            "reach another machine's rank); pass the data itself (a value, a std::vector) and "
+            "use the results the tasks return, or use a local mp::Pool for work that shares "
+            "a Queue, Lock or Value");
     }
 
     bool revoke(std::size_t, TicketId) override { return false; }
@@ -318,6 +329,7 @@ class MpiTransport final : public PoolTransport {
     }
 
     std::size_t maxtasks_;
+    Bytes init_;  // the initializer as sent with each kOpen (encode_initializer); empty: none
     std::size_t per_rank_ = 1;
     std::uint32_t pool_ = 0;
     std::vector<Slot> slots_;
@@ -328,6 +340,33 @@ class MpiTransport final : public PoolTransport {
     int efd_ = -1;
     std::atomic<bool> shut_{false};
 };
+
+}  // namespace
+
+Bytes encode_initializer(const mp::detail::Initializer& init) {
+    if (const char* why = init.not_sendable()) {
+        throw ValueError(std::string("mp::Pool over MPI: the initializer runs on every worker "
+                                     "rank (other machines), but ") +
+                         why +
+                         "; pass its data as arguments: ctx.Pool(n, init, args...) with "
+                         "init a function or a captureless lambda");
+    }
+    mp::detail::TaskValue v;
+    init.encode(v);
+    if (!v.fds.fds.empty()) {
+        throw ValueError(
+            "mp::Pool over MPI: an initializer argument is an mp handle (Queue, Lock, Value, "
+            "…), state in this machine's memory that cannot reach another machine's rank; "
+            "pass plain values to the initializer");
+    }
+    Bytes out(sizeof v.trampoline);
+    std::memcpy(out.data(), &v.trampoline, sizeof v.trampoline);
+    mp::detail::put_bytes(out, v.callable);
+    mp::detail::put_bytes(out, v.args);
+    return out;
+}
+
+namespace {
 
 class MpiFactory final : public mp::detail::TransportFactory {
   public:

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include "mpi/mpi_internal.hpp"
 #include "pool_shared.hpp"
 #include "pool_transport.hpp"
+#include "popen.hpp"
 #include "system.hpp"
 
 namespace mp::mpi::detail {
@@ -38,6 +40,23 @@ Bytes control_bytes(const Control& c) {
     Bytes b(sizeof c);
     std::memcpy(b.data(), &c, sizeof c);
     return b;
+}
+
+/// The Control at the start of a control message (a kOpen may carry the initializer after it).
+std::optional<Control> control_of(const Message& m) {
+    if (m.tag != kTagControl || m.bytes.size() < sizeof(Control)) return std::nullopt;
+    Control c;
+    std::memcpy(&c, m.bytes.data(), sizeof c);
+    return c;
+}
+
+/// What runs a kOpen's initializer in this process (empty if it has none). Decoding
+/// happens when it runs, so that a corrupt one fails like an initializer that threw.
+std::function<void()> initializer_of(const Message& open) {
+    auto c = control_of(open);
+    if (!c || (c->flags & Control::kHasInit) == 0) return {};
+    Bytes init(open.bytes.begin() + sizeof(Control), open.bytes.end());
+    return [init = std::move(init)] { decode_initializer(init)(); };
 }
 
 /// What a worker rank receives from rank 0, in order (all on source 0, any tag).
@@ -114,7 +133,7 @@ class RankChannel final : public WorkerChannel {
     }
 
     /// A control message that ended this pool and must be handled by the caller.
-    std::optional<Control> left_over;
+    std::optional<Message> left_over;
 
   private:
     void begin_batch() {
@@ -141,21 +160,19 @@ class RankChannel final : public WorkerChannel {
             if (!m) return;
             if (m->tag == kTagTasks) {
                 take_tasks(m->bytes);
-            } else if (m->tag == kTagControl && m->bytes.size() == sizeof(Control)) {
-                Control c;
-                std::memcpy(&c, m->bytes.data(), sizeof c);
-                if (c.kind == Control::kTerminate && c.pool == pool_) {
+            } else if (auto c = control_of(*m)) {
+                if (c->kind == Control::kTerminate && c->pool == pool_) {
                     terminated_ = true;
                     gone_ = true;
                     queue_.clear();
-                } else if (c.kind == Control::kTerminate) {
+                } else if (c->kind == Control::kTerminate) {
                     continue;  // an older pool's
                 } else {
                     // kExit or a new pool: this one is over.
                     gone_ = true;
                     terminated_ = true;
                     queue_.clear();
-                    left_over = c;
+                    left_over = std::move(*m);
                 }
             }
         }
@@ -269,9 +286,11 @@ class RelaySink final : public mp::detail::TaskSink {
     std::vector<Origin> origins_;
 };
 
-/// Serves pool `first.pool` with a local Pool of workers_per_rank workers. Returns the
-/// control message that ended it, if it was not this pool's own end.
-std::optional<Control> relay(const Control& first) {
+/// Serves the pool of the kOpen `open` with a local Pool of workers_per_rank workers,
+/// each running the pool's initializer. Returns the control message that ended it, if it
+/// was not this pool's own end.
+std::optional<Message> relay(const Message& open) {
+    const Control first = *control_of(open);
     const std::uint32_t pool = first.pool;
     auto finished = std::make_shared<Finished>();
     finished->wake_fd = mp::detail::check(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
@@ -282,6 +301,7 @@ std::optional<Control> relay(const Control& first) {
     mp::PoolOptions options;
     options.processes = runtime().options.workers_per_rank;
     options.maxtasksperchild = static_cast<std::size_t>(first.value);
+    options.initializer = initializer_of(open);  // the local workers are forks: any callable
     auto core = mp::detail::PoolCoreHandle::create(std::move(options));
     struct SlotState {
         bool open = false;
@@ -291,7 +311,7 @@ std::optional<Control> relay(const Control& first) {
     std::map<std::uint32_t, SlotState> slots;
     slots[first.slot].open = true;
     std::deque<Outgoing> sends;
-    std::optional<Control> ended_by;
+    std::optional<Message> ended_by;
     bool terminated = false;
     Backoff backoff;
     auto leave = [&](std::uint32_t slot) {
@@ -335,16 +355,14 @@ std::optional<Control> relay(const Control& first) {
                     auto sink = std::make_shared<RelaySink>(finished, std::move(origins));
                     mp::detail::PoolCoreHandle::submit(*core, std::move(records), sink);
                 }
-            } else if (m->tag == kTagControl && m->bytes.size() == sizeof(Control)) {
-                Control c;
-                std::memcpy(&c, m->bytes.data(), sizeof c);
-                if (c.kind == Control::kOpen && c.pool == pool) {
-                    slots[c.slot] = SlotState{true, false, 0};
-                } else if (c.kind == Control::kTerminate && c.pool != pool) {
+            } else if (auto c = control_of(*m)) {
+                if (c->kind == Control::kOpen && c->pool == pool) {
+                    slots[c->slot] = SlotState{true, false, 0};
+                } else if (c->kind == Control::kTerminate && c->pool != pool) {
                     continue;  // an older pool's
                 } else {
                     terminated = true;
-                    if (c.kind != Control::kTerminate) ended_by = c;
+                    if (c->kind != Control::kTerminate) ended_by = std::move(*m);
                     break;
                 }
             }
@@ -398,6 +416,28 @@ std::optional<Control> relay(const Control& first) {
     return ended_by;
 }
 
+}  // namespace
+
+std::function<void()> decode_initializer(std::span<const std::byte> bytes) {
+    auto in = bytes;
+    auto ref = mp::detail::get_pod<mp::detail::CodeRef>(in);
+    auto callable = mp::detail::get_bytes(in);
+    auto args = mp::detail::get_bytes(in);
+    const void* code = mp::detail::resolve_code(ref);
+    if (code == nullptr) {
+        throw Error("mp::Pool over MPI: the initializer's code is not loaded on rank " +
+                    std::to_string(runtime().rank));
+    }
+    auto tramp = reinterpret_cast<mp::detail::Trampoline>(const_cast<void*>(code));
+    return
+        [tramp, c = Bytes(callable.begin(), callable.end()), a = Bytes(args.begin(), args.end())] {
+            Bytes none;
+            tramp(c, a, none);
+        };
+}
+
+namespace {
+
 [[noreturn]] void exit_job() {
     auto& rt = runtime();
     {
@@ -414,25 +454,28 @@ std::optional<Control> relay(const Control& first) {
 
 void serve() {
     Inbox inbox;
-    std::optional<Control> next;
+    std::optional<Message> next;
     for (;;) {
-        Control c;
+        Message m;
         if (next) {
-            c = *next;
+            m = std::move(*next);
             next.reset();
         } else {
-            Message m = inbox.wait();
-            if (m.tag != kTagControl || m.bytes.size() != sizeof c) continue;  // a stale batch
-            std::memcpy(&c, m.bytes.data(), sizeof c);
+            m = inbox.wait();
         }
+        auto order = control_of(m);
+        if (!order) continue;  // a stale batch
+        const Control c = *order;
         if (c.kind == Control::kExit) exit_job();
         if (c.kind != Control::kOpen) continue;
         if (runtime().options.workers_per_rank > 0) {
-            next = relay(c);
+            next = relay(m);
             continue;
         }
         RankChannel ch(c.pool, c.slot);
+        std::function<void()> init = initializer_of(m);
         WorkerConfig config;
+        config.initializer = init ? &init : nullptr;
         config.maxtasks = static_cast<std::size_t>(c.value);
         int code = mp::detail::serve_tasks(ch, config);
         note_idle();

@@ -211,8 +211,100 @@ TEST(MpiPool, TheMpiContext) {
     EXPECT_THROW((void)ctx.Process(square, 1), mp::ValueError);
 }
 
+// Set by the initializer on each worker (rank, or local worker of a rank), read by tasks.
+int g_init_tag = 0;
+
+void set_tag(int tag) {
+    g_init_tag = tag;
+}
+
+// The tag and who saw it (rank, pid).
+std::tuple<int, int, int> tag_here(int) {
+    return {g_init_tag, mp::mpi::rank(), static_cast<int>(::getpid())};
+}
+
+int task_with_a_queue(mp::Queue<int> q) {
+    q.put(1);
+    return 1;
+}
+
+int task_with_a_lock(int x, mp::Lock l) {
+    std::lock_guard g(l);
+    return x;
+}
+
+void init_with_a_value(mp::Value<int> v) {
+    v.value() = 1;
+}
+
+TEST(MpiPool, ASendableInitializerRunsOnEveryWorker) {
+    mp::Context ctx = mp::get_context("mpi");
+    mp::Pool pool = ctx.Pool(0, set_tag, 42);  // 0: every worker
+    ASSERT_EQ(pool.processes(), expected_workers());
+    // Slow enough tasks that every worker runs some: each saw the initializer.
+    std::vector<int> items(4 * expected_workers());
+    std::set<int> ranks;
+    std::set<int> pids;
+    for (int i = 0; i < 3 && ranks.size() < expected_workers() / (g_hybrid ? 2 : 1); ++i) {
+        auto out = pool.map(
+            [](int x) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                return tag_here(x);
+            },
+            items, 1);
+        for (auto [tag, rank, pid] : out) {
+            EXPECT_EQ(tag, 42);
+            ranks.insert(rank);
+            pids.insert(pid);
+        }
+    }
+    EXPECT_EQ(ranks.size(), static_cast<std::size_t>(mp::mpi::size() - 1)) << "every rank ran";
+    if (g_hybrid) {
+        EXPECT_GT(pids.size(), ranks.size()) << "local workers ran it too";
+    }
+    pool.terminate();  // one MPI pool at a time
+    mp::futures::ProcessPoolExecutor ex(
+        mp::mpi::executor_options({.initializer = mp::detail::bind_initializer(set_tag, 7)}));
+    EXPECT_EQ(std::get<0>(ex.submit(tag_here, 0).result()), 7);
+}
+
 TEST(MpiPool, AnInitializerThatCannotTravelIsRefused) {
-    EXPECT_THROW(mpi_pool(mp::PoolOptions{.initializer = [] {}}), mp::ValueError);
+    std::string data = "captured";
+    try {
+        mpi_pool(mp::PoolOptions{.initializer = [data] { (void)data.size(); }});
+        FAIL() << "no exception";
+    } catch (const mp::ValueError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("initializer"), std::string::npos) << what;
+        EXPECT_NE(what.find("captureless lambda"), std::string::npos) << what;
+    }
+    mp::Value<int> v(0);
+    try {
+        (void)mp::get_context("mpi").Pool(0, init_with_a_value, v);
+        FAIL() << "no exception";
+    } catch (const mp::ValueError& e) {
+        EXPECT_NE(std::string(e.what()).find("handle"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(mpi_pool().apply(square, 3), 9);  // the ranks are free for the next pool
+}
+
+TEST(MpiPool, AHandleAsATaskArgumentIsAValueErrorBeforeSending) {
+    auto pool = mpi_pool();
+    mp::Queue<int> q;
+    mp::Lock l;
+    try {
+        (void)pool.apply_async(task_with_a_queue, q);
+        FAIL() << "no exception";
+    } catch (const mp::ValueError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("mp::Queue<int>"), std::string::npos) << what;
+        EXPECT_NE(what.find("another machine"), std::string::npos) << what;
+    }
+    EXPECT_THROW((void)pool.apply(task_with_a_lock, 1, l), mp::ValueError);
+    std::vector<std::tuple<int, mp::Lock>> items{{1, l}, {2, l}};
+    EXPECT_THROW((void)pool.starmap(task_with_a_lock, items), mp::ValueError);
+    EXPECT_EQ(q.qsize(), 0u) << "nothing ran";
+    EXPECT_EQ(pool.apply(square, 5), 25);  // the pool goes on
 }
 
 TEST(MpiPool, AnIdleRankDoesNotBurnCpu) {

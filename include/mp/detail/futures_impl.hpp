@@ -184,19 +184,19 @@ Future<mp::detail::apply_result_t<F, Args...>> ProcessPoolExecutor::submit(F&& f
     using Fn = std::decay_t<F>;
     MP_REQUIRE_POOL_CALLABLE(Fn);
     using R = mp::detail::apply_result_t<F, Args...>;
-    static_assert((Serializable<std::decay_t<Args>> && ...),
+    static_assert((mp::detail::Travels<std::decay_t<Args>> && ...),
                   "mp::futures::ProcessPoolExecutor::submit: an argument's type cannot cross a "
-                  "process boundary (see <mp/serialize.hpp>)");
+                  "process boundary: pass a serializable value (see <mp/serialize.hpp>) or an "
+                  "mp handle");
     MP_REQUIRE_SERIALIZABLE(mp::detail::stored_t<R>);
     check_open();
-    std::vector<Bytes> recs;
-    std::tuple<std::decay_t<Args>...> t(std::forward<Args>(args)...);
-    recs.push_back(
-        mp::detail::make_task_record<&mp::detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
-            Fn(std::forward<F>(fn)), [&t](Bytes& out) { mp::detail::encode_args(t, out); }));
+    mp::detail::TaskBatch batch;
+    mp::detail::add_apply_task<Fn, R>(
+        batch, Fn(std::forward<F>(fn)),
+        std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     auto state = std::make_shared<detail::FutureState<R>>();
     state->core = core_;
-    mp::detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0,
+    mp::detail::PoolCoreHandle::submit(core(), std::move(batch), state, 0,
                                        mp::detail::type_name<Fn>());
     remember([weak = std::weak_ptr<detail::FutureState<R>>(state)] {
         if (auto s = weak.lock()) Future<R>(s).cancel();
@@ -211,12 +211,12 @@ auto ProcessPoolExecutor::map(F&& fn, Range&& items, MapOptions options) {
     check_open();
     if (options.chunksize == 0)
         throw ValueError("ProcessPoolExecutor.map: chunksize must be at least 1");
-    std::vector<Bytes> recs = mp::detail::make_chunks<typename T::R, false>(
+    mp::detail::TaskBatch batch = mp::detail::make_chunks<typename T::R, false>(
         typename T::Fn(std::forward<F>(fn)), std::forward<Range>(items), options.chunksize,
         max_workers());
-    auto state = std::make_shared<mp::detail::MapState<V>>(recs.size());
-    if (recs.empty()) state->set_value({});
-    mp::detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0,
+    auto state = std::make_shared<mp::detail::MapState<V>>(batch.records.size());
+    if (batch.records.empty()) state->set_value({});
+    mp::detail::PoolCoreHandle::submit(core(), std::move(batch), state, 0,
                                        mp::detail::type_name<typename T::Fn>());
     auto* st = state.get();
     bool ok = mp::detail::PoolCoreHandle::drive_until(

@@ -27,6 +27,7 @@
 #include <variant>
 #include <vector>
 
+#include "mp/detail/reduction.hpp"
 #include "mp/detail/task.hpp"
 #include "mp/errors.hpp"
 #include "mp/process.hpp"
@@ -72,6 +73,13 @@ enum class TaskStatus { pending, queued, running, unknown };
 
 class PoolCore;
 
+/// Task records and, when their arguments hold handles, each one's TaskFds (`fds` is then
+/// as long as `records`; empty: no task holds a handle).
+struct TaskBatch {
+    std::vector<Bytes> records;
+    std::vector<TaskFds> fds;
+};
+
 /// The non-template face of the pool core (defined in src/pool.cpp).
 struct PoolCoreHandle {
     static std::shared_ptr<PoolCore> create(PoolOptions options);
@@ -82,6 +90,10 @@ struct PoolCoreHandle {
     static void submit(PoolCore& core, std::vector<Bytes> records,
                        const std::shared_ptr<TaskSink>& sink, std::size_t first_index = 0,
                        std::string_view fn_type = {});
+    /// The same with the tasks' handles; ValueError (nothing submitted) if the pool's
+    /// workers cannot receive handles (MPI: another machine).
+    static void submit(PoolCore& core, TaskBatch batch, const std::shared_ptr<TaskSink>& sink,
+                       std::size_t first_index = 0, std::string_view fn_type = {});
     /// Waits until done() (called under the lock) is true or the deadline passes.
     static bool drive_until(PoolCore& core, const std::function<bool()>& done,
                             std::optional<PoolClock::time_point> deadline);
@@ -134,7 +146,7 @@ void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const 
                            Bytes& out) {
     using W = wire_t<R>;
     Fn f = decode_callable<Fn>(callable);
-    std::vector<wire_t<Arg>> items = decode_chunk<wire_t<Arg>>(args);
+    std::vector<wire_t<Arg>> items = decode_items<wire_t<Arg>>(args);
     std::vector<W> results;
     results.reserve(items.size());
     auto one = [&](Arg& item) {
@@ -427,8 +439,27 @@ struct MapTypes {
                   "mp::Pool::map/imap: f cannot be called with an item of the range");
     using R = std::decay_t<std::invoke_result_t<Fn&, Arg&>>;
     using V = value_t<R>;
-    MP_REQUIRE_SERIALIZABLE(Arg);
+    MP_REQUIRE_TRAVELS(Arg);
 };
+
+/// Adds the record of f(args of t...) (apply_async, submit) to `batch`: arguments that
+/// hold handles go with their fds (TaskFds), the others as plain bytes.
+template <class Fn, class R, class... A>
+void add_apply_task(TaskBatch& batch, const Fn& f, const std::tuple<A...>& t) {
+    if constexpr ((holds_handles_v<A> || ...)) {
+        FdSink sink;
+        sink.share = true;
+        batch.records.push_back(make_task_record<&travel_apply_trampoline<Fn, R, A...>>(
+            f, [&](Bytes& out) { encode_travel_args(t, out, sink); }));
+        if (!sink.fds.empty()) mark_record_fds(batch.records.back());
+        batch.fds.resize(batch.records.size() - 1);
+        batch.fds.emplace_back(sink.fds, CompositeTraits<A...>::first());
+    } else {
+        batch.records.push_back(make_task_record<&apply_trampoline<Fn, R, A...>>(
+            f, [&](Bytes& out) { encode_args(t, out); }));
+        if (!batch.fds.empty()) batch.fds.emplace_back();
+    }
+}
 
 template <class F, class Tuple>
 using starmap_result_t =

@@ -35,28 +35,28 @@ AsyncResult<detail::apply_result_t<F, Args...>> Pool::apply_async(F&& f, Args&&.
     MP_REQUIRE_POOL_CALLABLE(Fn);
     using R = detail::apply_result_t<F, Args...>;
     static_assert(
-        !(detail::Reducible<std::decay_t<Args>> || ...),
-        "mp::Pool::apply_async: an mp handle (Queue, Lock, Value, SharedMemory, Connection, …) "
-        "cannot be a Pool task argument: its fds do not travel with a task (and over MPI it "
-        "would name another machine's memory). Give it to the initializer instead — "
-        "mp::Pool pool(n, init, handle) — and let init keep it for the worker's tasks.");
-    static_assert(
-        (Serializable<std::decay_t<Args>> && ...),
-        "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Make it "
-        "trivially copyable (no pointers), use standard containers, or give it a cereal "
-        "`template <class Archive> void serialize(Archive&)` member.");
+        (detail::Travels<std::decay_t<Args>> && ...),
+        "mp::Pool::apply_async: an argument's type cannot cross a process boundary. Pass an "
+        "mp handle (Queue, Lock, Value, …), make it trivially copyable (no pointers), use "
+        "standard containers, or give it a cereal `template <class Archive> void "
+        "serialize(Archive&)` member.");
     MP_REQUIRE_SERIALIZABLE(detail::stored_t<R>);
-    std::vector<Bytes> recs;
-    std::tuple<std::decay_t<Args>...> t(std::forward<Args>(args)...);
-    recs.push_back(
-        detail::make_task_record<&detail::apply_trampoline<Fn, R, std::decay_t<Args>...>>(
-            Fn(std::forward<F>(f)), [&t](Bytes& out) { detail::encode_args(t, out); }));
+    detail::TaskBatch batch;
+    detail::add_apply_task<Fn, R>(batch, Fn(std::forward<F>(f)),
+                                  std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     auto state = std::make_shared<detail::ResultState<R>>();
-    detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0, detail::type_name<Fn>());
+    detail::PoolCoreHandle::submit(core(), std::move(batch), state, 0, detail::type_name<Fn>());
     return AsyncResult<R>(std::move(state), core_);
 }
 
 namespace detail {
+
+/// Python's automatic chunksize for n items (chunksize, extra = divmod(n, 4 * processes);
+/// if extra: chunksize += 1), at least 1.
+inline std::size_t auto_chunksize(std::size_t n, std::size_t processes) {
+    std::size_t d = processes * 4;
+    return std::max<std::size_t>(1, (n + d - 1) / d);
+}
 
 /// One map chunk's task record: f over `items`.
 template <class R, bool Star, class Fn, class Arg>
@@ -78,11 +78,7 @@ std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunks
     if constexpr (std::ranges::sized_range<Range> && std::ranges::forward_range<Range> &&
                   std::is_same_v<W, Item>) {
         auto n = static_cast<std::size_t>(std::ranges::size(items));
-        if (chunksize ==
-            0) {  // Python: chunksize, extra = divmod(len, 4 * processes); if extra: += 1
-            std::size_t d = processes * 4;
-            chunksize = std::max<std::size_t>(1, (n + d - 1) / d);
-        }
+        if (chunksize == 0) chunksize = auto_chunksize(n, processes);
         std::vector<Bytes> recs;
         recs.reserve((n + chunksize - 1) / chunksize);
         auto it = std::ranges::begin(items);
@@ -99,11 +95,37 @@ std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunks
     }
 }
 
+/// make_chunks_of for items that hold handles: each chunk with its TaskFds.
+template <class R, bool Star, class Arg, class Fn, class Range>
+TaskBatch make_handle_chunks(const Fn& f, Range&& items, std::size_t chunksize,
+                             std::size_t processes) {
+    std::vector<Arg> all;
+    for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
+    if (chunksize == 0) chunksize = auto_chunksize(all.size(), processes);
+    TaskBatch batch;
+    auto it = all.cbegin();
+    for (std::size_t i = 0; i < all.size(); i += chunksize) {
+        std::size_t k = std::min(all.size() - i, chunksize);
+        FdSink sink;
+        sink.share = true;
+        batch.records.push_back(make_task_record<&pool_chunk_trampoline<Fn, R, Arg, Star>>(
+            f, [&](Bytes& out) { encode_travel_chunk<Arg>(it, k, out, sink); }));
+        if (!sink.fds.empty()) mark_record_fds(batch.records.back());
+        batch.fds.emplace_back(sink.fds, HandleTraits<Arg>::first());
+    }
+    return batch;
+}
+
 template <class R, bool Star, class Fn, class Range>
-std::vector<Bytes> make_chunks(const Fn& f, Range&& items, std::size_t chunksize,
-                               std::size_t processes) {
+TaskBatch make_chunks(const Fn& f, Range&& items, std::size_t chunksize, std::size_t processes) {
     using Arg = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
-    return make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes);
+    if constexpr (holds_handles_v<Arg>) {
+        return make_handle_chunks<R, Star, Arg>(f, std::forward<Range>(items), chunksize,
+                                                processes);
+    } else {
+        return TaskBatch{
+            make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes), {}};
+    }
 }
 
 }  // namespace detail
@@ -128,11 +150,11 @@ template <class R, bool Star, class Fn, class Range>
 auto Pool::map_impl(const Fn& fn, Range&& items, std::size_t chunksize) {
     using V = detail::value_t<R>;
     MP_REQUIRE_SERIALIZABLE(V);
-    std::vector<Bytes> recs =
+    detail::TaskBatch batch =
         detail::make_chunks<R, Star>(fn, std::forward<Range>(items), chunksize, processes());
-    auto state = std::make_shared<detail::MapState<V>>(recs.size());
-    if (recs.empty()) state->set_value({});
-    detail::PoolCoreHandle::submit(core(), std::move(recs), state, 0, detail::type_name<Fn>());
+    auto state = std::make_shared<detail::MapState<V>>(batch.records.size());
+    if (batch.records.empty()) state->set_value({});
+    detail::PoolCoreHandle::submit(core(), std::move(batch), state, 0, detail::type_name<Fn>());
     return AsyncResult<std::vector<V>>(std::move(state), core_);
 }
 
@@ -143,6 +165,10 @@ auto Pool::imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered) 
     using V = typename T::V;
     using Arg = typename T::Arg;
     MP_REQUIRE_SERIALIZABLE(V);
+    static_assert(!detail::holds_handles_v<Arg>,
+                  "mp::Pool::imap/imap_unordered: items that hold mp handles (Queue, Lock, "
+                  "Value, …) are not supported by the lazy imap; use map/map_async or "
+                  "starmap (which carry them), or pass the handle to apply_async");
     if (chunksize == 0) throw ValueError("Pool.imap: chunksize must be at least 1");
     typename T::Fn fn(std::forward<F>(f));
     auto make = [fn](const std::vector<detail::wire_t<Arg>>& chunk) {

@@ -247,17 +247,23 @@ std::vector<T> decode_chunk(std::span<const std::byte> frame) {
     return v;
 }
 
-template <class Fn, class R, class... A>
-void apply_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
-                      Bytes& out) {
-    Fn f = decode_callable<Fn>(callable);
-    std::tuple<A...> t = decode_args<A...>(args);
+/// f(args of t...), its result appended to `out` as a frame (void: std::monostate).
+template <class R, class Fn, class Tuple>
+void call_and_encode(Fn& f, Tuple& t, Bytes& out) {
     if constexpr (std::is_void_v<R>) {
         std::apply(f, t);
         encode_frame(std::monostate{}, out);
     } else {
         encode_frame(static_cast<R>(std::apply(f, t)), out);
     }
+}
+
+template <class Fn, class R, class... A>
+void apply_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
+                      Bytes& out) {
+    Fn f = decode_callable<Fn>(callable);
+    std::tuple<A...> t = decode_args<A...>(args);
+    call_and_encode<R>(f, t, out);
 }
 
 template <class Fn, class R, class Arg, bool Star>
