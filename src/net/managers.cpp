@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
 
 #include "../system.hpp"
+#include "busy_poll.hpp"
 #include "handshake.hpp"
 #include "manager_server.hpp"
 #include "mp/process.hpp"
@@ -20,24 +23,35 @@ namespace detail {
 
 namespace {
 
+constexpr std::chrono::microseconds kClientSpin{60};
+
 // This thread's connections, by server id. A forked child starts with none of its own: the
 // inherited ones belong to the parent's conversation.
 struct CachedConnection {
     Connection c;
     bool asked = false;       // Op::pipeline was sent
     bool pipelining = false;  // and accepted
+    // Answers usually come within microseconds: spin briefly before sleeping for them.
+    net::BusyPoll spin{kClientSpin};
 };
 struct ConnectionCache {
-    pid_t pid = 0;
+    std::uint64_t generation = 0;  // g_forks when filled
     std::map<std::uint64_t, CachedConnection> conns;
 };
 
+// Counts forks in children (a pthread_atfork handler), so that a call need not ask the
+// kernel for its pid to notice that it runs in a forked child.
+std::atomic<std::uint64_t> g_forks{1};
+[[maybe_unused]] const bool g_fork_counter = ::pthread_atfork(nullptr, nullptr, [] {
+                                                 g_forks.fetch_add(1, std::memory_order_relaxed);
+                                             }) == 0;
+
 ConnectionCache& cache() {
     thread_local ConnectionCache c;
-    pid_t me = ::getpid();
-    if (c.pid != me) {
+    std::uint64_t generation = g_forks.load(std::memory_order_relaxed);
+    if (c.generation != generation) {
         c.conns.clear();
-        c.pid = me;
+        c.generation = generation;
     }
     return c;
 }
@@ -76,9 +90,10 @@ Connection connect_to(const ObjectRef& ref, const char* what) {
 
 // Sends a request and reads the reply on `c`; mp::Error if the server is gone.
 WireReader exchange(Connection& c, const ObjectRef& ref, const Bytes& request, Bytes& reply,
-                    const char* what) {
+                    const char* what, net::BusyPoll* spin = nullptr) {
     try {
         c.send_bytes(request);
+        if (spin != nullptr) (void)spin->wait_readable(c.fileno());
         reply = c.recv_bytes();
     } catch (const Error& e) {
         throw Error(std::string(what) + ": the manager at " + ref.address.str() +
@@ -111,7 +126,7 @@ WireReader manager_call(const ObjectRef& ref, const Bytes& request, Bytes& reply
     if (it == conns.end())
         it = conns.emplace(ref.server, CachedConnection{connect_to(ref, what)}).first;
     try {
-        return exchange(it->second.c, ref, request, reply, what);
+        return exchange(it->second.c, ref, request, reply, what, &it->second.spin);
     } catch (const Error& e) {
         if (dynamic_cast<const ValueError*>(&e) || dynamic_cast<const Empty*>(&e) ||
             dynamic_cast<const Full*>(&e) || dynamic_cast<const BrokenBarrierError*>(&e) ||
