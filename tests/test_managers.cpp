@@ -139,10 +139,11 @@ TEST(Manager, APipelinedWriteIsSeenByAReaderTheWriterSignalled) {
     EXPECT_EQ(mp::test::finish(writer, 60s), 0);
 }
 
-// The proxy's reference, read through its public serialize().
+// The proxy's reference, read through its public save() (which also puts a reference in
+// flight that nobody adopts: the object then lives until this process's connection ends).
 struct GrabRef {
     mp::detail::ObjectRef ref;
-    void operator()(mp::detail::ObjectRef& r) { ref = r; }
+    void operator()(const mp::detail::ObjectRef& r, std::uint64_t) { ref = r; }
 };
 
 TEST(Manager, APipelinedWritesErrorIsThrownByTheNextAnsweringCall) {
@@ -151,7 +152,7 @@ TEST(Manager, APipelinedWritesErrorIsThrownByTheNextAnsweringCall) {
     auto d = manager.dict<int, int>();
     d.set(1, 1);  // this thread's connection now pipelines
     GrabRef grab;
-    v.serialize(grab);
+    v.save(grab);
     // A dict write aimed at the Value: what a broken proxy would send.
     mp::Bytes& request = mp::detail::start_request(grab.ref, mp::detail::Op::dict_set);
     mp::detail::WireWriter(request).value(7).value(7);

@@ -103,15 +103,25 @@ namespace detail {
 class ProxyBase {
   public:
     ProxyBase() = default;
-    explicit ProxyBase(ObjectRef ref) : ref_(std::move(ref)) {}
+    explicit ProxyBase(Created c) : ref_(std::move(c.ref)), life_(std::move(c.life)) {}
     /// The server's address.
     [[nodiscard]] const Address& address() const noexcept { return ref_.address; }
     friend bool operator==(const ProxyBase& a, const ProxyBase& b) {
         return a.ref_.server == b.ref_.server && a.ref_.id == b.ref_.id;
     }
+    // Written into a message, a proxy puts a reference in flight (Reference::transit) that
+    // the reader takes over, so the object lives even if the writer drops its proxy first.
     template <class Archive>
-    void serialize(Archive& ar) {
-        ar(ref_);
+    void save(Archive& ar) const {
+        std::uint64_t token = life_ ? life_->transit() : 0;
+        ar(ref_, token);
+    }
+    template <class Archive>
+    void load(Archive& ar) {
+        std::uint64_t token = 0;
+        ar(ref_, token);
+        life_.reset();
+        if (ref_.counted) life_ = std::make_shared<Reference>(ref_, token, false);
     }
 
   protected:
@@ -140,6 +150,7 @@ class ProxyBase {
         return call(op, what, reply).u64();
     }
     ObjectRef ref_;
+    std::shared_ptr<Reference> life_;  // shared by this process's copies (null: named)
 };
 }  // namespace detail
 
@@ -530,6 +541,9 @@ class Manager {
     [[nodiscard]] const Address& address() const noexcept { return ref_.address; }
     /// The key clients must present.
     [[nodiscard]] const std::string& authkey() const noexcept { return ref_.authkey; }
+    /// How many objects the server holds now, named ones included (Python's
+    /// BaseManager._number_of_objects; for tests and leak hunting).
+    [[nodiscard]] std::size_t number_of_objects();
 
     /// A new dict, or the one named `name` (made on first use).
     template <class K, class V>
@@ -589,8 +603,8 @@ class Manager {
         detail::WireWriter(b).u64(n);
         return b;
     }
-    detail::ObjectRef create(detail::Kind kind, const std::string& tag, std::string_view name,
-                             const Bytes& init = {});
+    detail::Created create(detail::Kind kind, const std::string& tag, std::string_view name,
+                           const Bytes& init = {});
 
     detail::ObjectRef ref_;  // id 0: the manager itself
     std::unique_ptr<Server> server_;
