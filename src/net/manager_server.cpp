@@ -77,8 +77,8 @@ struct Object {
     bool broken = false;
     std::shared_ptr<void> user;  // a registered type's object
     const UserType* type = nullptr;
-    std::mutex user_mutex;  // calls on a user object run one at a time, outside the big lock
-    bool named = false;     // lives until shutdown; otherwise while `refs` > 0
+    std::mutex user_mutex;   // calls on a user object run one at a time, outside the big lock
+    bool named = false;      // lives until shutdown; otherwise while `refs` > 0
     std::uint64_t refs = 0;  // connections holding it + tokens in flight
 };
 
@@ -985,7 +985,7 @@ void Server::run(int listen_fd, int lifeline_fd) {
         std::lock_guard dl(drain_mu_);
         drained_.notify_all();
     }
-    for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);  // wakes threads blocked reading
+    for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);    // wakes threads blocked reading
     for (auto& [id, o] : objects_) o->cv.notify_all();  // and those blocked waiting
     idle_.wait_for(lk, std::chrono::seconds(5), [&] { return active_ == 0; });
 }

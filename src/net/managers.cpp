@@ -226,10 +226,10 @@ Connection open_ref_connection(const ObjectRef& manager, bool* pipelining) {
     Connection c = connect_to(manager, "manager references");
     if (pipelining != nullptr) {
         Bytes reply;
-        *pipelining = manager.address.is_unix() &&
-                      exchange(c, manager, own_request(manager, Op::pipeline), reply,
-                               "manager references")
-                              .u64() != 0;
+        *pipelining =
+            manager.address.is_unix() &&
+            exchange(c, manager, own_request(manager, Op::pipeline), reply, "manager references")
+                    .u64() != 0;
     }
     return c;
 }
