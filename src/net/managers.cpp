@@ -265,7 +265,8 @@ void ref_send(ServerRefs& e, Op op, std::uint64_t id, std::uint64_t token = 0) {
     }
 }
 
-std::uint64_t random_token() {
+// A random, nonzero 64-bit number (a server id, a reference token).
+std::uint64_t random_nonzero_u64() {
     for (;;) {
         Bytes b = net::random_bytes(8);
         std::uint64_t v = 0;
@@ -354,7 +355,7 @@ std::uint64_t Reference::transit() const {
     try {
         std::lock_guard lk(refs().mu);
         ServerRefs& e = server_refs(ref_);
-        std::uint64_t token = random_token();
+        std::uint64_t token = random_nonzero_u64();
         ref_send(e, Op::transit, ref_.id, token);
         return token;
     } catch (const Error&) {
@@ -418,15 +419,6 @@ struct Manager::Server {
 
 namespace {
 
-std::uint64_t random_u64() {
-    for (;;) {
-        Bytes b = detail::net::random_bytes(8);
-        std::uint64_t v = 0;
-        std::memcpy(&v, b.data(), 8);
-        if (v != 0) return v;
-    }
-}
-
 void remove_private_dir(const std::string& dir, const Address& address) {
     if (dir.empty()) return;
     ::unlink(address.path().c_str());
@@ -452,7 +444,7 @@ Manager::Manager(ManagerOptions options) : server_(std::make_unique<Server>()) {
         server_->private_dir = tmpl;
         ref_.address = Address(server_->private_dir + "/manager.sock");
     }
-    ref_.server = random_u64();
+    ref_.server = detail::random_nonzero_u64();
     auto pipe = Pipe();  // not a structured binding: C++20 lambdas cannot capture those (clang)
     Connection mine = pipe.first;
     Connection theirs = pipe.second;
