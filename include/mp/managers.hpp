@@ -89,11 +89,6 @@
 // parent before a fork, make the child's reference connections (see Lifetime) and, in
 // the child, only move and close fds.
 //
-// Waiting: a proxy call spins on its socket for up to ~60 µs before it sleeps, and each
-// server thread spins as long for its connection's next request (never on a one-CPU
-// affinity mask; after a few spins in vain, the next waits sleep at once, for a number of
-// waits that doubles up to 1024), so back-to-back calls avoid two kernel wake-ups each.
-//
 // Link: target mp::net (built when OpenSSL's libcrypto is found).
 #pragma once
 

@@ -23,7 +23,6 @@
 #include <unordered_map>
 
 #include "../system.hpp"
-#include "busy_poll.hpp"
 #include "handshake.hpp"
 #include "mp/detail/manager_registry.hpp"
 #include "mp/detail/manager_wire.hpp"
@@ -40,8 +39,6 @@ constexpr std::uint64_t kMaxRequest = std::uint64_t{1} << 40;
 // How long an answering call waits for other connections' earlier pipelined writes
 // before it goes ahead anyway (only a peer that stalls mid-message gets near it).
 constexpr auto kDrainLimit = std::chrono::seconds(5);
-// How long a connection's thread spins for the next request before it sleeps (busy_poll.hpp).
-constexpr std::chrono::microseconds kServerSpin{60};
 
 // One client connection. A pipelining one (it asked with Op::pipeline) counts the bytes
 // its thread read and those it finished, so that an answering call on another connection
@@ -857,7 +854,6 @@ void Server::serve_messages(const std::shared_ptr<Conn>& conn, Connection& c) {
     std::size_t head = 0, tail = 0;
     Bytes reply, discard;
     std::optional<Bytes> deferred;  // a pipelined call's error response
-    net::BusyPoll spin{kServerSpin};
     for (;;) {
         for (;;) {  // every complete message in the buffer
             auto size = message_size(std::span(buf).subspan(head, tail - head));
@@ -916,26 +912,18 @@ void Server::serve_messages(const std::shared_ptr<Conn>& conn, Connection& c) {
             std::uint64_t need = size ? size->first + size->second : buf.size() * 2;
             buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(need, buf.size() * 2)));
         }
-        // A read that does not block (under read_mu: see await_pipelined): first spun on
-        // for a moment, as the client's next request often follows within microseconds.
-        auto try_read = [&]() -> long {
+        ssize_t r = 0;
+        if (conn->pipelining) {  // wait unlocked, read under read_mu (see await_pipelined)
+            pollfd p{conn->fd, POLLIN, 0};
+            if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
             std::lock_guard rl(conn->read_mu);
-            ssize_t n = ::recv(conn->fd, buf.data() + tail, buf.size() - tail, MSG_DONTWAIT);
-            if (n > 0) conn->read += static_cast<std::uint64_t>(n);
-            return n;
-        };
-        ssize_t r = spin.spin(try_read);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (conn->pipelining) {  // wait unlocked, then read under read_mu
-                pollfd p{conn->fd, POLLIN, 0};
-                if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
-                r = try_read();
-            } else {
-                r = ::read(conn->fd, buf.data() + tail, buf.size() - tail);
-                if (r > 0) {
-                    std::lock_guard rl(conn->read_mu);
-                    conn->read += static_cast<std::uint64_t>(r);
-                }
+            r = ::recv(conn->fd, buf.data() + tail, buf.size() - tail, MSG_DONTWAIT);
+            if (r > 0) conn->read += static_cast<std::uint64_t>(r);
+        } else {
+            r = ::read(conn->fd, buf.data() + tail, buf.size() - tail);
+            if (r > 0) {
+                std::lock_guard rl(conn->read_mu);
+                conn->read += static_cast<std::uint64_t>(r);
             }
         }
         if (r == 0) return;  // the client is gone (or we are stopping)

@@ -13,7 +13,6 @@
 #include <unordered_map>
 
 #include "../system.hpp"
-#include "busy_poll.hpp"
 #include "handshake.hpp"
 #include "manager_server.hpp"
 #include "mp/process.hpp"
@@ -24,16 +23,12 @@ namespace detail {
 
 namespace {
 
-constexpr std::chrono::microseconds kClientSpin{60};
-
 // This thread's connections, by server id. A forked child starts with none of its own: the
 // inherited ones belong to the parent's conversation.
 struct CachedConnection {
     Connection c;
     bool asked = false;       // Op::pipeline was sent
     bool pipelining = false;  // and accepted
-    // Answers usually come within microseconds: spin briefly before sleeping for them.
-    net::BusyPoll spin{kClientSpin};
 };
 struct ConnectionCache {
     std::uint64_t generation = 0;  // g_forks when filled
@@ -91,10 +86,9 @@ Connection connect_to(const ObjectRef& ref, const char* what) {
 
 // Sends a request and reads the reply on `c`; mp::Error if the server is gone.
 WireReader exchange(Connection& c, const ObjectRef& ref, const Bytes& request, Bytes& reply,
-                    const char* what, net::BusyPoll* spin = nullptr) {
+                    const char* what) {
     try {
         c.send_bytes(request);
-        if (spin != nullptr) (void)spin->wait_readable(c.fileno());
         reply = c.recv_bytes();
     } catch (const Error& e) {
         throw Error(std::string(what) + ": the manager at " + ref.address.str() +
@@ -147,7 +141,7 @@ WireReader manager_call(const ObjectRef& ref, const Bytes& request, Bytes& reply
     if (it == conns.end())
         it = conns.emplace(ref.server, CachedConnection{connect_to(ref, what)}).first;
     try {
-        return exchange(it->second.c, ref, request, reply, what, &it->second.spin);
+        return exchange(it->second.c, ref, request, reply, what);
     } catch (const Error& e) {
         if (dynamic_cast<const ValueError*>(&e) || dynamic_cast<const Empty*>(&e) ||
             dynamic_cast<const Full*>(&e) || dynamic_cast<const BrokenBarrierError*>(&e) ||
