@@ -139,10 +139,11 @@ TEST(Manager, APipelinedWriteIsSeenByAReaderTheWriterSignalled) {
     EXPECT_EQ(mp::test::finish(writer, 60s), 0);
 }
 
-// The proxy's reference, read through its public serialize().
+// The proxy's reference, read through its public save() (which also puts a reference in
+// flight that nobody adopts: the object then lives until this process's connection ends).
 struct GrabRef {
     mp::detail::ObjectRef ref;
-    void operator()(mp::detail::ObjectRef& r) { ref = r; }
+    void operator()(const mp::detail::ObjectRef& r, std::uint64_t) { ref = r; }
 };
 
 TEST(Manager, APipelinedWritesErrorIsThrownByTheNextAnsweringCall) {
@@ -151,7 +152,7 @@ TEST(Manager, APipelinedWritesErrorIsThrownByTheNextAnsweringCall) {
     auto d = manager.dict<int, int>();
     d.set(1, 1);  // this thread's connection now pipelines
     GrabRef grab;
-    v.serialize(grab);
+    v.save(grab);
     // A dict write aimed at the Value: what a broken proxy would send.
     mp::Bytes& request = mp::detail::start_request(grab.ref, mp::detail::Op::dict_set);
     mp::detail::WireWriter(request).value(7).value(7);
@@ -185,6 +186,113 @@ TEST(Manager, ProxiesAsPoolTaskArguments) {
     }
     EXPECT_EQ(d.size(), 10u);
     EXPECT_EQ(d.get(7), 49);
+}
+
+// ---- Lifetime: reference counting ----------------------------------------------------------
+
+// Reference drops are pipelined from other processes' connections: wait (generously) until
+// the server's count is `n`; returns the last count seen.
+std::size_t wait_for_count(mp::Manager& manager, std::size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    std::size_t seen = manager.number_of_objects();
+    while (seen != n && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+        seen = manager.number_of_objects();
+    }
+    return seen;
+}
+
+TEST(Manager, AnUnnamedObjectIsFreedWhenItsLastProxyIsDroppedANamedOneLives) {
+    mp::Manager manager;
+    std::size_t start = manager.number_of_objects();
+    {
+        auto d = manager.dict<std::string, int>();
+        auto copy = d;
+        auto l = manager.list<int>();
+        (void)manager.dict<int, int>("jobs");  // named: lives until shutdown
+        EXPECT_EQ(manager.number_of_objects(), start + 3);
+        { auto gone = std::move(d); }
+        copy.set("a", 1);  // the copy still holds it
+        EXPECT_EQ(copy.get("a"), 1);
+        EXPECT_EQ(manager.number_of_objects(), start + 3);
+    }
+    EXPECT_EQ(manager.number_of_objects(), start + 1);  // answered after our drops
+    EXPECT_EQ((manager.dict<int, int>("jobs").size()), 0u);
+}
+
+TEST(Manager, AProxySentToAChildKeepsItsObjectUntilTheChildDropsIt) {
+    mp::Manager manager;
+    std::size_t start = manager.number_of_objects();
+    auto pipe = mp::Pipe();
+    mp::Connection mine = pipe.first, theirs = pipe.second;
+    // Started before the object exists: the child holds only what it is sent.
+    mp::Process child([theirs]() mutable {
+        {
+            auto d = theirs.recv<mp::DictProxy<std::string, int>>();
+            (void)theirs.recv<int>();  // the parent dropped its proxy
+            theirs.send(d.get("a"));
+        }
+        theirs.send(0);            // dropped
+        (void)theirs.recv<int>();  // until the parent has looked
+    });
+    child.start();
+    {
+        auto d = manager.dict<std::string, int>();
+        d.set("a", 7);
+        mine.send(d);
+    }
+    mine.send(1);
+    EXPECT_EQ(mine.recv<int>(), 7);  // alive through the child's proxy alone
+    EXPECT_EQ(mine.recv<int>(), 0);
+    EXPECT_EQ(wait_for_count(manager, start), start);
+    mine.send(1);
+    EXPECT_EQ(mp::test::finish(child, 60s), 0);
+}
+
+TEST(Manager, PoolTaskArgumentsAndForkedChildrenDropTheirReferences) {
+    mp::Manager manager;
+    std::size_t start = manager.number_of_objects();
+    mp::Pool pool(2);  // workers forked before the object: they hold only task arguments
+    {
+        auto d = manager.dict<int, int>();
+        std::vector<mp::AsyncResult<int>> rs;
+        for (int i = 0; i < 6; ++i) rs.push_back(pool.apply_async(record, d, i));
+        for (auto& r : rs) (void)r.get();
+        EXPECT_EQ(d.size(), 6u);
+        // A forked child holds what its parent held at the fork, until it ends.
+        auto pipe = mp::Pipe();
+        mp::Connection mine = pipe.first, theirs = pipe.second;
+        mp::Process child([theirs, d]() mutable {
+            (void)theirs.recv<int>();
+            theirs.send(static_cast<int>(d.size()));
+        });
+        child.start();
+        d = mp::DictProxy<int, int>();  // the parent's last proxy
+        mine.send(1);
+        EXPECT_EQ(mine.recv<int>(), 6);
+        EXPECT_EQ(mp::test::finish(child, 60s), 0);
+    }
+    EXPECT_EQ(wait_for_count(manager, start), start);
+}
+
+TEST(Manager, AKilledClientsReferencesAreDropped) {
+    mp::Manager manager;
+    std::size_t start = manager.number_of_objects();
+    auto pipe = mp::Pipe();
+    mp::Connection mine = pipe.first, theirs = pipe.second;
+    mp::Process child([&manager, theirs]() mutable {
+        auto a = manager.dict<int, int>();
+        auto b = manager.list<int>();
+        auto c = manager.Value<int>(3);
+        theirs.send(1);
+        for (;;) std::this_thread::sleep_for(1s);  // killed here, holding them
+    });
+    child.start();
+    EXPECT_EQ(mine.recv<int>(), 1);
+    EXPECT_EQ(manager.number_of_objects(), start + 3);
+    child.kill();
+    child.join();
+    EXPECT_EQ(wait_for_count(manager, start), start);
 }
 
 TEST(Manager, ProxyTravelsThroughAConnection) {

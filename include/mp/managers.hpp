@@ -38,9 +38,26 @@
 // ordering between connections), and a server lets at most 64 connections pipeline
 // (the others wait, as over TCP).
 //
+// Lifetime (Python's incref/decref per proxy): an unnamed object (manager.dict<K, V>(),
+// list, Queue, …) lives while any process holds a proxy to it, and the server frees it
+// when the last one, in any process, is dropped. Each process that holds proxies to a
+// server keeps one connection to it for its references (copies of a proxy within a
+// process share one reference, so copying costs nothing). A proxy that travels takes its
+// reference along: written into a message (a Connection or Queue message, a Pool task
+// argument, a spawn/forkserver Process argument) it puts a reference in flight that the
+// reader takes over, so the writer may drop its proxy at once; a message that is never
+// read holds the object until its writer's process ends. A forked child (a fork Process,
+// a Pool worker) holds everything its parent held at the fork until it ends, as in
+// Python: before each fork, a process that holds proxies opens that connection for the
+// child (one handshake and one round trip per server). A process that ends, however it
+// ends (SIGKILL included), drops its references with its connection. A call through a
+// proxy whose object was freed (only a proxy rebuilt by hand can outlive it) →
+// ValueError. manager.number_of_objects() says how many objects the server holds.
+//
 // Named objects: manager.dict<K, V>("jobs") makes the object on first use and returns
 // the same one to everyone who asks for that name with the same type (another type →
-// ValueError naming both). Manager::connect(address, authkey) joins a running server.
+// ValueError naming both); it lives until the server shuts down, whoever holds proxies.
+// Manager::connect(address, authkey) joins a running server.
 //
 // Your own types (Python's BaseManager.register): register a type and the methods a
 // client may call before the Manager starts (the server is a copy of this program):
@@ -59,17 +76,18 @@
 // can enter, and the default authkey 32 random bytes.
 //
 // Process and thread safety: every proxy may be used from any process and any thread;
-// the server applies each operation atomically. Objects live until the manager shuts
-// down (no reference counting). The server is a forked mp::Process that runs one thread
-// per connection and never forks; it ends when the Manager shuts down or when every
-// process holding the Manager's creator side is gone. Locks held through a connection
-// that closes (its process died) are released.
+// the server applies each operation atomically. The server is a forked mp::Process that runs one
+// thread per connection and never forks; it ends when the Manager shuts down or when every process
+// holding the Manager's creator side is gone. Locks held through a connection that closes (its
+// process died) are released.
 //
 // Fork: the server is forked from the process that makes the Manager, so make it before
 // that process starts threads of its own (as any mp::Process; see <mp/process.hpp>). The
 // server then needs only the C library (malloc, sockets), which glibc keeps usable in a
 // child forked from a threaded process, and none of the parent's other locks. Proxies
-// start no thread in the calling process.
+// start no thread in the calling process; they add pthread_atfork handlers that, in the
+// parent before a fork, make the child's reference connections (see Lifetime) and, in
+// the child, only move and close fds.
 //
 // Link: target mp::net (built when OpenSSL's libcrypto is found).
 #pragma once
@@ -103,15 +121,25 @@ namespace detail {
 class ProxyBase {
   public:
     ProxyBase() = default;
-    explicit ProxyBase(ObjectRef ref) : ref_(std::move(ref)) {}
+    explicit ProxyBase(Created c) : ref_(std::move(c.ref)), life_(std::move(c.life)) {}
     /// The server's address.
     [[nodiscard]] const Address& address() const noexcept { return ref_.address; }
     friend bool operator==(const ProxyBase& a, const ProxyBase& b) {
         return a.ref_.server == b.ref_.server && a.ref_.id == b.ref_.id;
     }
+    // Written into a message, a proxy puts a reference in flight (Reference::transit) that
+    // the reader takes over, so the object lives even if the writer drops its proxy first.
     template <class Archive>
-    void serialize(Archive& ar) {
-        ar(ref_);
+    void save(Archive& ar) const {
+        std::uint64_t token = life_ ? life_->transit() : 0;
+        ar(ref_, token);
+    }
+    template <class Archive>
+    void load(Archive& ar) {
+        std::uint64_t token = 0;
+        ar(ref_, token);
+        life_.reset();
+        if (ref_.counted) life_ = std::make_shared<Reference>(ref_, token, false);
     }
 
   protected:
@@ -140,6 +168,7 @@ class ProxyBase {
         return call(op, what, reply).u64();
     }
     ObjectRef ref_;
+    std::shared_ptr<Reference> life_;  // shared by this process's copies (null: named)
 };
 }  // namespace detail
 
@@ -530,6 +559,9 @@ class Manager {
     [[nodiscard]] const Address& address() const noexcept { return ref_.address; }
     /// The key clients must present.
     [[nodiscard]] const std::string& authkey() const noexcept { return ref_.authkey; }
+    /// How many objects the server holds now, named ones included (Python's
+    /// BaseManager._number_of_objects; for tests and leak hunting).
+    [[nodiscard]] std::size_t number_of_objects();
 
     /// A new dict, or the one named `name` (made on first use).
     template <class K, class V>
@@ -589,8 +621,8 @@ class Manager {
         detail::WireWriter(b).u64(n);
         return b;
     }
-    detail::ObjectRef create(detail::Kind kind, const std::string& tag, std::string_view name,
-                             const Bytes& init = {});
+    detail::Created create(detail::Kind kind, const std::string& tag, std::string_view name,
+                           const Bytes& init = {});
 
     detail::ObjectRef ref_;  // id 0: the manager itself
     std::unique_ptr<Server> server_;

@@ -51,6 +51,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
     std::atomic<std::uint64_t> done{0};  // bytes of the messages applied (or answered)
     bool closed = false;                 // under Server::drain_mu_
     bool pipelining = false;             // set by its own thread (Op::pipeline accepted)
+    // References (under Server::mu_): the unnamed objects this connection holds, and the
+    // tokens of references it wrote into messages that nobody adopted yet.
+    std::set<std::uint64_t> held;
+    std::set<std::uint64_t> tokens;
 };
 
 struct Object {
@@ -70,7 +74,15 @@ struct Object {
     bool broken = false;
     std::shared_ptr<void> user;  // a registered type's object
     const UserType* type = nullptr;
-    std::mutex user_mutex;  // calls on a user object run one at a time, outside the big lock
+    std::mutex user_mutex;   // calls on a user object run one at a time, outside the big lock
+    bool named = false;      // lives until shutdown; otherwise while `refs` > 0
+    std::uint64_t refs = 0;  // connections holding it + tokens in flight
+};
+
+// A reference written into a message (a proxy that travels) and not adopted yet.
+struct Transit {
+    std::uint64_t id;
+    Conn* writer;  // its `tokens` has this token (under Server::mu_)
 };
 
 std::string key_of(std::span<const std::byte> b) {
@@ -128,8 +140,11 @@ class Server {
     void advance(Conn& conn, std::uint64_t done);
     void object_op(std::uint64_t conn, Object& o, Op op, WireReader& in, WireWriter& out,
                    std::unique_lock<std::mutex>& lk);
-    Object& object(std::uint64_t id, Op op);
+    std::shared_ptr<Object> object(std::uint64_t id, Op op);
     void release_held_by(std::uint64_t conn);
+    void reference_op(Conn& conn, Op op, WireReader& in, WireWriter& out);
+    void unref(std::uint64_t id);
+    void drop_references(Conn& conn);
     void stop();
     template <class Pred>
     bool wait(std::unique_lock<std::mutex>& lk, Object& o, std::int64_t timeout_ns, Pred pred);
@@ -139,7 +154,9 @@ class Server {
     int wake_ = -1;  // eventfd: a shutdown request wakes the accept loop
     std::mutex mu_;
     bool stopping_ = false;
-    std::vector<std::unique_ptr<Object>> objects_;  // id = index + 1
+    std::unordered_map<std::uint64_t, std::shared_ptr<Object>> objects_;
+    std::uint64_t next_id_ = 0;
+    std::unordered_map<std::uint64_t, Transit> transits_;  // by token
     std::map<std::string, std::uint64_t, std::less<>> names_;
     std::set<int> conns_;
     std::size_t active_ = 0;
@@ -165,12 +182,93 @@ bool Server::wait(std::unique_lock<std::mutex>& lk, Object& o, std::int64_t time
     return pred();
 }
 
-Object& Server::object(std::uint64_t id, Op op) {
-    if (id == 0 || id > objects_.size()) {
+std::shared_ptr<Object> Server::object(std::uint64_t id, Op op) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) {
         throw ValueError("manager: no object with id " + std::to_string(id) + " (for operation " +
-                         std::to_string(static_cast<std::uint32_t>(op)) + ")");
+                         std::to_string(static_cast<std::uint32_t>(op)) +
+                         "): it was freed when the last proxy to it was dropped");
     }
-    return *objects_[id - 1];
+    return it->second;
+}
+
+// A reference is dropped: frees the object when it was the last (named ones stay).
+void Server::unref(std::uint64_t id) {
+    auto it = objects_.find(id);
+    if (it == objects_.end() || it->second->named) return;
+    if (--it->second->refs == 0) {
+        it->second->cv.notify_all();  // (nobody waits: a waiter's process holds a reference)
+        objects_.erase(it);
+    }
+}
+
+// Reference counting (see "Lifetime" in <mp/managers.hpp>). A connection holds an object
+// at most once (its process counts its own proxies); a token is one reference in flight.
+void Server::reference_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
+    std::lock_guard lk(mu_);
+    if (op == Op::count) {
+        out.u64(objects_.size());
+        return;
+    }
+    auto hold = [&](std::uint64_t id) {
+        auto it = objects_.find(id);
+        if (it == objects_.end() || it->second->named) return;
+        if (conn.held.insert(id).second) ++it->second->refs;
+    };
+    if (op == Op::hold) {  // a forked child's references, made by its parent before the fork
+        for (std::uint64_t n = in.u64(); n > 0; --n) hold(in.u64());
+        out.u64(0);
+        return;
+    }
+    std::uint64_t id = in.u64();
+    switch (op) {
+        case Op::incref:
+            hold(id);
+            break;
+        case Op::decref:
+            if (conn.held.erase(id) > 0) unref(id);
+            break;
+        case Op::transit: {
+            std::uint64_t token = in.u64();
+            auto it = objects_.find(id);
+            if (it == objects_.end() || it->second->named || transits_.count(token) > 0) break;
+            ++it->second->refs;
+            transits_.emplace(token, Transit{id, &conn});
+            conn.tokens.insert(token);
+            break;
+        }
+        case Op::adopt: {
+            std::uint64_t token = in.u64();
+            auto t = transits_.find(token);
+            if (t == transits_.end() || t->second.id != id) {  // not (or no longer) in flight
+                hold(id);
+                break;
+            }
+            t->second.writer->tokens.erase(token);
+            transits_.erase(t);
+            if (conn.held.insert(id).second) break;  // the token's reference is now ours
+            unref(id);                               // we held it already
+            break;
+        }
+        default:
+            throw ValueError("manager: unknown operation on the manager");
+    }
+    out.u64(0);
+}
+
+// A connection closed (its process ended, or was killed): its references go.
+void Server::drop_references(Conn& conn) {
+    std::lock_guard lk(mu_);
+    for (std::uint64_t token : conn.tokens) {
+        auto t = transits_.find(token);
+        if (t == transits_.end()) continue;
+        std::uint64_t id = t->second.id;
+        transits_.erase(t);
+        unref(id);
+    }
+    conn.tokens.clear();
+    for (std::uint64_t id : conn.held) unref(id);
+    conn.held.clear();
 }
 
 void Server::manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
@@ -186,6 +284,7 @@ void Server::manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
         stop();
         return;
     }
+    if (op >= Op::incref && op <= Op::count) return reference_op(conn, op, in, out);
     if (op != Op::create) throw ValueError("manager: unknown operation on the manager");
     auto kind_num = in.u64();
     if (kind_num < 1 || kind_num > static_cast<std::uint64_t>(Kind::user))
@@ -197,7 +296,7 @@ void Server::manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
     std::lock_guard lk(mu_);
     if (!name.empty()) {
         if (auto it = names_.find(name); it != names_.end()) {
-            Object& o = *objects_[it->second - 1];
+            Object& o = *objects_.at(it->second);
             if (o.kind != kind || o.tag != tag) {
                 throw ValueError("manager: the object named '" + name + "' is a " + o.tag +
                                  ", not a " + tag);
@@ -208,7 +307,7 @@ void Server::manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
     }
     if (objects_.size() >= kMaxObjects)
         throw ValueError("manager: too many objects (" + std::to_string(kMaxObjects) + ")");
-    auto o = std::make_unique<Object>();
+    auto o = std::make_shared<Object>();
     o->kind = kind;
     o->tag = tag;
     WireReader ir(init);
@@ -237,9 +336,15 @@ void Server::manager_op(Conn& conn, Op op, WireReader& in, WireWriter& out) {
         default:
             break;
     }
-    objects_.push_back(std::move(o));
-    std::uint64_t id = objects_.size();
-    if (!name.empty()) names_.emplace(name, id);
+    std::uint64_t id = ++next_id_;
+    if (name.empty()) {  // the creating connection holds the first reference
+        o->refs = 1;
+        conn.held.insert(id);
+    } else {
+        o->named = true;
+        names_.emplace(name, id);
+    }
+    objects_.emplace(id, std::move(o));
     out.u64(id);
 }
 
@@ -561,9 +666,11 @@ void Server::handle(Conn& conn, std::uint64_t server, std::uint64_t id, Op op, W
         std::shared_ptr<void> target;
         const UserType::Method* method = nullptr;
         Object* o = nullptr;
+        std::shared_ptr<Object> held;  // alive while the call runs, even if it is freed
         {
             std::lock_guard lk(mu_);
-            o = &object(id, op);
+            held = object(id, op);
+            o = held.get();
             require_kind(*o, {Kind::user}, op);
             std::string name = in.str();
             auto it = o->type->methods.find(name);
@@ -581,12 +688,13 @@ void Server::handle(Conn& conn, std::uint64_t server, std::uint64_t id, Op op, W
         return;
     }
     std::unique_lock lk(mu_);
-    object_op(conn.id, object(id, op), op, in, out, lk);
+    std::shared_ptr<Object> o = object(id, op);  // alive while the call waits, even if freed
+    object_op(conn.id, *o, op, in, out, lk);
 }
 
 void Server::release_held_by(std::uint64_t conn) {
     std::lock_guard lk(mu_);
-    for (auto& o : objects_) {
+    for (auto& [id, o] : objects_) {
         if (o->owner == conn &&
             (o->kind == Kind::lock || o->kind == Kind::rlock || o->kind == Kind::condition)) {
             o->owner = 0;
@@ -730,6 +838,7 @@ void Server::serve(int fd, std::uint64_t conn_id) {
     }
     drop_pipeliner(*conn);
     release_held_by(conn_id);
+    drop_references(*conn);
     std::lock_guard lk(mu_);
     conns_.erase(fd);
     c.close();
@@ -864,8 +973,8 @@ void Server::run(int listen_fd, int lifeline_fd) {
         std::lock_guard dl(drain_mu_);
         drained_.notify_all();
     }
-    for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);  // wakes threads blocked reading
-    for (auto& o : objects_) o->cv.notify_all();      // and those blocked waiting
+    for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);    // wakes threads blocked reading
+    for (auto& [id, o] : objects_) o->cv.notify_all();  // and those blocked waiting
     idle_.wait_for(lk, std::chrono::seconds(5), [&] { return active_ == 0; });
 }
 

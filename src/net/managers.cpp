@@ -5,9 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "../system.hpp"
 #include "handshake.hpp"
@@ -28,16 +31,23 @@ struct CachedConnection {
     bool pipelining = false;  // and accepted
 };
 struct ConnectionCache {
-    pid_t pid = 0;
+    std::uint64_t generation = 0;  // g_forks when filled
     std::map<std::uint64_t, CachedConnection> conns;
 };
 
+// Counts forks in children (a pthread_atfork handler), so that a call need not ask the
+// kernel for its pid to notice that it runs in a forked child.
+std::atomic<std::uint64_t> g_forks{1};
+[[maybe_unused]] const bool g_fork_counter = ::pthread_atfork(nullptr, nullptr, [] {
+                                                 g_forks.fetch_add(1, std::memory_order_relaxed);
+                                             }) == 0;
+
 ConnectionCache& cache() {
     thread_local ConnectionCache c;
-    pid_t me = ::getpid();
-    if (c.pid != me) {
+    std::uint64_t generation = g_forks.load(std::memory_order_relaxed);
+    if (c.generation != generation) {
         c.conns.clear();
-        c.pid = me;
+        c.generation = generation;
     }
     return c;
 }
@@ -90,6 +100,26 @@ WireReader exchange(Connection& c, const ObjectRef& ref, const Bytes& request, B
     return r;
 }
 
+// Sets kNoReply in a request built by start_request: the operation is its third field
+// (each field: a u32 length, then 8 bytes).
+void mark_no_reply(Bytes& request) {
+    constexpr std::size_t kOpAt = 2 * 12 + 4;
+    std::uint64_t op = 0;
+    std::memcpy(&op, request.data() + kOpAt, 8);
+    op |= kNoReply;
+    std::memcpy(request.data() + kOpAt, &op, 8);
+}
+
+}  // namespace
+
+namespace {
+// A request's header in a buffer of its own (reference operations may be sent while a
+// proxy is being written into start_request's buffer: a proxy as a call's argument).
+Bytes own_request(const ObjectRef& ref, Op op) {
+    Bytes b;
+    WireWriter(b).u64(ref.server).u64(ref.id).u64(static_cast<std::uint64_t>(op));
+    return b;
+}
 }  // namespace
 
 Bytes& start_request(const ObjectRef& ref, Op op) {
@@ -148,12 +178,7 @@ void manager_post(const ObjectRef& ref, Bytes& request, const char* what) {
         (void)manager_call(ref, request, reply, what);
         return;
     }
-    // The operation is the third field (each field: a u32 length, then 8 bytes).
-    constexpr std::size_t kOpAt = 2 * 12 + 4;
-    std::uint64_t op = 0;
-    std::memcpy(&op, request.data() + kOpAt, 8);
-    op |= kNoReply;
-    std::memcpy(request.data() + kOpAt, &op, 8);
+    mark_no_reply(request);
     try {
         it->second.c.send_bytes(request);
     } catch (const Error& e) {
@@ -161,6 +186,193 @@ void manager_post(const ObjectRef& ref, Bytes& request, const char* what) {
         throw Error(std::string(what) + ": the manager at " + ref.address.str() +
                     " is gone (shut down?): " + e.what());
     }
+}
+
+// ---- References (see "Lifetime" in <mp/managers.hpp>) ------------------------------------
+
+namespace {
+
+// This process's references, per server, held on one connection of the process (not of a
+// thread: a thread that ends must not drop them). The server frees an unnamed object when
+// no connection holds it and no token of it is in flight; the connection closing (the
+// process ended or was killed) drops its references.
+struct ServerRefs {
+    ObjectRef manager;  // id 0 of the server
+    Connection conn;    // closed: connect on next use
+    bool pipelining = false;
+    std::unordered_map<std::uint64_t, std::size_t> local;  // id → this process's References
+    Connection for_child;  // made before a fork: the child's, holding `local`'s ids
+};
+
+struct RefTable {
+    std::mutex mu;
+    std::map<std::uint64_t, ServerRefs> servers;
+};
+
+// Never destroyed: proxies in static storage may end after any other static.
+RefTable& refs() {
+    static auto* table = new RefTable;
+    return *table;
+}
+
+// Opens the reference connection to `manager`'s server and asks to pipeline.
+Connection open_ref_connection(const ObjectRef& manager, bool* pipelining) {
+    Connection c = connect_to(manager, "manager references");
+    if (pipelining != nullptr) {
+        Bytes reply;
+        *pipelining =
+            manager.address.is_unix() &&
+            exchange(c, manager, own_request(manager, Op::pipeline), reply, "manager references")
+                    .u64() != 0;
+    }
+    return c;
+}
+
+ServerRefs& server_refs(const ObjectRef& ref) {
+    auto& e = refs().servers[ref.server];
+    if (e.manager.server == 0) {
+        e.manager = ref;
+        e.manager.id = 0;
+        e.manager.counted = false;
+    }
+    if (e.conn.closed()) e.conn = open_ref_connection(e.manager, &e.pipelining);
+    return e;
+}
+
+// Sends a reference operation on `e`'s connection: pipelined where it may, else answered.
+void ref_send(ServerRefs& e, Op op, std::uint64_t id, std::uint64_t token = 0) {
+    Bytes request = own_request(e.manager, op);
+    WireWriter w(request);
+    w.u64(id);
+    if (op == Op::transit || op == Op::adopt) w.u64(token);
+    try {
+        if (e.pipelining) {
+            mark_no_reply(request);
+            e.conn.send_bytes(request);
+        } else {
+            Bytes reply;
+            (void)exchange(e.conn, e.manager, request, reply, "manager references");
+        }
+    } catch (const Error&) {
+        e.conn.close();  // the server is gone (or the connection broke): reconnect next time
+        throw;
+    }
+}
+
+// A random, nonzero 64-bit number (a server id, a reference token).
+std::uint64_t random_nonzero_u64() {
+    for (;;) {
+        Bytes b = net::random_bytes(8);
+        std::uint64_t v = 0;
+        std::memcpy(&v, b.data(), 8);
+        if (v != 0) return v;
+    }
+}
+
+// Fork: the child must hold what this process holds before the parent can drop it, and
+// its references must go when it ends, however it ends. So before the fork the parent
+// opens a connection per server that holds this process's objects (an answered Op::hold,
+// applied before fork returns); the child takes it as its reference connection, and the
+// parent closes its copy. The child handler only moves and closes fds (async-signal-safe).
+void before_fork() noexcept {
+    refs().mu.lock();
+    for (auto& [server, e] : refs().servers) {
+        if (e.local.empty()) continue;
+        try {
+            Connection c = open_ref_connection(e.manager, nullptr);
+            Bytes request = own_request(e.manager, Op::hold);
+            WireWriter w(request);
+            w.u64(e.local.size());
+            for (auto& [id, n] : e.local) w.u64(id);
+            Bytes reply;
+            (void)exchange(c, e.manager, request, reply, "manager references (fork)");
+            e.for_child = c;
+        } catch (...) {  // the server is gone: the child holds nothing there
+        }
+    }
+}
+void after_fork_in_parent() noexcept {
+    for (auto& [server, e] : refs().servers) {
+        if (!e.for_child.closed()) e.for_child.close();
+        e.for_child = Connection();
+    }
+    refs().mu.unlock();
+}
+void after_fork_in_child() noexcept {
+    for (auto& [server, e] : refs().servers) {
+        if (!e.conn.closed()) e.conn.close();  // the parent's: never written to from here
+        std::swap(e.conn, e.for_child);        // (a Connection move: no allocation)
+        e.pipelining = false;                  // not asked on this one
+    }
+    refs().mu.unlock();
+}
+[[maybe_unused]] const bool g_ref_fork_handlers =
+    ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
+
+}  // namespace
+
+Reference::Reference(const ObjectRef& ref, std::uint64_t token, bool fresh) : ref_(ref) {
+    std::lock_guard lk(refs().mu);
+    ServerRefs* e = nullptr;
+    try {
+        e = &server_refs(ref_);
+    } catch (const Error&) {
+        if (fresh) throw;
+        return;  // the server is gone: calls through the proxy will say so
+    }
+    std::size_t& n = e->local[ref_.id];
+    try {
+        if (token != 0) {
+            ref_send(*e, Op::adopt, ref_.id, token);  // always: the token must be released
+        } else if (n == 0 && !fresh) {
+            ref_send(*e, Op::incref, ref_.id);
+        }
+    } catch (const Error&) {
+    }
+    ++n;
+}
+
+Reference::~Reference() {
+    try {
+        std::lock_guard lk(refs().mu);
+        auto s = refs().servers.find(ref_.server);
+        if (s == refs().servers.end()) return;
+        auto it = s->second.local.find(ref_.id);
+        if (it == s->second.local.end() || --it->second > 0) return;
+        s->second.local.erase(it);
+        if (!s->second.conn.closed()) ref_send(s->second, Op::decref, ref_.id);
+    } catch (...) {  // the server is gone: nothing left to free
+    }
+}
+
+std::uint64_t Reference::transit() const {
+    try {
+        std::lock_guard lk(refs().mu);
+        ServerRefs& e = server_refs(ref_);
+        std::uint64_t token = random_nonzero_u64();
+        ref_send(e, Op::transit, ref_.id, token);
+        return token;
+    } catch (const Error&) {
+        return 0;
+    }
+}
+
+Created create_counted(const ObjectRef& manager, const Bytes& request) {
+    Created c{manager, nullptr};
+    {
+        std::lock_guard lk(refs().mu);
+        ServerRefs& e = server_refs(manager);
+        Bytes reply;
+        try {
+            c.ref.id = exchange(e.conn, manager, request, reply, "Manager.create").u64();
+        } catch (const Error& err) {
+            if (!dynamic_cast<const ValueError*>(&err)) e.conn.close();
+            throw;
+        }
+    }
+    c.ref.counted = true;
+    c.life = std::make_shared<Reference>(c.ref, 0, true);  // counted by the server already
+    return c;
 }
 
 namespace {
@@ -201,15 +413,6 @@ struct Manager::Server {
 
 namespace {
 
-std::uint64_t random_u64() {
-    for (;;) {
-        Bytes b = detail::net::random_bytes(8);
-        std::uint64_t v = 0;
-        std::memcpy(&v, b.data(), 8);
-        if (v != 0) return v;
-    }
-}
-
 void remove_private_dir(const std::string& dir, const Address& address) {
     if (dir.empty()) return;
     ::unlink(address.path().c_str());
@@ -235,7 +438,7 @@ Manager::Manager(ManagerOptions options) : server_(std::make_unique<Server>()) {
         server_->private_dir = tmpl;
         ref_.address = Address(server_->private_dir + "/manager.sock");
     }
-    ref_.server = random_u64();
+    ref_.server = detail::random_nonzero_u64();
     auto pipe = Pipe();  // not a structured binding: C++20 lambdas cannot capture those (clang)
     Connection mine = pipe.first;
     Connection theirs = pipe.second;
@@ -329,8 +532,8 @@ void Manager::shutdown() {
     remove_private_dir(server_->private_dir, ref_.address);
 }
 
-detail::ObjectRef Manager::create(detail::Kind kind, const std::string& tag, std::string_view name,
-                                  const Bytes& init) {
+detail::Created Manager::create(detail::Kind kind, const std::string& tag, std::string_view name,
+                                const Bytes& init) {
     if (shut_down_) throw Error("Manager: it was shut down; make a new one");
     Bytes& request = detail::start_request(ref_, detail::Op::create);
     detail::WireWriter(request)
@@ -338,11 +541,20 @@ detail::ObjectRef Manager::create(detail::Kind kind, const std::string& tag, std
         .str(tag)
         .str(name)
         .field(init);
+    if (name.empty()) return detail::create_counted(ref_, request);
     Bytes reply;
     auto r = detail::manager_call(ref_, request, reply, "Manager.create");
-    detail::ObjectRef ref = ref_;
-    ref.id = r.u64();
-    return ref;
+    detail::Created c{ref_, nullptr};
+    c.ref.id = r.u64();
+    return c;
+}
+
+std::size_t Manager::number_of_objects() {
+    if (shut_down_) throw Error("Manager: it was shut down; make a new one");
+    Bytes reply;
+    return detail::manager_call(ref_, detail::start_request(ref_, detail::Op::count), reply,
+                                "Manager.number_of_objects")
+        .u64();
 }
 
 }  // namespace mp

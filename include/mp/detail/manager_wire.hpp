@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,12 +28,42 @@ struct ObjectRef {
     std::string authkey;
     std::uint64_t server = 0;  // a random id of the server instance (a restart is another)
     std::uint64_t id = 0;
+    bool counted = false;  // an unnamed object: freed when the last proxy to it is dropped
 
     template <class Archive>
     void serialize(Archive& ar) {
-        ar(address, authkey, server, id);
+        ar(address, authkey, server, id, counted);
     }
 };
+
+/// One process's reference to a counted object, shared by the copies of a proxy in this
+/// process. Made on creation or when a proxy is read from a message; its end tells the
+/// server (once no other Reference of this process names the object).
+class Reference {
+  public:
+    /// `token` != 0: take over the reference a writer put in flight (Op::transit);
+    /// `fresh`: the server counted this process already (it just created the object).
+    Reference(const ObjectRef& ref, std::uint64_t token, bool fresh);
+    Reference(const Reference&) = delete;
+    Reference& operator=(const Reference&) = delete;
+    ~Reference();
+    /// Puts one more reference in flight for a message being written; its token (0 if the
+    /// server could not be told: the reader then only increfs).
+    [[nodiscard]] std::uint64_t transit() const;
+
+  private:
+    ObjectRef ref_;
+};
+
+/// A new object's reference and its proxy's Reference (null for a named object).
+struct Created {
+    ObjectRef ref;
+    std::shared_ptr<Reference> life;
+};
+
+/// Creates an unnamed object through this process's reference connection to `manager`'s
+/// server (see Reference); `request` is a create request built by start_request.
+Created create_counted(const ObjectRef& manager, const Bytes& request);
 
 /// Operations the server runs. Nothing else can be asked of it.
 enum class Op : std::uint32_t {
@@ -41,6 +72,13 @@ enum class Op : std::uint32_t {
     create,     // kind, type tag, name, init → object id
     shutdown,
     pipeline,  // → 1 if this connection may send kNoReply requests from now on, else 0
+    // reference counting (see "Lifetime" in <mp/managers.hpp>)
+    incref,   // id: this connection holds the object
+    decref,   // id: it no longer does
+    transit,  // id, token: a reference written into a message
+    adopt,    // id, token: this connection takes the reference of that message
+    hold,     // n, ids...: incref each (a forked child's, made by its parent)
+    count,    // → the number of objects the server holds
     // dict
     dict_set = 100,
     dict_get,
