@@ -133,32 +133,6 @@ void check_hup(int sock) {
 
 }  // namespace
 
-ssize_t recv_with_fds(int sock, void* data, std::size_t size, int flags, std::deque<int>& fds) {
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-    iovec iov{data, size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t r = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
-    if (r < 0) return r;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < n; ++i) {
-            int f;
-            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            fds.push_back(f);
-        }
-    }
-    if ((msg.msg_flags & MSG_CTRUNC) != 0) {  // fds lost in transit (RLIMIT_NOFILE)
-        errno = EMSGSIZE;
-        return -1;
-    }
-    return r;
-}
-
 std::pair<ConnRing, ConnRing> ConnRing::make() {
     ConnRing a;
     a.region_ = SharedRegion(kRegionBytes);

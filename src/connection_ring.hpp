@@ -57,10 +57,6 @@ namespace mp::detail {
 
 struct ConnShared;  // the shared header (connection_ring.cpp)
 
-/// One recvmsg(2) of up to `size` bytes (close-on-exec fds; `flags` as recvmsg's) that
-/// appends the fds sent with them (SCM_RIGHTS) to `fds`. recvmsg's result and errno.
-ssize_t recv_with_fds(int sock, void* data, std::size_t size, int flags, std::deque<int>& fds);
-
 class ConnRing {
   public:
     /// Bytes of one direction's ring.

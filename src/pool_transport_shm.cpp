@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -721,20 +722,13 @@ class ShmTransport final : public PoolTransport {
 
     /// One message of the zygote (recv(2) of a ZygoteMsg), with the fd it may carry.
     ssize_t recv_zygote(ZygoteMsg& m, int& fd) {
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-        iovec iov{&m, sizeof m};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        ssize_t got = ::recvmsg(sock_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (got <= 0) return got;
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                c->cmsg_len >= CMSG_LEN(sizeof(int)))
-                std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        std::deque<int> fds;
+        ssize_t got = recv_with_fds(sock_, &m, sizeof m, MSG_DONTWAIT, fds);
+        if (got > 0 && !fds.empty()) {
+            fd = fds.front();
+            fds.pop_front();
         }
+        for (int extra : fds) close_fd(extra);  // a zygote sends at most one
         return got;
     }
 

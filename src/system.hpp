@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <span>
 
@@ -56,6 +57,12 @@ inline constexpr std::size_t kMaxFdsPerMessage = 253;
 /// EINVAL with fds: `fd` cannot carry them; EINVAL: too many fds); callers say what
 /// failed in their own words.
 int sendmsg_all(int fd, std::span<iovec> iov, std::span<const int> fds) noexcept;
+
+/// One recvmsg(2) of up to `size` bytes (close-on-exec fds; `flags` as recvmsg's) that
+/// appends the fds sent with them (SCM_RIGHTS, up to kMaxFdsPerMessage) to `fds`.
+/// recvmsg's result and errno; -1 with EMSGSIZE if fds were cut off in transit (those that
+/// arrived are in `fds`).
+ssize_t recv_with_fds(int sock, void* data, std::size_t size, int flags, std::deque<int>& fds);
 
 using Clock = std::chrono::steady_clock;
 

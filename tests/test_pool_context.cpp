@@ -253,9 +253,12 @@ TEST(PoolContext, ForkReplacementZygotesSeeTheProgramAsItWasAtPoolCreation) {
         ASSERT_GT(zygote, 1);
         ASSERT_NE(zygote, ::getpid());
         ASSERT_EQ(::kill(zygote, SIGKILL), 0);
-        // Workers of the new zygote (the pool may need a task or two to see the death).
+        // Workers of the new zygote. Until the killed one has died, its workers still report
+        // it as their parent, and a round trip is far quicker than a death on a busy machine:
+        // ask for up to 30 s, not for a number of tries.
         pid_t now = zygote;
-        for (int i = 0; i < 100 && now == zygote; ++i) {
+        for (auto until = std::chrono::steady_clock::now() + 30s;
+             now == zygote && std::chrono::steady_clock::now() < until;) {
             try {
                 now = pool.apply(parent_of_worker, 0);
             } catch (const mp::WorkerLost&) {
