@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <deque>
 #include <string>
 
 #include "pool_shared.hpp"
@@ -106,30 +107,17 @@ void send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const i
 
 std::size_t recv_exact_with_fds(int sock, void* data, std::size_t size, std::vector<int>& fds) {
     std::size_t got = 0;
+    std::deque<int> arrived;
     while (got < size) {
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-        iovec iov{static_cast<char*>(data) + got, size - got};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        ssize_t r = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        ssize_t r = recv_with_fds(sock, static_cast<char*>(data) + got, size - got, 0, arrived);
+        fds.insert(fds.end(), arrived.begin(), arrived.end());
+        arrived.clear();
         if (r < 0) {
             if (errno == EINTR) continue;
             if (errno == ECONNRESET) break;
+            if (errno == EMSGSIZE) throw OSError(EMSGSIZE, "fds lost in transit");
             throw_errno("receive from the parent process");
         }
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-            std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (std::size_t i = 0; i < n; ++i) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                fds.push_back(fd);
-            }
-        }
-        if ((msg.msg_flags & MSG_CTRUNC) != 0) throw OSError(EMSGSIZE, "fds lost in transit");
         if (r == 0) break;
         got += static_cast<std::size_t>(r);
     }
