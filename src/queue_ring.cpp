@@ -46,17 +46,10 @@
 // x86 the unlock's xchg serves as the waker's fence.
 //
 // Crash recovery (a process SIGKILLed at any instruction):
-//  * A lock is a futex word holding its holder's pid (CAS to take, xchg to give:
-//    half the cost of a robust pthread mutex, which keeps a per-thread list). A
-//    waiter sleeps in slices of kLockSlice; after each it checks that the holder's
-//    process still exists (a pidfd: a zombie counts as gone). If not, it takes the
-//    lock over and repairs the side's state first. Limits: a dead holder whose pid
-//    is already reused by a new process looks alive (the kernel hands out pids in
-//    increasing order, so this needs the counter to wrap around pid_max between
-//    the death and the next check); a thread that exits
-//    while holding a lock (not a crash: its process lives) is not detected. The pid
-//    is cached per process and reset after fork() by a pthread_atfork handler, so a
-//    child made with a raw clone() must not use a queue.
+//  * A lock is a pid lock (pid_lock.hpp: a futex word holding its holder's pid; a
+//    waiter that finds the holder's process gone takes it over), and whoever takes
+//    one over from a dead holder repairs the side's state first. Its limits (a
+//    reused pid, a thread that exits holding it, raw clone()) are the lock's.
 //  * Nothing is visible before its release store of head/tail, and a record is
 //    counted (put_count/got_count) in the same "commit": the committer first
 //    writes the target index and counts into its side (atomics), sets
@@ -108,6 +101,7 @@
 #include "mp/detail/park.hpp"
 #include "mp/errors.hpp"
 #include "mp/process.hpp"
+#include "pid_lock.hpp"
 #include "system.hpp"
 
 namespace mp::detail {
@@ -154,7 +148,7 @@ constexpr std::uint64_t align8(std::uint64_t n) {
 /// the lock over from a dead holder (or a reader settling a dead holder's commit) read
 /// what the holder wrote, in the order it wrote it.
 struct alignas(64) RingSide {
-    std::atomic<std::uint32_t> lock;        // 0: free; else the holder's pid, | kWaiters
+    std::atomic<std::uint32_t> lock;        // a pid lock (pid_lock.hpp)
     std::atomic<std::uint32_t> committing;  // 1 between the start and the end of a commit
     ParkWord hint;  // the lock spin's hint: the CPU of a recent holder (its word is unused)
     std::atomic<std::uint64_t> cached;        // producer: a recent tail; consumer: a recent head
@@ -297,127 +291,17 @@ void recover_consumer(RingShared& h) noexcept {
 
 // ---- locks ---------------------------------------------------------------------------------
 
-constexpr std::uint32_t kWaiters = 0x80000000u;  // pids are below 2^22
-constexpr auto kLockSlice = std::chrono::milliseconds(20);
-
-// This process's pid, cached (getpid() is a system call); a fork child forgets it.
-std::atomic<std::uint32_t> g_pid{0};
-const bool g_pid_reset_on_fork =
-    ::pthread_atfork(nullptr, nullptr, [] { g_pid.store(0, std::memory_order_relaxed); }) == 0;
-
-std::uint32_t self_pid() noexcept {
-    std::uint32_t p = g_pid.load(std::memory_order_relaxed);
-    if (p == 0 || !g_pid_reset_on_fork) {
-        p = static_cast<std::uint32_t>(::getpid());
-        g_pid.store(p, std::memory_order_relaxed);
-    }
-    return p;
-}
-
-/// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...); 0 if it cannot be read.
-char proc_state(pid_t pid) noexcept {
-    char path[32];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? 'X' : 0;
-    char buf[512];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    close_fd(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    const char* paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
-    return paren != nullptr && paren[1] == ' ' ? paren[2] : 0;
-}
-
-/// True if process `pid` has ended; a zombie counts as ended (it will never release a
-/// lock or finish a record), though kill(pid, 0) still finds it. Tried in order: a
-/// pidfd (polls readable once the process ended); if no fd can be had (EMFILE),
-/// waitid(WNOWAIT) for our own children (a zombie child is reported, not reaped); the
-/// state in /proc; kill(pid, 0) as the last resort.
-bool process_gone(std::uint32_t pid_bits) noexcept {
-    const auto pid = static_cast<pid_t>(pid_bits);
-    int fd = pidfd_open(pid);
-    if (fd >= 0) {
-        pollfd p{fd, POLLIN, 0};
-        int r = ::poll(&p, 1, 0);
-        close_fd(fd);
-        return r > 0;
-    }
-    if (errno == ESRCH) return true;
-    siginfo_t si{};
-    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0)
-        return si.si_pid == pid;  // our child: 0 while it runs, its pid once it ended
-    char state = proc_state(pid);
-    if (state != 0) return state == 'Z' || state == 'X';
-    return ::kill(pid, 0) == -1 && errno == ESRCH;
-}
-
-/// Takes a side's lock (a futex word holding the holder's pid), repairing the side if
-/// its holder died: a sleeper wakes every kLockSlice to check that the holder lives.
-/// False if `deadline` passed.
+/// Takes a side's lock (pid_lock.hpp), repairing the side if its holder died. False if
+/// `deadline` passed.
 bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept,
                ByteRing::Deadline deadline) {
-    const std::uint32_t me = self_pid();
-    std::uint32_t cur = 0;
-    if (s.lock.compare_exchange_strong(cur, me, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-        park_detail::note_waker(s.hint);
-        return true;
-    }
-    // Test, then test-and-set, with growing pauses: a holder that puts again at once
-    // keeps the line in its cache instead of losing it to every poll.
-    unsigned pauses = 1;
-    auto take = [&] {
-        for (unsigned k = 0; k < pauses; ++k) cpu_relax();
-        pauses = std::min(pauses * 2, 32u);
-        std::uint32_t free = 0;
-        return s.lock.load(std::memory_order_relaxed) == 0 &&
-               s.lock.compare_exchange_strong(free, me, std::memory_order_acquire,
-                                              std::memory_order_relaxed);
-    };
-    if (park_spin(s.hint, take, kLockSpin)) {
-        park_detail::note_waker(s.hint);
-        return true;
-    }
-    for (;;) {
-        cur = s.lock.load(std::memory_order_relaxed);
-        if (cur == 0) {  // others may sleep: keep the waiters bit so our unlock wakes one
-            if (s.lock.compare_exchange_weak(cur, me | kWaiters, std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
-                break;
-            }
-            continue;
-        }
-        if ((cur & kWaiters) == 0) {
-            if (!s.lock.compare_exchange_weak(cur, cur | kWaiters, std::memory_order_relaxed))
-                continue;
-            cur |= kWaiters;
-        }
-        auto now = Clock::now();
-        if (deadline && now >= *deadline) return false;
-        auto until = now + kLockSlice;
-        if (deadline && *deadline < until) until = *deadline;
-        if (!futex_wait(s.lock, cur, until) && s.lock.load(std::memory_order_relaxed) == cur &&
-            process_gone(cur & ~kWaiters)) {
-            // The holder died holding the lock: take it over and repair the side.
-            if (s.lock.compare_exchange_strong(cur, me | kWaiters, std::memory_order_acquire,
-                                               std::memory_order_relaxed)) {
-                recover(h);
-                break;
-            }
-        }
-    }
-    park_detail::note_waker(s.hint);
-    return true;
+    PidLocked got = pid_lock(s.lock, s.hint, kLockSpin, deadline);
+    if (got == PidLocked::over_a_dead) recover(h);
+    return got != PidLocked::no;
 }
 
 void unlock_side(RingSide& s) noexcept {
-    if ((s.lock.exchange(0, std::memory_order_seq_cst) & kWaiters) != 0) {
-        try {
-            futex_wake(s.lock, 1);
-        } catch (...) {  // cannot fail on a valid word; a sleeper re-checks within kLockSlice
-        }
-    }
+    pid_unlock(s.lock);
 }
 
 /// For readers of the counts (qsize, join, task_done): a side whose holder died in the
@@ -425,13 +309,11 @@ void unlock_side(RingSide& s) noexcept {
 /// stays off by one (a phantom item, or one missing) because nobody else comes.
 void settle_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept) noexcept {
     if (s.committing.load(std::memory_order_acquire) == 0) return;
-    std::uint32_t cur = s.lock.load(std::memory_order_acquire);
-    if (cur == 0 || !process_gone(cur & ~kWaiters)) return;  // a live holder finishes it
-    if (s.lock.compare_exchange_strong(cur, self_pid() | (cur & kWaiters),
-                                       std::memory_order_acquire, std::memory_order_relaxed)) {
-        recover(h);
-        unlock_side(s);
-    }
+    if (s.lock.load(std::memory_order_acquire) == 0) return;  // nobody died in it
+    PidLocked got = pid_lock_unless_held(s.lock);             // a live holder finishes it
+    if (got == PidLocked::no) return;
+    if (got == PidLocked::over_a_dead) recover(h);
+    unlock_side(s);
 }
 
 void settle(RingShared& h) noexcept {
@@ -917,14 +799,10 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     // True if a producer may still add to the record we hold the start of: it
     // holds the producer lock, or it released it after publishing more.
     auto producer_may_continue = [&] {
-        std::atomic<std::uint32_t>& word = h.producer.lock;
-        std::uint32_t cur = word.load(std::memory_order_acquire);
-        if (cur != 0 && !process_gone(cur & ~kWaiters)) return true;  // a live producer holds it
-        if (!word.compare_exchange_strong(cur, self_pid() | (cur != 0 ? kWaiters : 0),
-                                          std::memory_order_acquire, std::memory_order_relaxed)) {
-            return true;  // somebody else took it: look again later
-        }
-        if (cur != 0) recover_producer(h);  // its holder died
+        // No: a live producer holds it (or somebody else just took it: look again later).
+        PidLocked got = pid_lock_unless_held(h.producer.lock);
+        if (got == PidLocked::no) return true;
+        if (got == PidLocked::over_a_dead) recover_producer(h);  // its holder died
         bool more = h.head.load(std::memory_order_acquire) != t;
         unlock_side(h.producer);
         return more;
@@ -1106,7 +984,7 @@ bool ByteRing::join(Clock::time_point until) {
     // commit is settled, so its half-stored counts cannot keep join() waiting.
     for (;;) {
         settle(h);
-        auto slice = Clock::now() + kLockSlice;
+        auto slice = Clock::now() + kPidLockSlice;
         bool last = until != kForever && until <= slice;
         if (park_until(h.join_park, finished, last ? until : slice)) return true;
         if (last) return false;
