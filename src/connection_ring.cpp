@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "mp/detail/park.hpp"
 #include "mp/errors.hpp"
+#include "pid_lock.hpp"
 #include "protocol_steps.hpp"
 
 namespace mp::detail {
@@ -26,6 +28,8 @@ constexpr std::size_t kRegionBytes = kHeaderBytes + 2 * ConnRing::kRingBytes;
 constexpr std::chrono::microseconds kReaderSpin{50};
 // A writer waiting for room checks for the reader's death this often.
 constexpr std::chrono::milliseconds kRoomSlice{20};
+// A second writer of one end waits this long spinning for the first to finish its frame.
+constexpr std::chrono::microseconds kWriterLockSpin{2};
 
 constexpr unsigned char kWake = 'W';
 constexpr unsigned char kFds = 'F';
@@ -38,6 +42,8 @@ struct alignas(64) ConnDir {
     // Writer's line.
     std::atomic<std::uint64_t> tail;  // bytes published (P1)
     ParkWord hint;                    // the writer's CPU, for the reader's spin policy
+    std::atomic<std::uint32_t> lock;  // the writers' pid lock (P0), held for a whole frame
+    std::atomic<std::uint32_t> torn;  // 1 while a frame is published only in part (ring full)
     // Reader's line.
     alignas(64) std::atomic<std::uint64_t> head;  // bytes consumed (R3)
     std::atomic<std::uint32_t> spinning;          // 1 while the reader spins (R1..R2)
@@ -325,6 +331,18 @@ void ConnRing::write(int sock, std::span<const std::span<const std::byte>> parts
                      std::span<const int> fds) {
     ConnShared* s = shared();
     ConnDir& d = out_dir(s, side_);
+    // P0: one writer at a time, so that frames of two processes (or threads) writing this
+    // end never interleave; a writer killed holding the lock loses it to the next one. A
+    // frame that did not fit the ring was published in part; if its writer stopped there
+    // (killed, or its reader vanished), the stream is torn for every writer after it.
+    (void)pid_lock(d.lock, d.hint, kWriterLockSpin, std::nullopt);
+    PidLockGuard hold(d.lock);
+    protocol_step(Protocol::connection_ring, kConnWriterLocked);
+    if (d.torn.load(std::memory_order_acquire) != 0)
+        throw BrokenPipeError(
+            EPIPE,
+            "Connection.send: a process writing to this end stopped (killed?) in the middle "
+            "of a message larger than the ring, which the reader cannot skip: make a new Pipe");
     if (!fds.empty()) {
         unsigned char f = kFds;
         iovec iov{&f, 1};
@@ -338,6 +356,7 @@ void ConnRing::write(int sock, std::span<const std::span<const std::byte>> parts
             std::uint64_t used = t - d.head.load(std::memory_order_acquire);
             if (used == kRingBytes) {  // full: publish what is written, wait for room
                 if (t != published) {
+                    d.torn.store(1, std::memory_order_release);
                     d.tail.store(t, std::memory_order_release);
                     signal(sock, published, false);
                     published = t;
@@ -352,8 +371,12 @@ void ConnRing::write(int sock, std::span<const std::span<const std::byte>> parts
             part = part.subspan(k);
         }
     }
-    if (t == published && fds.empty()) return;
+    if (t == published && fds.empty()) {
+        d.torn.store(0, std::memory_order_relaxed);
+        return;
+    }
     d.tail.store(t, std::memory_order_release);  // P1
+    d.torn.store(0, std::memory_order_relaxed);  // read by the next holder of the lock only
     signal(sock, published, !fds.empty());
 }
 

@@ -10,9 +10,14 @@
 //        that frame is published in the ring (fds and frames keep their order);
 // and the socket's HUP is how either side learns that the other is gone (also by SIGKILL).
 //
-// The protocol of one direction (writer P, reader R; `spinning`, `pending`, `head` and
-// `tail` live in the shared header, every one an atomic):
+// The protocol of one direction (writer P, reader R; `lock`, `torn`, `spinning`,
+// `pending`, `head` and `tail` live in the shared header, every one an atomic):
+//   P0  take the writers' pid lock (pid_lock.hpp) for the whole frame: several processes
+//       may write one end; torn != 0 (an earlier writer stopped inside a partly published
+//       frame): BrokenPipeError
 //   P1  copy bytes into the ring; tail.store(release)                     (publish)
+//       (a frame larger than the room: torn = 1, publish what is copied, wait for room,
+//       go on; torn = 0 once the frame is whole)
 //   P2  seq_cst fence; s = spinning; h = head
 //   P3  if s and h == old tail (R is spinning and this is the only data): nothing
 //       else if pending == 0 and CAS pending 0 -> 1: send 'W'      (EPIPE: BrokenPipeError)
@@ -34,14 +39,20 @@
 // Room: a writer that finds the ring full parks on `room` (park.hpp) in 20 ms slices,
 // polling its socket for HUP between them (BrokenPipeError when the reader is gone).
 //
-// What a SIGKILL leaves: a writer killed in P1 leaves a torn frame before the socket's
-// HUP: the reader gets SerializationError ("truncated frame"), as on the socket path; one
+// What a SIGKILL leaves: a writer killed in P0..P1 before publishing leaves nothing (its
+// bytes past `tail` are overwritten by the next writer, which takes the lock over). One
+// killed in a frame it published in part leaves a torn frame: the reader gets
+// SerializationError ("truncated frame") at the socket's HUP, as on the socket path, and
+// a writer in another process holding the same end gets BrokenPipeError (torn); one
 // killed in P2/P3 leaves data without a 'W' and the HUP wakes the reader, which reads it
 // and then EOF. A reader killed anywhere only stops consuming; the writer's next send
 // that must signal or must wait for room finds the HUP (BrokenPipeError).
 // Limit: a writer killed between counting a 'W' in `pending` and sending it, while another
 // process still holds that writing end open, leaves the reader waiting for that byte
-// (it reads it in settle()) until the other holder sends again or closes.
+// (it reads it in settle()) until the other holder sends again or closes. And one killed
+// after sending the 'F' of a frame with handles but before publishing it, while another
+// process goes on writing that end, leaves fds that the reader gives to the next frame
+// that carries handles (a wrong handle, or SerializationError when the counts differ).
 #pragma once
 
 #include <cstddef>

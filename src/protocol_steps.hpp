@@ -32,6 +32,7 @@ inline constexpr int kBarrierLeft = 7;           // counted out, lock still held
 inline constexpr int kConnWriterCopied = 1;     // bytes copied into the ring, not published
 inline constexpr int kConnWriterPublished = 2;  // tail stored, no wake byte decided yet
 inline constexpr int kConnWriterCounted = 3;    // pending counted, its 'W' not yet sent
+inline constexpr int kConnWriterLocked = 4;     // holds the writers' lock, nothing written
 inline constexpr int kConnReaderSpinning = 11;  // about to flag itself spinning
 inline constexpr int kConnReaderSleeping = 12;  // about to sleep in poll()
 inline constexpr int kConnReaderCopied = 13;    // bytes copied out, head not yet advanced

@@ -31,9 +31,13 @@
 // handle in a process closes it. close() closes it for every handle in this
 // process. Closing the last copy in every process is what makes the peer see EOF.
 //
-// Thread and process safety: one end may be used by one thread at a time, as in
-// Python. Several processes may share one end only if they serialize their
-// sends (or recvs) with an mp::Lock.
+// Thread and process safety: several processes (or threads) may send on one Pipe() end
+// at once — each message goes into the ring whole, under a lock in the ring that a
+// writer killed while holding it loses to the next (a killed writer's message is lost;
+// one larger than the ring that it left half-published makes every later send raise
+// BrokenPipeError). Receiving on one end from several at once, and sending on other
+// Connections (from_fd(), Listener/Client) from several at once, need an mp::Lock around
+// each call, as in Python.
 //
 // Handles travel: send(h) of any mp handle (a Connection, Queue, Lock, Value,
 // SharedMemory, …) passes its fds with SCM_RIGHTS beside the bytes, and
