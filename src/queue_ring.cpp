@@ -332,21 +332,6 @@ bool enter_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcep
     return lock_side(h, s, recover, *deadline + kNowaitLockGrace);
 }
 
-class SideGuard {
-  public:
-    explicit SideGuard(RingSide& s) : s_(&s) {}
-    SideGuard(const SideGuard&) = delete;
-    SideGuard& operator=(const SideGuard&) = delete;
-    ~SideGuard() { release(); }
-    void release() noexcept {
-        if (s_ != nullptr) unlock_side(*s_);
-        s_ = nullptr;
-    }
-
-  private:
-    RingSide* s_;
-};
-
 /// Wakes the other side's parked lock holder after a publication. `just_unlocked`: the
 /// caller released its side's lock (a seq_cst exchange) after publishing.
 inline void wake(ParkWord& p, bool just_unlocked) noexcept {
@@ -520,7 +505,7 @@ bool ByteRing::put(std::span<const std::span<const std::byte>> parts, Clock::tim
                     nowait && h.maxsize != 0 && qsize() >= h.maxsize)) {
         return false;
     }
-    SideGuard guard(h.producer);
+    PidLockGuard guard(h.producer.lock);
     RingSide& p = h.producer;
     std::byte* const ring = reinterpret_cast<std::byte*>(&h) + kHeaderBytes;
     const std::uint64_t put_count = h.put_count.load(std::memory_order_relaxed);
@@ -770,7 +755,7 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
     if (!enter_side(h, h.consumer, recover_consumer, deadline, nowait, nowait && qsize() == 0)) {
         return false;
     }
-    SideGuard guard(h.consumer);
+    PidLockGuard guard(h.consumer.lock);
     RingSide& c = h.consumer;
     const std::byte* const ring = reinterpret_cast<const std::byte*>(&h) + kHeaderBytes;
     std::uint64_t t = h.tail.load(std::memory_order_relaxed);
