@@ -76,12 +76,8 @@
 //    next consumer; one that dies after it takes the record with it.
 #include "mp/detail/byte_ring.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,7 +85,6 @@
 #include <bit>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -300,10 +295,6 @@ bool lock_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexcept
     return got != PidLocked::no;
 }
 
-void unlock_side(RingSide& s) noexcept {
-    pid_unlock(s.lock);
-}
-
 /// For readers of the counts (qsize, join, task_done): a side whose holder died in the
 /// middle of a commit is repaired now, not at the next put or get, so a count never
 /// stays off by one (a phantom item, or one missing) because nobody else comes.
@@ -313,7 +304,7 @@ void settle_side(RingShared& h, RingSide& s, void (*recover)(RingShared&) noexce
     PidLocked got = pid_lock_unless_held(s.lock);             // a live holder finishes it
     if (got == PidLocked::no) return;
     if (got == PidLocked::over_a_dead) recover(h);
-    unlock_side(s);
+    pid_unlock(s.lock);
 }
 
 void settle(RingShared& h) noexcept {
@@ -789,7 +780,7 @@ bool ByteRing::get(const Sink& sink, Clock::time_point until, bool nowait) {
         if (got == PidLocked::no) return true;
         if (got == PidLocked::over_a_dead) recover_producer(h);  // its holder died
         bool more = h.head.load(std::memory_order_acquire) != t;
-        unlock_side(h.producer);
+        pid_unlock(h.producer.lock);
         return more;
     };
 
