@@ -78,7 +78,7 @@ struct BarrierState {
     std::int32_t state;              // kFilling, kDraining, kResetting, kBroken
     std::uint32_t count;             // parties inside wait()
     std::uint32_t parties;
-    std::uint32_t break_next;  // a party died waiting for the drain: break once it ends
+    std::uint32_t break_next;  // a party died in wait() during the drain: break once it ends
     // followed by `parties` slot mutexes at kSlotsOffset (held by the parties that took an
     // index in this cycle), then `parties` waiting-room mutexes (held by parties that
     // called wait() while the previous cycle drained, before they take an index)
@@ -516,7 +516,13 @@ void reap_dead_parties(detail::BarrierState* b) {
                 waiting_party_died(b);
                 continue;
             }
-            if (b->state == detail::kFilling) break_barrier(b);
+            // It died inside wait(): while the cycle filled (it breaks now), or released
+            // but before it left (the cycle it passed drains without it, and the next one
+            // would wait for a party that never comes: it breaks when the drain ends).
+            if (b->state == detail::kFilling)
+                break_barrier(b);
+            else if (b->state == detail::kDraining)
+                b->break_next = 1;
             party_left(b);
         } else if (r == 0) {
             pthread_mutex_unlock(slot(b, i));

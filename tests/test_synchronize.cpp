@@ -967,6 +967,28 @@ TEST(Barrier, APartyKilledWhileWaitingForTheDrainBreaksTheNextCycle) {
     expect_round_passes(bar);
 }
 
+TEST(Barrier, APartyKilledAfterItsCycleReleasedItButBeforeItLeftBreaksTheNextCycle) {
+    mp::Barrier bar(2);
+    // The victim arrives first and stops itself asleep: the cycle fills and releases it,
+    // but it dies before it wakes to leave. The next cycle can never fill without it.
+    mp::Process victim([bar]() mutable {
+        signal_at(Protocol::barrier, mp::detail::kBarrierFilling, SIGSTOP);
+        wait_outcome_30s(bar);
+        std::_Exit(3);  // not reached
+    });
+    victim.start();
+    ASSERT_TRUE(mp::test::eventually([&] { return process_state(victim.pid()) == 'T'; }, 20s));
+    EXPECT_EQ(wait_outcome_30s(bar), 1) << "the cycle the victim filled passes";
+    victim.kill();
+    ASSERT_TRUE(mp::test::eventually([&] { return process_state(victim.pid()) == 'Z'; }, 20s));
+    auto start = Clock::now();
+    EXPECT_EQ(wait_outcome_30s(bar), 2);
+    EXPECT_LT(Clock::now() - start, 8s) << "broken by the death, not by a 30 s timeout";
+    EXPECT_EQ(finish(victim), -SIGKILL);
+    bar.reset();
+    expect_round_passes(bar);
+}
+
 TEST(Barrier, APartyKilledAtEveryStepOfTheCycleBreaksItInsteadOfHanging) {
     using namespace mp::detail;
     for (int step : {kBarrierEntered, kBarrierTookSlot, kBarrierLastArrived, kBarrierFilling,

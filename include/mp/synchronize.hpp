@@ -37,7 +37,8 @@
 //    interrupted by the death of its caller may be lost or become a spurious wake-up.
 //    A notify() that completed never leaves a live waiter asleep.
 //  * Barrier: a party that dies while waiting is seen by the others within about 100 ms
-//    (each waiting party holds a robust per-party mutex that the others probe) — also
+//    (each waiting party holds a robust per-party mutex that the others probe; one that
+//    dies after its cycle released it but before it left breaks the next cycle) — also
 //    one that dies while it waits for the previous cycle to drain, before it takes its
 //    place (it holds a robust "waiting room" mutex; the cycle it was waiting for breaks
 //    once the drain ends) — and one that dies while updating the barrier is reported by
