@@ -115,6 +115,9 @@ __attribute__((constructor(101))) void boot(int argc, char** argv, char** envp) 
     std::string role = m.substr(0, c1);
     int fd = std::atoi(m.c_str() + c1 + 1);
     pid_t pdeath = static_cast<pid_t>(std::atol(m.c_str() + c2 + 1));
+    // The loader has bound every symbol already (spawn_image asked it to); what the
+    // children of this image run or exec does not inherit the request.
+    if (m.find(":bound", c2) != std::string::npos) ::unsetenv("LD_BIND_NOW");
     if (pdeath != 0) {  // a daemon: end with the process that spawned it
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != pdeath) ::_exit(1);
@@ -150,11 +153,18 @@ pid_t spawn_image(const char* role, int fd, bool die_with_parent) {
     pid_t pdeath = die_with_parent && ::gettid() == ::getpid() ? ::getpid() : 0;
     std::string marker =
         std::string("MP_BOOT=") + role + ":" + std::to_string(fd) + ":" + std::to_string(pdeath);
+    // The fork server's loader binds every symbol at start-up (LD_BIND_NOW), once: else each
+    // of its children would bind, page by copied page, each library function it calls
+    // first (~20 page faults and symbol lookups per child; its parent never calls them).
+    char bind_now[] = "LD_BIND_NOW=1";
+    const bool bind = std::strcmp(role, "forkserver") == 0 && std::getenv("LD_BIND_NOW") == nullptr;
+    if (bind) marker += ":bound";
     pid_t pid = 0;
     std::vector<char*> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
         if (std::strncmp(*e, "MP_BOOT=", 8) != 0) env.push_back(*e);
     }
+    if (bind) env.push_back(bind_now);
     env.push_back(marker.data());
     env.push_back(nullptr);
     char* argv[] = {program_invocation_name, nullptr};

@@ -10,17 +10,19 @@
 // once more so it is not the parent's child (nothing for the parent to reap), tells
 // the parent its pid, and serves:
 //
-//  * a request: a connection on the listening socket (in a 0700 directory), from the
-//    same uid (SO_PEERCRED), starting with the token; then the child description and
-//    its fds (SCM_RIGHTS): the parent's pidfd, its fds 0, 1 and 2 (which become the
-//    child's), then the handles' fds. The server forks the child and answers its pid with a pidfd
-//    of it; when the child ends, its exit status (an i32: the code, or -signal) goes
-//    down the same connection, which is then closed. A peer of another uid or with a
-//    wrong token is dropped without a word.
+//  * a client: a connection on the listening socket (in a 0700 directory), from the
+//    same uid (SO_PEERCRED), whose first message is the token with a pidfd of the
+//    client. A peer of another uid or with a wrong token is dropped without a word.
+//    A client keeps its connection for all its starts.
+//  * a request on a client's connection: the child description and its fds (SCM_RIGHTS):
+//    the client's fds 0, 1 and 2 (which become the child's), the write end of a pipe
+//    for the status, then the handles' fds. The server forks the child and answers its
+//    pid with a pidfd of it; when the child ends, its exit status (an i32: the code, or
+//    -signal) goes into the status pipe, which is then closed.
 //  * the parent's end (its pidfd polls readable): the server removes the socket and its
 //    directory and exits. Daemon children die with it (PR_SET_PDEATHSIG); the others run
 //    on, as Python's do.
-//  * the end of a process that asked for a daemon child (the pidfd it sent): the server
+//  * the end of a client that asked for a daemon child (a copy of its pidfd): the server
 //    kills that child, so a daemon never outlives its parent, whatever killed it.
 #include <fcntl.h>
 #include <poll.h>
@@ -56,21 +58,32 @@ struct Server {
     int sig_fd = -1;
     Bytes token;
     std::string path;
-    struct Child {
-        int conn = -1;   // where its status goes
-        int watch = -1;  // a daemon's: a pidfd of the process that asked for it
+    struct Client {
+        int conn = -1;
+        int pidfd = -1;  // the client process's: the parent pidfd of the children it asks for
     };
-    std::map<pid_t, Child> conns;  // running children
+    std::vector<Client> clients;
+    struct Child {
+        int status = -1;  // where its exit status goes
+        int watch = -1;   // a daemon's: a pidfd of the client that asked for it
+    };
+    std::map<pid_t, Child> children;  // running children
 
-    void close_all_in_child(int keep_conn) {
+    /// In a forked child: closes every fd of the server but `keep`.
+    void close_all_in_child(int keep) {
         close_fd(listen_fd);
         close_fd(parent_fd);
         close_fd(sig_fd);
-        for (auto& [pid, c] : conns) {
-            if (c.conn != keep_conn) close_fd(c.conn);
+        for (auto& c : clients) {
+            close_fd(c.conn);
+            if (c.pidfd != keep) close_fd(c.pidfd);
+        }
+        for (auto& [pid, c] : children) {
+            close_fd(c.status);
             close_fd(c.watch);
         }
-        conns.clear();
+        clients.clear();
+        children.clear();
     }
 
     void reap() {
@@ -79,16 +92,17 @@ struct Server {
             pid_t pid = ::waitpid(-1, &status, WNOHANG);
             if (pid <= 0) return;
             std::int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-            auto it = conns.find(pid);
-            if (it == conns.end()) continue;
-            (void)::send(it->second.conn, &code, sizeof code, MSG_NOSIGNAL);
-            close_fd(it->second.conn);
+            auto it = children.find(pid);
+            if (it == children.end()) continue;
+            (void)!::write(it->second.status, &code, sizeof code);  // a pipe: all or nothing
+            close_fd(it->second.status);
             close_fd(it->second.watch);
-            conns.erase(it);
+            children.erase(it);
         }
     }
 
-    void serve_one() {
+    /// A new connection: kept as a client if it is of our uid and sends the token first.
+    void accept_client() {
         int conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (conn < 0) return;
         ucred cred{};
@@ -98,46 +112,58 @@ struct Server {
             close_fd(conn);
             return;
         }
-        timeval tv{5, 0};  // a peer that connects and sends nothing cannot stall the server
+        timeval tv{5, 0};  // a peer that sends half a message cannot stall the server
         ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         std::vector<int> fds;
         Bytes msg;
         try {
             msg = recv_with_fds(conn, fds);
         } catch (...) {
+        }
+        if (fds.size() != 1 || msg.size() != kTokenBytes || !same_token(msg, token)) {
             for (int fd : fds) close_fd(fd);
             close_fd(conn);
             return;
         }
-        if (msg.size() < kTokenBytes || fds.size() < 4 ||
-            !same_token(std::span(msg).first(kTokenBytes), token)) {
+        clients.push_back({conn, fds[0]});
+    }
+
+    /// A request on `client`'s connection; false if the client is gone (or spoke nonsense).
+    bool serve(const Client& client) {
+        std::vector<int> fds;
+        Bytes msg;
+        try {
+            msg = recv_with_fds(client.conn, fds);
+        } catch (...) {
             for (int fd : fds) close_fd(fd);
-            close_fd(conn);
-            return;
+            return false;
         }
         // Decoded once, here: the child (a fork) runs what is decoded.
         ChildSpec spec;
         try {
-            spec = decode_spec(std::span(msg).subspan(kTokenBytes));
+            if (fds.size() < 4) throw ValueError("too few fds");
+            spec = decode_spec(msg);
         } catch (...) {
             for (int fd : fds) close_fd(fd);
-            close_fd(conn);
-            return;
+            return false;
         }
+        const int status = fds[3];
+        const int client_pidfd = client.pidfd;  // close_all_in_child drops `client`
         pid_t server = ::getpid();
         pid_t pid = ::fork();
         if (pid == 0) {
-            close_all_in_child(-1);
-            close_fd(conn);
+            close_all_in_child(client_pidfd);
+            close_fd(status);
             sigset_t none;
             sigemptyset(&none);
             ::sigprocmask(SIG_SETMASK, &none, nullptr);
             ::signal(SIGCHLD, SIG_DFL);
-            for (int i = 0; i < 3; ++i) {  // the parent's stdin, stdout, stderr
-                ::dup2(fds[1 + static_cast<std::size_t>(i)], i);
-                close_fd(fds[1 + static_cast<std::size_t>(i)]);
+            for (int i = 0; i < 3; ++i) {  // the client's stdin, stdout, stderr
+                ::dup2(fds[static_cast<std::size_t>(i)], i);
+                close_fd(fds[static_cast<std::size_t>(i)]);
             }
-            fds.erase(fds.begin() + 1, fds.begin() + 4);
+            fds.erase(fds.begin(), fds.begin() + 4);
+            fds.insert(fds.begin(), client_pidfd);  // run_child's fds: the parent's pidfd first
             int code = 1;
             try {
                 if (spec.daemon) {  // a daemon ends with the server, which ends with the parent
@@ -151,40 +177,56 @@ struct Server {
             flush_std_streams();
             ::_exit(code);
         }
-        // A daemon ends when the process that asked for it ends: keep its pidfd to watch.
-        int watch = spec.daemon && pid > 0 ? fds[0] : -1;
         for (int fd : fds) {
-            if (fd != watch) close_fd(fd);
+            if (fd != status) close_fd(fd);
         }
         if (pid < 0) {
-            close_fd(conn);  // the parent sees EOF and reports the failure
-            return;
+            close_fd(status);
+            return false;  // the client sees EOF and reports the failure
         }
+        // A daemon ends when the client that asked for it ends: keep a pidfd of it to watch.
+        int watch = spec.daemon ? ::fcntl(client.pidfd, F_DUPFD_CLOEXEC, 0) : -1;
+        children[pid] = Child{status, watch};
         int pidfd = pidfd_open(pid);
         std::int32_t p = pid;
+        bool sent = true;
         try {
             std::vector<int> reply_fds;
             if (pidfd >= 0) reply_fds.push_back(pidfd);
-            send_with_fds(conn, std::as_bytes(std::span(&p, 1)), reply_fds);
+            send_with_fds(client.conn, std::as_bytes(std::span(&p, 1)), reply_fds);
         } catch (...) {
+            sent = false;
         }
         close_fd(pidfd);
-        conns[pid] = Child{conn, watch};
+        return sent;
+    }
+
+    void drop_client(std::size_t i) {
+        close_fd(clients[i].conn);
+        close_fd(clients[i].pidfd);
+        clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
     }
 
     int run() {
         sigset_t chld;
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
-        ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+        // Blocked, not ignored (a child starts with an empty mask and the default action):
+        // a status written for a client that has ended fails with EPIPE instead.
+        sigset_t blocked = chld;
+        sigaddset(&blocked, SIGPIPE);
+        ::sigprocmask(SIG_BLOCK, &blocked, nullptr);
         sig_fd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sig_fd < 0) return 1;
         std::vector<pollfd> p;
         std::vector<pid_t> watched;
         for (;;) {
             p.assign({{parent_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {listen_fd, POLLIN, 0}});
+            const std::size_t first_client = p.size();
+            for (auto& c : clients) p.push_back({c.conn, POLLIN, 0});
+            const std::size_t first_watch = p.size();
             watched.clear();
-            for (auto& [pid, c] : conns) {
+            for (auto& [pid, c] : children) {
                 if (c.watch < 0) continue;
                 p.push_back({c.watch, POLLIN, 0});
                 watched.push_back(pid);
@@ -194,10 +236,10 @@ struct Server {
                 if (errno == EINTR) continue;
                 return 1;
             }
-            for (std::size_t i = 3; i < p.size(); ++i) {
+            for (std::size_t i = first_watch; i < p.size(); ++i) {
                 if (p[i].revents == 0) continue;
-                auto& c = conns[watched[i - 3]];
-                ::kill(watched[i - 3], SIGKILL);  // not reaped yet: the pid is still its
+                auto& c = children[watched[i - first_watch]];
+                ::kill(watched[i - first_watch], SIGKILL);  // not reaped yet: the pid is still its
                 close_fd(c.watch);
                 c.watch = -1;
             }
@@ -208,7 +250,13 @@ struct Server {
                 }
                 reap();
             }
-            if (p[2].revents != 0) serve_one();
+            // Requests, from the last client back, so that a dropped client moves none of
+            // those still to serve.
+            for (std::size_t i = first_watch; i-- > first_client;) {
+                if (p[i].revents == 0) continue;
+                if (!serve(clients[i - first_client])) drop_client(i - first_client);
+            }
+            if (p[2].revents != 0) accept_client();
         }
         ::unlink(path.c_str());
         auto slash = path.rfind('/');
@@ -250,6 +298,7 @@ int forkserver_main(int boot_fd) noexcept {
         return 1;
     }
     close_fd(boot_fd);
+    preload_code_map();
     return s.run();
 }
 

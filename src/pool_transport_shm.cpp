@@ -100,6 +100,7 @@ struct ZygoteArgs {
 
 [[noreturn]] void zygote_main(const ZygoteArgs& a) {
     ::prctl(PR_SET_NAME, "mp-pool-zygote");
+    preload_code_map();
     // Ignore what the terminal sends the process group: the parent decides, and the
     // zygote follows its parent's death through the pidfd.
     ::signal(SIGINT, SIG_IGN);

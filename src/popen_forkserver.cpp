@@ -1,7 +1,12 @@
 // The forkserver start method, parent side (Python's popen_forkserver.py and the
 // client half of forkserver.py). The server (forkserver.cpp) is started on first need
-// and again if it has died; each start sends it the child description over a fresh
-// connection and gets back the child's pid and a pidfd, then later its exit status.
+// and again if it has died. Each process talks to it over one connection, authenticated
+// once (its first message: the token and a pidfd of this process); each start sends the
+// child description and a pipe's write end down it and gets back the child's pid and a
+// pidfd; the server writes the child's exit status into that pipe when it has reaped it.
+// Starts from several threads take turns on the connection (the server forks one child
+// at a time anyway).
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,18 +38,21 @@ struct ServerInfo {
 };
 
 struct ClientState {
-    std::mutex mutex;
+    std::mutex mutex;   // held for a whole start: the server's start, a request and its reply
     ServerInfo server;  // pidfd < 0: none yet
+    int conn = -1;      // this process's authenticated connection to the server; -1: none yet
 };
 
 ClientState*& client_ptr() {
     static ClientState* c = [] {
         // A forked child may inherit the mutex locked by another thread: it starts afresh
-        // (and shares the server, whose address and token it inherited).
+        // (and shares the server, whose address and token it inherited). The connection is
+        // its parent's: the child lets go of its copy and makes its own when it needs one.
         ::pthread_atfork(nullptr, nullptr, [] {
             auto* old = client_ptr();
             auto* fresh = new ClientState;
             fresh->server = old->server;
+            if (old->conn >= 0) ::close(old->conn);
             client_ptr() = fresh;  // the old one is abandoned on purpose (its mutex may be held)
         });
         return new ClientState;
@@ -124,9 +132,9 @@ ServerInfo start_server() {
 
 class PopenForkServer final : public Popen {
   public:
-    PopenForkServer(int conn, pid_t pid, int pidfd) : conn_(conn), pid_(pid), pidfd_(pidfd) {}
+    PopenForkServer(int status, pid_t pid, int pidfd) : status_(status), pid_(pid), pidfd_(pidfd) {}
     ~PopenForkServer() override {
-        close_fd(conn_);
+        close_fd(status_);
         close_fd(pidfd_);
     }
     pid_t pid() const noexcept override { return pid_; }
@@ -134,20 +142,27 @@ class PopenForkServer final : public Popen {
     std::optional<int> poll() override { return wait(Clock::now()); }
     std::optional<int> wait(std::optional<Clock::time_point> deadline) override {
         if (code_) return code_;
-        if (poll_fd(pidfd_, POLLIN, deadline) == 0) return std::nullopt;
-        // Ended: the server reaps it at once and sends the status.
-        std::int32_t code = 0;
-        std::size_t got = 0;
-        while (got < sizeof code) {
-            ssize_t r = ::recv(conn_, reinterpret_cast<char*>(&code) + got, sizeof code - got, 0);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) break;
-            got += static_cast<std::size_t>(r);
+        if (status_ >= 0) {
+            // The server writes the status as soon as it has reaped the child: waiting on
+            // that pipe wakes this process once per child (not on the pidfd, then again for
+            // the status).
+            if (poll_fd(status_, POLLIN, deadline) == 0) return std::nullopt;
+            std::int32_t code = 0;
+            std::size_t got = 0;
+            while (got < sizeof code) {
+                ssize_t r =
+                    ::read(status_, reinterpret_cast<char*>(&code) + got, sizeof code - got);
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) break;
+                got += static_cast<std::size_t>(r);
+            }
+            close_fd(status_);
+            status_ = -1;
+            if (got == sizeof code) return code_ = code;
         }
-        code_ = got == sizeof code ? code : 255;  // the server died first: the status is lost
-        close_fd(conn_);
-        conn_ = -1;
-        return code_;
+        // The server died first: the status is lost; the child's end is still seen.
+        if (poll_fd(pidfd_, POLLIN, deadline) == 0) return std::nullopt;
+        return code_ = 255;
     }
     void send_signal(int sig) override {
         if (code_) return;
@@ -155,15 +170,15 @@ class PopenForkServer final : public Popen {
     }
 
   private:
-    int conn_;
+    int status_;  // the read end of the pipe the server writes the exit status into
     pid_t pid_;
     int pidfd_;
     std::optional<int> code_;
 };
 
-// One request to the server at `s`; nullptr if the server is gone (connect refused,
-// EOF before the reply).
-std::unique_ptr<Popen> request(const ServerInfo& s, const ChildSpec& spec) {
+/// Connects to the server at `s` and authenticates (the token, with a pidfd of this
+/// process); -1 if the server is gone (connect refused).
+int connect_to(const ServerInfo& s) {
     int conn = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (conn < 0) throw_errno("forkserver: socket");
     sockaddr_un addr{};
@@ -172,67 +187,84 @@ std::unique_ptr<Popen> request(const ServerInfo& s, const ChildSpec& spec) {
     if (retry_eintr(
             [&] { return ::connect(conn, reinterpret_cast<sockaddr*>(&addr), sizeof addr); }) < 0) {
         close_fd(conn);
-        return nullptr;
+        return -1;
     }
     int self = pidfd_open(::getpid());
+    try {
+        if (self < 0) throw_pidfd_open_error("Process.start", errno);
+        int fds[1] = {self};
+        send_with_fds(conn, s.token, fds);
+    } catch (const BrokenPipeError&) {
+        close_fd(self);
+        close_fd(conn);
+        return -1;
+    } catch (...) {
+        close_fd(self);
+        close_fd(conn);
+        throw;
+    }
+    close_fd(self);
+    return conn;
+}
+
+// One request on the connection `conn`; nullptr if the server is gone (EOF or a broken
+// pipe before the reply).
+std::unique_ptr<Popen> request(int conn, const ChildSpec& spec) {
+    int status[2] = {-1, -1};
     std::vector<int> reply_fds;
     try {
-        if (self < 0) throw_errno("Process.start: pidfd_open of this process");
-        Bytes msg = s.token;
+        check(::pipe2(status, O_CLOEXEC), "Process.start: pipe2");
         Bytes body = encode_spec(spec);
-        msg.insert(msg.end(), body.begin(), body.end());
-        // The parent's pidfd, its standard fds (the child writes where the parent does
-        // now, not where the server was started), then the handles' fds.
-        std::vector<int> fds{self, 0, 1, 2};
+        // Its standard fds (the child writes where this process does now, not where the
+        // server was started), the status pipe's write end, then the handles' fds.
+        std::vector<int> fds{0, 1, 2, status[1]};
         fds.insert(fds.end(), spec.fds.begin(), spec.fds.end());
-        send_with_fds(conn, msg, fds);
-        close_fd(self);
-        self = -1;
+        send_with_fds(conn, body, fds);
+        close_fd(status[1]);
+        status[1] = -1;
         Bytes reply = recv_with_fds(conn, reply_fds);
         if (reply.size() != sizeof(std::int32_t) || reply_fds.size() != 1)
             throw OSError(EPROTO, "forkserver: bad reply");
         std::int32_t pid;
         std::memcpy(&pid, reply.data(), sizeof pid);
-        return std::make_unique<PopenForkServer>(conn, pid, reply_fds[0]);
+        return std::make_unique<PopenForkServer>(status[0], pid, reply_fds[0]);
     } catch (const EOFError&) {
-        close_fd(self);
-        close_fd(conn);
-        for (int fd : reply_fds) close_fd(fd);
-        return nullptr;
     } catch (const BrokenPipeError&) {
-        close_fd(self);
-        close_fd(conn);
-        for (int fd : reply_fds) close_fd(fd);
-        return nullptr;
     } catch (...) {
-        close_fd(self);
-        close_fd(conn);
+        close_fd(status[0]);
+        close_fd(status[1]);
         for (int fd : reply_fds) close_fd(fd);
         throw;
     }
+    close_fd(status[0]);
+    close_fd(status[1]);
+    for (int fd : reply_fds) close_fd(fd);
+    return nullptr;
 }
 
 }  // namespace
 
 std::unique_ptr<Popen> launch_forkserver(ChildSpec& spec) {
     auto& c = *client_ptr();
+    std::lock_guard lock(c.mutex);
     for (int attempt = 0; attempt < 2; ++attempt) {
-        ServerInfo s;
-        {
-            std::lock_guard lock(c.mutex);
-            if (!server_alive(c.server)) {
-                close_fd(c.server.pidfd);
-                c.server = ServerInfo{};
-                c.server = start_server();
-            }
-            s = c.server;
+        if (!server_alive(c.server)) {
+            close_fd(c.conn);
+            c.conn = -1;
+            close_fd(c.server.pidfd);
+            c.server = ServerInfo{};
+            c.server = start_server();
         }
-        if (auto p = request(s, spec)) return p;
-        // The server died (or was killed) under us: the next attempt starts another.
-        std::lock_guard lock(c.mutex);
-        if (c.server.pidfd == s.pidfd && server_alive(c.server)) {
+        if (c.conn < 0) c.conn = connect_to(c.server);
+        if (c.conn >= 0) {
+            if (auto p = request(c.conn, spec)) return p;
+            close_fd(c.conn);
+            c.conn = -1;
+        }
+        // The server died (or was killed) under us: the next attempt starts another once
+        // its pidfd shows the end.
+        if (server_alive(c.server))
             poll_fd(c.server.pidfd, POLLIN, Clock::now() + std::chrono::milliseconds(100));
-        }
     }
     throw OSError(ECHILD, "Process.start: the fork server could not start a child");
 }

@@ -74,24 +74,36 @@ CodeRef code_ref(const void* address) {
     return CodeRef{m->hash, a - m->base};
 }
 
+namespace {
+
+// resolve_code's cache: called by a worker's (or child's) single thread; the parent never
+// resolves.
+std::vector<Module> resolved_mods;
+const Module* resolved_last = nullptr;
+
+}  // namespace
+
+void preload_code_map() {
+    resolved_mods = list_modules();
+    resolved_last = nullptr;
+}
+
 const void* resolve_code(const CodeRef& ref) {
-    // Called by a worker's single thread; the parent never resolves.
-    static std::vector<Module> mods;
-    static const Module* last = nullptr;
-    if (last == nullptr || last->hash != ref.module) {
-        last = nullptr;
-        for (int pass = 0; pass < 2 && last == nullptr; ++pass) {
-            if (pass == 1) mods = list_modules();
-            for (const auto& m : mods) {
+    if (resolved_last == nullptr || resolved_last->hash != ref.module) {
+        resolved_last = nullptr;
+        for (int pass = 0; pass < 2 && resolved_last == nullptr; ++pass) {
+            if (pass == 1) resolved_mods = list_modules();
+            for (const auto& m : resolved_mods) {
                 if (m.hash == ref.module) {
-                    last = &m;
+                    resolved_last = &m;
                     break;
                 }
             }
         }
-        if (last == nullptr) return nullptr;
+        if (resolved_last == nullptr) return nullptr;
     }
-    return reinterpret_cast<const void*>(last->base + static_cast<std::uintptr_t>(ref.offset));
+    return reinterpret_cast<const void*>(resolved_last->base +
+                                         static_cast<std::uintptr_t>(ref.offset));
 }
 
 }  // namespace mp::detail

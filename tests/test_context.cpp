@@ -511,6 +511,74 @@ TEST(ForkServer, AForeignPeerIsRefused) {
     EXPECT_EQ(b.exitcode(), 4);
 }
 
+// One connection per process carries all its starts: threads take turns on it.
+TEST(ForkServer, ThreadsStartingAtOnceEachGetTheirOwnChild) {
+    auto ctx = mp::get_context("forkserver");
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 25; ++i) {
+                int code = (t * 25 + i) % 100 + 1;
+                mp::Process p = ctx.Process(exit_with, code);
+                p.start();
+                if (!p.join(60s) || p.exitcode() != code) ++wrong;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wrong.load(), 0);
+}
+
+void start_through_the_server_and_report(mp::Connection out) {
+    mp::Process p = mp::get_context("forkserver").Process(exit_with, 7);
+    p.start();
+    p.join(60s);
+    out.send(p.exitcode().value_or(-1000));
+}
+
+// A forked child does not talk on its parent's connection: it makes its own, while the
+// parent goes on using the server.
+TEST(ForkServer, AForkedChildUsesTheServerBesideItsParent) {
+    auto ctx = mp::get_context("forkserver");
+    mp::Process first = ctx.Process(exit_with, 3);
+    first.start();  // the parent's connection exists now
+    ASSERT_TRUE(first.join(60s));
+    auto [r, w] = mp::Pipe(false);
+    std::vector<mp::Process> forked;
+    for (int i = 0; i < 3; ++i) {
+        forked.push_back(mp::get_context("fork").Process(start_through_the_server_and_report, w));
+        forked.back().start();
+    }
+    for (int i = 0; i < 10; ++i) {
+        mp::Process p = ctx.Process(exit_with, 5);
+        p.start();
+        ASSERT_TRUE(p.join(60s));
+        EXPECT_EQ(p.exitcode(), 5);
+    }
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(r.recv<int>(), 7);
+    for (auto& p : forked) {
+        EXPECT_TRUE(p.join(60s));
+        EXPECT_EQ(p.exitcode(), 0);
+    }
+}
+
+void report_bind_now(mp::Connection out) {
+    const char* v = std::getenv("LD_BIND_NOW");
+    out.send(std::string(v == nullptr ? "unset" : v));
+}
+
+// The server's loader binds every symbol at its start (LD_BIND_NOW): its children do not
+// inherit that request.
+TEST(ForkServer, ItsChildrenDoNotSeeTheLoadersBindNow) {
+    ASSERT_EQ(std::getenv("LD_BIND_NOW"), nullptr);
+    auto [r, w] = mp::Pipe(false);
+    mp::Process p = mp::get_context("forkserver").Process(report_bind_now, w);
+    p.start();
+    EXPECT_EQ(r.recv<std::string>(), "unset");
+    EXPECT_TRUE(p.join(60s));
+}
+
 TEST(ForkServer, ABusyThreadedParentMakesHundredsOfChildren) {
     mp::test::BusyThreads busy(4);
     auto ctx = mp::get_context("forkserver");

@@ -12,7 +12,10 @@
 //  * "forkserver": a server process — a fresh image of the program, started the first
 //    time it is needed — forks each child. Safe with threads; the target must be
 //    sendable (a function, a captureless lambda or a trivially copyable function object;
-//    arguments serializable values or mp handles).
+//    arguments serializable values or mp handles). Each process keeps one authenticated
+//    connection to it for all its starts; the server's loader binds every symbol once,
+//    at its start (LD_BIND_NOW, which its children do not inherit), so that no child
+//    redoes it.
 //  * "spawn": each child is a fresh image of the program (posix_spawn of
 //    /proc/self/exe), with the same rule for the target.
 // A fresh image never runs main: it runs the program's static initializers, then the

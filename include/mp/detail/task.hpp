@@ -39,6 +39,9 @@ static_assert(std::is_trivially_copyable_v<CodeRef> && sizeof(CodeRef) == 16);
 CodeRef code_ref(const void* address);
 /// The address a CodeRef names in this process; nullptr if its module is not loaded.
 const void* resolve_code(const CodeRef& ref);
+/// Lists the loaded modules now, in a process that forks task runners (the fork server,
+/// a Pool's zygote): each child then resolves its code without listing them again.
+void preload_code_map();
 
 /// What a worker calls: decodes the function object and the arguments, runs the
 /// task and appends the result's frame to `out`.
