@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <ranges>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -177,6 +178,26 @@ class PoolHandles : public ::testing::TestWithParam<std::string> {
     auto map(F f, const R& items, std::size_t chunksize = 0) {
         return threads_ ? threads_->map(f, items, chunksize) : pool_->map(f, items, chunksize);
     }
+    /// imap (or imap_unordered) of `items`, consumed by `each(result)` until it returns false.
+    template <class F, class R, class Each>
+    void imap(F f, R&& items, std::size_t chunksize, bool ordered, Each each) {
+        auto consume = [&](auto&& range) {
+            for (auto&& x : range) {
+                if (!each(x)) break;
+            }
+        };
+        if (threads_) {
+            if (ordered)
+                consume(threads_->imap(f, std::forward<R>(items), chunksize));
+            else
+                consume(threads_->imap_unordered(f, std::forward<R>(items), chunksize));
+        } else {
+            if (ordered)
+                consume(pool_->imap(f, std::forward<R>(items), chunksize));
+            else
+                consume(pool_->imap_unordered(f, std::forward<R>(items), chunksize));
+        }
+    }
     template <class F, class R>
     auto starmap(F f, const R& items, std::size_t chunksize = 0) {
         return threads_ ? threads_->starmap(f, items, chunksize)
@@ -298,6 +319,36 @@ TEST_P(PoolHandles, MapAndStarmapOverItemsHoldingHandles) {
     std::vector<mp::Value<int>> vs;
     for (int i = 1; i <= 4; ++i) vs.emplace_back(i);
     EXPECT_EQ(apply(sum_values, vs), 10);  // a std::vector of handles as one argument
+}
+
+TEST_P(PoolHandles, ImapAndImapUnorderedOverItemsHoldingHandles) {
+    mp::Queue<int> q;
+    // A lazy input: each item (and its Queue) is made when the lookahead reads it.
+    auto items = [q](int n) {
+        return std::views::iota(0, n) |
+               std::views::transform([q](int i) { return std::tuple<mp::Queue<int>, int>(q, i); });
+    };
+    int next = 0;
+    imap(put_item, items(300), 7, true, [&](int x) {
+        EXPECT_EQ(x, next++);
+        return true;
+    });
+    EXPECT_EQ(next, 300);
+    long got = 0;
+    for (int i = 0; i < 300; ++i) got += q.get(10s);
+    EXPECT_EQ(got, 299L * 300 / 2);
+
+    // Unordered, over an endless input, left after 40 results.
+    auto endless = std::views::iota(0) | std::views::transform([q](int i) {
+                       return std::tuple<mp::Queue<int>, int>(q, i);
+                   });
+    int seen = 0;
+    imap(put_item, endless, 3, false, [&](int x) {
+        EXPECT_GE(x, 0);
+        return ++seen < 40;
+    });
+    EXPECT_EQ(seen, 40);
+    for (int i = 0; i < 40; ++i) EXPECT_GE(q.get(10s), 0);
 }
 
 TEST_P(PoolHandles, ALockSharedByTasks) {

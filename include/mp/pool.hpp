@@ -58,8 +58,9 @@
 //
 // Handles as task arguments: any mp handle (Queue, Lock, Value, SharedMemory,
 // Connection, …) may be an argument of apply/apply_async/submit, or sit in map/starmap
-// items (alone, or in a std::tuple/std::pair/std::vector), under every start method and
-// on the ThreadPool; imap/imap_unordered do not take them (a compile error saying so).
+// items (alone, or in a std::tuple/std::pair/std::vector) and imap/imap_unordered items
+// (each chunk takes its copies when the lookahead reads it), under every start method and
+// on the ThreadPool.
 // How its fds reach a worker that did not inherit them: when the task is submitted it
 // takes its own copies (dups) of its handles' fds — the caller may drop its handles at
 // once — and its record is marked "fds follow" (detail/reduction.hpp's TaskFds). When the
@@ -397,7 +398,7 @@ class IMapRange {
 
   private:
     friend class Pool;
-    using Feed = std::function<std::optional<Bytes>()>;
+    using Feed = std::function<std::optional<detail::TaskBatch>()>;
     IMapRange(std::shared_ptr<detail::IMapState<V>> s, std::shared_ptr<detail::PoolCore> c,
               Feed feed, std::size_t lookahead, bool ordered)
         : state_(std::move(s)),

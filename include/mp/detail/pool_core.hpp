@@ -328,8 +328,9 @@ class ChunkFeeder {
     ChunkFeeder(View v, std::size_t chunksize, MakeRecord make)
         : view_(std::move(v)), chunksize_(chunksize), make_(std::move(make)) {}
 
-    /// The next chunk's record, or nullopt at the end of the range.
-    std::optional<Bytes> next() {
+    /// The next chunk's task (its record and, if its items hold handles, their fds), or
+    /// nullopt at the end of the range.
+    std::optional<TaskBatch> next() {
         if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
         if (ended_) return std::nullopt;
         using Arg = wire_t<std::remove_cvref_t<std::ranges::range_value_t<View>>>;

@@ -95,6 +95,18 @@ std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunks
     }
 }
 
+/// Appends to `batch` the chunk of the `k` items from `it` (which hold handles), with its
+/// TaskFds.
+template <class R, bool Star, class Arg, class Fn, class It>
+void add_handle_chunk(TaskBatch& batch, const Fn& f, It& it, std::size_t k) {
+    FdSink sink;
+    sink.share = true;
+    batch.records.push_back(make_task_record<&pool_chunk_trampoline<Fn, R, Arg, Star>>(
+        f, [&](Bytes& out) { encode_travel_chunk<Arg>(it, k, out, sink); }));
+    if (!sink.fds.empty()) mark_record_fds(batch.records.back());
+    batch.fds.emplace_back(sink.fds, HandleTraits<Arg>::first());
+}
+
 /// make_chunks_of for items that hold handles: each chunk with its TaskFds.
 template <class R, bool Star, class Arg, class Fn, class Range>
 TaskBatch make_handle_chunks(const Fn& f, Range&& items, std::size_t chunksize,
@@ -104,15 +116,8 @@ TaskBatch make_handle_chunks(const Fn& f, Range&& items, std::size_t chunksize,
     if (chunksize == 0) chunksize = auto_chunksize(all.size(), processes);
     TaskBatch batch;
     auto it = all.cbegin();
-    for (std::size_t i = 0; i < all.size(); i += chunksize) {
-        std::size_t k = std::min(all.size() - i, chunksize);
-        FdSink sink;
-        sink.share = true;
-        batch.records.push_back(make_task_record<&pool_chunk_trampoline<Fn, R, Arg, Star>>(
-            f, [&](Bytes& out) { encode_travel_chunk<Arg>(it, k, out, sink); }));
-        if (!sink.fds.empty()) mark_record_fds(batch.records.back());
-        batch.fds.emplace_back(sink.fds, HandleTraits<Arg>::first());
-    }
+    for (std::size_t i = 0; i < all.size(); i += chunksize)
+        add_handle_chunk<R, Star, Arg>(batch, f, it, std::min(all.size() - i, chunksize));
     return batch;
 }
 
@@ -165,14 +170,20 @@ auto Pool::imap_impl(F&& f, Range&& items, std::size_t chunksize, bool ordered) 
     using V = typename T::V;
     using Arg = typename T::Arg;
     MP_REQUIRE_SERIALIZABLE(V);
-    static_assert(!detail::holds_handles_v<Arg>,
-                  "mp::Pool::imap/imap_unordered: items that hold mp handles (Queue, Lock, "
-                  "Value, …) are not supported by the lazy imap; use map/map_async or "
-                  "starmap (which carry them), or pass the handle to apply_async");
     if (chunksize == 0) throw ValueError("Pool.imap: chunksize must be at least 1");
     typename T::Fn fn(std::forward<F>(f));
+    // One chunk, read from the input when the lookahead asks for it; items that hold
+    // handles go with their fds, as map's do.
     auto make = [fn](const std::vector<detail::wire_t<Arg>>& chunk) {
-        return detail::make_chunk_record<R, false, typename T::Fn, Arg>(fn, chunk);
+        detail::TaskBatch batch;
+        if constexpr (detail::holds_handles_v<Arg>) {
+            auto it = chunk.cbegin();
+            detail::add_handle_chunk<R, false, Arg>(batch, fn, it, chunk.size());
+        } else {
+            batch.records.push_back(
+                detail::make_chunk_record<R, false, typename T::Fn, Arg>(fn, chunk));
+        }
+        return batch;
     };
     using View = std::views::all_t<Range>;
     auto feeder = std::make_shared<detail::ChunkFeeder<View, decltype(make)>>(
@@ -217,15 +228,15 @@ AsyncResult<R>& AsyncResult<R>::then(Cb callback, ErrCb error_callback) {
 template <class V>
 void IMapRange<V>::top_up() {
     while (!input_done_ && submitted_ - consumed_ < lookahead_) {
-        std::optional<Bytes> rec;
+        std::optional<detail::TaskBatch> chunk;
         try {
-            rec = feed_();
+            chunk = feed_();
         } catch (...) {
             input_error_ = std::current_exception();
             input_done_ = true;
             return;
         }
-        if (!rec) {
+        if (!chunk) {
             input_done_ = true;
             return;
         }
@@ -233,9 +244,7 @@ void IMapRange<V>::top_up() {
             auto lk = detail::PoolCoreHandle::lock(*core_);
             state_->chunks[submitted_];
         }
-        std::vector<Bytes> recs;
-        recs.push_back(std::move(*rec));
-        detail::PoolCoreHandle::submit(*core_, std::move(recs), state_, submitted_, fn_type_);
+        detail::PoolCoreHandle::submit(*core_, std::move(*chunk), state_, submitted_, fn_type_);
         ++submitted_;
     }
 }
