@@ -214,7 +214,8 @@ auto ProcessPoolExecutor::map(F&& fn, Range&& items, MapOptions options) {
     mp::detail::TaskBatch batch = mp::detail::make_chunks<typename T::R, false>(
         typename T::Fn(std::forward<F>(fn)), std::forward<Range>(items), options.chunksize,
         max_workers());
-    auto state = std::make_shared<mp::detail::MapState<V>>(batch.records.size());
+    auto state = std::make_shared<mp::detail::MapState<V>>(batch.records.size(), batch.items,
+                                                           batch.chunksize);
     if (batch.records.empty()) state->set_value({});
     mp::detail::PoolCoreHandle::submit(core(), std::move(batch), state, 0,
                                        mp::detail::type_name<typename T::Fn>());

@@ -78,6 +78,8 @@ class PoolCore;
 struct TaskBatch {
     std::vector<Bytes> records;
     std::vector<TaskFds> fds;
+    std::size_t items = 0;      // a map's: items in all records,
+    std::size_t chunksize = 0;  // and in each (the last may hold fewer)
 };
 
 /// The non-template face of the pool core (defined in src/pool.cpp).
@@ -139,29 +141,18 @@ using wire_t =
 template <class T>
 using value_t = stored_t<T>;
 
-/// The Pool's map-chunk trampoline: decodes the items (as wire_t<Arg>), calls f on each
-/// and encodes the results (as W = wire_t<R>); a void f yields std::monostate.
-template <class Fn, class R, class Arg, bool Star>
-void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
-                           Bytes& out) {
-    using W = wire_t<R>;
-    Fn f = decode_callable<Fn>(callable);
-    std::vector<wire_t<Arg>> items = decode_items<wire_t<Arg>>(args);
+/// pool_chunk_trampoline for items or results that are not plain bytes.
+template <class R, class Arg, class W, class WA, class Call>
+void pool_chunk_by_vectors(Call& call_on, std::span<const std::byte> args, Bytes& out) {
+    std::vector<WA> items = decode_items<WA>(args);
     std::vector<W> results;
     results.reserve(items.size());
     auto one = [&](Arg& item) {
-        auto call = [&]() -> decltype(auto) {
-            if constexpr (Star) {
-                return std::apply(f, item);
-            } else {
-                return std::invoke(f, item);
-            }
-        };
         if constexpr (std::is_void_v<R>) {
-            call();
+            call_on(item);
             results.emplace_back();
         } else {
-            results.push_back(W(static_cast<R>(call())));
+            results.push_back(W(static_cast<R>(call_on(item))));
         }
     };
     for (auto& wire_item : items) {
@@ -174,6 +165,51 @@ void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const 
     }
     auto it = results.begin();
     encode_chunk<W>(it, results.size(), out);
+}
+
+/// The Pool's map-chunk trampoline: decodes the items (as wire_t<Arg>), calls f on each
+/// and encodes the results (as W = wire_t<R>); a void f yields std::monostate.
+template <class Fn, class R, class Arg, bool Star>
+void pool_chunk_trampoline(std::span<const std::byte> callable, std::span<const std::byte> args,
+                           Bytes& out) {
+    using W = wire_t<R>;
+    using WA = wire_t<Arg>;
+    Fn f = decode_callable<Fn>(callable);
+    auto call_on = [&](Arg& item) -> decltype(auto) {
+        if constexpr (Star) {
+            return std::apply(f, item);
+        } else {
+            return std::invoke(f, item);
+        }
+    };
+    if constexpr (BytesSerializable<WA> && BytesSerializable<W> && !holds_handles_v<WA>) {
+        // Plain bytes both ways (map of ints): each item read from the task's frame and each
+        // result written into the result frame, with no vector of either in between.
+        std::size_t n = 0;
+        auto in = bytes_chunk_items<WA>(args, n);
+        std::size_t at = begin_chunk(n, out);
+        std::size_t pos = out.size();
+        out.resize(pos + n * sizeof(W));
+        for (std::size_t i = 0; i < n; ++i) {
+            WA wire_item;
+            std::memcpy(static_cast<void*>(&wire_item), in.data() + i * sizeof(WA), sizeof(WA));
+            check_chunk_item(wire_item);
+            Arg item = static_cast<Arg>(wire_item);
+            auto put = [&](const W& r) {
+                std::memcpy(out.data() + pos + i * sizeof(W), static_cast<const void*>(&r),
+                            sizeof(W));
+            };
+            if constexpr (std::is_void_v<R>) {
+                call_on(item);
+                put(W{});
+            } else {
+                put(W(static_cast<R>(call_on(item))));
+            }
+        }
+        end_chunk<W>(at, out);
+    } else {
+        pool_chunk_by_vectors<R, Arg, W, WA>(call_on, args, out);
+    }
 }
 
 /// Decodes a chunk of results sent as wire_t<V> into values of V.
@@ -259,28 +295,49 @@ struct ResultState : ResultStateBase<R> {
     }
 };
 
-/// map_async: chunks of results joined into one vector when the last arrives.
+/// map_async: chunks of results joined into one vector when the last arrives. Chunk `i`
+/// holds items [i·chunksize, min((i+1)·chunksize, total)); results that are plain bytes go
+/// straight to their place in the one vector, others through a vector per chunk.
 template <class V>
 struct MapState : ResultStateBase<std::vector<V>> {
-    std::vector<std::vector<V>> chunks;
+    static constexpr bool kInPlace = BytesSerializable<V> && !std::is_same_v<V, bool>;
+    std::vector<std::vector<V>> chunks;  // !kInPlace
+    std::vector<V> all;                  // kInPlace: sized at the first result
     std::size_t left = 0;
+    std::size_t total = 0;
+    std::size_t chunksize = 0;
 
-    explicit MapState(std::size_t n_chunks) : chunks(n_chunks), left(n_chunks) {}
+    MapState(std::size_t n_chunks, std::size_t n_items, std::size_t items_per_chunk)
+        : left(n_chunks), total(n_items), chunksize(items_per_chunk) {
+        if constexpr (!kInPlace) chunks.resize(n_chunks);
+    }
     std::function<void()> on_result(std::size_t index, std::span<const std::byte> frame) override {
         if (this->arrived) return {};
         try {
-            chunks[index] = decode_results<V>(frame);
+            if constexpr (kInPlace) {
+                std::size_t count = 0;
+                auto items = bytes_chunk_items<V>(frame, count);
+                std::size_t first = index * chunksize;
+                if (first >= total || count != std::min(chunksize, total - first)) {
+                    throw SerializationError("corrupt frame: map chunk " + std::to_string(index) +
+                                             " holds " + std::to_string(count) + " results");
+                }
+                if (all.empty()) all.resize(total);
+                copy_chunk_items(items, count, all.data() + first);
+            } else {
+                chunks[index] = decode_results<V>(frame);
+            }
         } catch (...) {
             return this->on_error(index, std::current_exception());
         }
         if (--left != 0) return {};
-        std::size_t total = 0;
-        for (auto& c : chunks) total += c.size();
-        std::vector<V> all;
-        all.reserve(total);
-        for (auto& c : chunks) {
-            std::move(c.begin(), c.end(), std::back_inserter(all));
-            c = std::vector<V>();
+        if constexpr (!kInPlace) {
+            all.reserve(total);
+            for (auto& c : chunks) {
+                all.insert(all.end(), std::make_move_iterator(c.begin()),
+                           std::make_move_iterator(c.end()));
+                c = std::vector<V>();
+            }
         }
         return this->set_value(std::move(all));
     }

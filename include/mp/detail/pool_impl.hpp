@@ -70,8 +70,7 @@ Bytes make_chunk_record(const Fn& f, const std::vector<wire_t<Arg>>& items) {
 /// Cuts `items` (of Arg, or of its wire type) into chunk records (Python's automatic
 /// chunksize when it is 0).
 template <class R, bool Star, class Arg, class Fn, class Range>
-std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunksize,
-                                  std::size_t processes) {
+TaskBatch make_chunks_of(const Fn& f, Range&& items, std::size_t chunksize, std::size_t processes) {
     using W = wire_t<Arg>;
     using Item = std::remove_cvref_t<std::ranges::range_value_t<Range>>;
     MP_REQUIRE_SERIALIZABLE(Arg);
@@ -79,7 +78,8 @@ std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunks
                   std::is_same_v<W, Item>) {
         auto n = static_cast<std::size_t>(std::ranges::size(items));
         if (chunksize == 0) chunksize = auto_chunksize(n, processes);
-        std::vector<Bytes> recs;
+        TaskBatch batch{{}, {}, n, chunksize};
+        auto& recs = batch.records;
         recs.reserve((n + chunksize - 1) / chunksize);
         auto it = std::ranges::begin(items);
         for (std::size_t i = 0; i < n; i += chunksize) {
@@ -87,7 +87,7 @@ std::vector<Bytes> make_chunks_of(const Fn& f, Range&& items, std::size_t chunks
             recs.push_back(make_task_record<&pool_chunk_trampoline<Fn, R, Arg, Star>>(
                 f, [&](Bytes& out) { encode_chunk<W>(it, k, out); }));
         }
-        return recs;
+        return batch;
     } else {
         std::vector<W> all;
         for (auto&& x : items) all.emplace_back(static_cast<Arg>(std::forward<decltype(x)>(x)));
@@ -114,7 +114,7 @@ TaskBatch make_handle_chunks(const Fn& f, Range&& items, std::size_t chunksize,
     std::vector<Arg> all;
     for (auto&& x : items) all.emplace_back(std::forward<decltype(x)>(x));
     if (chunksize == 0) chunksize = auto_chunksize(all.size(), processes);
-    TaskBatch batch;
+    TaskBatch batch{{}, {}, all.size(), chunksize};
     auto it = all.cbegin();
     for (std::size_t i = 0; i < all.size(); i += chunksize)
         add_handle_chunk<R, Star, Arg>(batch, f, it, std::min(all.size() - i, chunksize));
@@ -128,8 +128,7 @@ TaskBatch make_chunks(const Fn& f, Range&& items, std::size_t chunksize, std::si
         return make_handle_chunks<R, Star, Arg>(f, std::forward<Range>(items), chunksize,
                                                 processes);
     } else {
-        return TaskBatch{
-            make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes), {}};
+        return make_chunks_of<R, Star, Arg>(f, std::forward<Range>(items), chunksize, processes);
     }
 }
 
@@ -157,7 +156,8 @@ auto Pool::map_impl(const Fn& fn, Range&& items, std::size_t chunksize) {
     MP_REQUIRE_SERIALIZABLE(V);
     detail::TaskBatch batch =
         detail::make_chunks<R, Star>(fn, std::forward<Range>(items), chunksize, processes());
-    auto state = std::make_shared<detail::MapState<V>>(batch.records.size());
+    auto state =
+        std::make_shared<detail::MapState<V>>(batch.records.size(), batch.items, batch.chunksize);
     if (batch.records.empty()) state->set_value({});
     detail::PoolCoreHandle::submit(core(), std::move(batch), state, 0, detail::type_name<Fn>());
     return AsyncResult<std::vector<V>>(std::move(state), core_);

@@ -178,13 +178,29 @@ std::tuple<A...> decode_args(std::span<const std::byte> frame) {
     return t;
 }
 
-/// Appends a ChunkTag<T> frame of the `n` items from `first` (which it advances).
-template <class T, class It>
-void encode_chunk(It& first, std::size_t n, Bytes& out) {
+/// Opens a ChunkTag frame of `n` items at the end of `out`; returns where it starts (for
+/// end_chunk, once the items are appended).
+inline std::size_t begin_chunk(std::size_t n, Bytes& out) {
     std::size_t at = out.size();
     out.resize(at + sizeof(FrameHeader) + sizeof(std::uint64_t));
     std::uint64_t count = n;
     std::memcpy(out.data() + at + sizeof(FrameHeader), &count, sizeof count);
+    return at;
+}
+
+/// Closes the ChunkTag<T> frame begun at `at`: its header, now that its size is known.
+template <class T>
+void end_chunk(std::size_t at, Bytes& out) {
+    FrameHeader h =
+        tag_header<ChunkTag<T>>(BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
+                                out.size() - at - sizeof(FrameHeader));
+    std::memcpy(out.data() + at, &h, sizeof h);
+}
+
+/// Appends a ChunkTag<T> frame of the `n` items from `first` (which it advances).
+template <class T, class It>
+void encode_chunk(It& first, std::size_t n, Bytes& out) {
+    std::size_t at = begin_chunk(n, out);
     if constexpr (BytesSerializable<T>) {
         if constexpr (std::contiguous_iterator<It> && std::is_same_v<std::iter_value_t<It>, T>) {
             auto p = reinterpret_cast<const std::byte*>(std::to_address(first));
@@ -202,35 +218,59 @@ void encode_chunk(It& first, std::size_t n, Bytes& out) {
         OutputArchive ar(out);
         for (std::size_t i = 0; i < n; ++i, ++first) ar(static_cast<const T&>(*first));
     }
-    FrameHeader h =
-        tag_header<ChunkTag<T>>(BytesSerializable<T> ? FrameKind::bytes : FrameKind::cereal,
-                                out.size() - at - sizeof(FrameHeader));
-    std::memcpy(out.data() + at, &h, sizeof h);
+    end_chunk<T>(at, out);
+}
+
+/// The items of a ChunkTag<T> frame of bytes-serializable T, checked but not copied: their
+/// bytes, unaligned (read item `i` with `bytes_chunk_item`).
+template <class T>
+requires BytesSerializable<T> std::span<const std::byte> bytes_chunk_items(
+    std::span<const std::byte> frame, std::size_t& count) {
+    static_assert(std::default_initializable<T>,
+                  "mp::Pool: map items and results must be default-constructible");
+    auto payload = tag_payload<ChunkTag<T>>(frame);
+    std::uint64_t n = 0;
+    if (payload.size() < sizeof n) throw SerializationError("truncated frame: a map chunk");
+    std::memcpy(&n, payload.data(), sizeof n);
+    payload = payload.subspan(sizeof n);
+    if (n > payload.size() / sizeof(T) || payload.size() != n * sizeof(T)) {
+        throw SerializationError("corrupt frame: a map chunk of " + std::to_string(n) +
+                                 " items has " + std::to_string(payload.size()) + " bytes");
+    }
+    count = static_cast<std::size_t>(n);
+    return payload;
+}
+
+/// Refuses a bytes-serializable value whose bits are no value of T (a bool byte of 5: see
+/// bit_validity.hpp).
+template <class T>
+void check_chunk_item(const T& x) {
+    if (!bits_are_valid(x))
+        throw SerializationError("corrupt frame: a map chunk holds an invalid value of " +
+                                 readable_type_name(type_name<T>()));
+}
+
+/// Copies the `count` items of a checked bytes chunk to `dst`, refusing invalid values.
+template <class T>
+void copy_chunk_items(std::span<const std::byte> items, std::size_t count, T* dst) {
+    if (count != 0) std::memcpy(static_cast<void*>(dst), items.data(), count * sizeof(T));
+    for (std::size_t i = 0; i < count; ++i) check_chunk_item(dst[i]);
 }
 
 template <class T>
 std::vector<T> decode_chunk(std::span<const std::byte> frame) {
-    auto payload = tag_payload<ChunkTag<T>>(frame);
-    std::uint64_t count = 0;
-    if (payload.size() < sizeof count) throw SerializationError("truncated frame: a map chunk");
-    std::memcpy(&count, payload.data(), sizeof count);
-    payload = payload.subspan(sizeof count);
     std::vector<T> v;
     if constexpr (BytesSerializable<T>) {
-        static_assert(std::default_initializable<T>,
-                      "mp::Pool: map items and results must be default-constructible");
-        if (count > payload.size() / sizeof(T) || payload.size() != count * sizeof(T)) {
-            throw SerializationError("corrupt frame: a map chunk of " + std::to_string(count) +
-                                     " items has " + std::to_string(payload.size()) + " bytes");
-        }
-        v.resize(static_cast<std::size_t>(count));
-        if (count != 0) std::memcpy(static_cast<void*>(v.data()), payload.data(), payload.size());
-        for (const T& x : v) {  // a bool byte of 5 is no bool: refuse it (see bit_validity.hpp)
-            if (!bits_are_valid(x))
-                throw SerializationError("corrupt frame: a map chunk holds an invalid value of " +
-                                         readable_type_name(type_name<T>()));
-        }
+        std::size_t count = 0;
+        auto items = bytes_chunk_items<T>(frame, count);
+        v.resize(count);
+        copy_chunk_items(items, count, v.data());
     } else {
+        auto payload = tag_payload<ChunkTag<T>>(frame);
+        std::uint64_t count = 0;
+        if (payload.size() < sizeof count) throw SerializationError("truncated frame: a map chunk");
+        std::memcpy(&count, payload.data(), sizeof count);
+        payload = payload.subspan(sizeof count);
         InputArchive ar(payload);
         try {
             v.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count, payload.size())));
