@@ -61,6 +61,32 @@ void spin_result(bool success) noexcept {
     t_skip = (1u << t_fails) - 1;
 }
 
+}  // namespace mp::detail::park_detail
+
+namespace mp::detail {
+
+bool spin_until_readable(int fd, Clock::duration spin) noexcept {
+    using namespace park_detail;
+    const ParkWord no_hint{};  // no waker CPU to compare with: only the policy decides
+    if (spin <= Clock::duration::zero() || online_cpus() < 2 || !spin_worth_it_policy(no_hint))
+        return false;
+    const auto end = Clock::now() + spin;
+    do {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0) {
+            spin_result(true);
+            return true;
+        }
+        for (int i = 0; i < 16; ++i) cpu_relax();
+    } while (Clock::now() < end);
+    spin_result(false);
+    return false;
+}
+
+}  // namespace mp::detail
+
+namespace mp::detail::park_detail {
+
 void note_waker_now(ParkWord& p) noexcept {
     p.waker_cpu1.store(::sched_getcpu() + 1, std::memory_order_relaxed);
 }

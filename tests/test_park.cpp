@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -324,3 +325,39 @@ TEST(Park, ConditionPingPongBetweenProcessesLosesNoWakeup) {
 }
 
 }  // namespace
+
+// spin_until_readable (a manager call's wait for its answer): true once the fd has input
+// or its peer hung up; false, after at most the spin, when nothing came; never spins on
+// one CPU. Each case runs in a thread of its own (the spin policy is per thread).
+TEST(Park, SpinUntilReadableSeesInputAndHangUpAndGivesUpAfterItsSpin) {
+    using namespace std::chrono_literals;
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    const bool spins = mp::cpu_count() > 1;
+    auto in_thread = [](auto f) {
+        bool r = false;
+        std::thread([&] { r = f(); }).join();
+        return r;
+    };
+    // Input that comes while it spins.
+    EXPECT_EQ(in_thread([&] {
+                  std::thread writer([&] {
+                      std::this_thread::sleep_for(2ms);
+                      ASSERT_EQ(::write(sv[1], "x", 1), 1);
+                  });
+                  bool r = mp::detail::spin_until_readable(sv[0], 2s);
+                  writer.join();
+                  return r;
+              }),
+              spins);
+    char c = 0;
+    ASSERT_EQ(::read(sv[0], &c, 1), 1);
+    // Nothing comes: it gives up after its spin.
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(in_thread([&] { return mp::detail::spin_until_readable(sv[0], 20ms); }));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    // The peer hangs up: readable (the read that follows sees EOF).
+    ::close(sv[1]);
+    EXPECT_EQ(in_thread([&] { return mp::detail::spin_until_readable(sv[0], 2s); }), spins);
+    ::close(sv[0]);
+}

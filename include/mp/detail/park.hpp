@@ -164,6 +164,13 @@ bool spin_poll(Ready& ready, Clock::duration spin) {
 }
 }  // namespace park_detail
 
+/// Polls `fd` for input without blocking (poll with a zero timeout) for up to `spin`, where
+/// spinning can pay: more than one CPU online and this thread's recent spins succeeded
+/// (the same policy as park_spin, fed back the same way). For a socket whose peer answers
+/// within microseconds (a manager's call over a Unix socket): the answer is read without a
+/// sleep and a wake-up. True once `fd` is readable, hung up or in error.
+bool spin_until_readable(int fd, Clock::duration spin) noexcept;
+
 /// As park_spin (below), with spin_worth_it_system's CPU count: the Connection's reader,
 /// whose peer is another process that may be placed on another CPU.
 template <class Ready>
